@@ -1,0 +1,5 @@
+"""`python -m llmdeploy` runs the CLI."""
+
+from llmdeploy.cli import main
+
+main()

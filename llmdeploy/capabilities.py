@@ -1,0 +1,99 @@
+"""What each cloud can and cannot do of what a config may ask for.
+
+The validator and the README's feature matrix both read `CAPABILITIES`, so the two never disagree.
+A config that asks a cloud for something it lacks fails validation naming the cloud and the reason;
+nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from llmdeploy.catalog import CLOUDS, Cloud
+
+
+class Feature(Enum):
+    """A capability a config can ask for."""
+
+    LEAST_OUTSTANDING_REQUESTS = "least outstanding requests balancing"
+    ROUND_ROBIN = "round robin balancing"
+    WEIGHTED_BLUE_GREEN = "weighted blue/green traffic"
+    SPOT_WITH_ON_DEMAND_BASE = "spot capacity above an on-demand base"
+    SPOT_MAX_PRICE = "spot maximum price"
+    SEVERAL_INSTANCE_TYPES = "several instance types per fleet"
+    QUEUE_SIZE_AUTOSCALING = "autoscaling on the engine's queue size"
+    SCALE_TO_ZERO = "scale to zero"
+    API_KEY_AT_LOAD_BALANCER = "API key checked at the load balancer"
+
+
+@dataclass(frozen=True)
+class Support:
+    """Whether a cloud supports a feature, and how (or why not)."""
+
+    supported: bool
+    how: str
+
+
+_YES = True
+_NO = False
+
+CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
+    "aws": {
+        Feature.LEAST_OUTSTANDING_REQUESTS: Support(_YES, "ALB target group algorithm"),
+        Feature.ROUND_ROBIN: Support(_YES, "ALB target group algorithm"),
+        Feature.WEIGHTED_BLUE_GREEN: Support(_YES, "ALB weighted forward, 1% steps"),
+        Feature.SPOT_WITH_ON_DEMAND_BASE: Support(_YES, "ASG mixed instances policy"),
+        Feature.SPOT_MAX_PRICE: Support(_YES, "ASG spot_max_price"),
+        Feature.SEVERAL_INSTANCE_TYPES: Support(_YES, "ASG launch template overrides"),
+        Feature.QUEUE_SIZE_AUTOSCALING: Support(_YES, "target tracking on a CloudWatch agent metric"),
+        Feature.SCALE_TO_ZERO: Support(_YES, "ASG min size 0"),
+        Feature.API_KEY_AT_LOAD_BALANCER: Support(_YES, "ALB listener rule on Authorization, else 401"),
+    },
+    "gcp": {
+        Feature.LEAST_OUTSTANDING_REQUESTS: Support(_YES, "backend service LEAST_REQUEST locality policy"),
+        Feature.ROUND_ROBIN: Support(_YES, "backend service ROUND_ROBIN locality policy"),
+        Feature.WEIGHTED_BLUE_GREEN: Support(_YES, "URL map weighted backend services, 1% steps"),
+        Feature.SPOT_WITH_ON_DEMAND_BASE: Support(_YES, "a second, on-demand managed instance group"),
+        Feature.SPOT_MAX_PRICE: Support(
+            _NO, "Spot VMs have no maximum price: remove spot.max_price_usd_hour"
+        ),
+        Feature.SEVERAL_INSTANCE_TYPES: Support(_YES, "regional MIG instance flexibility policy"),
+        Feature.QUEUE_SIZE_AUTOSCALING: Support(_YES, "autoscaler on a Cloud Monitoring metric"),
+        Feature.SCALE_TO_ZERO: Support(_YES, "autoscaler min_replicas 0"),
+        Feature.API_KEY_AT_LOAD_BALANCER: Support(_YES, "Cloud Armor rule on Authorization, else 403"),
+    },
+    "azure": {
+        Feature.LEAST_OUTSTANDING_REQUESTS: Support(
+            _NO, "Front Door and the load balancer have no least-outstanding policy: use round_robin"
+        ),
+        Feature.ROUND_ROBIN: Support(_YES, "Front Door weighted origins"),
+        Feature.WEIGHTED_BLUE_GREEN: Support(_YES, "Front Door origin weights, 1% steps"),
+        Feature.SPOT_WITH_ON_DEMAND_BASE: Support(_YES, "Flexible scale set priority mix"),
+        Feature.SPOT_MAX_PRICE: Support(_YES, "scale set max_bid_price"),
+        Feature.SEVERAL_INSTANCE_TYPES: Support(_YES, "Flexible scale set SKU profile"),
+        Feature.QUEUE_SIZE_AUTOSCALING: Support(_YES, "autoscale rule on an Azure Monitor custom metric"),
+        Feature.SCALE_TO_ZERO: Support(_YES, "autoscale minimum 0"),
+        Feature.API_KEY_AT_LOAD_BALANCER: Support(_YES, "Front Door WAF rule on Authorization, else 403"),
+    },
+}
+
+
+def support(cloud: Cloud, feature: Feature) -> Support:
+    """How `cloud` supports `feature`."""
+    return CAPABILITIES[cloud][feature]
+
+
+def feature_matrix_markdown() -> str:
+    """The README's per-cloud feature matrix, generated from `CAPABILITIES`."""
+    header = "| feature | " + " | ".join(CLOUDS) + " |"
+    rule = "|---" * (len(CLOUDS) + 1) + "|"
+    rows = [
+        f"| {feature.value} | " + " | ".join(_cell(CAPABILITIES[cloud][feature]) for cloud in CLOUDS) + " |"
+        for feature in Feature
+    ]
+    return "\n".join([header, rule, *rows])
+
+
+def _cell(entry: Support) -> str:
+    return f"yes: {entry.how}" if entry.supported else f"no: {entry.how}"

@@ -1,0 +1,288 @@
+"""One served model: what to run, on which GPUs, how it scales, is checked and receives traffic."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from llmdeploy.catalog import Cloud, closest, instance_types
+from llmdeploy.config.common import PinnedImage, SecretField, Slug, Strict, join_problems
+from llmdeploy.engines import EngineName
+from llmdeploy.plan.sizing import Dtype, Quantization, fits, fitting_types, memory_need
+
+Slot = Literal["blue", "green"]
+SLOTS: tuple[Slot, ...] = ("blue", "green")
+Algorithm = Literal["least_outstanding_requests", "round_robin"]
+#: Requests per minute per replica when no target is configured: a few concurrent streams each.
+DEFAULT_REQUESTS_PER_REPLICA = 60
+_FLOATING_REVISIONS = frozenset({"main", "master", "latest", "head"})
+
+
+class EngineLimits(Strict):
+    """Token and concurrency limits passed to the engine. Default: the engine picks from the model."""
+
+    max_input_tokens: int | None = Field(default=None, gt=0)
+    max_total_tokens: int | None = Field(default=None, gt=0)
+    max_batch_prefill_tokens: int | None = Field(default=None, gt=0)
+    max_concurrent_requests: int = Field(
+        default=128, gt=0, description="Requests beyond this get HTTP 429 from the engine."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        inp, total, prefill = self.max_input_tokens, self.max_total_tokens, self.max_batch_prefill_tokens
+        if inp is not None and total is not None and inp >= total:
+            raise ValueError(f"max_input_tokens ({inp}) must be less than max_total_tokens ({total})")
+        if inp is not None and prefill is not None and prefill < inp:
+            raise ValueError(
+                f"max_batch_prefill_tokens ({prefill}) must be at least max_input_tokens ({inp})"
+            )
+        return self
+
+
+class Capacity(Strict):
+    """Replica counts of one fleet (per cloud and slot)."""
+
+    min: int = Field(default=1, ge=0, description="Fewest replicas; 0 needs autoscaling.scale_to_zero.")
+    max: int = Field(default=2, ge=1, le=500)
+    desired: int | None = Field(default=None, ge=0, description="Start size. Default: min.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.desired is not None and not self.min <= self.desired <= self.max:
+            raise ValueError(
+                f"desired ({self.desired}) must lie between min ({self.min}) and max ({self.max})"
+            )
+        return self
+
+
+class Spot(Strict):
+    """How much of a fleet runs on spot capacity."""
+
+    on_demand_base: int = Field(default=0, ge=0, description="Replicas always on on-demand capacity.")
+    on_demand_percent_above_base: int = Field(
+        default=0, ge=0, le=100, description="Share of replicas above the base that are on-demand."
+    )
+    allocation_strategy: Literal["price-capacity-optimized", "capacity-optimized", "lowest-price"] = Field(
+        default="price-capacity-optimized",
+        description="How spot capacity is chosen among the instance types and zones.",
+    )
+    max_price_usd_hour: float | None = Field(
+        default=None, gt=0, description="Highest spot price per instance-hour. Default: the on-demand price."
+    )
+
+
+class Autoscaling(Strict):
+    """How a fleet follows load. Exactly one target applies."""
+
+    target_requests_per_replica: int | None = Field(
+        default=None, gt=0, description="Requests per minute per replica (load balancer metric)."
+    )
+    target_queue_size: float | None = Field(
+        default=None,
+        gt=0,
+        description="Requests waiting in the engine's queue per replica (better for LLMs).",
+    )
+    scale_out_cooldown_s: int = Field(default=300, ge=60)
+    scale_in_cooldown_s: int = Field(default=900, ge=60)
+    scale_to_zero: bool = Field(default=False, description="Allow min 0 (not in prod tier).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_target(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        targets = {"target_requests_per_replica", "target_queue_size"} & set(data)
+        if len(targets) > 1:
+            raise ValueError("set target_requests_per_replica or target_queue_size, not both")
+        return data if targets else {**data, "target_requests_per_replica": DEFAULT_REQUESTS_PER_REPLICA}
+
+
+class HealthCheck(Strict):
+    """The engine health check the load balancer and autoscaler use."""
+
+    path: str | None = Field(default=None, pattern=r"^/", description="Default: the engine's health path.")
+    interval_s: int = Field(default=10, ge=5, le=300)
+    timeout_s: int = Field(default=5, ge=2, le=120)
+    healthy_threshold: int = Field(default=2, ge=2, le=10)
+    unhealthy_threshold: int = Field(default=3, ge=2, le=10)
+    readiness_grace_s: int = Field(
+        default=1200,
+        ge=300,
+        le=3600,
+        description="Boot to first health check: image pull, weight download, load and warm-up "
+        "(the engine's port stays closed until the model is loaded).",
+    )
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> Self:
+        if self.timeout_s >= self.interval_s:
+            raise ValueError(f"timeout_s ({self.timeout_s}) must be less than interval_s ({self.interval_s})")
+        return self
+
+    @property
+    def failure_detection_s(self) -> int:
+        """Seconds from a replica failing to the load balancer taking it out."""
+        return self.interval_s * self.unhealthy_threshold
+
+
+class LoadBalancing(Strict):
+    """How the load balancer spreads requests and how long it lets them run."""
+
+    algorithm: Algorithm = Field(
+        default="least_outstanding_requests",
+        description="LLM requests vary 100x in duration, so the least busy replica is the best pick.",
+    )
+    algorithm_overrides: dict[Cloud, Algorithm] = Field(
+        default_factory=dict, description="Per-cloud algorithm, for clouds that lack the default one."
+    )
+    request_timeout_s: int = Field(
+        default=900,
+        ge=60,
+        le=3600,
+        description="Longest request (streams included); cloud defaults cut at 30-60 s.",
+    )
+    idle_timeout_s: int = Field(default=900, ge=60, le=4000, description="Longest silence on a connection.")
+    deregistration_delay_s: int = Field(
+        default=120, ge=0, le=3600, description="Time a draining replica keeps serving in-flight streams."
+    )
+
+    def algorithm_for(self, cloud: Cloud) -> Algorithm:
+        return self.algorithm_overrides.get(cloud, self.algorithm)
+
+
+class SlotConfig(Strict):
+    """One release slot (blue or green): a full fleet with its own version and traffic weight."""
+
+    weight: int = Field(ge=0, le=100, description="Percent of the model's traffic this slot receives.")
+    revision: str | None = Field(
+        default=None, description="Model revision in this slot. Default: the model's."
+    )
+    engine_image: PinnedImage | None = Field(default=None, description="Engine image. Default: the model's.")
+    capacity: Capacity | None = Field(default=None, description="Replica counts. Default: the model's.")
+
+
+def _blue_only() -> dict[Slot, SlotConfig]:
+    return {"blue": SlotConfig(weight=100)}
+
+
+class ModelConfig(Strict):
+    """A served model with its own fleets, scaled independently of every other model."""
+
+    name: Slug = Field(description="Short name; the route prefix (/<name>/) and resource name prefix.")
+    engine: EngineName = Field(default="tgi", description="Serving engine: tgi, vllm or sglang.")
+    engine_image: PinnedImage | None = Field(default=None, description="Default: llmdeploy's pinned release.")
+    model_id: str = Field(min_length=1, description="Hugging Face model id, e.g. mistralai/Mistral-7B-v0.3.")
+    revision: str = Field(min_length=1, description="Pinned model revision: a commit sha or release tag.")
+    params_billion: float = Field(gt=0, le=2000, description="Parameter count in billions, for sizing.")
+    dtype: Dtype = "bfloat16"
+    quantize: Quantization | None = Field(
+        default=None, description="Quantization; sizes weights accordingly."
+    )
+    limits: EngineLimits = Field(default_factory=EngineLimits)
+    hf_token: SecretField | None = Field(default=None, description="Secret holding the Hugging Face token.")
+    instance_types: dict[Cloud, list[str]] = Field(
+        description="Per cloud, GPU instance types in order of preference."
+    )
+    capacity: Capacity = Field(default_factory=Capacity)
+    spot: Spot = Field(default_factory=Spot)
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    health_check: HealthCheck = Field(default_factory=HealthCheck)
+    load_balancing: LoadBalancing = Field(default_factory=LoadBalancing)
+    slots: dict[Slot, SlotConfig] = Field(
+        default_factory=_blue_only,
+        description="Release slots and their traffic weights (summing to 100).",
+    )
+
+    @field_validator("revision")
+    @classmethod
+    def _pinned_revision(cls, revision: str) -> str:
+        if revision.lower() in _FLOATING_REVISIONS:
+            raise ValueError(f"revision {revision!r} moves: pin a commit sha or a release tag")
+        return revision
+
+    @field_validator("instance_types")
+    @classmethod
+    def _known_types(cls, by_cloud: dict[Cloud, list[str]]) -> dict[Cloud, list[str]]:
+        problems = [problem for cloud, names in by_cloud.items() for problem in _unknown_types(cloud, names)]
+        if problems:
+            raise ValueError(join_problems(problems))
+        return by_cloud
+
+    @field_validator("slots")
+    @classmethod
+    def _weights_sum(cls, slots: dict[Slot, SlotConfig]) -> dict[Slot, SlotConfig]:
+        if not slots:
+            raise ValueError("at least one slot (blue or green) is needed")
+        total = sum(slot.weight for slot in slots.values())
+        if total != 100:
+            shown = ", ".join(f"{name} {slot.weight}" for name, slot in slots.items())
+            raise ValueError(f"slot weights must sum to 100, got {total} ({shown})")
+        return slots
+
+    @model_validator(mode="after")
+    def _fits_and_scales(self) -> Self:
+        problems = [problem for cloud in self.instance_types for problem in self._memory_problems(cloud)]
+        problems += self._scaling_problems()
+        if problems:
+            raise ValueError(join_problems(problems))
+        return self
+
+    def _memory_problems(self, cloud: Cloud) -> list[str]:
+        need = memory_need(self.params_billion, self.dtype, self.quantize)
+        catalog = instance_types(cloud)
+        chosen = [catalog[name] for name in self.instance_types[cloud]]
+        problems = [
+            f"instance_types.{cloud}[{index}]: {entry.describe()} cannot hold {self.model_id}: "
+            f"it needs about {need.total_gib:.0f} GiB of GPU memory "
+            f"(weights {need.weights_gib:.0f} GiB + KV cache {need.kv_cache_gib:.0f} GiB); "
+            f"types that fit: {', '.join(fitting_types(cloud, need)) or 'none in the catalog'}"
+            for index, entry in enumerate(chosen)
+            if not fits(need, entry)
+        ]
+        if len({entry.gpu_count for entry in chosen}) > 1:
+            problems.append(
+                f"instance_types.{cloud}: mixes GPU counts ({', '.join(e.describe() for e in chosen)}): "
+                "every type of a fleet needs the same GPU count, so the shard count is the same"
+            )
+        return problems
+
+    def _scaling_problems(self) -> list[str]:
+        problems = []
+        for where, capacity in self.capacities():
+            if capacity.min == 0 and not self.autoscaling.scale_to_zero:
+                problems.append(f"{where}.min: 0 needs autoscaling.scale_to_zero: true")
+            if self.spot.on_demand_base > capacity.max:
+                problems.append(
+                    f"spot.on_demand_base: {self.spot.on_demand_base} exceeds {where}.max ({capacity.max})"
+                )
+        return problems
+
+    def capacities(self) -> list[tuple[str, Capacity]]:
+        """Every capacity in force: the model's, and each slot's override."""
+        found = [("capacity", self.capacity)]
+        found += [
+            (f"slots.{name}.capacity", slot.capacity) for name, slot in self.slots.items() if slot.capacity
+        ]
+        return found
+
+    def slot_capacity(self, slot: Slot) -> Capacity:
+        return self.slots[slot].capacity or self.capacity
+
+
+def _unknown_types(cloud: Cloud, names: list[str]) -> list[str]:
+    if not names:
+        return [f"{cloud}: list at least one instance type"]
+    known = list(instance_types(cloud))
+    problems = []
+    for index, name in enumerate(names):
+        if name not in known:
+            guess = closest(name, known)
+            hint = f"did you mean {guess!r}?" if guess else f"known types: {', '.join(known)}"
+            problems.append(
+                f"{cloud}[{index}]: {name!r} is not a GPU instance type in the {cloud} catalog; {hint}"
+            )
+    return problems

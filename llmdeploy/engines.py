@@ -1,0 +1,69 @@
+"""What llmdeploy knows about each serving engine: image, ports, health path and metric names.
+
+The boot templates and the monitoring constructs read these, so an engine is described once.
+Images are pinned to released tags, never `latest` (TGI's `latest` is built from its main branch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+EngineName = Literal["tgi", "vllm", "sglang"]
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """How to run and observe one serving engine."""
+
+    name: EngineName
+    image: str
+    container_port: int
+    health_path: str
+    metrics_port: int
+    metrics_path: str
+    queue_size_metric: str
+    batch_size_metric: str
+    generated_tokens_metric: str
+    request_duration_metric: str
+
+
+ENGINES: dict[EngineName, EngineSpec] = {
+    # TGI is in maintenance mode upstream since December 2025; 3.3.7 is its last release.
+    "tgi": EngineSpec(
+        name="tgi",
+        image="ghcr.io/huggingface/text-generation-inference:3.3.7",
+        container_port=80,
+        health_path="/health",
+        metrics_port=9000,
+        metrics_path="/metrics",
+        queue_size_metric="tgi_queue_size",
+        batch_size_metric="tgi_batch_current_size",
+        generated_tokens_metric="tgi_request_generated_tokens_sum",
+        request_duration_metric="tgi_request_duration",
+    ),
+    "vllm": EngineSpec(
+        name="vllm",
+        image="vllm/vllm-openai:v0.11.0",
+        container_port=8000,
+        health_path="/health",
+        metrics_port=8000,
+        metrics_path="/metrics",
+        queue_size_metric="vllm:num_requests_waiting",
+        batch_size_metric="vllm:num_requests_running",
+        generated_tokens_metric="vllm:generation_tokens_total",
+        request_duration_metric="vllm:e2e_request_latency_seconds",
+    ),
+    "sglang": EngineSpec(
+        name="sglang",
+        image="lmsysorg/sglang:v0.5.4",
+        container_port=30000,
+        health_path="/health",
+        metrics_port=30000,
+        metrics_path="/metrics",
+        queue_size_metric="sglang:num_queue_reqs",
+        batch_size_metric="sglang:num_running_reqs",
+        generated_tokens_metric="sglang:generation_tokens_total",
+        request_duration_metric="sglang:e2e_request_latency_seconds",
+    ),
+}

@@ -1,0 +1,97 @@
+"""Cost estimates from catalog list prices: per fleet at min and max capacity, spot mix included.
+
+Estimates, not bills: the preferred (first) instance type's price stands for the fleet, spot at its
+typical discount, 730 hours a month. Load balancers, storage and traffic are not counted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from llmdeploy.config.model import Spot
+from llmdeploy.errors import ConfigError, Problem
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+
+HOURS_PER_MONTH = 730
+
+
+def on_demand_count(replicas: int, spot: Spot) -> int:
+    """Replicas on on-demand capacity: the base, then the configured share of the rest (rounded up)."""
+    base = min(replicas, spot.on_demand_base)
+    return base + math.ceil((replicas - base) * spot.on_demand_percent_above_base / 100)
+
+
+def hourly_usd(fleet: FleetPlan, replicas: int) -> float:
+    """USD per hour of `replicas` replicas of a fleet, with its spot/on-demand mix."""
+    preferred = fleet.instance_types[0]
+    on_demand = on_demand_count(replicas, fleet.spot)
+    return on_demand * preferred.on_demand_usd_hour + (replicas - on_demand) * preferred.spot_usd_hour
+
+
+@dataclass(frozen=True)
+class FleetCost:
+    """What one fleet costs per hour at its min and max capacity, and all on-demand."""
+
+    fleet: FleetPlan
+    min_usd_hour: float
+    max_usd_hour: float
+    min_on_demand_usd_hour: float
+    max_on_demand_usd_hour: float
+
+
+def fleet_cost(fleet: FleetPlan) -> FleetCost:
+    price = fleet.instance_types[0].on_demand_usd_hour
+    return FleetCost(
+        fleet=fleet,
+        min_usd_hour=hourly_usd(fleet, fleet.min_size),
+        max_usd_hour=hourly_usd(fleet, fleet.max_size),
+        min_on_demand_usd_hour=fleet.min_size * price,
+        max_on_demand_usd_hour=fleet.max_size * price,
+    )
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """Every fleet's cost and the environment totals."""
+
+    fleets: tuple[FleetCost, ...]
+
+    @property
+    def min_usd_hour(self) -> float:
+        return sum(cost.min_usd_hour for cost in self.fleets)
+
+    @property
+    def max_usd_hour(self) -> float:
+        return sum(cost.max_usd_hour for cost in self.fleets)
+
+    @property
+    def max_on_demand_usd_hour(self) -> float:
+        return sum(cost.max_on_demand_usd_hour for cost in self.fleets)
+
+    @property
+    def min_on_demand_usd_hour(self) -> float:
+        return sum(cost.min_on_demand_usd_hour for cost in self.fleets)
+
+
+def cost_report(plan: DeploymentPlan) -> CostReport:
+    return CostReport(fleets=tuple(fleet_cost(fleet) for model in plan.models for fleet in model.fleets))
+
+
+def check_budget(plan: DeploymentPlan, report: CostReport) -> None:
+    """Raise `ConfigError` when the estimate exceeds the configured monthly budget."""
+    if plan.budget is None:
+        return
+    hourly = report.max_usd_hour if plan.budget.basis == "max" else report.min_usd_hour
+    monthly = hourly * HOURS_PER_MONTH
+    if monthly > plan.budget.monthly_usd:
+        raise ConfigError(
+            [
+                Problem(
+                    f"estimated {monthly:,.0f} USD/month at {plan.budget.basis} capacity exceeds the budget "
+                    f"of {plan.budget.monthly_usd:,.0f} USD/month",
+                    path="budget.monthly_usd",
+                    hint="lower capacity.max, use more spot or cheaper instance types, or raise the budget",
+                )
+            ]
+        )
