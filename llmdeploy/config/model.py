@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from llmdeploy.catalog import Cloud, closest, instance_types
 from llmdeploy.config.common import PinnedImage, SecretField, Slug, Strict, join_problems
@@ -48,15 +48,22 @@ class Capacity(Strict):
     max: int = Field(default=2, ge=1, le=500)
     desired: int | None = Field(default=None, ge=0, description="Start size. Default: min.")
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
-        if self.desired is not None and not self.min <= self.desired <= self.max:
-            raise ValueError(
-                f"desired ({self.desired}) must lie between min ({self.min}) and max ({self.max})"
-            )
-        return self
+    # Field validators (not a model validator) so that these checks still run beside other errors.
+    @field_validator("max")
+    @classmethod
+    def _max_not_below_min(cls, maximum: int, info: ValidationInfo) -> int:
+        minimum = info.data.get("min")
+        if minimum is not None and minimum > maximum:
+            raise ValueError(f"min ({minimum}) is greater than max ({maximum})")
+        return maximum
+
+    @field_validator("desired")
+    @classmethod
+    def _desired_within(cls, desired: int | None, info: ValidationInfo) -> int | None:
+        low, high = info.data.get("min"), info.data.get("max")
+        if desired is not None and low is not None and high is not None and not low <= desired <= high:
+            raise ValueError(f"desired ({desired}) must lie between min ({low}) and max ({high})")
+        return desired
 
 
 class Spot(Strict):

@@ -1,0 +1,122 @@
+"""What `explain` and `cost` print: plain data rows from the plan, rendered as rich tables or JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from llmdeploy.plan.cost import HOURS_PER_MONTH, CostReport, on_demand_count
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+
+
+def spot_share(fleet: FleetPlan, replicas: int) -> str:
+    """`2/3 spot`: how many of `replicas` run on spot capacity."""
+    spot = replicas - on_demand_count(replicas, fleet.spot)
+    return f"{spot}/{replicas} spot"
+
+
+def explain_table(plan: DeploymentPlan, costs: CostReport) -> Table:
+    table = Table(title=f"{plan.env} ({plan.tier}): what will be deployed", show_lines=False)
+    for column in (
+        "model",
+        "cloud",
+        "slot",
+        "weight",
+        "instance types",
+        "GPUs",
+        "shards",
+        "replicas",
+        "spot at max",
+        "failover",
+        "USD/h min-max",
+    ):
+        table.add_column(column)
+    for cost in costs.fleets:
+        fleet = cost.fleet
+        table.add_row(
+            fleet.model,
+            fleet.cloud,
+            fleet.slot,
+            f"{fleet.traffic.weight}%",
+            ", ".join(entry.name for entry in fleet.instance_types),
+            _gpus(fleet),
+            str(fleet.shards),
+            f"{fleet.min_size}-{fleet.max_size}",
+            spot_share(fleet, fleet.max_size),
+            f"{fleet.health.failure_detection_s} s",
+            f"{cost.min_usd_hour:.2f}-{cost.max_usd_hour:.2f}",
+        )
+    return table
+
+
+def _gpus(fleet: FleetPlan) -> str:
+    first = fleet.instance_types[0]
+    return f"{first.gpu_count}x {first.gpu} ({first.total_gpu_memory_gib} GiB)"
+
+
+def _usd(low_usd_hour: float, high_usd_hour: float, hours: int = 1) -> str:
+    """A min-max range of USD over `hours` hours: cents for hourly figures, whole dollars beyond."""
+    decimals = 2 if hours == 1 else 0
+    return f"{low_usd_hour * hours:,.{decimals}f}-{high_usd_hour * hours:,.{decimals}f}"
+
+
+def cost_table(plan: DeploymentPlan, costs: CostReport) -> Table:
+    table = Table(title=f"{plan.env}: estimated cost (list prices, USD)")
+    for column in ("model", "cloud", "slot", "instance type", "replicas"):
+        table.add_column(column)
+    for column in ("per hour", "per month", "all on-demand per month"):
+        table.add_column(column, justify="right")
+    for cost in costs.fleets:
+        fleet = cost.fleet
+        table.add_row(
+            fleet.model,
+            fleet.cloud,
+            fleet.slot,
+            fleet.instance_types[0].name,
+            f"{fleet.min_size}-{fleet.max_size}",
+            _usd(cost.min_usd_hour, cost.max_usd_hour),
+            _usd(cost.min_usd_hour, cost.max_usd_hour, HOURS_PER_MONTH),
+            _usd(cost.min_on_demand_usd_hour, cost.max_on_demand_usd_hour, HOURS_PER_MONTH),
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        "",
+        "",
+        "",
+        "",
+        _usd(costs.min_usd_hour, costs.max_usd_hour),
+        _usd(costs.min_usd_hour, costs.max_usd_hour, HOURS_PER_MONTH),
+        _usd(costs.min_on_demand_usd_hour, costs.max_on_demand_usd_hour, HOURS_PER_MONTH),
+    )
+    return table
+
+
+def cost_json(plan: DeploymentPlan, costs: CostReport) -> dict[str, Any]:
+    return {
+        "environment": plan.env,
+        "hours_per_month": HOURS_PER_MONTH,
+        "fleets": [
+            {
+                "model": cost.fleet.model,
+                "cloud": cost.fleet.cloud,
+                "slot": cost.fleet.slot,
+                "instance_type": cost.fleet.instance_types[0].name,
+                "min_replicas": cost.fleet.min_size,
+                "max_replicas": cost.fleet.max_size,
+                "usd_hour": {"min": round(cost.min_usd_hour, 4), "max": round(cost.max_usd_hour, 4)},
+                "on_demand_usd_hour": {
+                    "min": round(cost.min_on_demand_usd_hour, 4),
+                    "max": round(cost.max_on_demand_usd_hour, 4),
+                },
+            }
+            for cost in costs.fleets
+        ],
+        "total_usd_month": {
+            "min": round(costs.min_usd_hour * HOURS_PER_MONTH, 2),
+            "max": round(costs.max_usd_hour * HOURS_PER_MONTH, 2),
+            "all_on_demand_max": round(costs.max_on_demand_usd_hour * HOURS_PER_MONTH, 2),
+        },
+        "budget_usd_month": plan.budget.monthly_usd if plan.budget else None,
+    }

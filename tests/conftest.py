@@ -1,0 +1,55 @@
+"""Shared fixtures: example environments, a scratch environment folder, env vars the examples need."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "environments"
+EXAMPLE_NAMES = ("dev", "staging", "prod")
+
+#: The example files reference these (account and project ids are per team, so they come from the shell).
+EXAMPLE_VARIABLES = {
+    "GCP_PROJECT": "llmdeploy-demo-123",
+    "AWS_ACCOUNT_ID": "123456789012",
+    "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
+}
+
+
+@pytest.fixture
+def example_vars(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name, value in EXAMPLE_VARIABLES.items():
+        monkeypatch.setenv(name, value)
+    return EXAMPLE_VARIABLES
+
+
+WriteEnv = Callable[..., Path]
+
+
+@pytest.fixture
+def write_env(tmp_path: Path) -> WriteEnv:
+    """Write an environment file into a scratch folder and return its path."""
+
+    def write(text: str, name: str = "test.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return write
+
+
+MINIMAL = """\
+project: demo
+clouds:
+  aws: {region: us-east-1, zones: [us-east-1a, us-east-1b]}
+models:
+  - name: chat
+    model_id: Qwen/Qwen2.5-0.5B-Instruct
+    revision: 7ae557604adf67be50417f59c2c2f167def9a775
+    params_billion: 0.5
+    instance_types: {aws: [g6.xlarge]}
+"""
