@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "environments"
 EXAMPLE_NAMES = ("dev", "staging", "prod")
+
+# jsii (CDK Terrain's runtime) prints a Node 20 end-of-life banner on every synth otherwise.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 #: The example files reference these (account and project ids are per team, so they come from the shell).
 EXAMPLE_VARIABLES = {

@@ -11,7 +11,7 @@ import typer
 from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, out, reported
 from llmdeploy.config import EnvironmentConfig, load
 from llmdeploy.errors import ConfigError, Problem
-from llmdeploy.files import write_atomic
+from llmdeploy.atomic_write import write_atomically
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.cost import HOURS_PER_MONTH, check_budget, cost_report
 from llmdeploy.report import cost_json, cost_table, explain_table
@@ -83,5 +83,5 @@ def schema(
     if output is None:
         typer.echo(schema_text(), nl=False)
         return
-    write_atomic(output, schema_text())
+    write_atomically(output, schema_text())
     out.print(f"wrote {output}")
