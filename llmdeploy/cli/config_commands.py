@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
+from llmdeploy.atomic_write import write_atomically
 from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, out, reported
 from llmdeploy.config import EnvironmentConfig, load
 from llmdeploy.errors import ConfigError, Problem
-from llmdeploy.atomic_write import write_atomically
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.cost import HOURS_PER_MONTH, check_budget, cost_report
 from llmdeploy.report import cost_json, cost_table, explain_table
