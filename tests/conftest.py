@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fixtures_aws"]
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "environments"
 EXAMPLE_NAMES = ("dev", "staging", "prod")

@@ -1,0 +1,211 @@
+"""Turn a failed Terraform command into one readable paragraph: stack, cause, next step.
+
+The cause is Terraform's own text (its `-json` diagnostics, else its stderr), trimmed
+and flattened, because Terraform's wording is what people search for. The next step
+depends on which of a few well-known failures this is; anything else gets a generic
+"fix the cause and run again".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmdeploy.errors import OperationError
+from llmdeploy.terraform.messages import Diagnostic
+
+MAX_DIAGNOSTICS = 3
+MAX_CAUSE_CHARS = 600
+
+_BOX_DRAWING = re.compile(r"[╷│╵]")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes, in case -no-color was not honoured
+_WHITESPACE = re.compile(r"\s+")
+# Terraform's lock error ends by suggesting -lock=false, which is the wrong advice here.
+_LOCK_BOILERPLATE = re.compile(r"Terraform acquires a state lock.*?not recommended\.", re.S)
+
+_CREDENTIAL_MARKERS = (
+    "no valid credential sources",
+    "failed to refresh cached credentials",
+    "could not find default credentials",  # google
+    "please run 'az login'",  # azurerm
+    "invalidclienttokenid",
+    "unrecognizedclientexception",
+)
+_PROVIDER_MARKERS = (
+    "failed to query available provider packages",
+    "failed to install provider",
+    "could not retrieve the list of available versions",
+    "incompatible provider version",
+    "required plugins are not installed",
+    "inconsistent dependency lock file",
+    "failed to resolve provider packages",
+)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What is known about one failed command."""
+
+    stack: str
+    stack_dir: Path
+    command: str
+    binary: str
+    returncode: int
+    errors: tuple[Diagnostic, ...] = ()
+    stderr: str = ""
+    started: int = 0
+    completed: int = 0
+    mirror: Path | None = None
+
+
+def explain(failure: Failure) -> OperationError:
+    """The OperationError for `failure`, as one paragraph without a traceback."""
+    cause = _cause(failure)
+    lowered = cause.lower()
+    if _is_lock(failure, lowered):
+        return _error(failure, _lock_cause(cause), _lock_advice(failure, cause))
+    for matches, advice in _RULES:
+        if matches(failure, lowered):
+            return _error(failure, cause, advice(failure, cause))
+    return _error(failure, cause, _generic(failure))
+
+
+def binary_missing(stack: str, binary: str, command: str) -> OperationError:
+    return OperationError(
+        f"Cannot run `{binary} {command}` for stack '{stack}': the Terraform binary "
+        f"'{binary}' was not found on PATH. Install Terraform >= 1.10 (or OpenTofu) "
+        "or set LLMDEPLOY_TERRAFORM_BINARY to the binary's name or full path."
+    )
+
+
+def _error(failure: Failure, cause: str, advice: str) -> OperationError:
+    return OperationError(
+        f"`{failure.binary} {failure.command}` failed for stack '{failure.stack}' "
+        f"({failure.stack_dir}): {cause.rstrip('.')}. {advice}"
+    )
+
+
+def flatten(text: str) -> str:
+    """Terraform's multi-line, box-drawn text as one line."""
+    text = _LOCK_BOILERPLATE.sub(" ", _ANSI.sub("", text))
+    return _WHITESPACE.sub(" ", _BOX_DRAWING.sub(" ", text)).strip()
+
+
+def _cause(failure: Failure) -> str:
+    if failure.errors:
+        shown = [flatten(d.text()) for d in failure.errors[:MAX_DIAGNOSTICS]]
+        hidden = len(failure.errors) - len(shown)
+        cause = "; ".join(shown) + (f" (and {hidden} more errors)" if hidden else "")
+    else:
+        cause = _stderr_errors(failure.stderr) or f"it exited with code {failure.returncode}"
+    return _clip(cause)
+
+
+def _stderr_errors(stderr: str) -> str:
+    """Terraform's "Error: ..." blocks from plain stderr, warnings dropped."""
+    flat = flatten(stderr)
+    start = flat.find("Error:")
+    return flat[start:] if start >= 0 else flat
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_CAUSE_CHARS:
+        return text
+    return text[: MAX_CAUSE_CHARS - 1].rstrip() + "…"
+
+
+def _lock_field(cause: str, name: str) -> str:
+    """One field of Terraform's "Lock Info:" block (ID, Who, Operation, Created...)."""
+    match = re.search(rf"\b{name}:\s+(.+?)(?=\s+[A-Z][a-z]+:(?:\s|$)|$)", cause)
+    return match.group(1).strip() if match else ""
+
+
+def _lock_cause(cause: str) -> str:
+    """The lock error without its Lock Info block, which the advice restates."""
+    head = cause.split(" Lock Info:")[0]
+    return head.replace("Error message: ", "")
+
+
+def _is_lock(failure: Failure, cause: str) -> bool:
+    return "error acquiring the state lock" in cause
+
+
+def _lock_advice(failure: Failure, cause: str) -> str:
+    lock_id = _lock_field(cause, "ID") or "<LOCK_ID>"
+    facts = [f"lock ID {lock_id}"]
+    facts += [f"held by {who}" for who in [_lock_field(cause, "Who")] if who]
+    facts += [f"since {since}" for since in [_lock_field(cause, "Created")] if since]
+    facts += [f"for {op}" for op in [_lock_field(cause, "Operation")] if op]
+    return (
+        f"Another run holds the lock on this stack's state ({', '.join(facts)}). Wait for it to "
+        f"finish and run {failure.command} again; only if you are sure no run is "
+        f"active, release it with `{failure.binary} force-unlock {lock_id}` in "
+        f"{failure.stack_dir}."
+    )
+
+
+def _is_credentials(failure: Failure, cause: str) -> bool:
+    return any(marker in cause for marker in _CREDENTIAL_MARKERS)
+
+
+def _credentials_advice(failure: Failure, cause: str) -> str:
+    return (
+        "Terraform found no usable cloud credentials. Log in to the cloud (for AWS set "
+        "AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; for GCP run "
+        "`gcloud auth application-default login`; for Azure run `az login`), or, to "
+        "work against the local emulator, start it with `llmdeploy local up`, then "
+        f"run {failure.command} again."
+    )
+
+
+def _is_provider(failure: Failure, cause: str) -> bool:
+    return any(marker in cause for marker in _PROVIDER_MARKERS)
+
+
+def _provider_advice(failure: Failure, cause: str) -> str:
+    if failure.mirror is not None:
+        where = (
+            f"Providers are installed from the local mirror {failure.mirror}: check "
+            "that it holds the provider versions the stack requires, or set "
+            "LLMDEPLOY_PROVIDER_MIRROR to a mirror that does"
+        )
+    else:
+        where = (
+            "No local provider mirror was found, so Terraform needs to reach "
+            "registry.terraform.io: check network access, or set "
+            "LLMDEPLOY_PROVIDER_MIRROR to a folder holding the providers"
+        )
+    return f"Terraform could not install a provider. {where}; then run init again."
+
+
+def _is_partial(failure: Failure, cause: str) -> bool:
+    """Failed after changing something: before that, a failed apply is like a failed plan."""
+    return failure.command in ("apply", "destroy") and failure.started > 0
+
+
+def _partial_advice(failure: Failure, cause: str) -> str:
+    plural = "s" if failure.completed != 1 else ""
+    done = f" ({failure.completed} resource operation{plural} finished first)" if failure.completed else ""
+    if failure.command == "destroy":
+        return f"The state keeps what is left{done}; fix the cause and run destroy again to finish."
+    return f"The state keeps what was created{done}; fix the cause and run apply again to continue."
+
+
+def _generic(failure: Failure) -> str:
+    return (
+        f"Fix the cause above (the stack's files are in {failure.stack_dir}) and run {failure.command} again."
+    )
+
+
+_Rule = tuple[Callable[[Failure, str], bool], Callable[[Failure, str], str]]
+
+# Most specific first: a credential failure during apply is about credentials, not
+# about a half-done apply. (Lock failures are handled before these: they rewrite the
+# cause too.)
+_RULES: tuple[_Rule, ...] = (
+    (_is_credentials, _credentials_advice),
+    (_is_provider, _provider_advice),
+    (_is_partial, _partial_advice),
+)
