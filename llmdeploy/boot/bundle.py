@@ -1,0 +1,97 @@
+"""Assemble the rendered boot files into one cloud-config and encode it for the fleet's cloud."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from dataclasses import dataclass
+from importlib import resources
+
+from llmdeploy.boot.context import template_context
+from llmdeploy.boot.render import render
+from llmdeploy.boot.size import check_size
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+
+#: The cloud-config itself, under this key of `boot_files`.
+CLOUD_CONFIG = "cloud-config"
+AGENTS_DIR = "/opt/llmdeploy/llmdeploy_agents"
+AGENT_MODULES = ("__init__", "metadata", "hf_token", "spot_watcher", "metrics_relay")
+
+
+@dataclass(frozen=True)
+class BootFile:
+    path: str
+    mode: str
+    content: str
+
+
+def _agent_files() -> list[BootFile]:
+    package = resources.files("llmdeploy.boot.agents")
+    return [
+        BootFile(f"{AGENTS_DIR}/{name}.py", "0644", package.joinpath(f"{name}.py").read_text("utf-8"))
+        for name in AGENT_MODULES
+    ]
+
+
+def _rendered_files(plan: DeploymentPlan, fleet: FleetPlan) -> list[BootFile]:
+    context = template_context(plan, fleet)
+    units = {
+        "llmdeploy-spot-watcher": {
+            "description": "spot watcher",
+            "module": "spot_watcher",
+            "restart": "on-failure",
+        },
+        "llmdeploy-metrics": {"description": "metrics relay", "module": "metrics_relay", "restart": "always"},
+    }
+    scripts = ["llmdeploy-bootstrap", "llmdeploy-engine", "llmdeploy-prepare-cache"]
+    if fleet.cloud != "aws":
+        scripts.append("llmdeploy-leave-lb")
+    return [
+        BootFile("/etc/llmdeploy/engine.env", "0644", render("boot/engine.env.j2", context)),
+        BootFile("/etc/llmdeploy/agents.env", "0644", render("boot/agents.env.j2", context)),
+        *(
+            BootFile(f"/usr/local/sbin/{name}", "0755", render(f"boot/{name}.sh.j2", context))
+            for name in scripts
+        ),
+        BootFile(
+            "/etc/systemd/system/llmdeploy-engine.service",
+            "0644",
+            render("boot/llmdeploy-engine.service.j2", context),
+        ),
+        *(
+            BootFile(
+                f"/etc/systemd/system/{name}.service", "0644", render("boot/llmdeploy-agent.service.j2", unit)
+            )
+            for name, unit in units.items()
+        ),
+    ]
+
+
+def boot_files(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, str]:
+    """The files of a fleet's boot bundle by path on the VM, plus the cloud-config under "cloud-config"."""
+    files = [*_rendered_files(plan, fleet), *_agent_files()]
+    cloud_config = render("boot/cloud-config.yaml.j2", {**template_context(plan, fleet), "files": files})
+    return {**{file.path: file.content for file in files}, CLOUD_CONFIG: cloud_config}
+
+
+def encode(cloud: str, cloud_config: str) -> str:
+    """The cloud-config as the cloud's Terraform argument takes it (gzip is deterministic: mtime 0)."""
+    if cloud == "aws":
+        return base64.b64encode(gzip.compress(cloud_config.encode(), mtime=0)).decode()
+    if cloud == "azure":
+        return base64.b64encode(cloud_config.encode()).decode()
+    return cloud_config
+
+
+def user_data(plan: DeploymentPlan, fleet: FleetPlan) -> str:
+    """The user data of the fleet's instances, encoded as its cloud's Terraform argument expects.
+
+    AWS `aws_launch_template.user_data`: gzip then base64 (cloud-init unzips it). GCP metadata
+    `user-data`: the cloud-config text. Azure `custom_data`: base64.
+
+    Raises:
+        OperationError: the encoded user data exceeds the cloud's limit.
+    """
+    encoded = encode(fleet.cloud, boot_files(plan, fleet)[CLOUD_CONFIG])
+    check_size(fleet, encoded)
+    return encoded

@@ -1,0 +1,90 @@
+"""The variables the boot templates receive (templates/README.md lists them), from the plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from llmdeploy import instance, metrics
+from llmdeploy.catalog import Cloud
+from llmdeploy.config.clouds import AwsCloud, AzureCloud, GcpCloud
+from llmdeploy.engines import EngineName
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+
+#: The root-only tmpfs file holding `HF_TOKEN=...` for `docker run --env-file`.
+TOKEN_FILE = "/run/llmdeploy/hf-token.env"
+#: Where each engine's image looks for its Hugging Face cache.
+CONTAINER_CACHE: dict[EngineName, str] = {
+    "tgi": "/data",
+    "vllm": "/root/.cache/huggingface",
+    "sglang": "/root/.cache/huggingface",
+}
+#: Container variables that turn usage reporting off (it phones home from locked-down networks).
+CONTAINER_ENV: dict[EngineName, dict[str, str]] = {
+    "tgi": {"USAGE_STATS": "off"},
+    "vllm": {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"},
+    "sglang": {},
+}
+
+
+@dataclass(frozen=True)
+class CacheDisk:
+    """Where the model cache goes: a local disk to mount (GCP, Azure) or one already mounted (AWS)."""
+
+    mount_point: str = ""
+    devices: tuple[str, ...] = ()
+    note: str = ""
+    fallback: str = "/var/lib/llmdeploy/cache"
+
+
+LOCAL_NVME: dict[Cloud, CacheDisk] = {
+    "aws": CacheDisk(
+        mount_point="/opt/dlami/nvme",
+        note="The Deep Learning AMI mounts the instance-store NVMe drives at /opt/dlami/nvme.",
+    ),
+    # Local SSDs are blank at boot; the NVMe interface names them google-local-nvme-ssd-N.
+    "gcp": CacheDisk(
+        mount_point="/mnt/disks/llmdeploy",
+        devices=("/dev/disk/by-id/google-local-nvme-ssd-0", "/dev/disk/by-id/google-local-ssd-0"),
+    ),
+    # NC A100 v4 and similar sizes carry a blank local NVMe disk; an OS disk has partitions and is skipped.
+    "azure": CacheDisk(mount_point="/mnt/nvme", devices=("/dev/nvme0n1", "/dev/nvme1n1")),
+}
+
+
+def region(plan: DeploymentPlan, cloud: Cloud) -> str:
+    settings = plan.cloud(cloud).settings
+    if isinstance(settings, AzureCloud):
+        return settings.location
+    assert isinstance(settings, AwsCloud | GcpCloud)
+    return settings.region
+
+
+def key_vault(plan: DeploymentPlan, cloud: Cloud) -> str:
+    """The Key Vault holding an Azure environment's secrets ("" elsewhere or when none is named)."""
+    settings = plan.cloud(cloud).settings
+    vault = settings.key_vault if isinstance(settings, AzureCloud) else None
+    return vault.name if vault else ""
+
+
+def template_context(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, Any]:
+    """Everything a boot template may reference; StrictUndefined rejects anything else."""
+    return {
+        "env": plan.env,
+        "cloud": fleet.cloud,
+        "region": region(plan, fleet.cloud),
+        "key_vault": key_vault(plan, fleet.cloud),
+        "fleet": fleet,
+        "engine": fleet.engine,
+        "cache": LOCAL_NVME[fleet.cloud] if fleet.model_cache_on_nvme else CacheDisk(),
+        "container_cache": CONTAINER_CACHE[fleet.engine.name],
+        "container_env": CONTAINER_ENV[fleet.engine.name],
+        "token_file": TOKEN_FILE,
+        "hook_name": instance.TERMINATION_HOOK_NAME,
+        "engine_stop_s": instance.ENGINE_STOP_S,
+        "container_stop_s": instance.CONTAINER_STOP_TIMEOUT_S,
+        "unit_stop_s": instance.UNIT_STOP_TIMEOUT_S,
+        "poll_s": instance.NOTICE_POLL_S,
+        "namespace": metrics.NAMESPACE,
+        "publish_s": metrics.PUBLISH_INTERVAL_S,
+    }
