@@ -7,70 +7,25 @@ fixes a bug upstream the second test fails: drop the correction, and its tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
 import pytest
 
-from llmdeploy.emulator import EmulatorHandle, start_emulator, stop_emulator
-from llmdeploy.emulator.corrections import correction_names
+from llmdeploy.emulator import EmulatorHandle
 from llmdeploy.emulator.seeds import SEED_AMI_ID, SEEDED_PARAMETERS
-from tests.fixtures_aws import AwsClient
-
-Clients = Callable[[str], Any]
-
-
-@pytest.fixture(scope="module")
-def plain_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
-    """moto as shipped: every correction skipped and no seed."""
-    state_dir = tmp_path_factory.mktemp("plain-moto")
-    handle = start_emulator(state_dir, skip_corrections=correction_names(), seed=False)
-    try:
-        yield handle
-    finally:
-        stop_emulator(state_dir)
-
-
-def _clients(handle: EmulatorHandle, region: str = "us-east-1") -> Clients:
-    def make(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=handle.endpoint_url,
-            region_name=region,
-            aws_access_key_id="fake",
-            aws_secret_access_key="fake",
-        )
-
-    return make
-
-
-@pytest.fixture
-def corrected(aws_client: AwsClient) -> Clients:
-    return lambda service: aws_client(service)
-
-
-@pytest.fixture
-def plain(plain_moto: EmulatorHandle) -> Clients:
-    return _clients(plain_moto)
+from tests.emulator.builders import Clients, clients_for, described_group, subnet_and_template
 
 
 def _mixed_group(clients: Clients, name: str) -> None:
     """An empty group with a mixed instances policy (on-demand base 1, rest spot)."""
-    ec2, autoscaling = clients("ec2"), clients("autoscaling")
-    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24", AvailabilityZone="us-east-1a")
-    template = ec2.create_launch_template(
-        LaunchTemplateName=f"{name}-lt",
-        LaunchTemplateData={"ImageId": SEED_AMI_ID, "InstanceType": "t3.micro"},
-    )["LaunchTemplate"]["LaunchTemplateId"]
-    autoscaling.create_auto_scaling_group(
+    subnet, template = subnet_and_template(clients, name)
+    clients("autoscaling").create_auto_scaling_group(
         AutoScalingGroupName=name,
         MinSize=0,
         MaxSize=3,
         DesiredCapacity=0,
-        VPCZoneIdentifier=subnet["Subnet"]["SubnetId"],
+        VPCZoneIdentifier=subnet,
         MixedInstancesPolicy={
             "LaunchTemplate": {
                 "LaunchTemplateSpecification": {"LaunchTemplateId": template, "Version": "$Latest"},
@@ -89,9 +44,7 @@ def _resize_and_describe(clients: Clients, name: str) -> dict[str, Any]:
     """What the Terraform provider does after adding initial lifecycle hooks."""
     autoscaling = clients("autoscaling")
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=1, DesiredCapacity=2)
-    groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])
-    group: dict[str, Any] = groups["AutoScalingGroups"][0]
-    return group
+    return described_group(clients, name)
 
 
 def test_update_without_policy_keeps_mixed_instances_policy(corrected: Clients, unique_name: str) -> None:
@@ -209,7 +162,7 @@ def test_plain_moto_still_copies_template_tags_into_data(plain: Clients, unique_
 @pytest.mark.parametrize("region", ["us-east-1", "eu-west-3"])
 @pytest.mark.parametrize("name", SEEDED_PARAMETERS)
 def test_dlami_parameter_resolves_to_a_known_image(emulator: EmulatorHandle, region: str, name: str) -> None:
-    clients = _clients(emulator, region)
+    clients = clients_for(emulator, region)
     value = clients("ssm").get_parameter(Name=name)["Parameter"]["Value"]
     images = clients("ec2").describe_images(ImageIds=[value])["Images"]
     assert [image["ImageId"] for image in images] == [value]

@@ -1,0 +1,59 @@
+"""DescribeAutoScalingGroups reports DefaultInstanceWarmup and the capacity reservation preference.
+
+As in test_corrections.py: one test shows the corrected emulator answers like AWS, the
+other that moto as shipped still does not (when it does, drop the correction).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.emulator.builders import Clients, described_group, template_group
+
+
+def _group(clients: Clients, name: str, **settings: Any) -> dict[str, Any]:
+    return template_group(clients, name, "10.21", **settings)
+
+
+def test_default_instance_warmup_is_kept_updated_and_removed(corrected: Clients, unique_name: str) -> None:
+    assert _group(corrected, unique_name, DefaultInstanceWarmup=900)["DefaultInstanceWarmup"] == 900
+    autoscaling = corrected("autoscaling")
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=unique_name, MaxSize=2)
+    assert described_group(corrected, unique_name)["DefaultInstanceWarmup"] == 900, (
+        "an update without it keeps it"
+    )
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=unique_name, DefaultInstanceWarmup=300)
+    assert described_group(corrected, unique_name)["DefaultInstanceWarmup"] == 300
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=unique_name, DefaultInstanceWarmup=-1)
+    assert "DefaultInstanceWarmup" not in described_group(corrected, unique_name), "-1 removes the value"
+
+
+def test_group_without_warmup_reports_none(corrected: Clients, unique_name: str) -> None:
+    assert "DefaultInstanceWarmup" not in _group(corrected, unique_name)
+
+
+def test_plain_moto_still_drops_default_instance_warmup(plain: Clients, unique_name: str) -> None:
+    group = _group(plain, unique_name, DefaultInstanceWarmup=900)
+    assert "DefaultInstanceWarmup" not in group, "moto now keeps it: remove keep_default_instance_warmup"
+
+
+def test_capacity_reservation_preference_defaults_and_follows_requests(
+    corrected: Clients, unique_name: str
+) -> None:
+    group = _group(corrected, unique_name)
+    assert group["CapacityReservationSpecification"] == {"CapacityReservationPreference": "default"}
+    wanted = {
+        "CapacityReservationPreference": "capacity-reservations-first",
+        "CapacityReservationTarget": {"CapacityReservationIds": ["cr-0123456789abcdef0"]},
+    }
+    corrected("autoscaling").update_auto_scaling_group(
+        AutoScalingGroupName=unique_name, CapacityReservationSpecification=wanted
+    )
+    assert described_group(corrected, unique_name)["CapacityReservationSpecification"] == wanted
+
+
+def test_plain_moto_still_omits_capacity_reservation_specification(plain: Clients, unique_name: str) -> None:
+    group = _group(plain, unique_name)
+    assert "CapacityReservationSpecification" not in group, (
+        "moto now reports it: remove report_capacity_reservation_preference"
+    )
