@@ -1,0 +1,134 @@
+"""Who may reach what: client networks to the load balancer, the load balancer to the engines.
+
+Two security groups: the load balancer's admits only the configured client CIDRs (for an internal
+endpoint without any, the VPC) on the listener ports; the instances' admits only the load
+balancer's group on the engine ports. The API key of an internet-facing endpoint is read from
+Secrets Manager at plan time, so its value reaches Terraform's state but never the synthesized JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cdktn_provider_aws.data_aws_secretsmanager_secret_version import DataAwsSecretsmanagerSecretVersion
+from cdktn_provider_aws.security_group import SecurityGroup
+from cdktn_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from cdktn_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
+from constructs import Construct
+
+from llmdeploy.config.environment import Access as AccessConfig
+from modules.aws.network import ANYWHERE, Network
+from modules.common import skip_checks
+
+#: checkov's port-80 ingress check, on the two kinds of rule that trip it.
+_OPEN_PORT_80 = "CKV_AWS_260"
+_CLIENTS_ON_80 = "clients admitted by config (access.allowed_cidrs); the API key rule guards requests"
+_SOURCE_GROUP_ON_80 = (
+    "false positive: the only source is the load balancer's security group "
+    "(referenced_security_group_id), which this check does not read"
+)
+HTTP_PORT = 80
+HTTPS_PORT = 443
+#: Instances fetch weights, images and packages over HTTPS (and HTTP for some package mirrors).
+_EGRESS_PORTS = (HTTPS_PORT, HTTP_PORT)
+
+
+class Access(Construct):
+    """The load balancer's and the instances' security groups, and the endpoint's API key.
+
+    Attributes:
+        load_balancer_group_id: security group of the load balancer.
+        instance_group_id: security group of every GPU instance.
+        api_key: the key clients must send as `Authorization: Bearer <key>` (a Terraform
+            reference to the secret's value), or None when the endpoint needs none.
+    """
+
+    _LB_GROUP_ID = "LoadBalancerGroup"
+    _INSTANCE_GROUP_ID = "InstanceGroup"
+    _API_KEY_ID = "ApiKey"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        name: str,
+        config: AccessConfig,
+        network: Network,
+        listener_ports: Sequence[int],
+        engine_ports: Sequence[int],
+    ) -> None:
+        super().__init__(scope, id)
+        lb_group = SecurityGroup(
+            self,
+            self._LB_GROUP_ID,
+            name=f"{name}-lb",
+            description=f"llmdeploy {name}: clients to the load balancer",
+            vpc_id=network.vpc_id,
+            tags={"Name": f"{name}-lb"},
+        )
+        instance_group = SecurityGroup(
+            self,
+            self._INSTANCE_GROUP_ID,
+            name=f"{name}-instances",
+            description=f"llmdeploy {name}: load balancer to the GPU instances",
+            vpc_id=network.vpc_id,
+            tags={"Name": f"{name}-instances"},
+        )
+        clients = [str(cidr) for cidr in config.allowed_cidrs] or [network.vpc_cidr]
+        for port in listener_ports:
+            for index, cidr in enumerate(clients):
+                rule = VpcSecurityGroupIngressRule(
+                    self,
+                    f"Client{port}-{index}",
+                    security_group_id=lb_group.id,
+                    description=f"clients on {port}",
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    cidr_ipv4=cidr,
+                )
+                if cidr == ANYWHERE and port == HTTP_PORT:
+                    skip_checks(rule, {_OPEN_PORT_80: _CLIENTS_ON_80})
+        for port in engine_ports:
+            VpcSecurityGroupEgressRule(
+                self,
+                f"ToEngine{port}",
+                security_group_id=lb_group.id,
+                description=f"to the engines on {port}",
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                referenced_security_group_id=instance_group.id,
+            )
+            from_lb = VpcSecurityGroupIngressRule(
+                self,
+                f"FromLoadBalancer{port}",
+                security_group_id=instance_group.id,
+                description=f"the load balancer on {port}",
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                referenced_security_group_id=lb_group.id,
+            )
+            if port == HTTP_PORT:
+                skip_checks(from_lb, {_OPEN_PORT_80: _SOURCE_GROUP_ON_80})
+        for port in _EGRESS_PORTS:
+            VpcSecurityGroupEgressRule(
+                self,
+                f"Outbound{port}",
+                security_group_id=instance_group.id,
+                description=f"model hub, registries and AWS APIs on {port}",
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_ipv4=ANYWHERE,
+            )
+        self.load_balancer_group_id: str = lb_group.id
+        self.instance_group_id: str = instance_group.id
+        self.api_key: str | None = None
+        if config.api_key is not None:
+            secret = DataAwsSecretsmanagerSecretVersion(
+                self, self._API_KEY_ID, secret_id=config.api_key.secret
+            )
+            self.api_key = secret.secret_string

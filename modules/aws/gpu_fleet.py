@@ -1,0 +1,324 @@
+"""One model's GPU replicas in one release slot: launch template, Auto Scaling group, scaling policy.
+
+The AMI comes from the Deep Learning AMI's SSM parameter, read at plan time; each slot's launch
+template ignores later changes of it, so a new AMI never slips into a running slot (a scale-out
+launches what the rest of the slot runs). To move a slot to the current AMI, replace its launch
+template: `terraform apply -replace='<launch template address>'` (the group then rolls through an
+instance refresh); a new release normally goes to the idle slot instead, which picks up the
+current AMI when it is created.
+"""
+
+from __future__ import annotations
+
+from cdktn import TerraformResourceLifecycle, Token
+from cdktn_provider_aws.autoscaling_group import (
+    AutoscalingGroup,
+    AutoscalingGroupInitialLifecycleHook,
+    AutoscalingGroupInstanceRefresh,
+    AutoscalingGroupInstanceRefreshPreferences,
+    AutoscalingGroupMixedInstancesPolicy,
+    AutoscalingGroupMixedInstancesPolicyInstancesDistribution,
+    AutoscalingGroupMixedInstancesPolicyLaunchTemplate,
+    AutoscalingGroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecification,
+    AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride,
+    AutoscalingGroupTag,
+)
+from cdktn_provider_aws.autoscaling_policy import (
+    AutoscalingPolicy,
+    AutoscalingPolicyTargetTrackingConfiguration,
+    AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecification,
+    AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricDimension,
+    AutoscalingPolicyTargetTrackingConfigurationPredefinedMetricSpecification,
+)
+from cdktn_provider_aws.iam_instance_profile import IamInstanceProfile
+from cdktn_provider_aws.iam_role import IamRole
+from cdktn_provider_aws.iam_role_policy import IamRolePolicy
+from cdktn_provider_aws.launch_template import (
+    LaunchTemplate,
+    LaunchTemplateBlockDeviceMappings,
+    LaunchTemplateBlockDeviceMappingsEbs,
+    LaunchTemplateIamInstanceProfile,
+    LaunchTemplateMetadataOptions,
+    LaunchTemplateMonitoring,
+    LaunchTemplateTagSpecifications,
+)
+from cdktn_provider_aws.lb_target_group import LbTargetGroup
+from constructs import Construct
+
+from llmdeploy import metrics
+from llmdeploy.boot import user_data
+from llmdeploy.instance import TERMINATION_HOOK_NAME, termination_heartbeat_s
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from modules.aws.account import Account, Statement, policy, service_trust
+from modules.common import (
+    IAM_NAME_LIMIT,
+    ROLLOUT_CHECKPOINTS,
+    ROLLOUT_MAX_HEALTHY_PERCENT,
+    ROLLOUT_MIN_HEALTHY_PERCENT,
+    short_name,
+)
+
+#: Root device of the Ubuntu Deep Learning AMIs.
+ROOT_DEVICE = "/dev/sda1"
+#: Group metrics the dashboard shows, at one-minute granularity.
+GROUP_METRICS = (
+    "GroupDesiredCapacity",
+    "GroupInServiceInstances",
+    "GroupPendingInstances",
+    "GroupTerminatingInstances",
+    "GroupTotalInstances",
+)
+
+
+class GpuFleet(Construct):
+    """The instances of one fleet (`<model>-<slot>`), registered in its target group.
+
+    Attributes:
+        group_name: the Auto Scaling group's name.
+        launch_template_id: the slot's launch template.
+    """
+
+    _ROLE_ID = "InstanceRole"
+    _ROLE_POLICY_ID = "InstancePolicy"
+    _PROFILE_ID = "InstanceProfile"
+    _TEMPLATE_ID = "LaunchTemplate"
+    _GROUP_ID = "Group"
+    _SCALING_ID = "TargetTracking"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        name: str,
+        plan: DeploymentPlan,
+        fleet: FleetPlan,
+        account: Account,
+        image_id: str,
+        subnet_ids: list[str],
+        security_group_id: str,
+        target_group: LbTargetGroup,
+        load_balancer_arn_suffix: str,
+    ) -> None:
+        super().__init__(scope, id)
+        self.group_name = short_name(name, fleet.model, fleet.slot, limit=255)
+        role = IamRole(
+            self,
+            self._ROLE_ID,
+            name=short_name(self.group_name, "instance", limit=IAM_NAME_LIMIT),
+            assume_role_policy=service_trust("ec2.amazonaws.com"),
+        )
+        IamRolePolicy(
+            self,
+            self._ROLE_POLICY_ID,
+            role=role.id,
+            policy=policy(*instance_statements(fleet, account, self.group_name, target_group.arn)),
+        )
+        profile = IamInstanceProfile(self, self._PROFILE_ID, name=role.name, role=role.name)
+        template = self._launch_template(plan, fleet, image_id, profile.arn, security_group_id)
+        group = self._group(plan, fleet, template, subnet_ids, target_group.arn)
+        self._scaling(plan, fleet, group, f"{load_balancer_arn_suffix}/{target_group.arn_suffix}")
+        self.launch_template_id: str = template.id
+
+    def _launch_template(
+        self, plan: DeploymentPlan, fleet: FleetPlan, image_id: str, profile_arn: str, security_group_id: str
+    ) -> LaunchTemplate:
+        return LaunchTemplate(
+            self,
+            self._TEMPLATE_ID,
+            name_prefix=f"{self.group_name}-",
+            description=f"llmdeploy {fleet.name}: {fleet.model_id}@{fleet.revision} on {fleet.engine_image}",
+            image_id=image_id,
+            user_data=user_data(plan, fleet),
+            update_default_version=True,
+            iam_instance_profile=LaunchTemplateIamInstanceProfile(arn=profile_arn),
+            vpc_security_group_ids=[security_group_id],
+            metadata_options=LaunchTemplateMetadataOptions(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+                # The spot watcher reads its group's name from the instance tags.
+                instance_metadata_tags="enabled",
+            ),
+            block_device_mappings=[
+                LaunchTemplateBlockDeviceMappings(
+                    device_name=ROOT_DEVICE,
+                    ebs=LaunchTemplateBlockDeviceMappingsEbs(
+                        volume_size=fleet.disk_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            monitoring=LaunchTemplateMonitoring(enabled=True),
+            tag_specifications=[
+                LaunchTemplateTagSpecifications(resource_type="volume", tags=_fleet_tags(plan, fleet))
+            ],
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["image_id"], create_before_destroy=True),
+        )
+
+    def _group(
+        self,
+        plan: DeploymentPlan,
+        fleet: FleetPlan,
+        template: LaunchTemplate,
+        subnet_ids: list[str],
+        target_group_arn: str,
+    ) -> AutoscalingGroup:
+        spot = fleet.spot
+        grace = fleet.health.readiness_grace_s
+        return AutoscalingGroup(
+            self,
+            self._GROUP_ID,
+            name=self.group_name,
+            min_size=fleet.min_size,
+            max_size=fleet.max_size,
+            desired_capacity=fleet.desired_size,
+            vpc_zone_identifier=subnet_ids,
+            target_group_arns=[target_group_arn],
+            health_check_type="ELB",
+            health_check_grace_period=grace,
+            default_instance_warmup=grace,
+            # GPU replicas take many minutes to load a model; Terraform must not wait for them.
+            wait_for_capacity_timeout="0",
+            capacity_rebalance=True,
+            enabled_metrics=list(GROUP_METRICS),
+            metrics_granularity="1Minute",
+            mixed_instances_policy=AutoscalingGroupMixedInstancesPolicy(
+                instances_distribution=AutoscalingGroupMixedInstancesPolicyInstancesDistribution(
+                    on_demand_base_capacity=spot.on_demand_base,
+                    on_demand_percentage_above_base_capacity=spot.on_demand_percent_above_base,
+                    spot_allocation_strategy=spot.allocation_strategy,
+                    spot_max_price=None if spot.max_price_usd_hour is None else str(spot.max_price_usd_hour),
+                ),
+                launch_template=AutoscalingGroupMixedInstancesPolicyLaunchTemplate(
+                    launch_template_specification=(
+                        AutoscalingGroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecification(
+                            launch_template_id=template.id,
+                            # A refresh starts only on a concrete version, never on $Latest.
+                            version=Token.as_string(template.latest_version),
+                        )
+                    ),
+                    override=[
+                        AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride(instance_type=entry.name)
+                        for entry in fleet.instance_types
+                    ],
+                ),
+            ),
+            initial_lifecycle_hook=[
+                AutoscalingGroupInitialLifecycleHook(
+                    name=TERMINATION_HOOK_NAME,
+                    lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
+                    heartbeat_timeout=termination_heartbeat_s(fleet),
+                    default_result="CONTINUE",
+                )
+            ],
+            instance_refresh=AutoscalingGroupInstanceRefresh(
+                strategy="Rolling",
+                preferences=AutoscalingGroupInstanceRefreshPreferences(
+                    min_healthy_percentage=ROLLOUT_MIN_HEALTHY_PERCENT,
+                    max_healthy_percentage=ROLLOUT_MAX_HEALTHY_PERCENT,
+                    instance_warmup=str(grace),
+                    checkpoint_percentages=list(ROLLOUT_CHECKPOINTS),
+                    skip_matching=True,
+                ),
+            ),
+            tag=[
+                AutoscalingGroupTag(key=key, value=value, propagate_at_launch=True)
+                for key, value in {"Name": self.group_name, **_fleet_tags(plan, fleet)}.items()
+            ],
+            # Scaling policies own the size after the first apply.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_capacity"]),
+        )
+
+    def _scaling(
+        self, plan: DeploymentPlan, fleet: FleetPlan, group: AutoscalingGroup, resource_label: str
+    ) -> None:
+        target = fleet.autoscaling
+        if target.target_queue_size is not None:
+            tracking = AutoscalingPolicyTargetTrackingConfiguration(
+                target_value=target.target_queue_size,
+                customized_metric_specification=(
+                    AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecification(
+                        namespace=metrics.NAMESPACE,
+                        metric_name=metrics.QUEUE_SIZE,
+                        statistic="Average",
+                        metric_dimension=[
+                            AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricDimension(
+                                name=key, value=value
+                            )
+                            for key, value in metrics.dimension_values(
+                                plan.env, fleet.model, fleet.slot
+                            ).items()
+                        ],
+                    )
+                ),
+            )
+        else:
+            assert target.target_requests_per_replica is not None  # the config sets exactly one target
+            tracking = AutoscalingPolicyTargetTrackingConfiguration(
+                target_value=target.target_requests_per_replica,
+                predefined_metric_specification=(
+                    AutoscalingPolicyTargetTrackingConfigurationPredefinedMetricSpecification(
+                        predefined_metric_type="ALBRequestCountPerTarget", resource_label=resource_label
+                    )
+                ),
+            )
+        AutoscalingPolicy(
+            self,
+            self._SCALING_ID,
+            name=f"{self.group_name}-target-tracking",
+            autoscaling_group_name=group.name,
+            policy_type="TargetTrackingScaling",
+            target_tracking_configuration=tracking,
+        )
+
+
+def instance_statements(
+    fleet: FleetPlan, account: Account, group_name: str, target_group_arn: str
+) -> list[Statement]:
+    """What a replica may do: read its own token, leave its own group and target group, publish metrics."""
+    statements: list[Statement] = [
+        {
+            "Sid": "LeaveOwnGroup",
+            "Effect": "Allow",
+            "Action": ["autoscaling:CompleteLifecycleAction"],
+            "Resource": account.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{group_name}"),
+        },
+        {
+            "Sid": "LeaveOwnTargetGroup",
+            "Effect": "Allow",
+            "Action": ["elasticloadbalancing:DeregisterTargets"],
+            "Resource": target_group_arn,
+        },
+        {
+            # Describe calls cannot be scoped to resources.
+            "Sid": "Describe",
+            "Effect": "Allow",
+            "Action": ["autoscaling:DescribeAutoScalingGroups", "elasticloadbalancing:DescribeTargetHealth"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "PublishOwnMetrics",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:PutMetricData"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": metrics.NAMESPACE}},
+        },
+    ]
+    if fleet.hf_token_secret is not None:
+        statements.append(
+            {
+                "Sid": "ReadOwnToken",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                # Secrets Manager appends six random characters to a secret's name in its ARN.
+                "Resource": account.arn("secretsmanager", f"secret:{fleet.hf_token_secret}-??????"),
+            }
+        )
+    return statements
+
+
+def _fleet_tags(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, str]:
+    return {**plan.tags, "llmdeploy:model": fleet.model, "llmdeploy:slot": fleet.slot}

@@ -1,0 +1,56 @@
+"""Helpers every cloud's constructs share: resource names within cloud limits, and checkov skips.
+
+Nothing here imports a provider binding, so GCP and Azure constructs use it without loading AWS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from cdktn import TerraformElement
+
+#: Where a skip is written in the synthesized JSON: the resource's `//` comment field, in the shape
+#: checkov reads from CloudFormation metadata. checkov's terraform_json runner does not read inline
+#: skips itself (bridgecrewio/checkov#4634), so llmdeploy/ci/checkov.py applies them.
+CHECKOV_SKIP_PATH = "//.checkov.skip"
+_HASH_CHARS = 6
+
+#: Name length limits of the resources named here (longer names are cut and hashed).
+IAM_NAME_LIMIT = 64
+LB_NAME_LIMIT = 32
+
+# Decisions that belong in llmdeploy/plan (reported to its owner): until the plan carries them,
+# they are fixed here, once, for every cloud.
+#: Log groups keep a year, the retention security baselines (checkov CKV_AWS_338) ask for.
+LOG_RETENTION_DAYS = 365
+#: Load balancer access logs are kept this long for request analysis, then expire.
+ACCESS_LOG_EXPIRY_DAYS = 90
+#: Subnets are the VPC CIDR split in 2**4 parts: room for 8 zones of public and 8 of private.
+SUBNET_NEWBITS = 4
+#: Instance refresh never drops below full healthy capacity (GPU capacity is scarce), pausing
+#: at these percentages so alarms can stop a bad rollout.
+ROLLOUT_MIN_HEALTHY_PERCENT = 100
+ROLLOUT_MAX_HEALTHY_PERCENT = 200
+ROLLOUT_CHECKPOINTS = (50, 100)
+
+
+def short_name(*parts: str, limit: int) -> str:
+    """`parts` joined by dashes; over `limit`, cut and suffixed with a hash of the full name.
+
+    Stable for the same parts (a changed name replaces the resource) and distinct for different
+    parts even when they share a long prefix.
+    """
+    name = "-".join(part for part in parts if part)
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:_HASH_CHARS]
+    head = name[: limit - _HASH_CHARS - 1].rstrip("-")
+    return f"{head}-{digest}"
+
+
+def skip_checks(element: TerraformElement, reasons: Mapping[str, str]) -> None:
+    """Record checkov checks that do not fit `element`, each with its one-line reason."""
+    element.add_override(
+        CHECKOV_SKIP_PATH, [{"id": check, "comment": reason} for check, reason in sorted(reasons.items())]
+    )

@@ -1,0 +1,47 @@
+"""`python -m stacks`: synthesize the stacks of the environments in $LLMDEPLOY_ENVS.
+
+Environment:
+    LLMDEPLOY_ENVS: comma-separated environment names or paths (required).
+    LLMDEPLOY_ENV_DIR: where names are looked up (default: environments).
+    LLMDEPLOY_CLOUDS: comma-separated clouds to synthesize (default: every cloud of each environment).
+    CDKTF_OUTDIR: output folder (default: cdktf.out).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from llmdeploy.catalog import CLOUDS, Cloud
+from llmdeploy.config.loader import ENVIRONMENTS_DIR, load
+from llmdeploy.errors import LlmdeployError
+from llmdeploy.plan.build import build_plan
+from stacks.app import build_app
+
+
+def _list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def main() -> int:
+    envs = _list("LLMDEPLOY_ENVS")
+    if not envs:
+        print(
+            "LLMDEPLOY_ENVS is empty: name the environments to synthesize, e.g. LLMDEPLOY_ENVS=dev",
+            file=sys.stderr,
+        )
+        return 2
+    env_dir = Path(os.environ.get("LLMDEPLOY_ENV_DIR") or ENVIRONMENTS_DIR)
+    clouds: list[Cloud] | None = [cloud for cloud in _list("LLMDEPLOY_CLOUDS") if cloud in CLOUDS] or None
+    try:
+        plans = [build_plan(load(env, env_dir)) for env in envs]
+    except LlmdeployError as error:
+        print(error, file=sys.stderr)
+        return error.exit_code
+    build_app(plans, Path(os.environ.get("CDKTF_OUTDIR") or "cdktf.out"), clouds=clouds).synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

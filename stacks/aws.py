@@ -1,0 +1,151 @@
+"""The AWS stack of one environment (`<env>-aws`): network, access, load balancer, fleets, monitoring.
+
+Outputs (read by `llmdeploy status` / `promote` with `terraform output -json`):
+    endpoints: model name -> endpoint URL.
+    fleets: `<model>-<slot>` -> {model, slot, weight, asg_name, target_group_arn,
+        launch_template_id, alarm_names}.
+    listener_arn: the listener carrying the model routes.
+    listener_rule_arns: model name -> its listener rule.
+    load_balancer_arn_suffix: the `app/<name>/<id>` CloudWatch dimension.
+    alarm_topic_arn: where alarms notify.
+"""
+
+from __future__ import annotations
+
+from cdktn import TerraformOutput, TerraformStack, TerraformVariable
+from cdktn_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
+from cdktn_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+from constructs import Construct
+
+from llmdeploy.config.clouds import AwsCloud
+from llmdeploy.plan.model import CloudPlan, DeploymentPlan
+from modules.aws import Access, GpuFleet, LoadBalancer, Monitoring, Network
+from modules.aws.access_logs import AccessLogBucket
+from modules.aws.account import Account
+from modules.aws.encryption import EncryptionKey
+from modules.aws.load_balancer import listener_ports
+from modules.aws.monitoring import FleetRefs
+
+#: hashicorp/aws versions the synthesized JSON accepts: the 5.100 mirror on offline machines and 6.x.
+PROVIDER_VERSIONS = ">= 5.100, < 7.0"
+#: `terraform apply -var aws_local_emulator=true` skips the checks a local emulator need not answer.
+EMULATOR_VARIABLE = "aws_local_emulator"
+PROVIDER_ID = "aws"
+
+
+class AwsStack(TerraformStack):
+    """Everything one environment deploys on AWS."""
+
+    _ACCOUNT_ID = "Account"
+    _KEY_ID = "EncryptionKey"
+    _NETWORK_ID = "Network"
+    _ACCESS_ID = "Access"
+    _LOGS_ID = "AccessLogs"
+    _LB_ID = "LoadBalancer"
+    _IMAGE_ID = "GpuImage"
+    _MONITORING_ID = "Monitoring"
+
+    def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
+        super().__init__(scope, cloud.stack)
+        settings = cloud.settings
+        assert isinstance(settings, AwsCloud)
+        self._provider(plan, settings)
+        name = f"{plan.project}-{plan.env}"
+        fleets = plan.fleets_on("aws")
+        account = Account(self, self._ACCOUNT_ID, region=settings.region)
+        key = EncryptionKey(self, self._KEY_ID, name=name, account=account)
+        network = Network(
+            self, self._NETWORK_ID, name=name, settings=settings, account=account, key_arn=key.arn
+        )
+        access = Access(
+            self,
+            self._ACCESS_ID,
+            name=name,
+            config=plan.access,
+            network=network,
+            listener_ports=listener_ports(plan.access),
+            engine_ports=sorted({fleet.health.port for fleet in fleets}),
+        )
+        logs = AccessLogBucket(self, self._LOGS_ID, name=name, account=account)
+        lb = LoadBalancer(self, self._LB_ID, name=name, plan=plan, network=network, access=access, logs=logs)
+        image = DataAwsSsmParameter(self, self._IMAGE_ID, name=settings.ami_parameter)
+        groups = {
+            fleet.name: GpuFleet(
+                self,
+                fleet.name,
+                name=name,
+                plan=plan,
+                fleet=fleet,
+                account=account,
+                image_id=image.insecure_value,
+                subnet_ids=network.private_subnet_ids,
+                security_group_id=access.instance_group_id,
+                target_group=lb.target_groups[fleet.name],
+                load_balancer_arn_suffix=lb.arn_suffix,
+            )
+            for fleet in fleets
+        }
+        monitoring = Monitoring(
+            self,
+            self._MONITORING_ID,
+            name=name,
+            plan=plan,
+            region=settings.region,
+            key_arn=key.arn,
+            load_balancer_arn_suffix=lb.arn_suffix,
+            fleets=[
+                FleetRefs(fleet, lb.target_groups[fleet.name].arn_suffix, groups[fleet.name].group_name)
+                for fleet in fleets
+            ],
+        )
+        TerraformOutput(self, "endpoints", value=lb.endpoints, description="Endpoint URL per model.")
+        TerraformOutput(
+            self,
+            "fleets",
+            description="Per fleet (<model>-<slot>): its group, target group, template and alarms.",
+            value={
+                fleet.name: {
+                    "model": fleet.model,
+                    "slot": fleet.slot,
+                    "weight": fleet.traffic.weight,
+                    "asg_name": groups[fleet.name].group_name,
+                    "target_group_arn": lb.target_groups[fleet.name].arn,
+                    "launch_template_id": groups[fleet.name].launch_template_id,
+                    "alarm_names": monitoring.alarm_names[fleet.name],
+                }
+                for fleet in fleets
+            },
+        )
+        TerraformOutput(self, "listener_arn", value=lb.listener_arn)
+        TerraformOutput(self, "listener_rule_arns", value=lb.rule_arns)
+        TerraformOutput(self, "load_balancer_arn_suffix", value=lb.arn_suffix)
+        TerraformOutput(self, "alarm_topic_arn", value=monitoring.topic_arn)
+
+    def _provider(self, plan: DeploymentPlan, settings: AwsCloud) -> None:
+        configure_aws_provider(self, plan, region=settings.region, account_id=settings.account_id)
+
+
+def configure_aws_provider(
+    stack: TerraformStack, plan: DeploymentPlan, *, region: str, account_id: str | None
+) -> None:
+    """The AWS provider of a stack, with the emulator switch (also used by the global DNS stack)."""
+    emulator = TerraformVariable(
+        stack,
+        EMULATOR_VARIABLE,
+        type="bool",
+        default=False,
+        description="true when applying to a local AWS emulator: skips account and metadata checks",
+    )
+    AwsProvider(
+        stack,
+        PROVIDER_ID,
+        region=region,
+        allowed_account_ids=[account_id] if account_id else None,
+        default_tags=[AwsProviderDefaultTags(tags=plan.tags)],
+        # The account id is still requested (emulators answer STS): security group rules
+        # read back with an unknown account id name their peer group `<account>/<id>`.
+        skip_credentials_validation=emulator.boolean_value,
+        skip_metadata_api_check=emulator.string_value,
+    )
+    # The prebuilt bindings pin one exact provider version; accept the range we test with.
+    stack.add_override("terraform.required_providers.aws.version", PROVIDER_VERSIONS)

@@ -1,0 +1,207 @@
+"""The GPU fleet of each model and slot: launch template, Auto Scaling group, scaling policy, IAM."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+
+from llmdeploy import metrics
+from llmdeploy.boot import boot_files
+from llmdeploy.instance import INSTANCE_ROLE_ACTIONS, TERMINATION_HOOK_NAME, termination_heartbeat_s
+from tests.fixtures_synth import Stack
+
+
+def test_every_fleet_gets_a_template_a_group_and_one_scaling_policy(aws_stacks: dict[str, Stack]) -> None:
+    for stack in aws_stacks.values():
+        fleets = [fleet.name for fleet in stack.plan.fleets_on("aws")]
+        for kind in ("aws_launch_template", "aws_autoscaling_group", "aws_autoscaling_policy"):
+            paths = sorted(
+                entry["//"]["metadata"]["path"].split("/")[1] for entry in stack.resources(kind).values()
+            )
+            assert paths == sorted(fleets), (stack.name, kind)
+
+
+def test_launch_template_requires_imdsv2_and_exposes_tags(aws_stacks: dict[str, Stack]) -> None:
+    template = aws_stacks["prod-aws"].at("aws_launch_template", "translate-fr-green/LaunchTemplate")
+    assert template["metadata_options"] == {
+        "http_endpoint": "enabled",
+        "http_tokens": "required",
+        "http_put_response_hop_limit": 1,
+        "instance_metadata_tags": "enabled",
+    }
+
+
+def test_root_volume_is_encrypted_gp3_sized_by_the_plan(aws_stacks: dict[str, Stack]) -> None:
+    for stack in aws_stacks.values():
+        for fleet in stack.plan.fleets_on("aws"):
+            template = stack.at("aws_launch_template", f"{fleet.name}/LaunchTemplate")
+            [root] = template["block_device_mappings"]
+            assert root["ebs"] == {
+                "volume_size": fleet.disk_gib,
+                "volume_type": "gp3",
+                "encrypted": "true",
+                "delete_on_termination": "true",
+            }
+
+
+def test_ami_is_read_from_ssm_at_plan_time_and_pinned_per_slot(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["prod-aws"]
+    [(name, parameter)] = stack.data("aws_ssm_parameter").items()
+    assert parameter["name"] == stack.plan.cloud("aws").settings.ami_parameter  # type: ignore[union-attr]
+    for fleet in stack.plan.fleets_on("aws"):
+        template = stack.at("aws_launch_template", f"{fleet.name}/LaunchTemplate")
+        assert template["image_id"] == f"${{data.aws_ssm_parameter.{name}.insecure_value}}"
+        # A newer AMI in the parameter must not change a running slot's template.
+        assert template["lifecycle"] == {"ignore_changes": ["image_id"], "create_before_destroy": True}
+        assert template["name_prefix"].endswith(f"-{fleet.name}-")
+
+
+def test_user_data_is_the_fleets_boot_bundle(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["prod-aws"]
+    for fleet in stack.plan.fleets_on("aws"):
+        template = stack.at("aws_launch_template", f"{fleet.name}/LaunchTemplate")
+        text = gzip.decompress(base64.b64decode(template["user_data"])).decode()
+        assert text == boot_files(stack.plan, fleet)["cloud-config"]
+        assert fleet.revision in text
+
+
+def test_group_mixes_on_demand_base_and_spot_across_the_instance_types(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["prod-aws"]
+    fleet = next(f for f in stack.plan.fleets_on("aws") if f.name == "translate-fr-blue")
+    group = stack.at("aws_autoscaling_group", "translate-fr-blue/Group")
+    policy = group["mixed_instances_policy"]
+    assert policy["instances_distribution"] == {
+        "on_demand_base_capacity": 1,
+        "on_demand_percentage_above_base_capacity": 20,
+        "spot_allocation_strategy": "price-capacity-optimized",
+    }
+    overrides = [entry["instance_type"] for entry in policy["launch_template"]["override"]]
+    assert (
+        overrides
+        == [entry.name for entry in fleet.instance_types]
+        == ["g6.xlarge", "g5.xlarge", "g5.2xlarge"]
+    )
+    template = stack.address("aws_launch_template", "translate-fr-blue/LaunchTemplate")
+    assert policy["launch_template"]["launch_template_specification"] == {
+        "launch_template_id": f"${{{template}.id}}",
+        "version": f"${{{template}.latest_version}}",
+    }
+
+
+def test_spot_price_cap_is_passed_when_configured(aws_stacks: dict[str, Stack]) -> None:
+    group = aws_stacks["edge-aws"].at("aws_autoscaling_group", "coder-blue/Group")
+    assert group["mixed_instances_policy"]["instances_distribution"]["spot_max_price"] == "0.5"
+
+
+def test_group_health_sizes_and_draining(aws_stacks: dict[str, Stack]) -> None:
+    for stack in aws_stacks.values():
+        for fleet in stack.plan.fleets_on("aws"):
+            group = stack.at("aws_autoscaling_group", f"{fleet.name}/Group")
+            assert (group["min_size"], group["max_size"], group["desired_capacity"]) == (
+                fleet.min_size,
+                fleet.max_size,
+                fleet.desired_size,
+            )
+            assert group["lifecycle"] == {"ignore_changes": ["desired_capacity"]}
+            assert group["health_check_type"] == "ELB"
+            assert group["health_check_grace_period"] == fleet.health.readiness_grace_s
+            assert group["wait_for_capacity_timeout"] == "0"
+            assert group["capacity_rebalance"] is True
+            assert group["initial_lifecycle_hook"] == [
+                {
+                    "name": TERMINATION_HOOK_NAME,
+                    "lifecycle_transition": "autoscaling:EC2_INSTANCE_TERMINATING",
+                    "heartbeat_timeout": termination_heartbeat_s(fleet),
+                    "default_result": "CONTINUE",
+                }
+            ]
+            refresh = group["instance_refresh"]
+            assert refresh["strategy"] == "Rolling"
+            assert refresh["preferences"]["min_healthy_percentage"] == 100
+            assert refresh["preferences"]["checkpoint_percentages"][-1] == 100
+            target_group = stack.address("aws_lb_target_group", f"{fleet.name}/TargetGroup")
+            assert group["target_group_arns"] == [f"${{{target_group}.arn}}"]
+
+
+def test_instances_run_in_private_subnets(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["dev-aws"]
+    group = stack.at("aws_autoscaling_group", "chat-blue/Group")
+    private = [
+        f"${{{stack.address('aws_subnet', f'{zone}/PrivateSubnet')}.id}}"
+        for zone in ("us-east-1a", "us-east-1b")
+    ]
+    assert group["vpc_zone_identifier"] == private
+    assert aws_stacks["edge-aws"].at("aws_autoscaling_group", "coder-blue/Group")["vpc_zone_identifier"] == [
+        "subnet-0prv1",
+        "subnet-0prv2",
+    ]
+
+
+def test_request_count_scaling_tracks_the_fleets_target_group(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["dev-aws"]
+    tracking = stack.at("aws_autoscaling_policy", "chat-blue/TargetTracking")["target_tracking_configuration"]
+    lb = stack.address("aws_lb", "LoadBalancer/LoadBalancer")
+    target_group = stack.address("aws_lb_target_group", "chat-blue/TargetGroup")
+    assert tracking == {
+        "target_value": 30,
+        "predefined_metric_specification": {
+            "predefined_metric_type": "ALBRequestCountPerTarget",
+            "resource_label": f"${{{lb}.arn_suffix}}/${{{target_group}.arn_suffix}}",
+        },
+    }
+
+
+def test_queue_size_scaling_reads_the_relayed_engine_metric(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["staging-aws"]
+    tracking = stack.at("aws_autoscaling_policy", "translate-fr-blue/TargetTracking")[
+        "target_tracking_configuration"
+    ]
+    assert tracking["target_value"] == 4
+    assert tracking["customized_metric_specification"] == {
+        "namespace": metrics.NAMESPACE,
+        "metric_name": metrics.QUEUE_SIZE,
+        "statistic": "Average",
+        "metric_dimension": [
+            {"name": name, "value": value}
+            for name, value in metrics.dimension_values("staging", "translate-fr", "blue").items()
+        ],
+    }
+
+
+def test_instance_role_grants_exactly_what_the_boot_agents_use(aws_stacks: dict[str, Stack]) -> None:
+    for stack in aws_stacks.values():
+        for fleet in stack.plan.fleets_on("aws"):
+            document = json.loads(stack.at("aws_iam_role_policy", f"{fleet.name}/InstancePolicy")["policy"])
+            granted = {action for statement in document["Statement"] for action in statement["Action"]}
+            expected = set(INSTANCE_ROLE_ACTIONS["aws"])
+            if fleet.hf_token_secret is None:
+                expected.discard("secretsmanager:GetSecretValue")
+            assert granted == expected, fleet.name
+
+
+def test_instance_role_is_scoped_to_its_own_secret_group_and_target_group(
+    aws_stacks: dict[str, Stack],
+) -> None:
+    stack = aws_stacks["prod-aws"]
+    document = json.loads(stack.at("aws_iam_role_policy", "translate-es-blue/InstancePolicy")["policy"])
+    resources = {
+        action: statement["Resource"] for statement in document["Statement"] for action in statement["Action"]
+    }
+    assert resources["secretsmanager:GetSecretValue"].endswith(":secret:llmdeploy-prod-hf-token-??????")
+    assert resources["autoscaling:CompleteLifecycleAction"].endswith(
+        ":autoScalingGroup:*:autoScalingGroupName/llmdeploy-demo-prod-translate-es-blue"
+    )
+    target_group = stack.address("aws_lb_target_group", "translate-es-blue/TargetGroup")
+    assert resources["elasticloadbalancing:DeregisterTargets"] == f"${{{target_group}.arn}}"
+    [publish] = [s for s in document["Statement"] if s["Action"] == ["cloudwatch:PutMetricData"]]
+    assert publish["Condition"] == {"StringEquals": {"cloudwatch:namespace": metrics.NAMESPACE}}
+
+
+def test_instances_are_tagged_with_model_and_slot(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["dev-aws"]
+    tags = {t["key"]: t for t in stack.at("aws_autoscaling_group", "chat-blue/Group")["tag"]}
+    assert tags["llmdeploy:model"]["value"] == "chat"
+    assert tags["llmdeploy:slot"]["value"] == "blue"
+    assert all(tag["propagate_at_launch"] for tag in tags.values())
+    assert {key: tags[key]["value"] for key in stack.plan.tags} == stack.plan.tags

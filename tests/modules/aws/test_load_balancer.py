@@ -1,0 +1,142 @@
+"""The Application Load Balancer: target groups, weighted routes, API key, HTTPS, access logs."""
+
+from __future__ import annotations
+
+from tests.fixtures_synth import Stack
+
+
+def test_scheme_idle_timeout_and_header_hygiene(aws_stacks: dict[str, Stack]) -> None:
+    for stack in aws_stacks.values():
+        lb = stack.at("aws_lb", "LoadBalancer/LoadBalancer")
+        assert lb["internal"] is (stack.plan.access.scheme == "internal")
+        assert lb["load_balancer_type"] == "application"
+        assert lb["idle_timeout"] == max(f.traffic.idle_timeout_s for f in stack.plan.fleets_on("aws"))
+        assert lb["drop_invalid_header_fields"] is True
+
+
+def test_internet_facing_balancer_sits_in_public_subnets(aws_stacks: dict[str, Stack]) -> None:
+    prod = aws_stacks["prod-aws"]
+    public = [
+        f"${{{prod.address('aws_subnet', f'{zone}/PublicSubnet')}.id}}"
+        for zone in ("us-east-1a", "us-east-1b", "us-east-1c")
+    ]
+    assert prod.at("aws_lb", "LoadBalancer/LoadBalancer")["subnets"] == public
+    assert aws_stacks["edge-aws"].at("aws_lb", "LoadBalancer/LoadBalancer")["subnets"] == [
+        "subnet-0prv1",
+        "subnet-0prv2",
+    ]
+
+
+def test_access_logs_go_to_the_log_bucket(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["dev-aws"]
+    lb = stack.at("aws_lb", "LoadBalancer/LoadBalancer")
+    bucket = stack.address("aws_s3_bucket", "AccessLogs/Bucket")
+    assert lb["access_logs"] == {"bucket": f"${{{bucket}.id}}", "enabled": True}
+    assert f"{stack.address('aws_s3_bucket_policy', 'AccessLogs/Policy')}" in lb["depends_on"]
+
+
+def test_one_target_group_per_fleet_with_the_engines_health_check(aws_stacks: dict[str, Stack]) -> None:
+    for stack in aws_stacks.values():
+        for fleet in stack.plan.fleets_on("aws"):
+            group = stack.at("aws_lb_target_group", f"{fleet.name}/TargetGroup")
+            health = fleet.health
+            assert len(group["name"]) <= 32
+            assert (group["port"], group["protocol"], group["target_type"]) == (
+                health.port,
+                "HTTP",
+                "instance",
+            )
+            assert group["deregistration_delay"] == str(fleet.traffic.deregistration_delay_s)
+            assert group["load_balancing_algorithm_type"] == fleet.traffic.algorithm
+            assert group["health_check"] == {
+                "enabled": True,
+                "protocol": "HTTP",
+                "port": "traffic-port",
+                "path": health.path,
+                "matcher": "200",
+                "interval": health.interval_s,
+                "timeout": health.timeout_s,
+                "healthy_threshold": health.healthy_threshold,
+                "unhealthy_threshold": health.unhealthy_threshold,
+            }
+    assert aws_stacks["edge-aws"].at("aws_lb_target_group", "coder-blue/TargetGroup")["port"] == 8000
+
+
+def test_target_group_names_stay_distinct_when_shortened(aws_stacks: dict[str, Stack]) -> None:
+    names = [group["name"] for group in aws_stacks["prod-aws"].resources("aws_lb_target_group").values()]
+    assert len(set(names)) == len(names) == 3
+
+
+def test_each_model_forwards_to_its_slots_with_their_weights(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["prod-aws"]
+    rule = stack.at("aws_lb_listener_rule", "translate-fr/Rule")
+    [action] = rule["action"]
+    assert action["type"] == "forward"
+    weights = {entry["arn"]: entry["weight"] for entry in action["forward"]["target_group"]}
+    blue = stack.address("aws_lb_target_group", "translate-fr-blue/TargetGroup")
+    green = stack.address("aws_lb_target_group", "translate-fr-green/TargetGroup")
+    assert weights == {f"${{{blue}.arn}}": 95, f"${{{green}.arn}}": 5}
+    assert action["forward"]["stickiness"]["enabled"] is False
+    assert rule["condition"][0] == {"path_pattern": {"values": ["/translate-fr/*"]}}
+    priorities = [r["priority"] for r in stack.resources("aws_lb_listener_rule").values()]
+    assert len(set(priorities)) == len(priorities)
+
+
+def test_api_key_rules_read_the_key_from_secrets_manager(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["prod-aws"]
+    [(name, secret)] = stack.data("aws_secretsmanager_secret_version").items()
+    assert secret["secret_id"] == "llmdeploy-prod-api-key"
+    key_condition = {
+        "http_header": {
+            "http_header_name": "Authorization",
+            "values": [f"Bearer ${{data.aws_secretsmanager_secret_version.{name}.secret_string}}"],
+        }
+    }
+    for rule in stack.resources("aws_lb_listener_rule").values():
+        assert key_condition in rule["condition"]
+    listener = stack.at("aws_lb_listener", "LoadBalancer/Listener")
+    assert listener["default_action"][0]["fixed_response"]["status_code"] == "401"
+    catch_all = stack.at("aws_lb_listener_rule", "LoadBalancer/KeyedCatchAll")
+    assert catch_all["action"][0]["fixed_response"]["status_code"] == "404"
+
+
+def test_without_a_key_unknown_routes_get_404(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["dev-aws"]
+    listener = stack.at("aws_lb_listener", "LoadBalancer/Listener")
+    assert (listener["port"], listener["protocol"]) == (80, "HTTP")
+    assert listener["default_action"][0]["fixed_response"]["status_code"] == "404"
+    assert not stack.data("aws_secretsmanager_secret_version")
+    [rule] = stack.resources("aws_lb_listener_rule").values()
+    assert rule["condition"] == [{"path_pattern": {"values": ["/chat/*"]}}]
+
+
+def test_certificate_gives_https_with_an_http_redirect(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["edge-aws"]
+    listener = stack.at("aws_lb_listener", "LoadBalancer/Listener")
+    assert (listener["port"], listener["protocol"]) == (443, "HTTPS")
+    assert listener["certificate_arn"] == "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
+    assert listener["ssl_policy"].startswith("ELBSecurityPolicy-TLS13")
+    redirect = stack.at("aws_lb_listener", "LoadBalancer/HttpRedirect")
+    assert redirect["port"] == 80
+    assert redirect["default_action"][0]["redirect"] == {
+        "port": "443",
+        "protocol": "HTTPS",
+        "status_code": "HTTP_301",
+    }
+
+
+def test_host_routing_matches_the_models_host(aws_stacks: dict[str, Stack]) -> None:
+    rule = aws_stacks["edge-aws"].at("aws_lb_listener_rule", "coder/Rule")
+    assert rule["condition"] == [{"host_header": {"values": ["coder.llm.example.com"]}}]
+
+
+def test_endpoints_output_one_url_per_model(aws_stacks: dict[str, Stack]) -> None:
+    prod = aws_stacks["prod-aws"]
+    lb = prod.address("aws_lb", "LoadBalancer/LoadBalancer")
+    assert prod.doc["output"]["endpoints"]["value"] == {
+        "translate-fr": f"http://${{{lb}.dns_name}}/translate-fr/",
+        "translate-es": f"http://${{{lb}.dns_name}}/translate-es/",
+    }
+    assert aws_stacks["edge-aws"].doc["output"]["endpoints"]["value"] == {
+        "coder": "https://coder.llm.example.com/"
+    }
