@@ -1,0 +1,181 @@
+"""Live status of an environment's GCP fleets, read with google-cloud-compute (REST transport).
+
+Per fleet: the target size of its instance groups (`regionInstanceGroupManagers.get`), their VMs
+(`listManagedInstances`), each running VM's provisioning model (`instances.get`:
+`scheduling.provisioningModel` SPOT or STANDARD), the load balancer's view of their health
+(`backendServices.getHealth`), and the slot's share of the model's traffic (the weighted backend
+services of `urlMaps.get`). The endpoint comes from the global address (`globalAddresses.get`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from google.api_core import exceptions as google_errors
+from google.cloud import compute_v1
+
+from llmdeploy.config.clouds import GcpCloud
+from llmdeploy.errors import OperationError
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from llmdeploy.status import names
+from llmdeploy.status.model import SlotStatus
+
+#: Instance states of a VM that exists and is powered on (booting included).
+_RUNNING = frozenset({"PROVISIONING", "STAGING", "RUNNING"})
+_SPOT = "SPOT"
+_HEALTHY = "HEALTHY"
+
+
+@dataclass(frozen=True)
+class GcpClients:
+    """The Compute Engine clients the status reader needs."""
+
+    groups: compute_v1.RegionInstanceGroupManagersClient
+    instances: compute_v1.InstancesClient
+    backend_services: compute_v1.BackendServicesClient
+    url_maps: compute_v1.UrlMapsClient
+    addresses: compute_v1.GlobalAddressesClient
+
+    @classmethod
+    def connect(cls, **options: Any) -> GcpClients:
+        """REST clients; `options` (credentials, client_options) go to every client unchanged.
+
+        Without options they use Application Default Credentials and the public endpoint.
+        """
+        settings = {"transport": "rest", **options}
+        return cls(
+            groups=compute_v1.RegionInstanceGroupManagersClient(**settings),
+            instances=compute_v1.InstancesClient(**settings),
+            backend_services=compute_v1.BackendServicesClient(**settings),
+            url_maps=compute_v1.UrlMapsClient(**settings),
+            addresses=compute_v1.GlobalAddressesClient(**settings),
+        )
+
+
+def read_status(plan: DeploymentPlan, clients: GcpClients) -> list[SlotStatus]:
+    """The status of every GCP fleet of `plan`, in plan order."""
+    settings = plan.cloud("gcp").settings
+    assert isinstance(settings, GcpCloud)
+    reader = _Reader(plan, settings, clients)
+    return [reader.fleet(fleet) for fleet in plan.fleets_on("gcp")]
+
+
+class _Reader:
+    def __init__(self, plan: DeploymentPlan, settings: GcpCloud, clients: GcpClients) -> None:
+        self.plan, self.project, self.region, self.clients = (
+            plan,
+            settings.project_id,
+            settings.region,
+            clients,
+        )
+        self.stack = plan.cloud("gcp").stack
+        prefix = names.stack_prefix(plan)
+        url_map = self._call("URL map", prefix, clients.url_maps.get, project=self.project, url_map=prefix)
+        self.weights = _weighted_services(url_map)
+        address = self._call("address", prefix, clients.addresses.get, project=self.project, address=prefix)
+        self.address: str = address.address
+
+    def fleet(self, fleet: FleetPlan) -> SlotStatus:
+        desired = running = healthy = spot = 0
+        for group_name in names.gcp_groups(self.plan, fleet):
+            group = self._call(
+                "instance group",
+                group_name,
+                self.clients.groups.get,
+                project=self.project,
+                region=self.region,
+                instance_group_manager=group_name,
+            )
+            desired += group.target_size
+            urls = [
+                managed.instance
+                for managed in self._call(
+                    "instance group",
+                    group_name,
+                    self.clients.groups.list_managed_instances,
+                    project=self.project,
+                    region=self.region,
+                    instance_group_manager=group_name,
+                )
+                if managed.instance_status in _RUNNING
+            ]
+            running += len(urls)
+            spot += sum(self._is_spot(url) for url in urls)
+            healthy += self._healthy(names.gcp_fleet(self.plan, fleet), group.instance_group)
+        return SlotStatus(
+            model=fleet.model,
+            cloud="gcp",
+            slot=fleet.slot,
+            desired=desired,
+            running=running,
+            healthy=healthy,
+            spot=spot,
+            on_demand=running - spot,
+            weight=_percent(self.weights, names.gcp_fleet(self.plan, fleet)),
+            endpoint=names.endpoint(self.plan, fleet.model, self.address),
+        )
+
+    def _is_spot(self, url: str) -> bool:
+        zone, name = _zone_and_name(url)
+        instance = self._call(
+            "instance", name, self.clients.instances.get, project=self.project, zone=zone, instance=name
+        )
+        return bool(instance.scheduling.provisioning_model == _SPOT)
+
+    def _healthy(self, backend_service: str, group_url: str) -> int:
+        health = self._call(
+            "backend service",
+            backend_service,
+            self.clients.backend_services.get_health,
+            project=self.project,
+            backend_service=backend_service,
+            resource_group_reference_resource=compute_v1.ResourceGroupReference(group=group_url),
+        )
+        return sum(status.health_state == _HEALTHY for status in health.health_status)
+
+    def _call(self, kind: str, name: str, method: Any, **request: Any) -> Any:
+        try:
+            return method(**request)
+        except google_errors.NotFound as error:
+            raise OperationError(
+                f"{self.stack}: the {kind} {name} does not exist in GCP project {self.project} "
+                f"({error.message}). Is the stack applied? Run `llmdeploy apply {self.plan.env} --cloud gcp`."
+            ) from error
+        except google_errors.GoogleAPICallError as error:
+            raise OperationError(
+                f"{self.stack}: reading the {kind} {name} in GCP project {self.project} failed: "
+                f"{error.code} {error.message}. Check the credentials (gcloud auth application-default "
+                "login) and their access to the project, then retry."
+            ) from error
+
+
+def _weighted_services(url_map: compute_v1.UrlMap) -> list[dict[str, int]]:
+    """Every weighted split of the URL map, as backend service name to weight."""
+    actions = [url_map.default_route_action]
+    for matcher in url_map.path_matchers:
+        actions.append(matcher.default_route_action)
+        actions += [rule.route_action for rule in matcher.path_rules]
+        actions += [rule.route_action for rule in matcher.route_rules]
+    return [
+        {_last(entry.backend_service): entry.weight for entry in action.weighted_backend_services}
+        for action in actions
+        # A route that aborts every request (the 404 for unknown routes) splits nothing.
+        if action.weighted_backend_services and action.fault_injection_policy.abort.percentage < 100
+    ]
+
+
+def _percent(splits: Iterable[dict[str, int]], service: str) -> int:
+    split = next((split for split in splits if service in split), None)
+    total = sum(split.values()) if split else 0
+    return round(100 * split[service] / total) if split and total else 0
+
+
+def _zone_and_name(url: str) -> tuple[str, str]:
+    parts: Sequence[str] = url.split("/")
+    return parts[parts.index("zones") + 1], parts[-1]
+
+
+def _last(url: str) -> str:
+    return url.rsplit("/", 1)[-1]

@@ -1,0 +1,339 @@
+"""Azure Front Door (Standard) in front of one public Standard Load Balancer per fleet.
+
+Why Front Door and not Traffic Manager: blue/green needs a per-request split, and Front Door splits
+HTTP requests by origin weight (1-1000) at its edge, health-probing each origin, and routes several
+models by path (or host) on one endpoint. Traffic Manager is DNS: it weights name resolutions, not
+requests, so resolvers and clients that cache the answer keep hitting one slot for the record's TTL
+and beyond, a 5% canary is only approximate, and a failed slot keeps traffic until caches expire.
+With Front Door, failover is decided per request at the edge: an origin is taken out once its health
+probes (GET on the engine's health path every `health_check.interval_s`; Front Door's default HEAD
+would test the wrong thing) fail in the sample window (3 of the last 4 by default), i.e. within a
+few probe intervals, with no DNS caching in the way.
+
+A slot at 0% has its origin disabled (Front Door weights start at 1). Weights apply to new requests;
+session affinity is off, since it would override them. Each load balancer passes TCP from Front
+Door to its scale set (probe on the engine's health path, outbound through the NAT gateway, not the
+load balancer). Front Door waits at most 240 s for an origin's response (its limit), so longer
+request timeouts are cut to that.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from cdktn_provider_azurerm.cdn_frontdoor_custom_domain import (
+    CdnFrontdoorCustomDomain,
+    CdnFrontdoorCustomDomainTls,
+)
+from cdktn_provider_azurerm.cdn_frontdoor_endpoint import CdnFrontdoorEndpoint
+from cdktn_provider_azurerm.cdn_frontdoor_origin import CdnFrontdoorOrigin
+from cdktn_provider_azurerm.cdn_frontdoor_origin_group import (
+    CdnFrontdoorOriginGroup,
+    CdnFrontdoorOriginGroupHealthProbe,
+    CdnFrontdoorOriginGroupLoadBalancing,
+)
+from cdktn_provider_azurerm.cdn_frontdoor_profile import CdnFrontdoorProfile
+from cdktn_provider_azurerm.cdn_frontdoor_route import CdnFrontdoorRoute
+from cdktn_provider_azurerm.cdn_frontdoor_security_policy import (
+    CdnFrontdoorSecurityPolicy,
+    CdnFrontdoorSecurityPolicySecurityPolicies,
+    CdnFrontdoorSecurityPolicySecurityPoliciesFirewall,
+    CdnFrontdoorSecurityPolicySecurityPoliciesFirewallAssociation,
+    CdnFrontdoorSecurityPolicySecurityPoliciesFirewallAssociationDomain,
+)
+from cdktn_provider_azurerm.lb import Lb, LbFrontendIpConfiguration
+from cdktn_provider_azurerm.lb_backend_address_pool import LbBackendAddressPool
+from cdktn_provider_azurerm.lb_probe import LbProbe
+from cdktn_provider_azurerm.lb_rule import LbRule
+from constructs import Construct
+
+from llmdeploy.config.clouds import AzureCloud
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
+from llmdeploy.status import names
+from modules.azure.access import FRONT_DOOR_SKU, Access
+from modules.azure.network import public_address
+
+HTTP_PORT = 80
+#: Front Door's limits: origin weights 1-1000, response timeout 16-240 s, latency band 0-1000 ms.
+WEIGHT_SCALE = 10
+MIN_WEIGHT = 1
+MAX_RESPONSE_TIMEOUT_S = 240
+#: Origins within this much latency of the fastest share traffic by weight: the whole band, so
+#: that the configured weights, not latency, decide between slots.
+LATENCY_BAND_MS = 1000
+#: A load balancing rule's idle timeout is 4-100 minutes.
+_IDLE_MINUTES = (4, 100)
+_FRONTEND = "public"
+_DOMAIN_NAME = re.compile(r"[^A-Za-z0-9-]")
+
+
+def origin_weight(fleet: FleetPlan) -> tuple[int, bool]:
+    """Front Door weight and enabled state of a slot's origin (a 0% slot is disabled, weight 1)."""
+    return max(fleet.traffic.weight * WEIGHT_SCALE, MIN_WEIGHT), fleet.traffic.weight > 0
+
+
+class LoadBalancer(Construct):
+    """Front Door and the per-fleet load balancers behind it.
+
+    Attributes:
+        backend_pools: the load balancer backend pool of each fleet, by fleet name.
+        origin_hosts: the public address Front Door reaches each fleet at, by fleet name.
+        profile_id: the Front Door profile (its metrics drive request-based autoscaling).
+        endpoint_host: Front Door's host name.
+        endpoints: the URL of each model, by model name.
+    """
+
+    _PROFILE_ID = "FrontDoor"
+    _ENDPOINT_ID = "Endpoint"
+    _SECURITY_POLICY_ID = "ClientPolicy"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        name: str,
+        plan: DeploymentPlan,
+        settings: AzureCloud,
+        resource_group: str,
+        access: Access,
+        tags: dict[str, str],
+    ) -> None:
+        super().__init__(scope, id)
+        fleets = plan.fleets_on("azure")
+        origins = {
+            fleet.name: _Origin(self, fleet, settings=settings, resource_group=resource_group, tags=tags)
+            for fleet in fleets
+        }
+        self.backend_pools = {fleet: origin.pool_id for fleet, origin in origins.items()}
+        self.origin_hosts = {fleet: origin.host for fleet, origin in origins.items()}
+        profile = CdnFrontdoorProfile(
+            self,
+            self._PROFILE_ID,
+            name=name,
+            resource_group_name=resource_group,
+            sku_name=FRONT_DOOR_SKU,
+            response_timeout_seconds=min(
+                max(fleet.traffic.request_timeout_s for fleet in fleets), MAX_RESPONSE_TIMEOUT_S
+            ),
+            tags=tags,
+        )
+        endpoint = CdnFrontdoorEndpoint(
+            self, self._ENDPOINT_ID, name=name, cdn_frontdoor_profile_id=profile.id, tags=tags
+        )
+        models = [model for model in plan.models if model.fleets_on("azure")]
+        domains = _Domains(self, plan, models, profile.id)
+        for model in models:
+            _Route(
+                self,
+                model,
+                plan=plan,
+                profile_id=profile.id,
+                endpoint_id=endpoint.id,
+                origins=origins,
+                domain_ids=domains.for_model(model),
+            )
+        CdnFrontdoorSecurityPolicy(
+            self,
+            self._SECURITY_POLICY_ID,
+            name=f"{name}-clients",
+            cdn_frontdoor_profile_id=profile.id,
+            security_policies=CdnFrontdoorSecurityPolicySecurityPolicies(
+                firewall=CdnFrontdoorSecurityPolicySecurityPoliciesFirewall(
+                    cdn_frontdoor_firewall_policy_id=access.firewall_policy_id,
+                    association=CdnFrontdoorSecurityPolicySecurityPoliciesFirewallAssociation(
+                        patterns_to_match=["/*"],
+                        domain=[
+                            CdnFrontdoorSecurityPolicySecurityPoliciesFirewallAssociationDomain(
+                                cdn_frontdoor_domain_id=domain
+                            )
+                            for domain in [endpoint.id, *domains.ids]
+                        ],
+                    ),
+                )
+            ),
+        )
+        self.profile_id: str = profile.id
+        self.endpoint_host: str = endpoint.host_name
+        self.endpoints = {
+            model.name: names.endpoint(plan, model.name, endpoint.host_name, cloud_serves_https=True)
+            for model in models
+        }
+
+
+class _Origin(Construct):
+    """One fleet's public Standard Load Balancer: Front Door's origin for that slot."""
+
+    _ADDRESS_ID = "OriginAddress"
+    _LB_ID = "LoadBalancer"
+    _POOL_ID = "Pool"
+    _PROBE_ID = "Probe"
+    _RULE_ID = "Rule"
+
+    def __init__(
+        self,
+        scope: Construct,
+        fleet: FleetPlan,
+        *,
+        settings: AzureCloud,
+        resource_group: str,
+        tags: dict[str, str],
+    ) -> None:
+        super().__init__(scope, fleet.name)
+        name = names.azure_scale_set(fleet)
+        address = public_address(
+            self,
+            self._ADDRESS_ID,
+            f"{name}-origin",
+            location=settings.location,
+            resource_group=resource_group,
+            tags=tags,
+            zones=settings.zones,
+        )
+        lb = Lb(
+            self,
+            self._LB_ID,
+            name=name,
+            sku="Standard",
+            tags=tags,
+            frontend_ip_configuration=[
+                LbFrontendIpConfiguration(name=_FRONTEND, public_ip_address_id=address.id)
+            ],
+            location=settings.location,
+            resource_group_name=resource_group,
+        )
+        pool = LbBackendAddressPool(self, self._POOL_ID, name=name, loadbalancer_id=lb.id)
+        health = fleet.health
+        probe = LbProbe(
+            self,
+            self._PROBE_ID,
+            name="engine",
+            loadbalancer_id=lb.id,
+            protocol="Http",
+            port=health.port,
+            request_path=health.path,
+            interval_in_seconds=health.interval_s,
+            probe_threshold=health.unhealthy_threshold,
+        )
+        low, high = _IDLE_MINUTES
+        LbRule(
+            self,
+            self._RULE_ID,
+            name="http",
+            loadbalancer_id=lb.id,
+            protocol="Tcp",
+            frontend_port=HTTP_PORT,
+            backend_port=health.port,
+            frontend_ip_configuration_name=_FRONTEND,
+            backend_address_pool_ids=[pool.id],
+            probe_id=probe.id,
+            idle_timeout_in_minutes=min(max(math.ceil(fleet.traffic.idle_timeout_s / 60), low), high),
+            tcp_reset_enabled=True,
+            # Replicas go out through the subnet's NAT gateway.
+            disable_outbound_snat=True,
+        )
+        self.pool_id: str = pool.id
+        self.host: str = address.ip_address
+
+
+class _Domains(Construct):
+    """Custom domains with Front Door-managed certificates, when `access.tls.domain` is set."""
+
+    def __init__(
+        self, scope: Construct, plan: DeploymentPlan, models: Sequence[ModelPlan], profile_id: str
+    ) -> None:
+        super().__init__(scope, "Domains")
+        self.by_host: dict[str, str] = {}
+        self.hosts: dict[str, str] = {}
+        domain = plan.access.tls.domain
+        if domain is None:
+            return
+        self.hosts = {model.name: names.model_host(plan, model.name) or domain for model in models}
+        for host in sorted(set(self.hosts.values())):
+            self.by_host[host] = CdnFrontdoorCustomDomain(
+                self,
+                host,
+                name=_DOMAIN_NAME.sub("-", host),
+                cdn_frontdoor_profile_id=profile_id,
+                host_name=host,
+                tls=CdnFrontdoorCustomDomainTls(
+                    certificate_type="ManagedCertificate", minimum_version="TLS12"
+                ),
+            ).id
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.by_host.values())
+
+    def for_model(self, model: ModelPlan) -> list[str]:
+        return [self.by_host[self.hosts[model.name]]] if self.by_host else []
+
+
+class _Route(Construct):
+    """One model's origin group (its slots' weighted origins) and its route."""
+
+    _GROUP_ID = "OriginGroup"
+    _ROUTE_ID = "Route"
+
+    def __init__(
+        self,
+        scope: Construct,
+        model: ModelPlan,
+        *,
+        plan: DeploymentPlan,
+        profile_id: str,
+        endpoint_id: str,
+        origins: dict[str, _Origin],
+        domain_ids: list[str],
+    ) -> None:
+        super().__init__(scope, model.name)
+        fleets = model.fleets_on("azure")
+        health = fleets[0].health
+        group = CdnFrontdoorOriginGroup(
+            self,
+            self._GROUP_ID,
+            name=model.name,
+            cdn_frontdoor_profile_id=profile_id,
+            session_affinity_enabled=False,
+            load_balancing=CdnFrontdoorOriginGroupLoadBalancing(
+                additional_latency_in_milliseconds=LATENCY_BAND_MS
+            ),
+            health_probe=CdnFrontdoorOriginGroupHealthProbe(
+                protocol="Http", request_type="GET", path=health.path, interval_in_seconds=health.interval_s
+            ),
+        )
+        origin_ids = []
+        for fleet in fleets:
+            weight, enabled = origin_weight(fleet)
+            origin_ids.append(
+                CdnFrontdoorOrigin(
+                    self,
+                    fleet.slot,
+                    name=names.azure_scale_set(fleet),
+                    cdn_frontdoor_origin_group_id=group.id,
+                    host_name=origins[fleet.name].host,
+                    http_port=HTTP_PORT,
+                    certificate_name_check_enabled=False,
+                    enabled=enabled,
+                    weight=weight,
+                    priority=1,
+                ).id
+            )
+        host_routing = names.model_host(plan, model.name) is not None
+        CdnFrontdoorRoute(
+            self,
+            self._ROUTE_ID,
+            name=model.name,
+            cdn_frontdoor_endpoint_id=endpoint_id,
+            cdn_frontdoor_origin_group_id=group.id,
+            cdn_frontdoor_origin_ids=origin_ids,
+            cdn_frontdoor_custom_domain_ids=domain_ids or None,
+            link_to_default_domain=not host_routing,
+            patterns_to_match=["/*"] if host_routing else [f"{model.route_prefix}*"],
+            supported_protocols=["Http", "Https"],
+            https_redirect_enabled=True,
+            # TLS ends at Front Door; the origins are load balancers in front of plain-HTTP engines.
+            forwarding_protocol="HttpOnly",
+        )

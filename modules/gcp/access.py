@@ -1,0 +1,180 @@
+"""Who may reach what: clients to the load balancer (Cloud Armor), the load balancer to the engines.
+
+The instances admit only Google's load balancer proxies and health checkers, on the engine ports,
+and may send only HTTPS/HTTP out. The Cloud Armor policy on every backend service admits the
+configured client CIDRs (the global load balancer always has a public address, so validation refuses
+an `internal` scheme on GCP and an internet-facing one always lists its CIDRs); with an API
+key, only requests carrying `Authorization: Bearer <key>` from those CIDRs. Everything else gets 403.
+The key is read from Secret Manager at plan time: its value reaches Terraform's state, never the
+synthesized JSON. Rules fail closed: a request whose header cannot be read matches no allow rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cdktn_provider_google.compute_firewall import (
+    ComputeFirewall,
+    ComputeFirewallAllow,
+    ComputeFirewallDeny,
+    ComputeFirewallLogConfig,
+)
+from cdktn_provider_google.compute_security_policy import (
+    ComputeSecurityPolicy,
+    ComputeSecurityPolicyRule,
+    ComputeSecurityPolicyRuleMatch,
+    ComputeSecurityPolicyRuleMatchConfig,
+    ComputeSecurityPolicyRuleMatchExpr,
+)
+from cdktn_provider_google.data_google_secret_manager_secret_version import (
+    DataGoogleSecretManagerSecretVersion,
+)
+from constructs import Construct
+
+from llmdeploy.config.environment import Access as AccessConfig
+from modules.gcp.network import Network
+
+#: Where Google's external Application Load Balancer proxies and health checkers connect from
+#: (https://cloud.google.com/load-balancing/docs/health-check-concepts#ip-ranges).
+GOOGLE_FRONT_ENDS = ("35.191.0.0/16", "130.211.0.0/22")
+ANYWHERE = "0.0.0.0/0"
+_OUTBOUND_PORTS = ("443", "80")
+_DENY_PRIORITY = 65534
+#: Cloud Armor: client rules from here up; the default rule has the lowest priority there is.
+_FIRST_RULE_PRIORITY = 1000
+_DEFAULT_RULE_PRIORITY = 2147483647
+#: A SRC_IPS_V1 match takes at most ten ranges.
+_RANGES_PER_RULE = 10
+_DENY = "deny(403)"
+
+
+class Access(Construct):
+    """The instances' firewall rules, the load balancer's Cloud Armor policy and the API key.
+
+    Attributes:
+        instance_tag: network tag of every GPU instance, the firewall rules' target.
+        security_policy_id: the Cloud Armor policy every backend service uses.
+        api_key: the key clients must send (a Terraform reference to the secret's value), or None.
+    """
+
+    _FROM_LB_ID = "FromLoadBalancer"
+    _OUTBOUND_ID = "Outbound"
+    _DENY_OUTBOUND_ID = "DenyOtherOutbound"
+    _POLICY_ID = "ClientPolicy"
+    _API_KEY_ID = "ApiKey"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        name: str,
+        config: AccessConfig,
+        network: Network,
+        engine_ports: Sequence[int],
+    ) -> None:
+        super().__init__(scope, id)
+        self.instance_tag = f"{name}-gpu"
+        self._firewall(name, network, engine_ports)
+        self.api_key: str | None = None
+        if config.api_key is not None:
+            secret = DataGoogleSecretManagerSecretVersion(
+                self, self._API_KEY_ID, secret=config.api_key.secret
+            )
+            self.api_key = secret.secret_data
+        clients = [str(cidr) for cidr in config.allowed_cidrs]
+        policy = ComputeSecurityPolicy(
+            self,
+            self._POLICY_ID,
+            name=name,
+            description=f"llmdeploy {name}: admitted clients" + (" with the API key" if self.api_key else ""),
+            type="CLOUD_ARMOR",
+            rule=[*self._client_rules(clients), _rule(_DEFAULT_RULE_PRIORITY, _DENY, ["*"], "everyone else")],
+        )
+        self.security_policy_id: str = policy.id
+
+    def _firewall(self, name: str, network: Network, engine_ports: Sequence[int]) -> None:
+        # The direction, ranges and verdict of each rule; the rest is common to all.
+        rules: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+            (
+                self._FROM_LB_ID,
+                "from-lb",
+                "Google load balancer proxies and health checks to the engines",
+                {
+                    "direction": "INGRESS",
+                    "source_ranges": list(GOOGLE_FRONT_ENDS),
+                    "allow": [
+                        ComputeFirewallAllow(protocol="tcp", ports=[str(port) for port in engine_ports])
+                    ],
+                },
+            ),
+            (
+                self._OUTBOUND_ID,
+                "outbound",
+                "model hub, registries and Google APIs",
+                {
+                    "direction": "EGRESS",
+                    "destination_ranges": [ANYWHERE],
+                    "allow": [ComputeFirewallAllow(protocol="tcp", ports=list(_OUTBOUND_PORTS))],
+                },
+            ),
+            (
+                self._DENY_OUTBOUND_ID,
+                "deny-outbound",
+                "nothing else goes out (the metadata server stays reachable)",
+                {
+                    "direction": "EGRESS",
+                    "destination_ranges": [ANYWHERE],
+                    "priority": _DENY_PRIORITY,
+                    "deny": [ComputeFirewallDeny(protocol="all")],
+                },
+            ),
+        )
+        for construct_id, suffix, description, traffic in rules:
+            ComputeFirewall(
+                self,
+                construct_id,
+                name=f"{name}-{suffix}",
+                network=network.network_id,
+                description=description,
+                target_tags=[self.instance_tag],
+                log_config=ComputeFirewallLogConfig(metadata="INCLUDE_ALL_METADATA"),
+                **traffic,
+            )
+
+    def _client_rules(self, clients: list[str]) -> list[ComputeSecurityPolicyRule]:
+        if self.api_key is None:
+            chunks = [
+                clients[start : start + _RANGES_PER_RULE]
+                for start in range(0, len(clients), _RANGES_PER_RULE)
+            ]
+            return [
+                _rule(_FIRST_RULE_PRIORITY + index, "allow", chunk, "admitted clients")
+                for index, chunk in enumerate(chunks)
+            ]
+        header = f"request.headers['authorization'] == 'Bearer {self.api_key}'"
+        return [
+            ComputeSecurityPolicyRule(
+                priority=_FIRST_RULE_PRIORITY + index,
+                action="allow",
+                description=f"clients in {cidr} with the API key",
+                match=ComputeSecurityPolicyRuleMatch(
+                    expr=ComputeSecurityPolicyRuleMatchExpr(
+                        expression=f"inIpRange(origin.ip, '{cidr}') && {header}"
+                    )
+                ),
+            )
+            for index, cidr in enumerate(clients)
+        ]
+
+
+def _rule(priority: int, action: str, ranges: list[str], description: str) -> ComputeSecurityPolicyRule:
+    return ComputeSecurityPolicyRule(
+        priority=priority,
+        action=action,
+        description=description,
+        match=ComputeSecurityPolicyRuleMatch(
+            versioned_expr="SRC_IPS_V1", config=ComputeSecurityPolicyRuleMatchConfig(src_ip_ranges=ranges)
+        ),
+    )

@@ -1,0 +1,385 @@
+"""One model's GPU replicas in one release slot: instance templates, managed instance groups, autoscaler.
+
+Spot capacity above an on-demand base takes two regional managed instance groups: a fixed-size
+group of `spot.on_demand_base` on-demand VMs, and an autoscaled group of the rest, whose VMs are spot
+except `spot.on_demand_percent_above_base` percent of them (a second, on-demand version of the group
+with that target percentage). The accelerator-optimized machine types in the catalog (G2, A2, A3)
+bring their GPUs with the machine type, so the templates attach no `guest_accelerator`; GPU VMs
+cannot live-migrate, hence `on_host_maintenance = TERMINATE`. Several machine types become the
+group's instance flexibility policy, ranked in the configured order of preference.
+
+The image is the Deep Learning VM family's newest image when the template is created; the templates
+ignore later changes of it, so a new image never slips into a running slot (`terraform apply
+-replace` on a template moves a slot on; a new release normally goes to the idle slot, which picks
+up the current image when created). Autohealing waits the readiness grace, and the autoscaler's
+cooldown (GCP's initialization period) covers the model load too.
+
+GCP's autoscaler needs a VM to read its signal from (per-instance metrics and load-balancer
+utilisation alike), so the autoscaled group keeps at least one VM: a fleet whose minimum equals
+its on-demand base runs one spot VM more than that minimum.
+"""
+
+from __future__ import annotations
+
+from cdktn import TerraformResourceLifecycle
+from cdktn_provider_google.compute_health_check import (
+    ComputeHealthCheck,
+    ComputeHealthCheckHttpHealthCheck,
+    ComputeHealthCheckLogConfig,
+)
+from cdktn_provider_google.compute_instance_template import (
+    ComputeInstanceTemplate,
+    ComputeInstanceTemplateDisk,
+    ComputeInstanceTemplateNetworkInterface,
+    ComputeInstanceTemplateScheduling,
+    ComputeInstanceTemplateServiceAccount,
+    ComputeInstanceTemplateShieldedInstanceConfig,
+)
+from cdktn_provider_google.compute_region_autoscaler import (
+    ComputeRegionAutoscaler,
+    ComputeRegionAutoscalerAutoscalingPolicy,
+    ComputeRegionAutoscalerAutoscalingPolicyLoadBalancingUtilization,
+    ComputeRegionAutoscalerAutoscalingPolicyMetric,
+    ComputeRegionAutoscalerAutoscalingPolicyScaleInControl,
+    ComputeRegionAutoscalerAutoscalingPolicyScaleInControlMaxScaledInReplicas,
+)
+from cdktn_provider_google.compute_region_instance_group_manager import (
+    ComputeRegionInstanceGroupManager,
+    ComputeRegionInstanceGroupManagerAutoHealingPolicies,
+    ComputeRegionInstanceGroupManagerInstanceFlexibilityPolicy,
+    ComputeRegionInstanceGroupManagerInstanceFlexibilityPolicyInstanceSelections,
+    ComputeRegionInstanceGroupManagerNamedPort,
+    ComputeRegionInstanceGroupManagerUpdatePolicy,
+    ComputeRegionInstanceGroupManagerVersion,
+    ComputeRegionInstanceGroupManagerVersionTargetSize,
+)
+from cdktn_provider_google.project_iam_member import ProjectIamMember
+from cdktn_provider_google.secret_manager_secret_iam_member import SecretManagerSecretIamMember
+from cdktn_provider_google.service_account import ServiceAccount
+from constructs import Construct
+
+from llmdeploy import metrics
+from llmdeploy.boot import user_data
+from llmdeploy.config.clouds import GcpCloud
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from llmdeploy.status import names
+from modules.common import short_name
+from modules.gcp.labels import gcp_labels
+
+#: Deep Learning VM images (the NVIDIA driver preinstalled in the `-nvidia-<version>` families).
+IMAGE_PROJECT = "deeplearning-platform-release"
+#: The named port the backend services send traffic to.
+PORT_NAME = "http"
+#: A service account id is 6-30 characters; an instance template name prefix at most 37.
+_ACCOUNT_ID_LIMIT = 30
+_TEMPLATE_PREFIX_LIMIT = 37
+#: Cloud Monitoring roles every replica needs: write its logs and the relayed engine metrics.
+_PROJECT_ROLES = {"LogWriter": "roles/logging.logWriter", "MetricWriter": "roles/monitoring.metricWriter"}
+_SECRET_ROLE = "roles/secretmanager.secretAccessor"
+#: Balancing a spot MIG over zones by capacity (not evenly) is what instance flexibility requires.
+_TARGET_SHAPE = "BALANCED"
+SPOT = "spot"
+ON_DEMAND = "on-demand"
+
+
+class GpuFleet(Construct):
+    """The instances of one fleet (`<model>-<slot>`): the backends of its backend service.
+
+    Attributes:
+        health_check_id: the engine health check, for autohealing and the backend service.
+        instance_groups: the instance group URL of each managed group, autoscaled group first.
+        group_names: the managed groups' names, in the same order.
+    """
+
+    _ACCOUNT_ID = "ServiceAccount"
+    _SECRET_ACCESS_ID = "ReadsToken"
+    _HEALTH_CHECK_ID = "HealthCheck"
+    _SPOT_TEMPLATE_ID = "SpotTemplate"
+    _ON_DEMAND_TEMPLATE_ID = "OnDemandTemplate"
+    _GROUP_ID = "Group"
+    _BASE_GROUP_ID = "OnDemandBase"
+    _AUTOSCALER_ID = "Autoscaler"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        name: str,
+        plan: DeploymentPlan,
+        fleet: FleetPlan,
+        settings: GcpCloud,
+        image: str,
+        subnet_id: str,
+        instance_tag: str,
+    ) -> None:
+        super().__init__(scope, id)
+        self.plan, self.fleet, self.settings = plan, fleet, settings
+        self.group_name = names.gcp_fleet(plan, fleet)
+        email = self._identity(name, settings.project_id)
+        health = self._health_check()
+        self.health_check_id: str = health.id
+        templates = _Templates(
+            self, plan, fleet, image=image, subnet_id=subnet_id, tag=instance_tag, email=email
+        )
+        groups = [self._autoscaled(templates, health)] if fleet.max_size > fleet.spot.on_demand_base else []
+        if fleet.spot.on_demand_base > 0:
+            groups.append(self._base(templates, health))
+        self.instance_groups: list[str] = [group.instance_group for group in groups]
+        self.group_names: list[str] = list(names.gcp_groups(plan, fleet))
+
+    def _identity(self, name: str, project: str) -> str:
+        account = ServiceAccount(
+            self,
+            self._ACCOUNT_ID,
+            account_id=short_name(self.plan.env, self.fleet.model, self.fleet.slot, limit=_ACCOUNT_ID_LIMIT),
+            display_name=f"llmdeploy {name} {self.fleet.name} replicas",
+        )
+        member = f"serviceAccount:{account.email}"
+        for construct_id, role in _PROJECT_ROLES.items():
+            ProjectIamMember(self, construct_id, project=project, role=role, member=member)
+        if self.fleet.hf_token_secret is not None:
+            SecretManagerSecretIamMember(
+                self,
+                self._SECRET_ACCESS_ID,
+                project=project,
+                secret_id=self.fleet.hf_token_secret,
+                role=_SECRET_ROLE,
+                member=member,
+            )
+        return account.email
+
+    def _health_check(self) -> ComputeHealthCheck:
+        health = self.fleet.health
+        return ComputeHealthCheck(
+            self,
+            self._HEALTH_CHECK_ID,
+            name=self.group_name,
+            check_interval_sec=health.interval_s,
+            timeout_sec=health.timeout_s,
+            healthy_threshold=health.healthy_threshold,
+            unhealthy_threshold=health.unhealthy_threshold,
+            http_health_check=ComputeHealthCheckHttpHealthCheck(port=health.port, request_path=health.path),
+            log_config=ComputeHealthCheckLogConfig(enable=True),
+        )
+
+    def _autoscaled(
+        self, templates: _Templates, health: ComputeHealthCheck
+    ) -> ComputeRegionInstanceGroupManager:
+        fleet, base = self.fleet, self.fleet.spot.on_demand_base
+        share = fleet.spot.on_demand_percent_above_base
+        if share == 100:
+            versions = [
+                ComputeRegionInstanceGroupManagerVersion(
+                    name=ON_DEMAND, instance_template=templates.on_demand
+                )
+            ]
+        else:
+            versions = [ComputeRegionInstanceGroupManagerVersion(name=SPOT, instance_template=templates.spot)]
+        if 0 < share < 100:
+            versions.append(
+                ComputeRegionInstanceGroupManagerVersion(
+                    name=ON_DEMAND,
+                    instance_template=templates.on_demand,
+                    target_size=ComputeRegionInstanceGroupManagerVersionTargetSize(percent=share),
+                )
+            )
+        group = self._group(
+            self._GROUP_ID, self.group_name, versions, max(fleet.desired_size - base, 1), health
+        )
+        self._autoscaler(group, minimum=max(fleet.min_size - base, 1), maximum=fleet.max_size - base)
+        return group
+
+    def _base(self, templates: _Templates, health: ComputeHealthCheck) -> ComputeRegionInstanceGroupManager:
+        version = ComputeRegionInstanceGroupManagerVersion(
+            name=ON_DEMAND, instance_template=templates.on_demand
+        )
+        return self._group(
+            self._BASE_GROUP_ID,
+            names.gcp_base_group(self.plan, self.fleet),
+            [version],
+            self.fleet.spot.on_demand_base,
+            health,
+            fixed=True,
+        )
+
+    def _group(
+        self,
+        construct_id: str,
+        group_name: str,
+        versions: list[ComputeRegionInstanceGroupManagerVersion],
+        size: int,
+        health: ComputeHealthCheck,
+        *,
+        fixed: bool = False,
+    ) -> ComputeRegionInstanceGroupManager:
+        fleet, zones = self.fleet, self.settings.zones
+        types = fleet.instance_types
+        flexibility = None
+        if len(types) > 1:
+            flexibility = ComputeRegionInstanceGroupManagerInstanceFlexibilityPolicy(
+                instance_selections=[
+                    ComputeRegionInstanceGroupManagerInstanceFlexibilityPolicyInstanceSelections(
+                        name=f"rank-{rank}", machine_types=[entry.name], rank=rank
+                    )
+                    for rank, entry in enumerate(types)
+                ]
+            )
+        return ComputeRegionInstanceGroupManager(
+            self,
+            construct_id,
+            name=group_name,
+            base_instance_name=group_name,
+            region=self.settings.region,
+            distribution_policy_zones=zones,
+            distribution_policy_target_shape=_TARGET_SHAPE,
+            version=versions,
+            target_size=size,
+            named_port=[ComputeRegionInstanceGroupManagerNamedPort(name=PORT_NAME, port=fleet.health.port)],
+            auto_healing_policies=ComputeRegionInstanceGroupManagerAutoHealingPolicies(
+                health_check=health.id, initial_delay_sec=fleet.health.readiness_grace_s
+            ),
+            instance_flexibility_policy=flexibility,
+            # Replace a VM only after its successor exists (GPU capacity is scarce): surge by one VM
+            # per zone (a regional group's minimum surge), never go below the target size.
+            update_policy=ComputeRegionInstanceGroupManagerUpdatePolicy(
+                type="PROACTIVE",
+                minimal_action="REPLACE",
+                replacement_method="SUBSTITUTE",
+                max_surge_fixed=len(zones),
+                max_unavailable_fixed=0,
+                instance_redistribution_type="NONE",
+            ),
+            # GPU replicas take many minutes to load a model; Terraform must not wait for them.
+            wait_for_instances=False,
+            lifecycle=None if fixed else TerraformResourceLifecycle(ignore_changes=["target_size"]),
+        )
+
+    def _autoscaler(self, group: ComputeRegionInstanceGroupManager, *, minimum: int, maximum: int) -> None:
+        target, grace = self.fleet.autoscaling, self.fleet.health.readiness_grace_s
+        metric = None
+        utilization = None
+        if target.target_queue_size is not None:
+            metric = ComputeRegionAutoscalerAutoscalingPolicyMetric(
+                name=f"{metrics.GCP_METRIC_PREFIX}{metrics.QUEUE_SIZE}",
+                # The autoscaler accepts only `=` selectors joined by AND.
+                filter=engine_filter(self.plan.env, self.fleet, metrics.QUEUE_SIZE, joiner=" AND "),
+                target=target.target_queue_size,
+                type="GAUGE",
+            )
+        else:
+            # The backend's RATE capacity is the target request rate, so full utilisation is the target.
+            utilization = ComputeRegionAutoscalerAutoscalingPolicyLoadBalancingUtilization(target=1.0)
+        ComputeRegionAutoscaler(
+            self,
+            self._AUTOSCALER_ID,
+            name=self.group_name,
+            region=self.settings.region,
+            target=group.id,
+            autoscaling_policy=ComputeRegionAutoscalerAutoscalingPolicy(
+                min_replicas=minimum,
+                max_replicas=maximum,
+                cooldown_period=grace,
+                mode="ON",
+                metric=[metric] if metric else None,
+                load_balancing_utilization=utilization,
+                # At most one VM removed per scale-in cooldown.
+                scale_in_control=ComputeRegionAutoscalerAutoscalingPolicyScaleInControl(
+                    max_scaled_in_replicas=ComputeRegionAutoscalerAutoscalingPolicyScaleInControlMaxScaledInReplicas(
+                        fixed=1
+                    ),
+                    time_window_sec=target.scale_in_cooldown_s,
+                ),
+            ),
+        )
+
+
+def engine_filter(env: str, fleet: FleetPlan, metric: str, joiner: str = " ") -> str:
+    """The Cloud Monitoring filter of one fleet's relayed engine metric (one series per VM)."""
+    labels = metrics.dimension_values(env, fleet.model, fleet.slot)
+    selectors = [
+        f'metric.type="{metrics.GCP_METRIC_PREFIX}{metric}"',
+        'resource.type="gce_instance"',
+        *(f'metric.label.{key.lower()}="{value}"' for key, value in labels.items()),
+    ]
+    return joiner.join(selectors)
+
+
+class _Templates(Construct):
+    """The fleet's spot and on-demand instance templates (self links, for the groups' versions)."""
+
+    def __init__(
+        self,
+        scope: GpuFleet,
+        plan: DeploymentPlan,
+        fleet: FleetPlan,
+        *,
+        image: str,
+        subnet_id: str,
+        tag: str,
+        email: str,
+    ) -> None:
+        super().__init__(scope, "Templates")
+        self.plan, self.fleet = plan, fleet
+        self.image, self.subnet_id, self.tag, self.email = image, subnet_id, tag, email
+        share, base = fleet.spot.on_demand_percent_above_base, fleet.spot.on_demand_base
+        autoscaled = fleet.max_size > base
+        # Only the templates some group version uses.
+        self.spot = (
+            self._template(GpuFleet._SPOT_TEMPLATE_ID, spot=True) if autoscaled and share < 100 else ""
+        )
+        self.on_demand = (
+            self._template(GpuFleet._ON_DEMAND_TEMPLATE_ID, spot=False) if base > 0 or share > 0 else ""
+        )
+
+    def _template(self, construct_id: str, *, spot: bool) -> str:
+        fleet = self.fleet
+        kind = SPOT if spot else ON_DEMAND
+        template = ComputeInstanceTemplate(
+            self,
+            construct_id,
+            name_prefix=short_name(self.plan.env, fleet.name, kind, limit=_TEMPLATE_PREFIX_LIMIT - 1) + "-",
+            description=f"llmdeploy {fleet.name} ({kind}): {fleet.model_id}@{fleet.revision} "
+            f"on {fleet.engine_image}",
+            machine_type=fleet.instance_types[0].name,
+            disk=[
+                ComputeInstanceTemplateDisk(
+                    boot=True,
+                    auto_delete=True,
+                    source_image=self.image,
+                    disk_size_gb=fleet.disk_gib,
+                    disk_type="pd-balanced",
+                )
+            ],
+            network_interface=[ComputeInstanceTemplateNetworkInterface(subnetwork=self.subnet_id)],
+            service_account=ComputeInstanceTemplateServiceAccount(
+                email=self.email, scopes=["cloud-platform"]
+            ),
+            scheduling=_scheduling(spot),
+            shielded_instance_config=ComputeInstanceTemplateShieldedInstanceConfig(
+                enable_secure_boot=False, enable_vtpm=True, enable_integrity_monitoring=True
+            ),
+            metadata={"user-data": user_data(self.plan, fleet), "block-project-ssh-keys": "true"},
+            tags=[self.tag],
+            labels=gcp_labels(
+                {**self.plan.tags, "llmdeploy-model": fleet.model, "llmdeploy-slot": fleet.slot}
+            ),
+            lifecycle=TerraformResourceLifecycle(
+                create_before_destroy=True, ignore_changes=["disk[0].source_image"]
+            ),
+        )
+        return template.self_link_unique
+
+
+def _scheduling(spot: bool) -> ComputeInstanceTemplateScheduling:
+    if spot:
+        return ComputeInstanceTemplateScheduling(
+            provisioning_model="SPOT",
+            preemptible=True,
+            automatic_restart=False,
+            on_host_maintenance="TERMINATE",
+            instance_termination_action="DELETE",
+        )
+    return ComputeInstanceTemplateScheduling(
+        provisioning_model="STANDARD", automatic_restart=True, on_host_maintenance="TERMINATE"
+    )

@@ -1,0 +1,305 @@
+"""The global external Application Load Balancer (EXTERNAL_MANAGED): one backend service per fleet.
+
+Each model gets a route (path prefix `/<model>/` or host `<model>.<domain>`, per `access.routing`)
+that splits its requests over its slots' backend services by the slots' weights (URL map
+`weighted_backend_services`; weights apply to new requests, and no session affinity is set, which
+would override them). Unknown routes get 404 (a fault-injection abort: a URL map has no fixed
+response). HTTPS with a Google-managed certificate when a domain is configured (HTTP then only
+redirects), otherwise HTTP. Backend services wait the request timeout (streams included), drain for
+the deregistration delay and pick replicas by the configured algorithm (LEAST_REQUEST or ROUND_ROBIN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cdktn_provider_google.compute_backend_service import (
+    ComputeBackendService,
+    ComputeBackendServiceBackend,
+    ComputeBackendServiceLogConfig,
+)
+from cdktn_provider_google.compute_global_address import ComputeGlobalAddress
+from cdktn_provider_google.compute_global_forwarding_rule import ComputeGlobalForwardingRule
+from cdktn_provider_google.compute_managed_ssl_certificate import (
+    ComputeManagedSslCertificate,
+    ComputeManagedSslCertificateManaged,
+)
+from cdktn_provider_google.compute_ssl_policy import ComputeSslPolicy
+from cdktn_provider_google.compute_target_http_proxy import ComputeTargetHttpProxy
+from cdktn_provider_google.compute_target_https_proxy import ComputeTargetHttpsProxy
+from cdktn_provider_google.compute_url_map import (
+    ComputeUrlMap,
+    ComputeUrlMapDefaultRouteAction,
+    ComputeUrlMapDefaultRouteActionFaultInjectionPolicy,
+    ComputeUrlMapDefaultRouteActionFaultInjectionPolicyAbort,
+    ComputeUrlMapDefaultRouteActionWeightedBackendServices,
+    ComputeUrlMapDefaultUrlRedirect,
+    ComputeUrlMapHostRule,
+    ComputeUrlMapPathMatcher,
+    ComputeUrlMapPathMatcherDefaultRouteAction,
+    ComputeUrlMapPathMatcherDefaultRouteActionFaultInjectionPolicy,
+    ComputeUrlMapPathMatcherDefaultRouteActionFaultInjectionPolicyAbort,
+    ComputeUrlMapPathMatcherDefaultRouteActionWeightedBackendServices,
+    ComputeUrlMapPathMatcherPathRule,
+    ComputeUrlMapPathMatcherPathRuleRouteAction,
+    ComputeUrlMapPathMatcherPathRuleRouteActionWeightedBackendServices,
+)
+from constructs import Construct
+
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
+from llmdeploy.status import names
+from modules.gcp.access import Access
+from modules.gcp.gpu_fleet import PORT_NAME, GpuFleet
+from modules.gcp.labels import gcp_labels
+
+HTTP_PORT = 80
+HTTPS_PORT = 443
+SCHEME = "EXTERNAL_MANAGED"
+LOCALITY_POLICIES = {"least_outstanding_requests": "LEAST_REQUEST", "round_robin": "ROUND_ROBIN"}
+_NOT_FOUND = 404
+_PATH_MATCHER = "models"
+_SECONDS_PER_MINUTE = 60
+
+
+class LoadBalancer(Construct):
+    """The load balancer in front of every model's fleets.
+
+    Attributes:
+        backend_services: the backend service name of each fleet, by fleet name.
+        url_map_id: the URL map carrying the weighted routes.
+        address: the load balancer's IP address.
+        endpoints: the URL of each model, by model name.
+    """
+
+    _ADDRESS_ID = "Address"
+    _URL_MAP_ID = "UrlMap"
+    _CERTIFICATE_ID = "Certificate"
+    _TLS_POLICY_ID = "TlsPolicy"
+    _PROXY_ID = "Proxy"
+    _RULE_ID = "ForwardingRule"
+    _REDIRECT_MAP_ID = "HttpRedirect"
+    _REDIRECT_PROXY_ID = "HttpRedirectProxy"
+    _REDIRECT_RULE_ID = "HttpRedirectRule"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        name: str,
+        plan: DeploymentPlan,
+        fleets: Mapping[str, GpuFleet],
+        access: Access,
+    ) -> None:
+        super().__init__(scope, id)
+        self.plan, self.name = plan, name
+        models = [model for model in plan.models if model.fleets_on("gcp")]
+        services = {
+            fleet.name: _backend_service(self, plan, fleet, fleets[fleet.name], access.security_policy_id)
+            for fleet in plan.fleets_on("gcp")
+        }
+        self.backend_services = {fleet.name: names.gcp_fleet(plan, fleet) for fleet in plan.fleets_on("gcp")}
+        ids = {fleet: service.id for fleet, service in services.items()}
+        url_map = ComputeUrlMap(
+            self,
+            self._URL_MAP_ID,
+            name=name,
+            description=f"llmdeploy {name}: weighted routes per model",
+            default_route_action=_not_found(ids[plan.fleets_on("gcp")[0].name]),
+            **self._routes(models, ids),
+        )
+        address = ComputeGlobalAddress(
+            self,
+            self._ADDRESS_ID,
+            name=name,
+            ip_version="IPV4",
+            address_type="EXTERNAL",
+            labels=gcp_labels(plan.tags),
+        )
+        self._frontend(url_map, address)
+        self.url_map_id: str = url_map.id
+        self.address: str = address.address
+        self.endpoints = {model.name: names.endpoint(plan, model.name, address.address) for model in models}
+
+    def _routes(self, models: list[ModelPlan], ids: Mapping[str, str]) -> dict[str, Any]:
+        """Host rules and path matchers: one matcher per model host, or one with a path rule per model."""
+        if self.plan.access.routing == "host":
+            return {
+                "host_rule": [
+                    ComputeUrlMapHostRule(
+                        hosts=[str(names.model_host(self.plan, model.name))], path_matcher=model.name
+                    )
+                    for model in models
+                ],
+                "path_matcher": [
+                    ComputeUrlMapPathMatcher(
+                        name=model.name,
+                        default_route_action=ComputeUrlMapPathMatcherDefaultRouteAction(
+                            weighted_backend_services=[
+                                ComputeUrlMapPathMatcherDefaultRouteActionWeightedBackendServices(
+                                    backend_service=ids[fleet.name], weight=fleet.traffic.weight
+                                )
+                                for fleet in model.fleets_on("gcp")
+                            ]
+                        ),
+                    )
+                    for model in models
+                ],
+            }
+        return {
+            "host_rule": [ComputeUrlMapHostRule(hosts=["*"], path_matcher=_PATH_MATCHER)],
+            "path_matcher": [
+                ComputeUrlMapPathMatcher(
+                    name=_PATH_MATCHER,
+                    default_route_action=_matcher_not_found(ids[models[0].fleets_on("gcp")[0].name]),
+                    path_rule=[
+                        ComputeUrlMapPathMatcherPathRule(
+                            paths=[f"{model.route_prefix}*"],
+                            route_action=ComputeUrlMapPathMatcherPathRuleRouteAction(
+                                weighted_backend_services=[
+                                    ComputeUrlMapPathMatcherPathRuleRouteActionWeightedBackendServices(
+                                        backend_service=ids[fleet.name], weight=fleet.traffic.weight
+                                    )
+                                    for fleet in model.fleets_on("gcp")
+                                ]
+                            ),
+                        )
+                        for model in models
+                    ],
+                )
+            ],
+        }
+
+    def _frontend(self, url_map: ComputeUrlMap, address: ComputeGlobalAddress) -> None:
+        access, name = self.plan.access, self.name
+        labels = gcp_labels(self.plan.tags)
+        if access.tls.domain is None:
+            http = ComputeTargetHttpProxy(self, self._PROXY_ID, name=name, url_map=url_map.id)
+            self._forwarding_rule(self._RULE_ID, name, http.id, address, HTTP_PORT, labels)
+            return
+        models = [model.name for model in self.plan.models if model.fleets_on("gcp")]
+        hosts = sorted({names.model_host(self.plan, model) or access.tls.domain for model in models})
+        certificate = ComputeManagedSslCertificate(
+            self,
+            self._CERTIFICATE_ID,
+            name=name,
+            type="MANAGED",
+            managed=ComputeManagedSslCertificateManaged(domains=hosts),
+        )
+        tls_policy = ComputeSslPolicy(
+            self, self._TLS_POLICY_ID, name=name, profile="MODERN", min_tls_version="TLS_1_2"
+        )
+        proxy = ComputeTargetHttpsProxy(
+            self,
+            self._PROXY_ID,
+            name=name,
+            url_map=url_map.id,
+            ssl_certificates=[certificate.id],
+            ssl_policy=tls_policy.id,
+        )
+        self._forwarding_rule(self._RULE_ID, name, proxy.id, address, HTTPS_PORT, labels)
+        redirect = ComputeUrlMap(
+            self,
+            self._REDIRECT_MAP_ID,
+            name=f"{name}-redirect",
+            description=f"llmdeploy {name}: HTTP to HTTPS",
+            default_url_redirect=ComputeUrlMapDefaultUrlRedirect(
+                https_redirect=True, strip_query=False, redirect_response_code="MOVED_PERMANENTLY_DEFAULT"
+            ),
+        )
+        redirect_proxy = ComputeTargetHttpProxy(
+            self, self._REDIRECT_PROXY_ID, name=f"{name}-redirect", url_map=redirect.id
+        )
+        self._forwarding_rule(
+            self._REDIRECT_RULE_ID, f"{name}-redirect", redirect_proxy.id, address, HTTP_PORT, labels
+        )
+
+    def _forwarding_rule(
+        self,
+        construct_id: str,
+        name: str,
+        target: str,
+        address: ComputeGlobalAddress,
+        port: int,
+        labels: dict[str, str],
+    ) -> None:
+        ComputeGlobalForwardingRule(
+            self,
+            construct_id,
+            name=name,
+            target=target,
+            ip_address=address.id,
+            ip_protocol="TCP",
+            port_range=str(port),
+            load_balancing_scheme=SCHEME,
+            labels=labels,
+        )
+
+
+class _Slot(Construct):
+    """Scope of one fleet's backend service, so its address carries the fleet's name."""
+
+    BACKEND_SERVICE_ID = "BackendService"
+
+
+def _backend_service(
+    scope: Construct, plan: DeploymentPlan, fleet: FleetPlan, group: GpuFleet, security_policy_id: str
+) -> ComputeBackendService:
+    rate = fleet.autoscaling.target_requests_per_replica
+    service = ComputeBackendService(
+        _Slot(scope, fleet.name),
+        _Slot.BACKEND_SERVICE_ID,
+        name=names.gcp_fleet(plan, fleet),
+        description=f"llmdeploy {fleet.name}: {fleet.model_id}",
+        load_balancing_scheme=SCHEME,
+        protocol="HTTP",
+        port_name=PORT_NAME,
+        timeout_sec=fleet.traffic.request_timeout_s,
+        connection_draining_timeout_sec=fleet.traffic.deregistration_delay_s,
+        locality_lb_policy=LOCALITY_POLICIES[fleet.traffic.algorithm],
+        health_checks=[group.health_check_id],
+        security_policy=security_policy_id,
+        log_config=ComputeBackendServiceLogConfig(enable=True, sample_rate=1.0),
+        backend=[
+            # Request-rate autoscaling reads utilisation against this RATE capacity; queue-size
+            # autoscaling needs no capacity, and the locality policy alone picks replicas.
+            ComputeBackendServiceBackend(
+                group=instance_group,
+                balancing_mode="RATE" if rate else "UTILIZATION",
+                max_rate_per_instance=rate / _SECONDS_PER_MINUTE if rate else None,
+                capacity_scaler=1.0,
+            )
+            for instance_group in group.instance_groups
+        ],
+    )
+    return service
+
+
+def _not_found(service_id: str) -> ComputeUrlMapDefaultRouteAction:
+    """A route that answers 404 (a URL map route needs a backend, which the abort never reaches)."""
+    return ComputeUrlMapDefaultRouteAction(
+        weighted_backend_services=[
+            ComputeUrlMapDefaultRouteActionWeightedBackendServices(backend_service=service_id, weight=100)
+        ],
+        fault_injection_policy=ComputeUrlMapDefaultRouteActionFaultInjectionPolicy(
+            abort=ComputeUrlMapDefaultRouteActionFaultInjectionPolicyAbort(
+                http_status=_NOT_FOUND, percentage=100
+            )
+        ),
+    )
+
+
+def _matcher_not_found(service_id: str) -> ComputeUrlMapPathMatcherDefaultRouteAction:
+    return ComputeUrlMapPathMatcherDefaultRouteAction(
+        weighted_backend_services=[
+            ComputeUrlMapPathMatcherDefaultRouteActionWeightedBackendServices(
+                backend_service=service_id, weight=100
+            )
+        ],
+        fault_injection_policy=ComputeUrlMapPathMatcherDefaultRouteActionFaultInjectionPolicy(
+            abort=ComputeUrlMapPathMatcherDefaultRouteActionFaultInjectionPolicyAbort(
+                http_status=_NOT_FOUND, percentage=100
+            )
+        ),
+    )

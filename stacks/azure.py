@@ -1,0 +1,155 @@
+"""The Azure stack of one environment (`<env>-azure`): resource group, network, access, Front Door,
+fleets, monitoring.
+
+Outputs:
+    endpoints: model name -> endpoint URL.
+    fleets: `<model>-<slot>` -> {model, slot, weight, scale_set, origin_host, alert_names}.
+    resource_group: where everything of the environment lives.
+    front_door_host: Front Door's host name.
+"""
+
+from __future__ import annotations
+
+from cdktn import TerraformOutput, TerraformResource, TerraformStack
+from cdktn_provider_azurerm.data_azurerm_key_vault import DataAzurermKeyVault
+from cdktn_provider_azurerm.provider import AzurermProvider, AzurermProviderFeatures
+from cdktn_provider_azurerm.resource_group import ResourceGroup
+from constructs import Construct
+
+from llmdeploy.config.clouds import AzureCloud
+from llmdeploy.plan.model import CloudPlan, DeploymentPlan
+from llmdeploy.status.names import stack_prefix
+from modules.azure import Access, GpuFleet, LoadBalancer, Monitoring, Network
+
+#: hashicorp/azurerm versions the synthesized JSON accepts: the bindings' schema (5.10) and later 5.x.
+PROVIDER_VERSIONS = ">= 5.10, < 6.0"
+#: hashicorp/tls generates the scale sets' administrator key (Azure requires one at creation).
+TLS_PROVIDER = {"source": "hashicorp/tls", "version": ">= 4.0, < 5.0"}
+
+
+class AzureStack(TerraformStack):
+    """Everything one environment deploys on Azure."""
+
+    _PROVIDER_ID = "azurerm"
+    _GROUP_ID = "ResourceGroup"
+    _KEY_VAULT_ID = "KeyVault"
+    _ADMIN_KEY_ID = "AdminKey"
+    _NETWORK_ID = "Network"
+    _ACCESS_ID = "Access"
+    _LB_ID = "LoadBalancer"
+    _MONITORING_ID = "Monitoring"
+
+    def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
+        super().__init__(scope, cloud.stack)
+        settings = cloud.settings
+        assert isinstance(settings, AzureCloud)
+        AzurermProvider(
+            self,
+            self._PROVIDER_ID,
+            features=[AzurermProviderFeatures()],
+            subscription_id=settings.subscription_id,
+        )
+        # The prebuilt bindings pin one exact version, with the short source name OpenTofu reads
+        # as its own registry's: name hashicorp's and accept the range with this schema.
+        self.add_override(
+            "terraform.required_providers.azurerm",
+            {"source": "hashicorp/azurerm", "version": PROVIDER_VERSIONS},
+        )
+        self.add_override("terraform.required_providers.tls", TLS_PROVIDER)
+        name = stack_prefix(plan)
+        tags = plan.tags
+        fleets = plan.fleets_on("azure")
+        group = ResourceGroup(self, self._GROUP_ID, name=name, location=settings.location, tags=tags)
+        vault = self._key_vault(plan, settings)
+        admin_key = TerraformResource(self, self._ADMIN_KEY_ID, terraform_resource_type="tls_private_key")
+        admin_key.add_override("algorithm", "ED25519")
+        network = Network(
+            self, self._NETWORK_ID, name=name, settings=settings, resource_group=group.name, tags=tags
+        )
+        access = Access(
+            self,
+            self._ACCESS_ID,
+            name=name,
+            location=settings.location,
+            resource_group=group.name,
+            config=plan.access,
+            network=network,
+            engine_ports=sorted({fleet.health.port for fleet in fleets}),
+            key_vault_id=vault,
+            tags=tags,
+        )
+        lb = LoadBalancer(
+            self,
+            self._LB_ID,
+            name=name,
+            plan=plan,
+            settings=settings,
+            resource_group=group.name,
+            access=access,
+            tags=tags,
+        )
+        groups = {
+            fleet.name: GpuFleet(
+                self,
+                fleet.name,
+                plan=plan,
+                fleet=fleet,
+                settings=settings,
+                resource_group=group.name,
+                subnet_id=network.subnet_id,
+                backend_pool_id=lb.backend_pools[fleet.name],
+                key_vault_id=vault,
+                admin_public_key=admin_key.get_string_attribute("public_key_openssh"),
+                front_door_id=lb.profile_id,
+                origin_host=lb.origin_hosts[fleet.name],
+                tags=tags,
+            )
+            for fleet in fleets
+        }
+        monitoring = Monitoring(
+            self,
+            self._MONITORING_ID,
+            name=name,
+            plan=plan,
+            resource_group=group.name,
+            front_door_id=lb.profile_id,
+            fleets=groups,
+            origin_hosts=lb.origin_hosts,
+            tags=tags,
+        )
+        TerraformOutput(self, "endpoints", value=lb.endpoints, description="Endpoint URL per model.")
+        TerraformOutput(
+            self,
+            "fleets",
+            description="Per fleet (<model>-<slot>): its scale set, Front Door origin and alerts.",
+            value={
+                fleet.name: {
+                    "model": fleet.model,
+                    "slot": fleet.slot,
+                    "weight": fleet.traffic.weight,
+                    "scale_set": groups[fleet.name].scale_set_name,
+                    "origin_host": lb.origin_hosts[fleet.name],
+                    "alert_names": monitoring.alert_names[fleet.name],
+                }
+                for fleet in fleets
+            },
+        )
+        TerraformOutput(self, "resource_group", value=group.name)
+        TerraformOutput(self, "front_door_host", value=lb.endpoint_host)
+
+    def _key_vault(self, plan: DeploymentPlan, settings: AzureCloud) -> str | None:
+        """The Key Vault's id, when the environment names a secret."""
+        named = plan.access.api_key is not None or any(
+            fleet.hf_token_secret for fleet in plan.fleets_on("azure")
+        )
+        if not named:
+            return None
+        assert settings.key_vault is not None  # the config requires one when a secret is named
+        vault = DataAzurermKeyVault(
+            self,
+            self._KEY_VAULT_ID,
+            name=settings.key_vault.name,
+            resource_group_name=settings.key_vault.resource_group,
+        )
+        vault_id: str = vault.id
+        return vault_id

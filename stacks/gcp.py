@@ -1,0 +1,104 @@
+"""The GCP stack of one environment (`<env>-gcp`): network, access, fleets, load balancer, monitoring.
+
+Outputs:
+    endpoints: model name -> endpoint URL.
+    fleets: `<model>-<slot>` -> {model, slot, weight, instance_groups, backend_service, alert_names}.
+    url_map: the URL map carrying the weighted routes.
+    address: the load balancer's IP address.
+"""
+
+from __future__ import annotations
+
+from cdktn import TerraformOutput, TerraformStack
+from cdktn_provider_google.data_google_compute_image import DataGoogleComputeImage
+from cdktn_provider_google.provider import GoogleProvider
+from constructs import Construct
+
+from llmdeploy.config.clouds import GcpCloud
+from llmdeploy.plan.model import CloudPlan, DeploymentPlan
+from llmdeploy.status.names import stack_prefix
+from modules.gcp import Access, GpuFleet, LoadBalancer, Monitoring, Network
+from modules.gcp.gpu_fleet import IMAGE_PROJECT
+from modules.gcp.labels import gcp_labels
+
+#: hashicorp/google versions the synthesized JSON accepts: the bindings' schema (8.7) and later 8.x.
+PROVIDER_VERSIONS = ">= 8.7, < 9.0"
+
+
+class GcpStack(TerraformStack):
+    """Everything one environment deploys on GCP."""
+
+    _PROVIDER_ID = "google"
+    _NETWORK_ID = "Network"
+    _ACCESS_ID = "Access"
+    _IMAGE_ID = "GpuImage"
+    _LB_ID = "LoadBalancer"
+    _MONITORING_ID = "Monitoring"
+
+    def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
+        super().__init__(scope, cloud.stack)
+        settings = cloud.settings
+        assert isinstance(settings, GcpCloud)
+        provider = GoogleProvider(
+            self, self._PROVIDER_ID, project=settings.project_id, region=settings.region
+        )
+        # An override: the binding rewrites the map keys of provider arguments (cost-center -> cost_center).
+        provider.add_override("default_labels", gcp_labels(plan.tags))
+        # The prebuilt bindings pin one exact provider version; accept the range with this schema.
+        self.add_override("terraform.required_providers.google.version", PROVIDER_VERSIONS)
+        name = stack_prefix(plan)
+        fleets = plan.fleets_on("gcp")
+        network = Network(self, self._NETWORK_ID, name=name, settings=settings, tags=plan.tags)
+        access = Access(
+            self,
+            self._ACCESS_ID,
+            name=name,
+            config=plan.access,
+            network=network,
+            engine_ports=sorted({fleet.health.port for fleet in fleets}),
+        )
+        image = DataGoogleComputeImage(
+            self, self._IMAGE_ID, family=settings.image_family, project=IMAGE_PROJECT
+        )
+        groups = {
+            fleet.name: GpuFleet(
+                self,
+                fleet.name,
+                name=name,
+                plan=plan,
+                fleet=fleet,
+                settings=settings,
+                image=image.self_link,
+                subnet_id=network.subnet_id,
+                instance_tag=access.instance_tag,
+            )
+            for fleet in fleets
+        }
+        lb = LoadBalancer(self, self._LB_ID, name=name, plan=plan, fleets=groups, access=access)
+        monitoring = Monitoring(
+            self,
+            self._MONITORING_ID,
+            name=name,
+            plan=plan,
+            fleets=groups,
+            backend_services=lb.backend_services,
+        )
+        TerraformOutput(self, "endpoints", value=lb.endpoints, description="Endpoint URL per model.")
+        TerraformOutput(
+            self,
+            "fleets",
+            description="Per fleet (<model>-<slot>): its instance groups, backend service and alerts.",
+            value={
+                fleet.name: {
+                    "model": fleet.model,
+                    "slot": fleet.slot,
+                    "weight": fleet.traffic.weight,
+                    "instance_groups": groups[fleet.name].group_names,
+                    "backend_service": lb.backend_services[fleet.name],
+                    "alert_names": monitoring.alert_names[fleet.name],
+                }
+                for fleet in fleets
+            },
+        )
+        TerraformOutput(self, "url_map", value=lb.url_map_id)
+        TerraformOutput(self, "address", value=lb.address)

@@ -1,0 +1,103 @@
+"""Front Door with weighted origins per slot, GET health probes, routes per model; one L4 origin per slot."""
+
+from __future__ import annotations
+
+from tests.fixtures_synth import Stack
+
+
+def _origins(stack: Stack, model: str) -> dict[str, dict[str, object]]:
+    return {
+        entry["name"]: entry
+        for entry in stack.resources("azurerm_cdn_frontdoor_origin").values()
+        if f"/LoadBalancer/{model}/" in entry["//"]["metadata"]["path"]
+    }
+
+
+def test_slot_weights_become_origin_weights(azure_stacks: dict[str, Stack]) -> None:
+    stack = azure_stacks["prod-azure"]
+    origins = _origins(stack, "translate-fr")
+    assert {name: (origin["weight"], origin["enabled"]) for name, origin in origins.items()} == {
+        "translate-fr-blue": (950, True),
+        "translate-fr-green": (50, True),
+    }
+    address = stack.address("azurerm_public_ip", "LoadBalancer/translate-fr-blue/OriginAddress")
+    assert origins["translate-fr-blue"]["host_name"] == f"${{{address}.ip_address}}"
+    assert origins["translate-fr-blue"]["http_port"] == 80
+
+
+def test_a_zero_percent_slot_is_disabled_not_weighted_zero(azure_stacks: dict[str, Stack]) -> None:
+    green = _origins(azure_stacks["edge-azure"], "coder")["coder-green"]
+    assert (green["enabled"], green["weight"]) == (False, 1)
+
+
+def test_origin_group_probes_the_health_path_with_get(azure_stacks: dict[str, Stack]) -> None:
+    stack = azure_stacks["prod-azure"]
+    group = stack.at("azurerm_cdn_frontdoor_origin_group", "LoadBalancer/translate-fr/OriginGroup")
+    assert group["health_probe"] == {
+        "protocol": "Http",
+        "request_type": "GET",
+        "path": "/health",
+        "interval_in_seconds": 10,
+    }
+    assert group["session_affinity_enabled"] is False
+    assert group["load_balancing"] == {"additional_latency_in_milliseconds": 1000}
+
+
+def test_path_routes_per_model_on_the_default_domain(azure_stacks: dict[str, Stack]) -> None:
+    stack = azure_stacks["prod-azure"]
+    route = stack.at("azurerm_cdn_frontdoor_route", "LoadBalancer/translate-es/Route")
+    assert route["patterns_to_match"] == ["/translate-es/*"]
+    assert route["link_to_default_domain"] is True
+    assert route["forwarding_protocol"] == "HttpOnly"
+    assert route["https_redirect_enabled"] is True
+    group = stack.address("azurerm_cdn_frontdoor_origin_group", "LoadBalancer/translate-es/OriginGroup")
+    assert route["cdn_frontdoor_origin_group_id"] == f"${{{group}.id}}"
+    assert "cdn_frontdoor_custom_domain_ids" not in route
+
+
+def test_host_routes_on_managed_certificate_domains(azure_stacks: dict[str, Stack]) -> None:
+    stack = azure_stacks["edge-azure"]
+    domain = stack.at("azurerm_cdn_frontdoor_custom_domain", "LoadBalancer/Domains/coder.llm.example.com")
+    assert domain["host_name"] == "coder.llm.example.com"
+    assert domain["tls"] == {"certificate_type": "ManagedCertificate", "minimum_version": "TLS12"}
+    route = stack.at("azurerm_cdn_frontdoor_route", "LoadBalancer/coder/Route")
+    assert (route["patterns_to_match"], route["link_to_default_domain"]) == (["/*"], False)
+    reference = stack.address(
+        "azurerm_cdn_frontdoor_custom_domain", "LoadBalancer/Domains/coder.llm.example.com"
+    )
+    assert route["cdn_frontdoor_custom_domain_ids"] == [f"${{{reference}.id}}"]
+
+
+def test_front_door_waits_as_long_as_it_can_for_streams(azure_stacks: dict[str, Stack]) -> None:
+    profile = azure_stacks["prod-azure"].at("azurerm_cdn_frontdoor_profile", "LoadBalancer/FrontDoor")
+    assert (profile["sku_name"], profile["response_timeout_seconds"]) == ("Standard_AzureFrontDoor", 240)
+
+
+def test_each_slot_has_a_standard_load_balancer_probing_the_engine(azure_stacks: dict[str, Stack]) -> None:
+    stack = azure_stacks["prod-azure"]
+    for fleet in stack.plan.fleets_on("azure"):
+        lb = stack.at("azurerm_lb", f"LoadBalancer/{fleet.name}/LoadBalancer")
+        assert lb["sku"] == "Standard"
+        probe = stack.at("azurerm_lb_probe", f"{fleet.name}/Probe")
+        assert (probe["protocol"], probe["port"], probe["request_path"]) == (
+            "Http",
+            fleet.health.port,
+            fleet.health.path,
+        )
+        rule = stack.at("azurerm_lb_rule", f"{fleet.name}/Rule")
+        assert (rule["frontend_port"], rule["backend_port"]) == (80, fleet.health.port)
+        assert rule["probe_id"] == f"${{{stack.address('azurerm_lb_probe', f'{fleet.name}/Probe')}.id}}"
+        assert rule["disable_outbound_snat"] is True
+        assert rule["idle_timeout_in_minutes"] == 15
+
+
+def test_endpoints_are_https_on_front_door(azure_stacks: dict[str, Stack]) -> None:
+    stack = azure_stacks["prod-azure"]
+    endpoint = stack.address("azurerm_cdn_frontdoor_endpoint", "LoadBalancer/Endpoint")
+    assert stack.doc["output"]["endpoints"]["value"] == {
+        "translate-fr": f"https://${{{endpoint}.host_name}}/translate-fr/",
+        "translate-es": f"https://${{{endpoint}.host_name}}/translate-es/",
+    }
+    assert azure_stacks["edge-azure"].doc["output"]["endpoints"]["value"] == {
+        "coder": "https://coder.llm.example.com/"
+    }

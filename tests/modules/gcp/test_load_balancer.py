@@ -1,0 +1,131 @@
+"""The global external Application Load Balancer: backend services, weighted routes, front end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.fixtures_synth import Stack
+
+NOT_FOUND = {"abort": {"http_status": 404, "percentage": 100}}
+
+
+def _service_ref(stack: Stack, fleet: str) -> str:
+    return (
+        f"${{{stack.address('google_compute_backend_service', f'LoadBalancer/{fleet}/BackendService')}.id}}"
+    )
+
+
+def test_backend_service_per_fleet_suits_streaming(gcp_stacks: dict[str, Stack]) -> None:
+    for stack in gcp_stacks.values():
+        for fleet in stack.plan.fleets_on("gcp"):
+            service = stack.at("google_compute_backend_service", f"{fleet.name}/BackendService")
+            assert service["name"] == f"{stack.plan.env}-{fleet.name}"
+            assert service["load_balancing_scheme"] == "EXTERNAL_MANAGED"
+            assert (service["protocol"], service["port_name"]) == ("HTTP", "http")
+            assert service["timeout_sec"] == fleet.traffic.request_timeout_s
+            assert service["connection_draining_timeout_sec"] == fleet.traffic.deregistration_delay_s
+            assert "session_affinity" not in service  # affinity would override the slot weights
+            health = stack.address("google_compute_health_check", f"{fleet.name}/HealthCheck")
+            assert service["health_checks"] == [f"${{{health}.id}}"]
+
+
+def test_locality_policy_follows_the_configured_algorithm(gcp_stacks: dict[str, Stack]) -> None:
+    prod = gcp_stacks["prod-gcp"].at("google_compute_backend_service", "translate-fr-blue/BackendService")
+    edge = gcp_stacks["edge-gcp"].at("google_compute_backend_service", "coder-blue/BackendService")
+    assert (prod["locality_lb_policy"], edge["locality_lb_policy"]) == ("LEAST_REQUEST", "ROUND_ROBIN")
+
+
+def test_backends_are_the_fleets_groups_with_request_capacity_when_scaling_on_requests(
+    gcp_stacks: dict[str, Stack],
+) -> None:
+    stack = gcp_stacks["prod-gcp"]
+    service = stack.at("google_compute_backend_service", "translate-es-blue/BackendService")
+    kind = "google_compute_region_instance_group_manager"
+    groups = [
+        f"${{{stack.address(kind, f'translate-es-blue/{path}')}.instance_group}}"
+        for path in ("Group", "OnDemandBase")
+    ]
+    assert [backend["group"] for backend in service["backend"]] == groups
+    for backend in service["backend"]:
+        assert (backend["balancing_mode"], backend["max_rate_per_instance"]) == ("RATE", 1)  # 60 per minute
+    queue = stack.at("google_compute_backend_service", "translate-fr-blue/BackendService")
+    assert {backend["balancing_mode"] for backend in queue["backend"]} == {"UTILIZATION"}
+
+
+def test_path_routes_split_each_model_by_slot_weight(gcp_stacks: dict[str, Stack]) -> None:
+    stack = gcp_stacks["prod-gcp"]
+    url_map = stack.at("google_compute_url_map", "LoadBalancer/UrlMap")
+    assert url_map["host_rule"] == [{"hosts": ["*"], "path_matcher": "models"}]
+    [matcher] = url_map["path_matcher"]
+    routes = {
+        tuple(rule["paths"]): rule["route_action"]["weighted_backend_services"]
+        for rule in matcher["path_rule"]
+    }
+    assert routes == {
+        ("/translate-fr/*",): [
+            {"backend_service": _service_ref(stack, "translate-fr-blue"), "weight": 95},
+            {"backend_service": _service_ref(stack, "translate-fr-green"), "weight": 5},
+        ],
+        ("/translate-es/*",): [{"backend_service": _service_ref(stack, "translate-es-blue"), "weight": 100}],
+    }
+    # Unknown routes are answered 404, never sent to a model.
+    for action in (url_map["default_route_action"], matcher["default_route_action"]):
+        assert action["fault_injection_policy"] == NOT_FOUND
+    assert "default_service" not in url_map
+
+
+def test_host_routes_and_a_zero_weight_slot(gcp_stacks: dict[str, Stack]) -> None:
+    stack = gcp_stacks["edge-gcp"]
+    url_map = stack.at("google_compute_url_map", "LoadBalancer/UrlMap")
+    assert url_map["host_rule"] == [{"hosts": ["coder.llm.example.com"], "path_matcher": "coder"}]
+    [matcher] = url_map["path_matcher"]
+    assert matcher["default_route_action"]["weighted_backend_services"] == [
+        {"backend_service": _service_ref(stack, "coder-blue"), "weight": 100},
+        {"backend_service": _service_ref(stack, "coder-green"), "weight": 0},
+    ]
+
+
+def test_plain_http_front_end_without_a_domain(gcp_stacks: dict[str, Stack]) -> None:
+    stack = gcp_stacks["prod-gcp"]
+    assert stack.resources("google_compute_target_https_proxy") == {}
+    [rule] = stack.resources("google_compute_global_forwarding_rule").values()
+    proxy = stack.address("google_compute_target_http_proxy", "LoadBalancer/Proxy")
+    address = stack.address("google_compute_global_address", "LoadBalancer/Address")
+    assert _rule(rule) == ("80", f"${{{proxy}.id}}", f"${{{address}.id}}")
+    assert stack.at("google_compute_target_http_proxy", "LoadBalancer/Proxy")["url_map"] == (
+        f"${{{stack.address('google_compute_url_map', 'LoadBalancer/UrlMap')}.id}}"
+    )
+
+
+def test_https_with_a_managed_certificate_and_an_http_redirect(gcp_stacks: dict[str, Stack]) -> None:
+    stack = gcp_stacks["edge-gcp"]
+    certificate = stack.at("google_compute_managed_ssl_certificate", "LoadBalancer/Certificate")
+    assert certificate["managed"] == {"domains": ["coder.llm.example.com"]}
+    proxy = stack.at("google_compute_target_https_proxy", "LoadBalancer/Proxy")
+    assert proxy["ssl_certificates"] == [
+        f"${{{stack.address('google_compute_managed_ssl_certificate', 'LoadBalancer/Certificate')}.id}}"
+    ]
+    assert stack.at("google_compute_ssl_policy", "LoadBalancer/TlsPolicy")["min_tls_version"] == "TLS_1_2"
+    redirect = stack.at("google_compute_url_map", "LoadBalancer/HttpRedirect")
+    assert redirect["default_url_redirect"]["https_redirect"] is True
+    ports = sorted(
+        _rule(rule)[0] for rule in stack.resources("google_compute_global_forwarding_rule").values()
+    )
+    assert ports == ["443", "80"]
+
+
+def test_endpoints_per_model(gcp_stacks: dict[str, Stack]) -> None:
+    prod = gcp_stacks["prod-gcp"].doc["output"]["endpoints"]["value"]
+    address = gcp_stacks["prod-gcp"].address("google_compute_global_address", "LoadBalancer/Address")
+    assert prod == {
+        "translate-fr": f"http://${{{address}.address}}/translate-fr/",
+        "translate-es": f"http://${{{address}.address}}/translate-es/",
+    }
+    assert gcp_stacks["edge-gcp"].doc["output"]["endpoints"]["value"] == {
+        "coder": "https://coder.llm.example.com/"
+    }
+
+
+def _rule(rule: dict[str, Any]) -> tuple[str, str, str]:
+    assert rule["load_balancing_scheme"] == "EXTERNAL_MANAGED"
+    return rule["port_range"], rule["target"], rule["ip_address"]

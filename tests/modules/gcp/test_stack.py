@@ -1,0 +1,89 @@
+"""The GCP stack of every example environment naming GCP: provider, backend, outputs, snapshots,
+checkov, terraform validate, no secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmdeploy.status import names
+from stacks.gcp import PROVIDER_VERSIONS
+from tests.conftest import EXAMPLE_NAMES, EXAMPLES
+from tests.fixtures_synth import Stack
+from tests.modules.cloud_stacks import checkov_report, leaks, validate
+from tests.stacks.golden import snapshot_mismatches
+
+
+def test_every_example_naming_gcp_synthesizes(gcp_stacks: dict[str, Stack]) -> None:
+    naming = {
+        name for name in EXAMPLE_NAMES if "gcp:" in (EXAMPLES / f"{name}.yaml").read_text(encoding="utf-8")
+    }
+    assert naming == {"staging", "prod"}
+    assert {f"{name}-gcp" for name in naming} <= set(gcp_stacks)
+    for stack in gcp_stacks.values():
+        assert stack.resources("google_compute_region_instance_group_manager"), stack.name
+
+
+def test_provider_project_region_labels_and_version(gcp_stacks: dict[str, Stack]) -> None:
+    stack = gcp_stacks["prod-gcp"]
+    [provider] = stack.doc["provider"]["google"]
+    assert (provider["project"], provider["region"]) == ("llmdeploy-demo-123", "us-central1")
+    assert provider["default_labels"]["cost-center"] == "inference"
+    assert stack.doc["terraform"]["required_providers"]["google"] == {
+        "source": "hashicorp/google",
+        "version": PROVIDER_VERSIONS,
+    }
+
+
+def test_state_backend_follows_the_environment(gcp_stacks: dict[str, Stack]) -> None:
+    assert gcp_stacks["prod-gcp"].doc["terraform"]["backend"]["s3"]["key"] == "llmdeploy/prod-gcp.tfstate"
+    assert (
+        gcp_stacks["staging-gcp"]
+        .doc["terraform"]["backend"]["local"]["path"]
+        .endswith("terraform.staging-gcp.tfstate")
+    )
+
+
+def test_outputs_name_what_the_status_command_reads(gcp_stacks: dict[str, Stack]) -> None:
+    stack = gcp_stacks["prod-gcp"]
+    outputs = stack.doc["output"]
+    assert set(outputs) == {"endpoints", "fleets", "url_map", "address"}
+    green = outputs["fleets"]["value"]["translate-fr-green"]
+    fleet = next(entry for entry in stack.plan.fleets_on("gcp") if entry.name == "translate-fr-green")
+    assert (green["model"], green["slot"], green["weight"]) == ("translate-fr", "green", 5)
+    assert green["instance_groups"] == list(names.gcp_groups(stack.plan, fleet))
+    assert green["backend_service"] == "prod-translate-fr-green"
+    assert set(outputs["endpoints"]["value"]) == {"translate-fr", "translate-es"}
+
+
+def test_resource_addresses_match_the_golden_snapshots(gcp_stacks: dict[str, Stack]) -> None:
+    assert snapshot_mismatches(gcp_stacks.values()) == [], (
+        "resource addresses changed: real resources would be replaced. If intended, run "
+        "LLMDEPLOY_UPDATE_GOLDEN=1 pytest tests/modules/gcp/test_stack.py and review the diff."
+    )
+
+
+def test_checkov_finds_nothing_unjustified(gcp_stacks: dict[str, Stack]) -> None:
+    report = checkov_report(gcp_stacks)
+    assert report.passed > 0
+    assert [f"{f.file}: {f.check} on {f.resource}" for f in report.failed] == []
+    assert all(len(finding.reason) > 20 for finding in report.skipped)
+    assert [f"{f.file}: {f.check} on {f.resource}" for f in report.unused] == []
+
+
+def test_terraform_validates_every_stack(
+    gcp_stacks: dict[str, Stack], terraform_binary: str, terraform_cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    for stack in gcp_stacks.values():
+        result = validate(stack, terraform_binary, terraform_cli_env, tmp_path)
+        assert result["valid"] is True, (stack.name, result["diagnostics"])
+
+
+def test_no_secret_value_in_any_synthesized_file(gcp_stacks: dict[str, Stack]) -> None:
+    root = next(iter(gcp_stacks.values())).folder.parent.parent
+    texts = [path.read_text(encoding="utf-8") for path in root.rglob("*.json")]
+    texts += [
+        template["metadata"]["user-data"]
+        for stack in gcp_stacks.values()
+        for template in stack.resources("google_compute_instance_template").values()
+    ]
+    assert leaks(texts) == []
