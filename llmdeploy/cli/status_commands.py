@@ -1,0 +1,140 @@
+"""`llmdeploy status ENV`: per model, cloud and slot, what runs, what is healthy and what it costs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from llmdeploy.catalog import Cloud
+from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, err, out, reported
+from llmdeploy.cli.deploy_commands import DEFAULT_OUTDIR, CloudOption, Local, Outdir, stack_targets
+from llmdeploy.cli.progress import terraform_progress
+from llmdeploy.config import load
+from llmdeploy.config.clouds import AwsCloud
+from llmdeploy.errors import ConfigError, OperationError, Problem
+from llmdeploy.plan.build import build_plan
+from llmdeploy.plan.cost import mix_usd_hour
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from llmdeploy.status.model import SlotStatus
+
+#: The SDK package each cloud's status reader needs, and the extra that installs it.
+_SDK_HINTS: dict[Cloud, str] = {
+    "aws": "boto3 (pip install -e '.[local]')",
+    "gcp": "google-cloud-compute (pip install -e '.[gcp]')",
+    "azure": "azure-mgmt-compute and azure-mgmt-cdn (pip install -e '.[azure]')",
+}
+
+
+@app.command()
+@reported
+def status(
+    env: Annotated[str, typer.Argument(help="Environment name (in --env-dir) or file path.")],
+    env_dir: EnvDir = DEFAULT_ENV_DIR,
+    cloud: CloudOption = None,
+    local: Local = False,
+    outdir: Outdir = DEFAULT_OUTDIR,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Desired/running/healthy instances, spot vs on-demand, traffic weight, endpoint and USD/hour."""
+    plan = build_plan(load(env, env_dir))
+    clouds = [entry.cloud for entry in plan.clouds if cloud is None or entry.cloud == cloud]
+    if not clouds:
+        raise ConfigError([Problem(f"environment {env!r} has no {cloud} cloud", path="clouds")])
+    if local and clouds != ["aws"]:
+        raise ConfigError(
+            [
+                Problem(
+                    "--local emulates AWS only", hint="add --cloud aws, or drop --local for the real clouds"
+                )
+            ]
+        )
+    slots = [slot for entry in clouds for slot in _read(env, plan, entry, env_dir, outdir, local)]
+    if as_json:
+        out.print_json(json.dumps(status_json(plan, slots)))
+    else:
+        out.print(status_table(plan, slots))
+
+
+def fleet_of(plan: DeploymentPlan, slot: SlotStatus) -> FleetPlan:
+    return next(
+        fleet for fleet in plan.fleets_on(slot.cloud) if (fleet.model, fleet.slot) == (slot.model, slot.slot)
+    )
+
+
+def usd_hour(plan: DeploymentPlan, slot: SlotStatus) -> float:
+    """Estimated cost of the running instances, at list prices, spot and on-demand as they run."""
+    return mix_usd_hour(fleet_of(plan, slot), slot.on_demand, slot.spot)
+
+
+def status_table(plan: DeploymentPlan, slots: list[SlotStatus]) -> Table:
+    table = Table(title=f"{plan.env}: status")
+    columns = ("model", "cloud", "slot", "desired", "running", "healthy", "spot", "on-demand", "weight")
+    for column in (*columns, "endpoint", "USD/hour"):
+        table.add_column(column, justify="right" if column in columns[3:] or column == "USD/hour" else "left")
+    for slot in slots:
+        unhealthy = slot.healthy < slot.running
+        table.add_row(
+            slot.model,
+            slot.cloud,
+            slot.slot,
+            str(slot.desired),
+            str(slot.running),
+            f"[red]{slot.healthy}[/]" if unhealthy else str(slot.healthy),
+            str(slot.spot),
+            str(slot.on_demand),
+            f"{slot.weight}%",
+            slot.endpoint or "-",
+            f"{usd_hour(plan, slot):.2f}",
+        )
+    total = sum(usd_hour(plan, slot) for slot in slots)
+    table.add_section()
+    table.add_row("total", *[""] * 9, f"{total:.2f}")
+    return table
+
+
+def status_json(plan: DeploymentPlan, slots: list[SlotStatus]) -> dict[str, Any]:
+    fleets = [asdict(slot) | {"usd_hour": round(usd_hour(plan, slot), 4)} for slot in slots]
+    return {
+        "env": plan.env,
+        "fleets": fleets,
+        "usd_hour": round(sum(entry["usd_hour"] for entry in fleets), 4),
+    }
+
+
+def _read(
+    env: str, plan: DeploymentPlan, cloud: Cloud, env_dir: Path, outdir: Path, local: bool
+) -> list[SlotStatus]:
+    try:
+        if cloud == "aws":
+            return _read_aws(env, plan, env_dir, outdir, local)
+        if cloud == "gcp":
+            from llmdeploy.status import gcp
+
+            return gcp.read_status(plan, gcp.GcpClients.connect())
+        from llmdeploy.status import azure
+
+        return azure.read_status(plan, azure.AzureClients.connect(azure.subscription(plan)))
+    except ImportError as error:
+        raise OperationError(
+            f"Cannot read the {cloud} status: {error.name} is not installed. Install {_SDK_HINTS[cloud]}, "
+            "then retry."
+        ) from error
+
+
+def _read_aws(env: str, plan: DeploymentPlan, env_dir: Path, outdir: Path, local: bool) -> list[SlotStatus]:
+    """The stack's outputs name its groups and rules; boto3 reads them with Terraform's environment."""
+    from llmdeploy.status.aws import AwsClients, read_status
+
+    (target,) = [entry for entry in stack_targets(env, env_dir, outdir, "aws", local) if entry.cloud]
+    with terraform_progress(err, target.stack, "output") as on_message:
+        target.runner.on_message = on_message
+        target.runner.init()
+        outputs = target.runner.output()
+    settings = plan.cloud("aws").settings
+    assert isinstance(settings, AwsCloud)
+    return read_status(plan, outputs, AwsClients.connect(settings.region, target.environ))
