@@ -25,6 +25,8 @@ class Feature(Enum):
     QUEUE_SIZE_AUTOSCALING = "autoscaling on the engine's queue size"
     SCALE_TO_ZERO = "scale to zero"
     API_KEY_AT_LOAD_BALANCER = "API key checked at the load balancer"
+    PRIVATE_ENDPOINT = "internal endpoint without a public address"
+    LONG_REQUESTS = "requests longer than 240 s"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
         Feature.QUEUE_SIZE_AUTOSCALING: Support(_YES, "target tracking on a CloudWatch agent metric"),
         Feature.SCALE_TO_ZERO: Support(_YES, "ASG min size 0"),
         Feature.API_KEY_AT_LOAD_BALANCER: Support(_YES, "ALB listener rule on Authorization, else 401"),
+        Feature.PRIVATE_ENDPOINT: Support(_YES, "internal ALB in the private subnets"),
+        Feature.LONG_REQUESTS: Support(_YES, "ALB idle timeout up to 4000 s"),
     },
     "gcp": {
         Feature.LEAST_OUTSTANDING_REQUESTS: Support(_YES, "backend service LEAST_REQUEST locality policy"),
@@ -60,8 +64,14 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
         ),
         Feature.SEVERAL_INSTANCE_TYPES: Support(_YES, "regional MIG instance flexibility policy"),
         Feature.QUEUE_SIZE_AUTOSCALING: Support(_YES, "autoscaler on a Cloud Monitoring metric"),
-        Feature.SCALE_TO_ZERO: Support(_YES, "autoscaler min_replicas 0"),
+        # "When using per-instance metrics, the MIG cannot scale below a size of 1 VM"
+        # (cloud.google.com/compute/docs/autoscaler/scaling-stackdriver-monitoring-metrics).
+        Feature.SCALE_TO_ZERO: Support(_NO, "a managed instance group autoscaler keeps at least one VM"),
         Feature.API_KEY_AT_LOAD_BALANCER: Support(_YES, "Cloud Armor rule on Authorization, else 403"),
+        Feature.PRIVATE_ENDPOINT: Support(
+            _NO, "the global external Application LB is always public: use internet-facing with allowed_cidrs"
+        ),
+        Feature.LONG_REQUESTS: Support(_YES, "backend service timeout_sec"),
     },
     "azure": {
         Feature.LEAST_OUTSTANDING_REQUESTS: Support(
@@ -75,6 +85,12 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
         Feature.QUEUE_SIZE_AUTOSCALING: Support(_YES, "autoscale rule on an Azure Monitor custom metric"),
         Feature.SCALE_TO_ZERO: Support(_YES, "autoscale minimum 0"),
         Feature.API_KEY_AT_LOAD_BALANCER: Support(_YES, "Front Door WAF rule on Authorization, else 403"),
+        Feature.PRIVATE_ENDPOINT: Support(
+            _NO, "Front Door is always public: use internet-facing with allowed_cidrs"
+        ),
+        Feature.LONG_REQUESTS: Support(
+            _NO, "Front Door waits at most 240 s for an origin: set request_timeout_s to 240 or less"
+        ),
     },
 }
 

@@ -1,6 +1,6 @@
 """Generated parts of the README, kept between markers so that a test can prove them current.
 
-Regenerate with `python -m llmdeploy.docs` after changing capabilities.
+Regenerate with `python -m llmdeploy.docs` after changing capabilities or the config models.
 """
 
 from __future__ import annotations
@@ -12,9 +12,13 @@ from pathlib import Path
 
 from llmdeploy.atomic_write import write_atomically
 from llmdeploy.capabilities import feature_matrix_markdown
+from llmdeploy.config.reference import reference_markdown
 
 README = Path("README.md")
-SECTIONS: dict[str, Callable[[], str]] = {"FEATURE MATRIX": feature_matrix_markdown}
+SECTIONS: dict[str, Callable[[], str]] = {
+    "FEATURE MATRIX": feature_matrix_markdown,
+    "CONFIG REFERENCE": reference_markdown,
+}
 
 
 def refresh(text: str) -> str:

@@ -120,3 +120,16 @@ def cost_json(plan: DeploymentPlan, costs: CostReport) -> dict[str, Any]:
         },
         "budget_usd_month": plan.budget.monthly_usd if plan.budget else None,
     }
+
+
+def dns_failover_text(plan: DeploymentPlan) -> str | None:
+    """What `explain` says about the global DNS name, or None without one."""
+    dns = plan.global_dns
+    if dns is None:
+        return None
+    health = dns.health
+    return (
+        f"Global DNS: {dns.fqdn} ({dns.routing}) stops answering with a failed cloud's endpoint within "
+        f"about {dns.failover_s} s: health checks every {health.interval_s} s x {health.failure_threshold} "
+        f"failures = {dns.detection_s} s, plus {dns.ttl_s} s for resolvers' cached answers (TTL)."
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_aws"]
+pytest_plugins = ["tests.fixtures_aws", "tests.fixtures_synth", "tests.fixtures_clouds"]
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "environments"

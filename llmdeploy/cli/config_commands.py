@@ -14,7 +14,7 @@ from llmdeploy.config import EnvironmentConfig, load
 from llmdeploy.errors import ConfigError, Problem
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.cost import HOURS_PER_MONTH, check_budget, cost_report
-from llmdeploy.report import cost_json, cost_table, explain_table
+from llmdeploy.report import cost_json, cost_table, dns_failover_text, explain_table
 
 Envs = Annotated[list[str], typer.Argument(help="Environment names (in --env-dir) or file paths.")]
 Env = Annotated[str, typer.Argument(help="Environment name (in --env-dir) or file path.")]
@@ -48,6 +48,8 @@ def explain(env: Env, env_dir: EnvDir = DEFAULT_ENV_DIR) -> None:
         f"seconds shown (interval x unhealthy threshold). Estimated total: "
         f"{costs.min_usd_hour * HOURS_PER_MONTH:,.0f}-{costs.max_usd_hour * HOURS_PER_MONTH:,.0f} USD/month."
     )
+    if (dns := dns_failover_text(plan)) is not None:
+        out.print(dns)
 
 
 @app.command()

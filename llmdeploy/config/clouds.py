@@ -91,6 +91,13 @@ class GcpCloud(Strict):
         return self
 
 
+class AzureKeyVault(Strict):
+    """An existing Key Vault (Azure RBAC authorization): where Azure reads the secrets a file names."""
+
+    name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", description="The vault's name.")
+    resource_group: str = Field(min_length=1, description="The resource group the vault is in.")
+
+
 class AzureCloud(Strict):
     """Azure settings of an environment."""
 
@@ -98,6 +105,11 @@ class AzureCloud(Strict):
     location: str = Field(description="Azure region, e.g. eastus.")
     zones: list[str] = Field(min_length=1, description="Availability zones, e.g. ['1', '2'].")
     vnet_cidr: IPv4Network = Field(default=IPv4Network("10.60.0.0/16"))
+    key_vault: AzureKeyVault | None = Field(
+        default=None,
+        description="Key Vault holding the secrets this file names (hf_token, api_key); "
+        "required when one is named. Default: none.",
+    )
 
     @model_validator(mode="after")
     def _known_region(self) -> Self:

@@ -34,6 +34,11 @@ def _expand_env(value: Any) -> Any:
     return _ENV_REFERENCE.sub(substitute, value)
 
 
+def env_references(value: str) -> list[str]:
+    """The environment variables `value` references as `${NAME}`, in order of appearance."""
+    return _ENV_REFERENCE.findall(value)
+
+
 #: A string that may reference environment variables (`${AWS_ACCOUNT_ID}`).
 EnvStr = Annotated[str, BeforeValidator(_expand_env), StringConstraints(min_length=1)]
 

@@ -11,6 +11,7 @@ from llmdeploy.capabilities import Feature, support
 from llmdeploy.catalog import Cloud
 from llmdeploy.config.clouds import Clouds
 from llmdeploy.config.common import SecretField, Slug, Strict, join_problems
+from llmdeploy.config.global_dns import GlobalDns
 from llmdeploy.config.model import ModelConfig
 
 Tier = Literal["dev", "staging", "prod"]
@@ -76,6 +77,14 @@ class Access(Strict):
         description="Route several models by path prefix (/<model>/) or host (<model>.<domain>).",
     )
     tls: Tls = Field(default_factory=Tls)
+
+    @model_validator(mode="after")
+    def _host_routing_needs_domain(self) -> Self:
+        if self.routing == "host" and self.tls.domain is None:
+            raise ValueError(
+                "routing: host routing (<model>.<domain>) needs tls.domain: set it, or route by path"
+            )
+        return self
 
     @model_validator(mode="after")
     def _public_needs_guard(self) -> Self:
@@ -145,6 +154,9 @@ class EnvironmentConfig(Strict):
     monitoring: Monitoring = Field(default_factory=Monitoring)
     budget: Budget | None = None
     models: list[ModelConfig] = Field(min_length=1)
+    global_dns: GlobalDns | None = Field(
+        default=None, description="One health-checked DNS name over every cloud's endpoint. Default: none."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -174,7 +186,30 @@ class EnvironmentConfig(Strict):
                 for cloud in model.instance_types
                 if cloud not in self.clouds.names()
             ]
-        return problems
+        if self.access.scheme == "internal":
+            problems += [
+                f"access.scheme: {cloud} cannot do {Feature.PRIVATE_ENDPOINT.value}: "
+                f"{support(cloud, Feature.PRIVATE_ENDPOINT).how}"
+                for cloud in self.clouds.names()
+                if not support(cloud, Feature.PRIVATE_ENDPOINT).supported
+            ]
+        if self.global_dns is not None:
+            problems += self.global_dns.problems(self.clouds.names(), self.access.scheme)
+        return problems + self._key_vault_problems()
+
+    def _key_vault_problems(self) -> list[str]:
+        """Azure reads named secrets from a Key Vault, which only the config can name."""
+        azure = self.clouds.azure
+        named = self.access.api_key is not None or any(
+            model.hf_token is not None and "azure" in model.instance_types for model in self.models
+        )
+        if azure is None or azure.key_vault is not None or not named:
+            return []
+        return [
+            "clouds.azure.key_vault: the file names secrets (hf_token or api_key), but Azure has no "
+            "Key Vault "
+            "to read them from: add key_vault: {name: <vault>, resource_group: <its resource group>}"
+        ]
 
     def _tier_problems(self) -> list[str]:
         if self.tier != "prod":
@@ -191,6 +226,10 @@ class EnvironmentConfig(Strict):
         return problems
 
 
+#: Requests longer than this need Feature.LONG_REQUESTS (Azure Front Door's origin limit).
+LONG_REQUEST_S = 240
+
+
 def requested_features(model: ModelConfig, cloud: Cloud) -> list[tuple[Feature, str]]:
     """The features a model asks of a cloud, each with the config key that asks for it."""
     asked = [(_ALGORITHM_FEATURE[model.load_balancing.algorithm_for(cloud)], "load_balancing.algorithm")]
@@ -204,6 +243,8 @@ def requested_features(model: ModelConfig, cloud: Cloud) -> list[tuple[Feature, 
         asked.append((Feature.QUEUE_SIZE_AUTOSCALING, "autoscaling.target_queue_size"))
     if model.autoscaling.scale_to_zero:
         asked.append((Feature.SCALE_TO_ZERO, "autoscaling.scale_to_zero"))
+    if model.load_balancing.request_timeout_s > LONG_REQUEST_S:
+        asked.append((Feature.LONG_REQUESTS, "load_balancing.request_timeout_s"))
     return asked
 
 

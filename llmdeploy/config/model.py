@@ -171,6 +171,17 @@ class SlotConfig(Strict):
     engine_image: PinnedImage | None = Field(default=None, description="Engine image. Default: the model's.")
     capacity: Capacity | None = Field(default=None, description="Replica counts. Default: the model's.")
 
+    @field_validator("revision")
+    @classmethod
+    def _pinned_revision(cls, revision: str | None) -> str | None:
+        return None if revision is None else _pinned(revision)
+
+
+def _pinned(revision: str) -> str:
+    if revision.lower() in _FLOATING_REVISIONS:
+        raise ValueError(f"revision {revision!r} moves: pin a commit sha or a release tag")
+    return revision
+
 
 def _blue_only() -> dict[Slot, SlotConfig]:
     return {"blue": SlotConfig(weight=100)}
@@ -207,9 +218,7 @@ class ModelConfig(Strict):
     @field_validator("revision")
     @classmethod
     def _pinned_revision(cls, revision: str) -> str:
-        if revision.lower() in _FLOATING_REVISIONS:
-            raise ValueError(f"revision {revision!r} moves: pin a commit sha or a release tag")
-        return revision
+        return _pinned(revision)
 
     @field_validator("instance_types")
     @classmethod

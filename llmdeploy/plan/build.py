@@ -8,6 +8,7 @@ from llmdeploy.catalog import Cloud, instance_types
 from llmdeploy.config.environment import EnvironmentConfig
 from llmdeploy.config.model import ModelConfig, Slot
 from llmdeploy.engines import ENGINES
+from llmdeploy.plan.global_dns import build_global_dns
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan, FleetPlan, HealthPlan, ModelPlan, TrafficPlan
 from llmdeploy.plan.sizing import memory_need, shards
 
@@ -39,6 +40,7 @@ def build_plan(config: EnvironmentConfig) -> DeploymentPlan:
         access=config.access,
         monitoring=config.monitoring,
         budget=config.budget,
+        global_dns=build_global_dns(config),
     )
 
 

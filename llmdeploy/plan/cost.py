@@ -24,9 +24,14 @@ def on_demand_count(replicas: int, spot: Spot) -> int:
 
 def hourly_usd(fleet: FleetPlan, replicas: int) -> float:
     """USD per hour of `replicas` replicas of a fleet, with its spot/on-demand mix."""
-    preferred = fleet.instance_types[0]
     on_demand = on_demand_count(replicas, fleet.spot)
-    return on_demand * preferred.on_demand_usd_hour + (replicas - on_demand) * preferred.spot_usd_hour
+    return mix_usd_hour(fleet, on_demand, replicas - on_demand)
+
+
+def mix_usd_hour(fleet: FleetPlan, on_demand: int, spot: int) -> float:
+    """USD per hour of `on_demand` and `spot` replicas of a fleet (e.g. what runs right now)."""
+    preferred = fleet.instance_types[0]
+    return on_demand * preferred.on_demand_usd_hour + spot * preferred.spot_usd_hour
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from llmdeploy.config.clouds import AwsCloud, AzureCloud, GcpCloud
 from llmdeploy.config.environment import Access, Budget, Monitoring, State, Tier
 from llmdeploy.config.model import Algorithm, Autoscaling, EngineLimits, Slot, Spot
 from llmdeploy.engines import EngineSpec
+from llmdeploy.plan.global_dns import GlobalDnsPlan
 from llmdeploy.plan.sizing import MemoryNeed
 
 
@@ -113,6 +114,7 @@ class DeploymentPlan:
     access: Access
     monitoring: Monitoring
     budget: Budget | None
+    global_dns: GlobalDnsPlan | None = None
 
     def cloud(self, cloud: Cloud) -> CloudPlan:
         return next(entry for entry in self.clouds if entry.cloud == cloud)

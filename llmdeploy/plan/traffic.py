@@ -5,6 +5,8 @@ Pure functions over percentages; each cloud's constructs only translate the resu
 
 from __future__ import annotations
 
+import re
+
 from llmdeploy.config.model import SLOTS, Slot
 from llmdeploy.errors import ConfigError, Problem
 
@@ -54,3 +56,47 @@ def parse_steps(text: str) -> list[int]:
 def remaining_steps(current_percent: int, steps: list[int]) -> list[int]:
     """The steps still to take when the target slot already has `current_percent`."""
     return [step for step in steps if step > current_percent]
+
+
+def resume_point(gated_percent: int | None, file_percent: int) -> int:
+    """The target slot's share a promotion continues from.
+
+    The last step whose gate passed (from the promotion record), but never more than the file
+    says: a file one step ahead was interrupted between its edit and its gate (that step is done
+    again), and a file behind was edited by hand (the promotion continues from there).
+    """
+    return file_percent if gated_percent is None else min(gated_percent, file_percent)
+
+
+def promotion_weights(target: Slot, steps: list[int], done_percent: int) -> list[Weights]:
+    """The weights of each step still to take, in order."""
+    return [split(target, percent) for percent in remaining_steps(done_percent, steps)]
+
+
+def rollback_slot(weights: Weights) -> Slot | None:
+    """The slot a rollback returns traffic to, when the weights alone tell: None when they don't.
+
+    Mid-promotion (both slots carry traffic, unevenly) it is the slot carrying most. With all
+    traffic on one slot, or an even split, only the promotion record (or the user) knows.
+    """
+    shares = [weights.get(slot, 0) for slot in SLOTS]
+    if 0 in shares or shares[0] == shares[1]:
+        return None
+    return serving_slot(weights)
+
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str, option: str) -> float:
+    """`"5m"`, `"90s"`, `"1h30m"` or plain seconds (`"30"`) as seconds."""
+    cleaned = text.strip().lower()
+    if cleaned.isdigit():
+        return float(cleaned)
+    match = _DURATION.match(cleaned)
+    if not cleaned or match is None:
+        raise ConfigError(
+            [Problem(f"{option} {text!r} is not a duration", hint="for example 30s, 5m, 1h30m or 90")]
+        )
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return float(hours * 3600 + minutes * 60 + seconds)

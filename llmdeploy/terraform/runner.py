@@ -62,7 +62,8 @@ class TerraformRunner:
         on_message: Callable[[Message], None] | None = None,
         cache_dir: Path | None = None,
     ) -> None:
-        self.stack_dir = stack_dir
+        # Absolute: Terraform runs inside the folder, so a relative saved-plan path would not resolve.
+        self.stack_dir = stack_dir.resolve()
         self.stack = stack
         self.binary = binary
         self.lock_timeout = lock_timeout

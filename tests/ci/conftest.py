@@ -26,9 +26,10 @@ def _models(instance_types: str) -> str:
 #: name -> file text. `sandbox` keeps local state: CI must validate it, never plan or deploy it.
 ENVIRONMENTS = {
     "base": "project: shop\n"
+    + "access: {scheme: internet-facing, allowed_cidrs: [198.51.100.0/24], require_api_key: false}\n"
     + _models(ALL_TYPES)
     + "    spot: {on_demand_base: 1}\n"
-    + "    load_balancing: {algorithm_overrides: {azure: round_robin}}\n",
+    + "    load_balancing: {algorithm_overrides: {azure: round_robin}, request_timeout_s: 240}\n",
     "dev": """\
 extends: base.yaml
 tier: dev

@@ -222,8 +222,11 @@ def test_prod_needs_on_demand_base(write_env: WriteEnv) -> None:
     assert problem.path == "models[0].spot.on_demand_base"
 
 
+PUBLIC = "access: {scheme: internet-facing, allowed_cidrs: [198.51.100.0/24], require_api_key: false}\n"
+
+
 def test_cloud_without_instance_types_for_a_model(write_env: WriteEnv) -> None:
-    text = MINIMAL.replace(
+    text = PUBLIC + MINIMAL.replace(
         "clouds:\n", "clouds:\n  gcp: {project_id: p, region: us-central1, zones: [us-central1-a]}\n"
     )
     problem = only_problem(write_env(text))
@@ -232,13 +235,13 @@ def test_cloud_without_instance_types_for_a_model(write_env: WriteEnv) -> None:
 
 
 def test_unsupported_feature_names_cloud_and_reason(write_env: WriteEnv) -> None:
-    text = MINIMAL.replace("clouds:\n", "clouds:\n  azure: {location: eastus, zones: ['1']}\n").replace(
-        "{aws: [g6.xlarge]}", "{aws: [g6.xlarge], azure: [Standard_NC4as_T4_v3]}"
-    )
-    problem = only_problem(write_env(text))
+    text = PUBLIC + MINIMAL.replace(
+        "clouds:\n", "clouds:\n  azure: {location: eastus, zones: ['1']}\n"
+    ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], azure: [Standard_NC4as_T4_v3]}")
+    problem = only_problem(write_env(text + "    load_balancing: {request_timeout_s: 240}\n"))
     assert problem.path == "models[0].load_balancing.algorithm"
     assert "azure cannot do least outstanding requests" in problem.message
-    fixed = text + "    load_balancing: {algorithm_overrides: {azure: round_robin}}\n"
+    fixed = text + "    load_balancing: {algorithm_overrides: {azure: round_robin}, request_timeout_s: 240}\n"
     assert load_environment(write_env(fixed)).models[0].load_balancing.algorithm_for("azure") == "round_robin"
 
 
@@ -252,3 +255,42 @@ def test_internet_facing_needs_an_api_key(write_env: WriteEnv) -> None:
 def test_floating_engine_image_is_refused(write_env: WriteEnv) -> None:
     text = MINIMAL + "    engine_image: ghcr.io/huggingface/text-generation-inference:latest\n"
     assert "never 'latest'" in only_problem(write_env(text)).message
+
+
+def test_internal_endpoint_is_refused_where_the_balancer_is_always_public(write_env: WriteEnv) -> None:
+    text = MINIMAL.replace(
+        "clouds:\n", "clouds:\n  gcp: {project_id: p, region: us-central1, zones: [us-central1-a]}\n"
+    ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], gcp: [g2-standard-8]}")
+    problem = only_problem(write_env(text))
+    assert problem.path == "access.scheme"
+    assert "gcp cannot do internal endpoint without a public address" in problem.message
+    assert load_environment(write_env(PUBLIC + text)).access.scheme == "internet-facing"
+
+
+def test_gcp_cannot_scale_to_zero(write_env: WriteEnv) -> None:
+    text = PUBLIC + MINIMAL.replace(
+        "clouds:\n", "clouds:\n  gcp: {project_id: p, region: us-central1, zones: [us-central1-a]}\n"
+    ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], gcp: [g2-standard-8]}")
+    problem = only_problem(
+        write_env(text + "    capacity: {min: 0, max: 2}\n    autoscaling: {scale_to_zero: true}\n")
+    )
+    assert problem.path == "models[0].autoscaling.scale_to_zero"
+    assert problem.message.startswith("gcp cannot do scale to zero")
+
+
+def test_long_requests_are_refused_on_azure(write_env: WriteEnv) -> None:
+    text = PUBLIC + MINIMAL.replace(
+        "clouds:\n", "clouds:\n  azure: {location: eastus, zones: ['1']}\n"
+    ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], azure: [Standard_NC4as_T4_v3]}")
+    text += "    load_balancing: {algorithm: round_robin}\n"
+    problem = only_problem(write_env(text))
+    assert problem.path == "models[0].load_balancing.request_timeout_s"
+    assert "at most 240 s" in problem.message
+    fixed = text.replace("{algorithm: round_robin}", "{algorithm: round_robin, request_timeout_s: 240}")
+    assert load_environment(write_env(fixed)).models[0].load_balancing.request_timeout_s == 240
+
+
+def test_host_routing_needs_a_domain(write_env: WriteEnv) -> None:
+    problem = only_problem(write_env(MINIMAL + "access: {routing: host}\n"))
+    assert problem.path == "access.routing"
+    assert "needs tls.domain" in problem.message

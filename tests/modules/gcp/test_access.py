@@ -80,6 +80,7 @@ def test_staging_admits_only_the_office_range_with_the_key(gcp_stacks: dict[str,
     )
     assert default["action"] == "deny(403)"
 
+
 def test_listed_client_networks_are_admitted(gcp_stacks: dict[str, Stack]) -> None:
     allow, _ = _policy_rules(gcp_stacks["edge-gcp"])
     assert allow["match"] == {

@@ -1,0 +1,193 @@
+"""Commands that synthesize stacks and run Terraform on them: synth, plan, apply, destroy."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from llmdeploy.catalog import Cloud
+from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, err, out, reported
+from llmdeploy.cli.local_commands import LOCAL_STATE_DIR, local_environ
+from llmdeploy.cli.progress import terraform_progress
+from llmdeploy.config import load
+from llmdeploy.errors import ConfigError, OperationError, Problem
+from llmdeploy.plan.build import build_plan
+from llmdeploy.plan.global_dns import DNS_PROVIDER
+from llmdeploy.plan.model import CloudPlan
+from llmdeploy.synth import synth
+from llmdeploy.terraform import PlanSummary, TerraformRunner, binary_from_env
+
+Env = Annotated[str, typer.Argument(help="Environment name (in --env-dir) or file path.")]
+CloudOption = Annotated[Cloud | None, typer.Option("--cloud", help="Only this cloud's stack.")]
+Local = Annotated[
+    bool, typer.Option("--local", help="Point every AWS call at `llmdeploy local up`'s emulator.")
+]
+AutoApprove = Annotated[bool, typer.Option("--auto-approve", help="Do not ask before changing anything.")]
+Outdir = Annotated[Path, typer.Option("--out", help="Where synthesized stacks go.")]
+DEFAULT_OUTDIR = Path("cdktf.out")
+#: Terraform's working data (providers, backend config) lives outside cdktf.out, which synth replaces whole.
+TERRAFORM_DATA = Path(".llmdeploy") / "terraform"
+
+
+@app.command("synth")
+@reported
+def synth_command(
+    envs: Annotated[list[str], typer.Argument(help="Environment names or file paths.")],
+    env_dir: EnvDir = DEFAULT_ENV_DIR,
+    outdir: Outdir = DEFAULT_OUTDIR,
+    force: Annotated[bool, typer.Option("--force", help="Synthesize even if nothing changed.")] = False,
+) -> None:
+    """Synthesize Terraform for every cloud of each environment into cdktf.out/stacks/<env>-<cloud>."""
+    result = synth(envs, env_dir=env_dir, outdir=outdir, force=force)
+    how = "unchanged inputs: reused the previous output" if result.cached else "synthesized"
+    out.print(f"{how} in {result.seconds:.1f} s: {', '.join(result.stacks)}")
+
+
+@dataclass(frozen=True)
+class StackTarget:
+    """One synthesized stack of an environment and the Terraform runner for it."""
+
+    stack: str
+    #: The cloud the stack deploys to; None for the global DNS stack.
+    cloud: CloudPlan | None
+    runner: TerraformRunner
+    #: The environment Terraform runs with (the emulator's with --local).
+    environ: dict[str, str]
+
+
+def stack_targets(
+    env: str, env_dir: Path, outdir: Path, cloud: Cloud | None, local: bool
+) -> list[StackTarget]:
+    """Synthesize an environment's stacks (one cloud's with `cloud`) and return them in apply order."""
+    plan = build_plan(load(env, env_dir))
+    chosen = [entry for entry in plan.clouds if cloud is None or entry.cloud == cloud]
+    if not chosen:
+        raise ConfigError([Problem(f"environment {env!r} has no {cloud} cloud", path="clouds")])
+    if local and any(entry.cloud != "aws" for entry in chosen):
+        raise ConfigError(
+            [
+                Problem(
+                    "--local emulates AWS only", hint="add --cloud aws, or drop --local for the real clouds"
+                )
+            ]
+        )
+    stacks: list[tuple[str, CloudPlan | None]] = [(entry.stack, entry) for entry in chosen]
+    clouds = {entry.cloud for entry in chosen}
+    if cloud is None and plan.global_dns is not None:
+        # Last: it reads the endpoints from the cloud stacks' state.
+        stacks.append((plan.global_dns.stack, None))
+        clouds.add(DNS_PROVIDER)
+    synth([env], env_dir=env_dir, outdir=outdir, clouds=sorted(clouds))
+    environ = local_environ(LOCAL_STATE_DIR) if local else dict(os.environ)
+    return [_target(stack, entry, outdir, environ) for stack, entry in stacks]
+
+
+def _target(stack: str, entry: CloudPlan | None, outdir: Path, environ: dict[str, str]) -> StackTarget:
+    data_dir = (TERRAFORM_DATA / stack).resolve()
+    runner = TerraformRunner(
+        outdir / "stacks" / stack,
+        stack=stack,
+        binary=binary_from_env(environ),
+        env={**environ, "TF_DATA_DIR": str(data_dir)},
+    )
+    return StackTarget(stack, entry, runner, environ)
+
+
+def _summary_table(title: str, rows: list[tuple[str, PlanSummary, float]]) -> Table:
+    table = Table(title=title)
+    for column in ("stack", "to add", "to change", "to destroy", "seconds"):
+        table.add_column(column, justify="left" if column == "stack" else "right")
+    for stack, summary, seconds in rows:
+        table.add_row(stack, str(summary.add), str(summary.change), str(summary.destroy), f"{seconds:.0f}")
+    return table
+
+
+@app.command()
+@reported
+def plan(
+    env: Env,
+    env_dir: EnvDir = DEFAULT_ENV_DIR,
+    cloud: CloudOption = None,
+    local: Local = False,
+    outdir: Outdir = DEFAULT_OUTDIR,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option("--detailed-exitcode", help="Exit 0 when nothing would change, 2 when something would."),
+    ] = False,
+) -> None:
+    """Show what Terraform would change in each stack of an environment."""
+    rows = []
+    for target in stack_targets(env, env_dir, outdir, cloud, local):
+        started = time.monotonic()
+        with terraform_progress(err, target.stack, "plan") as on_message:
+            target.runner.on_message = on_message
+            target.runner.init()
+            rows.append((target.stack, target.runner.plan(), time.monotonic() - started))
+    out.print(_summary_table(f"{env}: plan", rows))
+    if detailed_exitcode and any(summary.has_changes for _, summary, _ in rows):
+        raise typer.Exit(2)
+
+
+@app.command()
+@reported
+def apply(
+    env: Env,
+    env_dir: EnvDir = DEFAULT_ENV_DIR,
+    cloud: CloudOption = None,
+    local: Local = False,
+    auto_approve: AutoApprove = False,
+    outdir: Outdir = DEFAULT_OUTDIR,
+) -> None:
+    """Create or update every stack of an environment (asks first unless --auto-approve)."""
+    run_stacks(env, env_dir, outdir, cloud, local, "apply", auto_approve)
+
+
+@app.command()
+@reported
+def destroy(
+    env: Env,
+    env_dir: EnvDir = DEFAULT_ENV_DIR,
+    cloud: CloudOption = None,
+    local: Local = False,
+    auto_approve: AutoApprove = False,
+    outdir: Outdir = DEFAULT_OUTDIR,
+) -> None:
+    """Delete everything an environment's stacks created (asks first unless --auto-approve)."""
+    run_stacks(env, env_dir, outdir, cloud, local, "destroy", auto_approve)
+
+
+def run_stacks(
+    env: str, env_dir: Path, outdir: Path, cloud: Cloud | None, local: bool, command: str, yes: bool
+) -> list[StackTarget]:
+    """Synthesize, plan and apply (or destroy) an environment's stacks; return them."""
+    rows = []
+    targets = stack_targets(env, env_dir, outdir, cloud, local)
+    # Destroy in reverse: the global DNS stack reads the cloud stacks' state.
+    for target in reversed(targets) if command == "destroy" else targets:
+        started = time.monotonic()
+        with terraform_progress(err, target.stack, f"plan ({command})") as on_message:
+            target.runner.on_message = on_message
+            target.runner.init()
+            planned = target.runner.plan(destroy=command == "destroy")
+        if planned.has_changes:
+            _approve(target.stack, command, planned, yes)
+            with terraform_progress(err, target.stack, command) as on_message:
+                target.runner.on_message = on_message
+                planned = target.runner.apply_plan(planned, command)
+        rows.append((target.stack, planned, time.monotonic() - started))
+    out.print(_summary_table(f"{env}: {command}", rows))
+    return targets
+
+
+def _approve(stack: str, command: str, planned: PlanSummary, yes: bool) -> None:
+    """Ask before changing anything; the saved plan is what gets applied, nothing more."""
+    changes = f"{planned.add} to add, {planned.change} to change, {planned.destroy} to destroy"
+    if yes or typer.confirm(f"{stack}: {changes}. {command.capitalize()}?", default=False, err=True):
+        return
+    raise OperationError(f"Did not {command} stack '{stack}' ({changes}): not approved. Nothing was changed.")

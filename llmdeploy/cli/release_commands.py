@@ -1,0 +1,135 @@
+"""`llmdeploy release | promote | rollback`: blue/green releases, every step through the environment file.
+
+Each command edits the environment file (comments and key order kept) and then applies every
+stack of the environment (or `--cloud`'s) without asking: the file, once valid, is what runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmdeploy.catalog import Cloud
+from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, err, out, reported
+from llmdeploy.cli.deploy_commands import (
+    DEFAULT_OUTDIR,
+    CloudOption,
+    Env,
+    Local,
+    Outdir,
+    StackTarget,
+    run_stacks,
+)
+from llmdeploy.config import load, resolve_env_path
+from llmdeploy.config.model import Slot
+from llmdeploy.plan.traffic import parse_duration, parse_steps
+from llmdeploy.release import promotion
+from llmdeploy.release.gates import GatePolicy, SystemClock
+from llmdeploy.release.observer import DeployedStack
+from llmdeploy.release.promotion import ReleaseContext
+from llmdeploy.release.record import RECORDS_DIR
+
+ModelOption = Annotated[str, typer.Option("--model", "-m", help="The model (its `name` in the file).")]
+#: Exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
+
+@app.command()
+@reported
+def release(
+    env: Env,
+    model: ModelOption,
+    revision: Annotated[str | None, typer.Option(help="Model revision (commit sha or tag).")] = None,
+    engine_image: Annotated[str | None, typer.Option(help="Engine image, pinned to a tag.")] = None,
+    env_dir: EnvDir = DEFAULT_ENV_DIR,
+    cloud: CloudOption = None,
+    local: Local = False,
+    outdir: Outdir = DEFAULT_OUTDIR,
+) -> None:
+    """Write a new version into the model's idle slot at 0% traffic and deploy it."""
+    promotion.release(_context(env, env_dir, model, cloud, local, outdir), revision, engine_image)
+
+
+@app.command()
+@reported
+def promote(
+    env: Env,
+    model: ModelOption,
+    steps: Annotated[str, typer.Option(help="The new slot's shares, ending at 100.")] = "10,50,100",
+    pause: Annotated[str, typer.Option(help="How long each step must stay healthy (30s, 5m).")] = "5m",
+    step_timeout: Annotated[str, typer.Option(help="How long a step may take to get healthy.")] = "15m",
+    min_healthy: Annotated[
+        int | None,
+        typer.Option(help="Healthy targets per cloud. Default: alarms.min_healthy_replicas."),
+    ] = None,
+    poll: Annotated[str, typer.Option(help="Time between two health samples.")] = "10s",
+    env_dir: EnvDir = DEFAULT_ENV_DIR,
+    cloud: CloudOption = None,
+    local: Local = False,
+    outdir: Outdir = DEFAULT_OUTDIR,
+) -> None:
+    """Shift traffic to the released slot step by step; roll back by itself when a gate fails."""
+    alarms = load(env, env_dir).monitoring.alarms
+    policy = GatePolicy(
+        min_healthy=alarms.min_healthy_replicas if min_healthy is None else min_healthy,
+        max_error_rate_percent=alarms.error_rate_percent,
+        timeout_s=parse_duration(step_timeout, "--step-timeout"),
+        pause_s=parse_duration(pause, "--pause"),
+        poll_s=max(parse_duration(poll, "--poll"), 1.0),
+    )
+    context = _context(env, env_dir, model, cloud, local, outdir)
+    try:
+        promotion.promote(context, parse_steps(steps), policy, SystemClock())
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted. The promotion record in {RECORDS_DIR} keeps the last step that passed its "
+            "gate; the environment file may already hold the next step's weights, which are applied "
+            "first when you continue. Run the same command again to continue from there, or "
+            f"`llmdeploy rollback {env} --model {model}` to return all traffic to the previous slot.",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(INTERRUPTED) from None
+
+
+@app.command()
+@reported
+def rollback(
+    env: Env,
+    model: ModelOption,
+    to: Annotated[Slot | None, typer.Option(help="The slot to return to. Default: the previous one.")] = None,
+    env_dir: EnvDir = DEFAULT_ENV_DIR,
+    cloud: CloudOption = None,
+    local: Local = False,
+    outdir: Outdir = DEFAULT_OUTDIR,
+) -> None:
+    """Return all of the model's traffic to the previous slot at once."""
+    promotion.rollback(_context(env, env_dir, model, cloud, local, outdir), to)
+
+
+def _context(
+    env: str, env_dir: Path, model: str, cloud: Cloud | None, local: bool, outdir: Path
+) -> ReleaseContext:
+    def deploy() -> list[DeployedStack]:
+        targets = run_stacks(env, env_dir, outdir, cloud, local, "apply", yes=True)
+        window = load(env, env_dir).monitoring.alarms.evaluation_minutes
+        return [_deployed(target, window) for target in targets if target.cloud is not None]
+
+    def say(text: str) -> None:
+        out.print(text, markup=False, highlight=False)
+
+    return ReleaseContext(resolve_env_path(env, env_dir), model, deploy, RECORDS_DIR, say)
+
+
+def _deployed(target: StackTarget, window_minutes: int) -> DeployedStack:
+    assert target.cloud is not None
+    return DeployedStack(
+        cloud=target.cloud.cloud,
+        stack=target.stack,
+        settings=target.cloud.settings,
+        outputs=target.runner.output(),
+        environ=target.environ,
+        window_minutes=window_minutes,
+    )

@@ -1,0 +1,88 @@
+"""The optional global DNS name in front of every cloud's endpoint, with health-checked failover.
+
+Route 53 answers one name (`<name>.<zone>`) with the endpoint of a healthy cloud: the primary one
+while it is healthy (failover), or every healthy one in proportion to its weight (weighted).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from llmdeploy.catalog import Cloud
+from llmdeploy.config.common import Strict
+
+#: A DNS label: what goes left of the zone (`api` in api.example.com).
+_LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+#: A domain name of two or more labels, without the trailing dot.
+_DOMAIN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+
+class DnsHealthCheck(Strict):
+    """How Route 53 checks each cloud's endpoint.
+
+    Route 53 needs a 2xx or 3xx answer within 2 s, without credentials: the path must not require
+    the API key.
+    """
+
+    interval_s: Literal[10, 30] = Field(default=30, description="Seconds between checks (10 costs more).")
+    failure_threshold: int = Field(
+        default=3, ge=1, le=10, description="Consecutive failures before an endpoint counts as down."
+    )
+    path: str = Field(default="/health", pattern=r"^/", description="Path checked on each endpoint.")
+    protocol: Literal["HTTP", "HTTPS"] | None = Field(
+        default=None, description="Default: HTTPS when the endpoints have a certificate, else HTTP."
+    )
+
+
+class GlobalDns(Strict):
+    """One DNS name for the whole environment, answered by the healthy clouds (stack `<env>-global`)."""
+
+    zone: str = Field(pattern=_DOMAIN, description="Existing Route 53 public hosted zone, e.g. example.com.")
+    name: str = Field(pattern=_LABEL, description="Name in the zone, e.g. api for api.example.com.")
+    routing: Literal["failover", "weighted"] = Field(
+        default="failover",
+        description="failover: the primary cloud while healthy, then the others; "
+        "weighted: every healthy cloud by weight.",
+    )
+    primary: Cloud | None = Field(
+        default=None, description="failover: the cloud answering while healthy. Default: the first cloud."
+    )
+    weights: dict[Cloud, int] = Field(
+        default_factory=dict,
+        description="weighted: relative share of answers per cloud (0-255), for every cloud. "
+        "Default: equal shares.",
+    )
+    ttl_s: int = Field(
+        default=60, ge=0, le=86400, description="How long resolvers keep an answer: adds to failover time."
+    )
+    health_check: DnsHealthCheck = Field(default_factory=DnsHealthCheck)
+
+    @model_validator(mode="after")
+    def _routing_fields(self) -> Self:
+        if self.routing == "weighted" and self.primary is not None:
+            raise ValueError("primary: only failover routing has a primary cloud (use weights)")
+        if self.routing == "failover" and self.weights:
+            raise ValueError("weights: only weighted routing uses weights (use primary)")
+        if any(not 0 <= weight <= 255 for weight in self.weights.values()):
+            raise ValueError("weights: Route 53 weights are 0-255")
+        return self
+
+    def problems(self, clouds: list[Cloud], scheme: str) -> list[str]:
+        """What the rest of the environment must provide: the named clouds, public endpoints."""
+        named = [("primary", self.primary)] if self.primary else []
+        named += [(f"weights.{cloud}", cloud) for cloud in self.weights]
+        found = [
+            f"global_dns.{key}: {cloud} is named, but clouds.{cloud} is not configured"
+            for key, cloud in named
+            if cloud not in clouds
+        ]
+        if self.weights and set(self.weights) != set(clouds):
+            found.append(f"global_dns.weights: give every cloud a weight ({', '.join(clouds)}), or none")
+        if scheme != "internet-facing":
+            found.append(
+                "global_dns: Route 53 health checkers reach only public endpoints: "
+                "set access.scheme: internet-facing"
+            )
+        return found

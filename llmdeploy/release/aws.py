@@ -1,0 +1,107 @@
+"""The AWS health observer: healthy targets, firing alarms and 5xx rate of one slot's target group.
+
+Reads the `fleets` and `load_balancer_arn_suffix` outputs of the `<env>-aws` stack. Clients honour
+the environment the stack was applied with, so `--local` observes the emulator Terraform wrote to.
+Imported only when an AWS stack is observed: boto3 takes a while to import.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+
+from llmdeploy.aws_session import aws_client
+from llmdeploy.config.clouds import AwsCloud
+from llmdeploy.config.model import Slot
+from llmdeploy.errors import OperationError
+from llmdeploy.release.gates import CloudSample
+from llmdeploy.release.observer import DeployedStack, fleet_outputs
+
+ELB_NAMESPACE = "AWS/ApplicationELB"
+#: CloudWatch's resolution for load balancer metrics.
+PERIOD_S = 60
+
+
+class AwsObserver:
+    """Samples one slot's health through the ELBv2 and CloudWatch APIs."""
+
+    cloud = "aws"
+
+    def __init__(self, stack: DeployedStack) -> None:
+        assert isinstance(stack.settings, AwsCloud)
+        self._stack = stack
+        self._region = stack.settings.region
+        self._lb = str(stack.outputs.get("load_balancer_arn_suffix", ""))
+        self._elbv2 = aws_client("elbv2", self._region, stack.environ)
+        self._cloudwatch = aws_client("cloudwatch", self._region, stack.environ)
+
+    def sample(self, model: str, slot: Slot) -> CloudSample:
+        fleet = fleet_outputs(self._stack, model, slot)
+        target_group = str(fleet["target_group_arn"])
+        alarms = [str(name) for name in _list(fleet.get("alarm_names"))]
+        try:
+            return CloudSample(
+                cloud="aws",
+                healthy=self._healthy(target_group),
+                firing_alarms=self._firing(alarms),
+                error_rate_percent=self._error_rate(target_group),
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise OperationError(
+                f"Could not read the health of {model}-{slot} on AWS (stack {self._stack.stack}, "
+                f"region {self._region}): {error}. Check the credentials and region."
+            ) from None
+
+    def _healthy(self, target_group: str) -> int:
+        found = self._elbv2.describe_target_health(TargetGroupArn=target_group)
+        states = [entry["TargetHealth"]["State"] for entry in found["TargetHealthDescriptions"]]
+        return states.count("healthy")
+
+    def _firing(self, alarms: list[str]) -> tuple[str, ...]:
+        if not alarms:
+            return ()
+        # Filtered here rather than with StateValue=ALARM: moto 5.2.5 ignores StateValue when
+        # AlarmNames is given, and the answer is the same on AWS.
+        found = self._cloudwatch.describe_alarms(AlarmNames=alarms)
+        return tuple(alarm["AlarmName"] for alarm in found["MetricAlarms"] if alarm["StateValue"] == "ALARM")
+
+    def _error_rate(self, target_group: str) -> float | None:
+        end = datetime.now(UTC)
+        start = end - timedelta(minutes=self._stack.window_minutes)
+        dimensions = [
+            {"Name": "LoadBalancer", "Value": self._lb},
+            {"Name": "TargetGroup", "Value": target_group.split(":")[-1]},
+        ]
+        found = self._cloudwatch.get_metric_data(
+            MetricDataQueries=[
+                _sum_query("errors", "HTTPCode_Target_5XX_Count", dimensions),
+                _sum_query("requests", "RequestCount", dimensions),
+            ],
+            StartTime=start,
+            EndTime=end,
+        )
+        totals = {result["Id"]: sum(result["Values"]) for result in found["MetricDataResults"]}
+        requests = totals.get("requests", 0)
+        return 100 * totals.get("errors", 0) / requests if requests else None
+
+
+def observer(stack: DeployedStack) -> AwsObserver:
+    """The entry point `llmdeploy.release.observer` looks up."""
+    return AwsObserver(stack)
+
+
+def _sum_query(query_id: str, metric: str, dimensions: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "Id": query_id,
+        "MetricStat": {
+            "Metric": {"Namespace": ELB_NAMESPACE, "MetricName": metric, "Dimensions": dimensions},
+            "Period": PERIOD_S,
+            "Stat": "Sum",
+        },
+    }
+
+
+def _list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else []

@@ -1,0 +1,74 @@
+"""How promotion gates see a cloud: one `HealthObserver` per deployed cloud stack.
+
+An observer reads what the stack's Terraform outputs name (target groups, alarms) and reports a
+`CloudSample` for one model's slot. Each cloud's observer lives in `llmdeploy/release/<cloud>.py`
+and is imported only when that cloud is deployed (boto3 and friends are slow to import).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from llmdeploy.catalog import Cloud
+from llmdeploy.config.clouds import AwsCloud, AzureCloud, GcpCloud
+from llmdeploy.config.model import Slot
+from llmdeploy.errors import OperationError
+from llmdeploy.release.gates import CloudSample
+
+#: Clouds with an observer module (`llmdeploy.release.<cloud>`, defining `observer(stack)`).
+OBSERVED_CLOUDS: tuple[Cloud, ...] = ("aws",)
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    """A cloud stack after apply: what an observer needs to find the slot's resources."""
+
+    cloud: Cloud
+    stack: str
+    settings: AwsCloud | GcpCloud | AzureCloud
+    outputs: Mapping[str, object]
+    #: The environment the stack was applied with (credentials, endpoints such as an emulator's).
+    environ: Mapping[str, str]
+    #: Minutes of request history the error rate is computed over.
+    window_minutes: int
+
+
+class HealthObserver(Protocol):
+    """Reports the health of one model's slot on one cloud."""
+
+    cloud: Cloud
+
+    def sample(self, model: str, slot: Slot) -> CloudSample: ...
+
+
+def observer_for(stack: DeployedStack) -> HealthObserver:
+    """The observer of a deployed stack.
+
+    Raises:
+        OperationError: the cloud has no observer yet, so its gates cannot be checked.
+    """
+    if stack.cloud not in OBSERVED_CLOUDS:
+        raise OperationError(
+            f"Promotion gates cannot watch {stack.cloud} yet (stack {stack.stack}): llmdeploy has no "
+            f"{stack.cloud} health observer, so it cannot tell whether the new slot is healthy there. "
+            f"Promote on the clouds it can watch with --cloud {' / --cloud '.join(OBSERVED_CLOUDS)}."
+        )
+    module = importlib.import_module(f"llmdeploy.release.{stack.cloud}")
+    found: HealthObserver = module.observer(stack)
+    return found
+
+
+def fleet_outputs(stack: DeployedStack, model: str, slot: Slot) -> Mapping[str, object]:
+    """The stack's `fleets` output entry of one model's slot."""
+    fleets = stack.outputs.get("fleets")
+    entry = fleets.get(f"{model}-{slot}") if isinstance(fleets, Mapping) else None
+    if not isinstance(entry, Mapping):
+        raise OperationError(
+            f"Stack {stack.stack} has no {slot} fleet of model {model} in its outputs (output "
+            f"`fleets`, key `{model}-{slot}`). Apply the environment first (`llmdeploy apply`), "
+            "then run the command again."
+        )
+    return entry

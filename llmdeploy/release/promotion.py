@@ -1,0 +1,256 @@
+"""release, promote and rollback: every traffic change is an edit of the environment file plus an apply.
+
+Nothing here changes traffic out of band: each step writes the weights into the environment
+file, then applies it, so git, the Terraform state and the traffic agree after every step. The
+promotion record (llmdeploy/release/record.py) remembers which slot is being promoted and which
+steps passed their gate, so an interrupted promotion continues where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from llmdeploy.config.environment import EnvironmentConfig
+from llmdeploy.config.loader import load_environment
+from llmdeploy.config.model import SLOTS, ModelConfig, Slot
+from llmdeploy.errors import ConfigError, OperationError, Problem
+from llmdeploy.plan.traffic import (
+    Weights,
+    idle_slot,
+    other,
+    promotion_weights,
+    resume_point,
+    rollback_slot,
+    split,
+)
+from llmdeploy.release.config_edit import edit_slots
+from llmdeploy.release.gates import Clock, GatePolicy, Verdict, watch
+from llmdeploy.release.observer import DeployedStack, HealthObserver, observer_for
+from llmdeploy.release.record import PromotionRecord, read_record, record_path, write_record
+
+#: Applies every stack of the environment as its file now reads; returns the stacks applied.
+Deploy = Callable[[], Sequence[DeployedStack]]
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ReleaseContext:
+    """One model of one environment file, and how to deploy it and talk about it."""
+
+    env_path: Path
+    model: str
+    deploy: Deploy
+    records_dir: Path
+    say: Say
+
+
+def release(ctx: ReleaseContext, revision: str | None, engine_image: str | None) -> Slot:
+    """Write the new version into the idle slot at weight 0 and deploy it; return that slot."""
+    config, model = _load(ctx)
+    weights = _weights(model)
+    target = idle_slot(weights)
+    source = other(target)
+    if weights[target] > 0:
+        raise ConfigError([_busy(ctx, model, weights)])
+    versions = _new_versions(model, source, revision, engine_image)
+    if _same_version(model, source, versions):
+        raise ConfigError(
+            [Problem(f"{source} of {model.name} already runs this version", hint="nothing to release")]
+        )
+    edit_slots(ctx.env_path, ctx.model, {source: 100, target: 0}, {target: versions})
+    _write(ctx, PromotionRecord(config.name, ctx.model, source, target, "released"))
+    shown = ", ".join(f"{key} {value}" for key, value in versions.items() if value)
+    ctx.say(f"{model.name}: {shown or 'the model version'} written into {target} at 0% ({ctx.env_path})")
+    ctx.deploy()
+    ctx.say(f"{model.name}: {target} deployed; next: llmdeploy promote {config.name} --model {model.name}")
+    return target
+
+
+def promote(ctx: ReleaseContext, steps: list[int], policy: GatePolicy, clock: Clock) -> None:
+    """Shift traffic to the released slot step by step, each step gated; roll back on a failed gate."""
+    config, model = _load(ctx)
+    weights = _weights(model)
+    record = _promotion_record(ctx, config, model, weights)
+    gated = record.done_percent if record.state in ("released", "promoting", "promoted") else 0
+    start = resume_point(gated, weights[record.target])
+    remaining = promotion_weights(record.target, steps, start)
+    record = record.moved("promoting", steps_done=tuple(s for s in record.steps_done if s <= start))
+    if not remaining:
+        _write(ctx, record.moved("promoted"))
+        ctx.say(f"{model.name}: {record.target} already has 100%; nothing to promote")
+        return
+    _write(ctx, record)
+    ctx.say(f"{model.name}: promoting {record.target} from {start}% through {_percents(remaining, record)}")
+    observers = _observers(ctx.deploy())
+    _gate(ctx, record, observers, replace(policy, pause_s=0), clock, f"{start}% (before the first step)")
+    for step in remaining:
+        percent = step[record.target]
+        edit_slots(ctx.env_path, ctx.model, step)
+        ctx.say(f"{model.name}: applying {_shown(step)}")
+        observers = _observers(ctx.deploy())
+        _gate(ctx, record, observers, policy, clock, f"{percent}%")
+        record = record.moved("promoting", steps_done=(*record.steps_done, percent))
+        _write(ctx, record)
+    _write(ctx, record.moved("promoted"))
+    ctx.say(f"{model.name}: promoted: {record.target} has 100% of the traffic")
+
+
+def rollback(ctx: ReleaseContext, to: Slot | None) -> Slot:
+    """Return all traffic to the previous slot at once; return that slot."""
+    config, model = _load(ctx)
+    weights = _weights(model)
+    record = read_record(_record_file(ctx, config))
+    previous = to or (record.source if record is not None else None) or rollback_slot(weights)
+    if previous is None or previous not in model.slots:
+        raise ConfigError(
+            [
+                Problem(
+                    f"cannot tell which slot of {model.name} to return traffic to ({_shown(weights)})",
+                    hint="name it: --to blue or --to green",
+                )
+            ]
+        )
+    if record is None or record.source != previous:
+        record = PromotionRecord(config.name, ctx.model, previous, other(previous), "rolling-back")
+    _roll_back(ctx, record, "requested")
+    return previous
+
+
+def _gate(
+    ctx: ReleaseContext,
+    record: PromotionRecord,
+    observers: Sequence[HealthObserver],
+    policy: GatePolicy,
+    clock: Clock,
+    where: str,
+) -> None:
+    """Watch the gate; on failure roll back and raise with the reason."""
+    try:
+        verdict = watch(
+            record.target,
+            lambda: [observer.sample(ctx.model, record.target) for observer in observers],
+            policy,
+            clock,
+            _progress(ctx),
+        )
+    except OperationError as error:
+        verdict = Verdict(passed=False, reasons=(str(error),), final=True)
+    if verdict.passed:
+        return
+    reason = "; ".join(verdict.reasons)
+    _roll_back(ctx, record, f"gate failed at {where}: {reason}")
+    raise OperationError(
+        f"Promotion of {ctx.model} to {record.target} stopped: its gate failed at {where}: {reason}. "
+        f"Rolled back: {record.source} has 100% of the traffic again, in {ctx.env_path} and in the "
+        f"Terraform state. Fix {record.target} (or release another version), then promote again."
+    )
+
+
+def _roll_back(ctx: ReleaseContext, record: PromotionRecord, reason: str) -> None:
+    _write(ctx, record.moved("rolling-back", reason=reason))
+    ctx.say(f"{ctx.model}: rolling back to {record.source} ({reason})")
+    edit_slots(ctx.env_path, ctx.model, split(record.source, 100))
+    ctx.deploy()
+    _write(ctx, record.moved("rolled-back", steps_done=(), reason=reason))
+    ctx.say(f"{ctx.model}: rolled back: {record.source} has 100% of the traffic")
+
+
+def _progress(ctx: ReleaseContext) -> Callable[[Verdict], None]:
+    """Say what the gate waits for, once per change."""
+    last: list[tuple[str, ...]] = [()]
+
+    def show(verdict: Verdict) -> None:
+        if verdict.reasons != last[0]:
+            last[0] = verdict.reasons
+            ctx.say("  gate: " + ("; ".join(verdict.reasons) if verdict.reasons else "passed"))
+
+    return show
+
+
+def _promotion_record(
+    ctx: ReleaseContext, config: EnvironmentConfig, model: ModelConfig, weights: Weights
+) -> PromotionRecord:
+    """The record of the release being promoted; without one, the idle slot is the target."""
+    record = read_record(_record_file(ctx, config))
+    if record is None:
+        target = idle_slot(weights)
+        if target not in model.slots:
+            raise ConfigError(
+                [
+                    Problem(
+                        f"nothing is released into the idle slot of {model.name}",
+                        hint=f"llmdeploy release {config.name} --model {model.name} --revision <sha>",
+                    )
+                ]
+            )
+        record = PromotionRecord(config.name, ctx.model, other(target), target, "released")
+    return record
+
+
+def _observers(stacks: Sequence[DeployedStack]) -> list[HealthObserver]:
+    return [observer_for(stack) for stack in stacks]
+
+
+def _new_versions(
+    model: ModelConfig, source: Slot, revision: str | None, engine_image: str | None
+) -> dict[str, str | None]:
+    """What the released slot runs: the serving slot's version with the given parts replaced."""
+    if revision is None and engine_image is None:
+        raise ConfigError([Problem("say what to release", hint="--revision <sha>, --engine-image <image>")])
+    serving = model.slots.get(source)
+    return {
+        "revision": revision or (serving.revision if serving else None),
+        "engine_image": engine_image or (serving.engine_image if serving else None),
+    }
+
+
+def _same_version(model: ModelConfig, source: Slot, versions: dict[str, str | None]) -> bool:
+    serving = model.slots.get(source)
+    current = (serving.revision, serving.engine_image) if serving else (None, None)
+    new = (versions["revision"], versions["engine_image"])
+    return _effective(model, *new) == _effective(model, *current)
+
+
+def _effective(model: ModelConfig, revision: str | None, image: str | None) -> tuple[str, str | None]:
+    return revision or model.revision, image or model.engine_image
+
+
+def _busy(ctx: ReleaseContext, model: ModelConfig, weights: Weights) -> Problem:
+    return Problem(
+        f"a promotion of {model.name} is under way ({_shown(weights)}): both slots serve traffic",
+        file=str(ctx.env_path),
+        hint="finish it (llmdeploy promote) or undo it (llmdeploy rollback) before releasing again",
+    )
+
+
+def _load(ctx: ReleaseContext) -> tuple[EnvironmentConfig, ModelConfig]:
+    config = load_environment(ctx.env_path)
+    for model in config.models:
+        if model.name == ctx.model:
+            return config, model
+    names = ", ".join(model.name for model in config.models)
+    raise ConfigError(
+        [Problem(f"no model {ctx.model!r}", path="models", file=str(ctx.env_path), hint=f"models: {names}")]
+    )
+
+
+def _weights(model: ModelConfig) -> Weights:
+    return {slot: model.slots[slot].weight if slot in model.slots else 0 for slot in SLOTS}
+
+
+def _shown(weights: Weights) -> str:
+    return ", ".join(f"{slot} {weights[slot]}%" for slot in SLOTS)
+
+
+def _percents(remaining: list[Weights], record: PromotionRecord) -> str:
+    return " -> ".join(f"{step[record.target]}%" for step in remaining)
+
+
+def _record_file(ctx: ReleaseContext, config: EnvironmentConfig) -> Path:
+    return record_path(ctx.records_dir, config.name, ctx.model)
+
+
+def _write(ctx: ReleaseContext, record: PromotionRecord) -> None:
+    write_record(record_path(ctx.records_dir, record.env, record.model), record)

@@ -1,0 +1,218 @@
+"""`dev` deployed for real: the CLI synthesizes it, Terraform applies it to the local AWS emulator, and
+boto3 finds what the config asked for; a second plan is empty; destroy leaves nothing.
+
+One apply serves the whole module (the AWS provider waits ~60 s after creating a load balancer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmdeploy.emulator import EmulatorHandle, read_emulator
+from llmdeploy.terraform import TerraformRunner
+from tests.conftest import EXAMPLES
+
+pytestmark = pytest.mark.terraform
+
+STACK = "dev-aws"
+
+
+@dataclass
+class Deployment:
+    project: Path
+    env: dict[str, str]
+    emulator: EmulatorHandle
+    outputs: dict[str, Any]
+
+    def client(self, service: str) -> Any:
+        import boto3  # type: ignore[import-untyped]
+
+        return boto3.client(
+            service,
+            endpoint_url=self.emulator.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="llmdeploy-local",
+            aws_secret_access_key="llmdeploy-local",
+        )
+
+    def fleet(self, name: str) -> dict[str, Any]:
+        fleets: dict[str, dict[str, Any]] = self.outputs["fleets"]
+        return fleets[name]
+
+
+def llmdeploy(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llmdeploy", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory, terraform_binary: str) -> Iterator[Deployment]:
+    project = tmp_path_factory.mktemp("project")
+    env = {
+        **os.environ,
+        "LLMDEPLOY_ENV_DIR": str(EXAMPLES),
+        "LLMDEPLOY_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+        "NO_COLOR": "1",
+    }
+    up = llmdeploy(project, env, "local", "up")
+    assert up.returncode == 0, up.stderr
+    handle = read_emulator(project / ".llmdeploy" / "local")
+    assert handle is not None and handle.host == "127.0.0.1"
+    try:
+        applied = llmdeploy(project, env, "apply", "dev", "--cloud", "aws", "--local", "--auto-approve")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        yield Deployment(project, env, handle, _outputs(project, env))
+    finally:
+        llmdeploy(project, env, "destroy", "dev", "--cloud", "aws", "--local", "--auto-approve")
+        llmdeploy(project, env, "local", "down")
+
+
+def _outputs(project: Path, env: dict[str, str]) -> dict[str, Any]:
+    from llmdeploy.cli.local_commands import local_environ
+
+    local = local_environ(project / ".llmdeploy" / "local")
+    runner = TerraformRunner(
+        project / "cdktf.out" / "stacks" / STACK,
+        stack=STACK,
+        env={**env, **local, "TF_DATA_DIR": str(project / ".llmdeploy" / "terraform" / STACK)},
+    )
+    return runner.output()
+
+
+def test_fleet_is_a_mixed_spot_group_spread_over_the_configured_types(deployment: Deployment) -> None:
+    name = deployment.fleet("chat-blue")["asg_name"]
+    (group,) = deployment.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"
+    ]
+    assert (group["MinSize"], group["MaxSize"]) == (0, 2)
+    assert group["HealthCheckType"] == "ELB"
+    assert group["HealthCheckGracePeriod"] == 900
+    assert group["CapacityRebalance"] is True
+    policy = group["MixedInstancesPolicy"]
+    distribution = policy["InstancesDistribution"]
+    assert distribution["OnDemandBaseCapacity"] == 0
+    assert distribution["OnDemandPercentageAboveBaseCapacity"] == 0
+    assert distribution["SpotAllocationStrategy"] == "price-capacity-optimized"
+    overrides = [entry["InstanceType"] for entry in policy["LaunchTemplate"]["Overrides"]]
+    assert overrides == ["g6.xlarge", "g5.xlarge"]
+    assert set(group.get("TargetGroupARNs", [])) == {deployment.fleet("chat-blue")["target_group_arn"]}
+
+
+def test_group_drains_through_a_termination_hook_and_scales_on_requests(deployment: Deployment) -> None:
+    autoscaling = deployment.client("autoscaling")
+    name = deployment.fleet("chat-blue")["asg_name"]
+    hooks = autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
+    assert [hook["LifecycleTransition"] for hook in hooks] == ["autoscaling:EC2_INSTANCE_TERMINATING"]
+    (policy,) = autoscaling.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"]
+    tracking = policy["TargetTrackingConfiguration"]
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ALBRequestCountPerTarget"
+    assert tracking["TargetValue"] == 30
+
+
+def test_target_group_checks_engine_health_and_balances_least_outstanding(deployment: Deployment) -> None:
+    elbv2 = deployment.client("elbv2")
+    arn = deployment.fleet("chat-blue")["target_group_arn"]
+    (group,) = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"]
+    assert group["HealthCheckPath"] == "/health"
+    assert group["HealthCheckIntervalSeconds"] == 10
+    assert group["UnhealthyThresholdCount"] == 3
+    attributes = {
+        item["Key"]: item["Value"]
+        for item in elbv2.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]
+    }
+    assert attributes["load_balancing.algorithm.type"] == "least_outstanding_requests"
+    assert attributes["deregistration_delay.timeout_seconds"] == "120"
+
+
+def test_listener_routes_the_model_path_with_slot_weights(deployment: Deployment) -> None:
+    elbv2 = deployment.client("elbv2")
+    rules = elbv2.describe_rules(ListenerArn=deployment.outputs["listener_arn"])["Rules"]
+    routed = [rule for rule in rules if not rule["IsDefault"]]
+    assert routed, rules
+    paths = [
+        value
+        for rule in routed
+        for cond in rule["Conditions"]
+        if cond["Field"] == "path-pattern"
+        for value in cond.get("PathPatternConfig", {}).get("Values", cond.get("Values", []))
+    ]
+    assert "/chat/*" in paths
+    forward = next(action for rule in routed for action in rule["Actions"] if action["Type"] == "forward")
+    weights = {tg["TargetGroupArn"]: tg["Weight"] for tg in forward["ForwardConfig"]["TargetGroups"]}
+    assert weights == {deployment.fleet("chat-blue")["target_group_arn"]: 100}
+
+
+def test_alarms_exist_for_the_fleet(deployment: Deployment) -> None:
+    names = deployment.fleet("chat-blue")["alarm_names"]
+    assert names
+    alarms = deployment.client("cloudwatch").describe_alarms(AlarmNames=list(names))["MetricAlarms"]
+    assert {alarm["AlarmName"] for alarm in alarms} == set(names)
+    assert all(
+        alarm["TreatMissingData"] in {"notBreaching", "missing", "ignore", "breaching"} for alarm in alarms
+    )
+    assert all(alarm["AlarmActions"] for alarm in alarms)
+
+
+def test_endpoint_output_names_the_model_route(deployment: Deployment) -> None:
+    endpoints = deployment.outputs["endpoints"]
+    assert set(endpoints) == {"chat"}
+    assert endpoints["chat"].startswith("http://") and endpoints["chat"].endswith("/chat/")
+
+
+def test_status_and_drift_read_the_applied_stack(deployment: Deployment) -> None:
+    shown = llmdeploy(deployment.project, deployment.env, "status", "dev", "--local", "--json")
+    assert shown.returncode == 0, shown.stderr
+    (fleet,) = json.loads(shown.stdout)["fleets"]
+    assert (fleet["model"], fleet["slot"], fleet["desired"], fleet["running"], fleet["weight"]) == (
+        "chat",
+        "blue",
+        1,
+        1,
+        100,
+    )
+    assert fleet["endpoint"] == deployment.outputs["endpoints"]["chat"]
+    drift = llmdeploy(deployment.project, deployment.env, "drift", "dev", "--local")
+    assert drift.returncode == 0, drift.stdout + drift.stderr
+    assert "in sync" in drift.stdout
+
+
+def test_second_plan_reports_no_changes(deployment: Deployment) -> None:
+    result = llmdeploy(
+        deployment.project, deployment.env, "plan", "dev", "--cloud", "aws", "--local", "--detailed-exitcode"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dev-aws" in result.stdout
+
+
+def test_synthesized_stack_holds_no_secret_values(deployment: Deployment) -> None:
+    text = (deployment.project / "cdktf.out" / "stacks" / STACK / "cdk.tf.json").read_text()
+    assert "llmdeploy/dev/hf-token" in text or "hf-token" in text
+    assert "hf_" not in json.dumps(json.loads(text)).replace("hf_token", "")
+
+
+def test_destroy_leaves_nothing(deployment: Deployment) -> None:
+    name = deployment.fleet("chat-blue")["asg_name"]
+    result = llmdeploy(
+        deployment.project, deployment.env, "destroy", "dev", "--cloud", "aws", "--local", "--auto-approve"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    autoscaling = deployment.client("autoscaling")
+    assert autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"] == []
+    assert deployment.client("elbv2").describe_load_balancers()["LoadBalancers"] == []
+    assert deployment.client("elbv2").describe_target_groups()["TargetGroups"] == []

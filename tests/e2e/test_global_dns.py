@@ -1,0 +1,88 @@
+"""The global DNS stack (`dev-global`) applied for real after `dev-aws` on the local emulator: Route 53
+checks the load balancer and answers the global name with it, as the primary of a failover pair.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.project import Project, local_project
+
+pytestmark = pytest.mark.terraform
+
+ZONE = "example.com"
+PUBLIC_ACCESS = """\
+access:
+  scheme: internet-facing   # Route 53's checkers reach only public endpoints
+  allowed_cidrs: [0.0.0.0/0]
+  require_api_key: false    # its HTTP checks cannot send a key
+"""
+GLOBAL_DNS = f"""
+global_dns:
+  zone: {ZONE}
+  name: api
+  routing: failover
+  health_check: {{interval_s: 10, failure_threshold: 3}}
+"""
+
+
+@pytest.fixture(scope="module")
+def project(
+    tmp_path_factory: pytest.TempPathFactory, terraform_binary: str, terraform_cli_env: dict[str, str]
+) -> Iterator[Project]:
+    root = tmp_path_factory.mktemp("global-dns")
+    with local_project(root, "globaldns", terraform_cli_env["LLMDEPLOY_CACHE_DIR"]) as project:
+        dev = project.environments / "dev.yaml"
+        dev.write_text(PUBLIC_ACCESS + dev.read_text(encoding="utf-8") + GLOBAL_DNS, encoding="utf-8")
+        # The hosted zone belongs to the domain's owner: it exists before llmdeploy runs.
+        project.client("route53").create_hosted_zone(Name=ZONE, CallerReference="llmdeploy-test")
+        applied = project.run("apply", "dev", "--local", "--auto-approve")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        yield project
+
+
+def _load_balancer_host(project: Project) -> str:
+    endpoint: str = project.outputs("dev-aws")["endpoints"]["chat"]
+    return endpoint.split("/")[2]
+
+
+def _health_check(project: Project) -> dict[str, Any]:
+    (check,) = project.client("route53").list_health_checks()["HealthChecks"]
+    found: dict[str, Any] = check
+    return found
+
+
+def test_route53_checks_the_load_balancer_health_path(project: Project) -> None:
+    config = _health_check(project)["HealthCheckConfig"]
+    assert config["FullyQualifiedDomainName"] == _load_balancer_host(project)
+    assert config["FullyQualifiedDomainName"].endswith(".elb.amazonaws.com")
+    assert (config["Type"], config["Port"], config["ResourcePath"]) == ("HTTP", 80, "/health")
+    assert (config["RequestInterval"], config["FailureThreshold"]) == (10, 3)
+
+
+def test_the_global_name_answers_the_load_balancer_as_primary_tied_to_its_check(project: Project) -> None:
+    route53 = project.client("route53")
+    (zone,) = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == f"{ZONE}."]
+    records = route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+    (answer,) = [record for record in records if record["Name"] == f"api.{ZONE}."]
+    assert (answer["Type"], answer["SetIdentifier"], answer["Failover"]) == ("CNAME", "aws", "PRIMARY")
+    assert answer["HealthCheckId"] == _health_check(project)["Id"]
+    assert answer["TTL"] == 60
+    assert answer["ResourceRecords"] == [{"Value": _load_balancer_host(project)}]
+
+
+def test_the_stack_reports_its_name_and_failover_time(project: Project) -> None:
+    outputs = project.outputs("dev-global")
+    assert outputs["fqdn"] == f"api.{ZONE}"
+    assert outputs["failover_s"] == 10 * 3 + 60
+    assert outputs["health_check_ids"] == {"aws": _health_check(project)["Id"]}
+
+
+def test_a_second_plan_of_the_global_stack_changes_nothing(project: Project) -> None:
+    planned = project.run("plan", "dev", "--local")
+    assert planned.returncode == 0, planned.stderr
+    assert re.search(r"dev-global\s*│\s*0\s*│\s*0\s*│\s*0\s*│", planned.stdout), planned.stdout
