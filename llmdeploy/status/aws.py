@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
+from llmdeploy.aws_session import aws_client
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 from llmdeploy.status.model import SlotStatus
@@ -29,12 +29,6 @@ from llmdeploy.status.model import SlotStatus
 _RUNNING_STATES = frozenset({"Pending", "Pending:Wait", "Pending:Proceed", "InService"})
 _SPOT = "spot"
 _HEALTHY = "healthy"
-#: The SDK's environment names for these services' endpoints (AWS_ENDPOINT_URL_<SERVICE>).
-_ENDPOINT_NAMES = {
-    "autoscaling": "AUTO_SCALING",
-    "ec2": "EC2",
-    "elbv2": "ELASTIC_LOAD_BALANCING_V2",
-}
 
 
 @dataclass(frozen=True)
@@ -48,21 +42,7 @@ class AwsClients:
     @classmethod
     def connect(cls, region: str, environ: Mapping[str, str]) -> AwsClients:
         """Clients configured from `environ` alone (credentials, profile, endpoints), not the process's."""
-        session = boto3.session.Session(
-            aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
-            aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
-            aws_session_token=environ.get("AWS_SESSION_TOKEN"),
-            profile_name=environ.get("AWS_PROFILE"),
-            region_name=region,
-        )
-
-        def client(service: str) -> Any:
-            endpoint = environ.get(f"AWS_ENDPOINT_URL_{_ENDPOINT_NAMES[service]}") or environ.get(
-                "AWS_ENDPOINT_URL"
-            )
-            return session.client(service, endpoint_url=endpoint)
-
-        return cls(autoscaling=client("autoscaling"), ec2=client("ec2"), elbv2=client("elbv2"))
+        return cls(*(aws_client(service, region, environ) for service in ("autoscaling", "ec2", "elbv2")))
 
 
 def read_status(plan: DeploymentPlan, outputs: Mapping[str, Any], clients: AwsClients) -> list[SlotStatus]:

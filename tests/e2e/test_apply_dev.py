@@ -7,19 +7,13 @@ One apply serves the whole module (the AWS provider waits ~60 s after creating a
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from llmdeploy.emulator import EmulatorHandle, read_emulator
-from llmdeploy.terraform import TerraformRunner
-from tests.conftest import EXAMPLES
+from tests.e2e.project import Project, local_project
 
 pytestmark = pytest.mark.terraform
 
@@ -28,71 +22,35 @@ STACK = "dev-aws"
 
 @dataclass
 class Deployment:
-    project: Path
-    env: dict[str, str]
-    emulator: EmulatorHandle
+    """The applied `dev` project and its stack's Terraform outputs."""
+
+    project: Project
     outputs: dict[str, Any]
 
     def client(self, service: str) -> Any:
-        import boto3  # type: ignore[import-untyped]
-
-        return boto3.client(
-            service,
-            endpoint_url=self.emulator.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="llmdeploy-local",
-            aws_secret_access_key="llmdeploy-local",
-        )
+        return self.project.client(service)
 
     def fleet(self, name: str) -> dict[str, Any]:
         fleets: dict[str, dict[str, Any]] = self.outputs["fleets"]
         return fleets[name]
 
-
-def llmdeploy(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "llmdeploy", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    def llmdeploy(self, *args: str) -> Any:
+        return self.project.run(*args)
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory, terraform_binary: str) -> Iterator[Deployment]:
-    project = tmp_path_factory.mktemp("project")
-    env = {
-        **os.environ,
-        "LLMDEPLOY_ENV_DIR": str(EXAMPLES),
-        "LLMDEPLOY_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
-        "NO_COLOR": "1",
-    }
-    up = llmdeploy(project, env, "local", "up")
-    assert up.returncode == 0, up.stderr
-    handle = read_emulator(project / ".llmdeploy" / "local")
-    assert handle is not None and handle.host == "127.0.0.1"
-    try:
-        applied = llmdeploy(project, env, "apply", "dev", "--cloud", "aws", "--local", "--auto-approve")
-        assert applied.returncode == 0, applied.stdout + applied.stderr
-        yield Deployment(project, env, handle, _outputs(project, env))
-    finally:
-        llmdeploy(project, env, "destroy", "dev", "--cloud", "aws", "--local", "--auto-approve")
-        llmdeploy(project, env, "local", "down")
-
-
-def _outputs(project: Path, env: dict[str, str]) -> dict[str, Any]:
-    from llmdeploy.cli.local_commands import local_environ
-
-    local = local_environ(project / ".llmdeploy" / "local")
-    runner = TerraformRunner(
-        project / "cdktf.out" / "stacks" / STACK,
-        stack=STACK,
-        env={**env, **local, "TF_DATA_DIR": str(project / ".llmdeploy" / "terraform" / STACK)},
-    )
-    return runner.output()
+def deployment(
+    tmp_path_factory: pytest.TempPathFactory, terraform_binary: str, terraform_cli_env: dict[str, str]
+) -> Iterator[Deployment]:
+    root = tmp_path_factory.mktemp("project")
+    with local_project(root, "llmdeploy-demo", terraform_cli_env["LLMDEPLOY_CACHE_DIR"]) as project:
+        assert project.emulator.host == "127.0.0.1"
+        try:
+            applied = project.run("apply", "dev", "--cloud", "aws", "--local", "--auto-approve")
+            assert applied.returncode == 0, applied.stdout + applied.stderr
+            yield Deployment(project, project.outputs(STACK))
+        finally:
+            project.run("destroy", "dev", "--cloud", "aws", "--local", "--auto-approve")
 
 
 def test_fleet_is_a_mixed_spot_group_spread_over_the_configured_types(deployment: Deployment) -> None:
@@ -176,7 +134,7 @@ def test_endpoint_output_names_the_model_route(deployment: Deployment) -> None:
 
 
 def test_status_and_drift_read_the_applied_stack(deployment: Deployment) -> None:
-    shown = llmdeploy(deployment.project, deployment.env, "status", "dev", "--local", "--json")
+    shown = deployment.llmdeploy("status", "dev", "--local", "--json")
     assert shown.returncode == 0, shown.stderr
     (fleet,) = json.loads(shown.stdout)["fleets"]
     assert (fleet["model"], fleet["slot"], fleet["desired"], fleet["running"], fleet["weight"]) == (
@@ -187,30 +145,26 @@ def test_status_and_drift_read_the_applied_stack(deployment: Deployment) -> None
         100,
     )
     assert fleet["endpoint"] == deployment.outputs["endpoints"]["chat"]
-    drift = llmdeploy(deployment.project, deployment.env, "drift", "dev", "--local")
+    drift = deployment.llmdeploy("drift", "dev", "--local")
     assert drift.returncode == 0, drift.stdout + drift.stderr
     assert "in sync" in drift.stdout
 
 
 def test_second_plan_reports_no_changes(deployment: Deployment) -> None:
-    result = llmdeploy(
-        deployment.project, deployment.env, "plan", "dev", "--cloud", "aws", "--local", "--detailed-exitcode"
-    )
+    result = deployment.llmdeploy("plan", "dev", "--cloud", "aws", "--local", "--detailed-exitcode")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dev-aws" in result.stdout
 
 
 def test_synthesized_stack_holds_no_secret_values(deployment: Deployment) -> None:
-    text = (deployment.project / "cdktf.out" / "stacks" / STACK / "cdk.tf.json").read_text()
+    text = (deployment.project.root / "cdktf.out" / "stacks" / STACK / "cdk.tf.json").read_text()
     assert "llmdeploy/dev/hf-token" in text or "hf-token" in text
     assert "hf_" not in json.dumps(json.loads(text)).replace("hf_token", "")
 
 
 def test_destroy_leaves_nothing(deployment: Deployment) -> None:
     name = deployment.fleet("chat-blue")["asg_name"]
-    result = llmdeploy(
-        deployment.project, deployment.env, "destroy", "dev", "--cloud", "aws", "--local", "--auto-approve"
-    )
+    result = deployment.llmdeploy("destroy", "dev", "--cloud", "aws", "--local", "--auto-approve")
     assert result.returncode == 0, result.stdout + result.stderr
     autoscaling = deployment.client("autoscaling")
     assert autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"] == []
