@@ -6,7 +6,7 @@ Images are pinned to released tags, never `latest` (TGI's `latest` is built from
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 EngineName = Literal["tgi", "vllm", "sglang"]
@@ -26,7 +26,15 @@ class EngineSpec:
     batch_size_metric: str
     generated_tokens_metric: str
     request_duration_metric: str
+    #: llmdeploy's quantization names (TGI's) to this engine's `--quantization` values; absent = unsupported.
+    quantizations: dict[str, str] = field(default_factory=dict)
+    #: Whether `--dtype` may be passed together with a quantization (TGI refuses the pair).
+    dtype_with_quantization: bool = True
 
+
+_TGI_QUANTIZATIONS = (
+    "fp8", "eetq", "bitsandbytes", "awq", "gptq", "marlin", "bitsandbytes-nf4", "bitsandbytes-fp4"
+)  # fmt: skip
 
 ENGINES: dict[EngineName, EngineSpec] = {
     # TGI is in maintenance mode upstream since December 2025; 3.3.7 is its last release.
@@ -41,6 +49,8 @@ ENGINES: dict[EngineName, EngineSpec] = {
         batch_size_metric="tgi_batch_current_size",
         generated_tokens_metric="tgi_request_generated_tokens_sum",
         request_duration_metric="tgi_request_duration",
+        quantizations={name: name for name in _TGI_QUANTIZATIONS},
+        dtype_with_quantization=False,
     ),
     "vllm": EngineSpec(
         name="vllm",
@@ -53,6 +63,7 @@ ENGINES: dict[EngineName, EngineSpec] = {
         batch_size_metric="vllm:num_requests_running",
         generated_tokens_metric="vllm:generation_tokens_total",
         request_duration_metric="vllm:e2e_request_latency_seconds",
+        quantizations={"fp8": "fp8", "awq": "awq", "gptq": "gptq", "bitsandbytes-nf4": "bitsandbytes"},
     ),
     "sglang": EngineSpec(
         name="sglang",
@@ -65,5 +76,6 @@ ENGINES: dict[EngineName, EngineSpec] = {
         batch_size_metric="sglang:num_running_reqs",
         generated_tokens_metric="sglang:generation_tokens_total",
         request_duration_metric="sglang:e2e_request_latency_seconds",
+        quantizations={"fp8": "fp8", "awq": "awq", "gptq": "gptq", "bitsandbytes-nf4": "bitsandbytes"},
     ),
 }

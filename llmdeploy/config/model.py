@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from llmdeploy.catalog import Cloud, closest, instance_types
 from llmdeploy.config.common import PinnedImage, SecretField, Slug, Strict, join_problems
-from llmdeploy.engines import EngineName
+from llmdeploy.engines import ENGINES, EngineName
 from llmdeploy.plan.sizing import Dtype, Quantization, fits, fitting_types, memory_need
 
 Slot = Literal["blue", "green"]
@@ -242,7 +242,7 @@ class ModelConfig(Strict):
     @model_validator(mode="after")
     def _fits_and_scales(self) -> Self:
         problems = [problem for cloud in self.instance_types for problem in self._memory_problems(cloud)]
-        problems += self._scaling_problems()
+        problems += self._scaling_problems() + self._engine_problems()
         if problems:
             raise ValueError(join_problems(problems))
         return self
@@ -265,6 +265,12 @@ class ModelConfig(Strict):
                 "every type of a fleet needs the same GPU count, so the shard count is the same"
             )
         return problems
+
+    def _engine_problems(self) -> list[str]:
+        supported = ENGINES[self.engine].quantizations
+        if self.quantize is None or self.quantize in supported:
+            return []
+        return [f"quantize: {self.engine} cannot serve {self.quantize!r}; it takes {', '.join(supported)}"]
 
     def _scaling_problems(self) -> list[str]:
         problems = []

@@ -67,6 +67,8 @@ def _fleet(model: ModelConfig, cloud: Cloud, slot: Slot) -> FleetPlan:
         slot=slot,
         model_id=model.model_id,
         revision=slot_config.revision or model.revision,
+        dtype=model.dtype,
+        quantize=model.quantize,
         engine=engine,
         engine_image=slot_config.engine_image or model.engine_image or engine.image,
         limits=model.limits,

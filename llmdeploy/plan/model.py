@@ -14,7 +14,7 @@ from llmdeploy.config.environment import Access, Budget, Monitoring, State, Tier
 from llmdeploy.config.model import Algorithm, Autoscaling, EngineLimits, Slot, Spot
 from llmdeploy.engines import EngineSpec
 from llmdeploy.plan.global_dns import GlobalDnsPlan
-from llmdeploy.plan.sizing import MemoryNeed
+from llmdeploy.plan.sizing import Dtype, MemoryNeed, Quantization
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ class FleetPlan:
     slot: Slot
     model_id: str
     revision: str
+    dtype: Dtype
+    quantize: Quantization | None
     engine: EngineSpec
     engine_image: str
     limits: EngineLimits

@@ -72,7 +72,7 @@ def test_every_shell_script_passes_shellcheck(case: tuple[str, FleetPlan], tmp_p
 
 def _docker_argv(files: dict[str, str], tmp_path: Path) -> list[str]:
     """Run the rendered engine script with a `docker` that records its arguments."""
-    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin").mkdir(parents=True)
     record = tmp_path / "argv"
     docker = tmp_path / "bin" / "docker"
     docker.write_text(f'#!/bin/bash\nprintf "%s\\0" "$@" > {record}\n')
@@ -196,3 +196,19 @@ def test_a_fleet_without_token_secret_fetches_nothing(tmp_path: Path) -> None:
 def test_a_missing_template_variable_is_an_error() -> None:
     with pytest.raises(jinja2.UndefinedError):
         render("boot/engine.env.j2", {"fleet": first_fleet("dev", "aws")})
+
+
+def test_tgi_gets_the_dtype_or_the_quantization_never_both(tmp_path: Path) -> None:
+    fleet = first_fleet("dev", "aws", "tgi")
+    engine = _docker_argv(boot_files(plan("dev"), fleet), tmp_path)
+    assert _flag(engine, "--dtype") == "bfloat16" and "--quantize" not in engine
+    quantized = dataclasses.replace(fleet, quantize="awq")
+    engine = _docker_argv(boot_files(plan("dev"), quantized), tmp_path / "quantized")
+    assert _flag(engine, "--quantize") == "awq" and "--dtype" not in engine
+
+
+def test_vllm_takes_its_own_quantization_name_beside_the_dtype(tmp_path: Path) -> None:
+    fleet = dataclasses.replace(first_fleet("staging", "gcp", "vllm"), quantize="bitsandbytes-nf4")
+    engine = _docker_argv(boot_files(plan("staging"), fleet), tmp_path)
+    assert _flag(engine, "--quantization") == "bitsandbytes"
+    assert _flag(engine, "--dtype") == "bfloat16"

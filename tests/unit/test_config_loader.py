@@ -294,3 +294,10 @@ def test_host_routing_needs_a_domain(write_env: WriteEnv) -> None:
     problem = only_problem(write_env(MINIMAL + "access: {routing: host}\n"))
     assert problem.path == "access.routing"
     assert "needs tls.domain" in problem.message
+
+
+def test_quantization_the_engine_cannot_serve_is_refused(write_env: WriteEnv) -> None:
+    text = MINIMAL + "    engine: vllm\n    quantize: eetq\n"
+    problem = only_problem(write_env(text))
+    assert problem.path == "models[0].quantize"
+    assert "vllm cannot serve 'eetq'" in problem.message
