@@ -16,6 +16,7 @@ from cdktn_provider_aws.autoscaling_group import (
     AutoscalingGroupInitialLifecycleHook,
     AutoscalingGroupInstanceRefresh,
     AutoscalingGroupInstanceRefreshPreferences,
+    AutoscalingGroupInstanceRefreshPreferencesAlarmSpecification,
     AutoscalingGroupMixedInstancesPolicy,
     AutoscalingGroupMixedInstancesPolicyInstancesDistribution,
     AutoscalingGroupMixedInstancesPolicyLaunchTemplate,
@@ -50,6 +51,7 @@ from llmdeploy.boot import user_data
 from llmdeploy.instance import TERMINATION_HOOK_NAME, termination_heartbeat_s
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 from modules.aws.account import Account, Statement, policy, service_trust
+from modules.aws.monitoring import ERROR_RATE_ALARM, UNHEALTHY_ALARM, alarm_name
 from modules.common import (
     IAM_NAME_LIMIT,
     ROLLOUT_CHECKPOINTS,
@@ -116,7 +118,11 @@ class GpuFleet(Construct):
         )
         profile = IamInstanceProfile(self, self._PROFILE_ID, name=role.name, role=role.name)
         template = self._launch_template(plan, fleet, image_id, profile.arn, security_group_id)
-        group = self._group(plan, fleet, template, subnet_ids, target_group.arn)
+        # Plain names, not references: both derive from the stack and fleet names, which never
+        # change for an existing group, and a refresh starts only on an update, when the alarms
+        # created with the group exist already. (Monitoring is built after the fleets.)
+        alarms = [alarm_name(name, fleet, suffix) for suffix in (ERROR_RATE_ALARM, UNHEALTHY_ALARM)]
+        group = self._group(plan, fleet, template, subnet_ids, target_group.arn, alarms)
         self._scaling(plan, fleet, group, f"{load_balancer_arn_suffix}/{target_group.arn_suffix}")
         self.launch_template_id: str = template.id
 
@@ -165,6 +171,7 @@ class GpuFleet(Construct):
         template: LaunchTemplate,
         subnet_ids: list[str],
         target_group_arn: str,
+        refresh_alarms: list[str],
     ) -> AutoscalingGroup:
         spot = fleet.spot
         grace = fleet.health.readiness_grace_s
@@ -221,7 +228,16 @@ class GpuFleet(Construct):
                     max_healthy_percentage=ROLLOUT_MAX_HEALTHY_PERCENT,
                     instance_warmup=str(grace),
                     checkpoint_percentages=list(ROLLOUT_CHECKPOINTS),
+                    # AWS waits an hour at each checkpoint by default; the replicas just
+                    # replaced need the readiness grace to show whether they serve.
+                    checkpoint_delay=str(grace),
                     skip_matching=True,
+                    # A refresh that trips the fleet's own alarms stops and restores the
+                    # previous launch template version on the replaced replicas.
+                    auto_rollback=True,
+                    alarm_specification=AutoscalingGroupInstanceRefreshPreferencesAlarmSpecification(
+                        alarms=refresh_alarms
+                    ),
                 ),
             ),
             tag=[

@@ -29,6 +29,14 @@ from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 ELB_NAMESPACE = "AWS/ApplicationELB"
 ASG_NAMESPACE = "AWS/AutoScaling"
 PERIOD_S = 60
+#: Alarm name suffixes that an instance refresh of the fleet also watches (see GpuFleet).
+ERROR_RATE_ALARM = "5xx-rate"
+UNHEALTHY_ALARM = "unhealthy-hosts"
+
+
+def alarm_name(name: str, fleet: FleetPlan, suffix: str) -> str:
+    """The name of one alarm of `fleet` in the stack named `name`."""
+    return f"{name}-{fleet.name}-{suffix}"
 
 
 @dataclass(frozen=True)
@@ -121,13 +129,13 @@ class _FleetAlarms(Construct):
     ) -> None:
         super().__init__(scope, id)
         fleet = refs.fleet
-        self._prefix = f"{name}-{fleet.name}"
+        self._name, self._fleet = name, fleet
         self._alarms, self._topic_arn = alarms, topic_arn
         dims = {"LoadBalancer": lb, "TargetGroup": refs.target_group_arn_suffix}
         self.names = [
             self._alarm(
                 self._ERROR_RATE_ID,
-                "5xx-rate",
+                ERROR_RATE_ALARM,
                 f"{fleet.name}: over {alarms.error_rate_percent}% of requests answered 5xx",
                 ("GreaterThanThreshold", alarms.error_rate_percent, "notBreaching"),
                 metric_query=[
@@ -143,7 +151,7 @@ class _FleetAlarms(Construct):
             ),
             self._alarm(
                 self._UNHEALTHY_ID,
-                "unhealthy-hosts",
+                UNHEALTHY_ALARM,
                 f"{fleet.name}: replicas failing the health check",
                 ("GreaterThanThreshold", 0, "notBreaching"),
                 **_elb_metric("UnHealthyHostCount", dims, statistic="Maximum"),
@@ -177,7 +185,7 @@ class _FleetAlarms(Construct):
         alarm = CloudwatchMetricAlarm(
             self,
             id,
-            alarm_name=f"{self._prefix}-{suffix}",
+            alarm_name=alarm_name(self._name, self._fleet, suffix),
             alarm_description=description,
             comparison_operator=comparison,
             threshold=threshold,

@@ -23,6 +23,7 @@ from llmdeploy.emulator.corrections.groups import (
 )
 from llmdeploy.emulator.corrections.lifecycle import complete_lifecycle_action
 from llmdeploy.emulator.corrections.policies import omit_unset_predictive_config, report_policy_enabled
+from llmdeploy.emulator.corrections.refreshes import start_instance_refreshes
 from llmdeploy.emulator.corrections.rules import describe_referenced_group_rules
 from llmdeploy.emulator.corrections.templates import keep_template_tags_out_of_data
 
@@ -58,6 +59,11 @@ CORRECTIONS: tuple[Correction, ...] = (
         "complete-lifecycle-action",
         "CompleteLifecycleAction exists and validates its hook, group, instance and result",
         complete_lifecycle_action,
+    ),
+    Correction(
+        "start-instance-refreshes",
+        "Start/Describe/CancelInstanceRefresh exist; a refresh completes at once",
+        start_instance_refreshes,
     ),
     Correction(
         "report-policy-enabled",

@@ -124,6 +124,23 @@ def test_group_health_sizes_and_draining(aws_stacks: dict[str, Stack]) -> None:
             assert group["target_group_arns"] == [f"${{{target_group}.arn}}"]
 
 
+def test_refresh_pauses_for_the_grace_and_rolls_back_on_the_fleets_alarms(
+    aws_stacks: dict[str, Stack],
+) -> None:
+    for stack in aws_stacks.values():
+        alarms = {alarm["alarm_name"] for alarm in stack.resources("aws_cloudwatch_metric_alarm").values()}
+        for fleet in stack.plan.fleets_on("aws"):
+            refresh = stack.at("aws_autoscaling_group", f"{fleet.name}/Group")["instance_refresh"]
+            preferences = refresh["preferences"]
+            # Not AWS's default of an hour at each checkpoint.
+            assert preferences["checkpoint_delay"] == str(fleet.health.readiness_grace_s)
+            assert preferences["auto_rollback"] is True
+            watched = preferences["alarm_specification"]["alarms"]
+            assert [name.rsplit("-", 2)[-2:] for name in watched] == [["5xx", "rate"], ["unhealthy", "hosts"]]
+            assert set(watched) <= alarms, (stack.name, fleet.name, "names alarms the stack does not create")
+            assert all(f"-{fleet.name}-" in name for name in watched), "another fleet's alarms"
+
+
 def test_instances_run_in_private_subnets(aws_stacks: dict[str, Stack]) -> None:
     stack = aws_stacks["dev-aws"]
     group = stack.at("aws_autoscaling_group", "chat-blue/Group")
