@@ -11,6 +11,10 @@ from typing import Literal
 
 EngineName = Literal["tgi", "vllm", "sglang"]
 
+#: The port every replica serves the load balancer on, whatever the engine: a proxy there strips the
+#: model's route prefix (`/<model>/v1/...` reaches the engine as `/v1/...`, where all three serve).
+PROXY_PORT = 8080
+
 
 @dataclass(frozen=True)
 class EngineSpec:
@@ -18,6 +22,7 @@ class EngineSpec:
 
     name: EngineName
     image: str
+    #: Where the engine listens; published on 127.0.0.1 only, the proxy forwards to it.
     container_port: int
     health_path: str
     metrics_port: int

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 
 from tests.conftest import REPO
 
@@ -15,3 +17,9 @@ def checkov() -> str | None:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return shutil.which("checkov")
+
+
+def venv_tool(name: str) -> str | None:
+    """A tool installed with the dev extras: next to this Python (venv not activated), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)

@@ -49,14 +49,16 @@ def _rendered_files(plan: DeploymentPlan, fleet: FleetPlan) -> list[BootFile]:
     return [
         BootFile("/etc/llmdeploy/engine.env", "0644", render("boot/engine.env.j2", context)),
         BootFile("/etc/llmdeploy/agents.env", "0644", render("boot/agents.env.j2", context)),
+        BootFile("/etc/llmdeploy/proxy.conf", "0644", render("boot/proxy.conf.j2", context)),
         *(
             BootFile(f"/usr/local/sbin/{name}", "0755", render(f"boot/{name}.sh.j2", context))
             for name in scripts
         ),
-        BootFile(
-            "/etc/systemd/system/llmdeploy-engine.service",
-            "0644",
-            render("boot/llmdeploy-engine.service.j2", context),
+        *(
+            BootFile(
+                f"/etc/systemd/system/{name}.service", "0644", render(f"boot/{name}.service.j2", context)
+            )
+            for name in ("llmdeploy-engine", "llmdeploy-proxy")
         ),
         *(
             BootFile(

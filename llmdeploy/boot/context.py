@@ -8,11 +8,13 @@ from typing import Any
 from llmdeploy import instance, metrics
 from llmdeploy.catalog import Cloud
 from llmdeploy.config.clouds import AwsCloud, AzureCloud, GcpCloud
-from llmdeploy.engines import EngineName
+from llmdeploy.engines import PROXY_PORT, EngineName
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 
 #: The root-only tmpfs file holding `HF_TOKEN=...` for `docker run --env-file`.
 TOKEN_FILE = "/run/llmdeploy/hf-token.env"
+#: The reverse proxy in front of the engine (nginx's stable branch; never `latest`).
+PROXY_IMAGE = "nginx:1.30.6-alpine"
 #: Where each engine's image looks for its Hugging Face cache.
 CONTAINER_CACHE: dict[EngineName, str] = {
     "tgi": "/data",
@@ -67,6 +69,13 @@ def key_vault(plan: DeploymentPlan, cloud: Cloud) -> str:
     return vault.name if vault else ""
 
 
+def route_prefix(plan: DeploymentPlan, fleet: FleetPlan) -> str:
+    """The path prefix the load balancer routes to this fleet's model ("" with host routing)."""
+    if plan.access.routing != "path":
+        return ""
+    return next(model.route_prefix for model in plan.models if model.name == fleet.model)
+
+
 def template_context(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, Any]:
     """Everything a boot template may reference; StrictUndefined rejects anything else."""
     return {
@@ -76,6 +85,9 @@ def template_context(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, Any]:
         "key_vault": key_vault(plan, fleet.cloud),
         "fleet": fleet,
         "engine": fleet.engine,
+        "proxy_port": PROXY_PORT,
+        "proxy_image": PROXY_IMAGE,
+        "route_prefix": route_prefix(plan, fleet),
         "cache": LOCAL_NVME[fleet.cloud] if fleet.model_cache_on_nvme else CacheDisk(),
         "container_cache": CONTAINER_CACHE[fleet.engine.name],
         "container_env": CONTAINER_ENV[fleet.engine.name],

@@ -32,7 +32,7 @@ def with_engine(fleet: FleetPlan, engine: EngineName) -> FleetPlan:
     """The fleet served by another engine with its default image, as if the config said so."""
     spec = ENGINES[engine]
     image = fleet.engine_image if engine == fleet.engine.name else spec.image
-    health = dataclasses.replace(fleet.health, path=spec.health_path, port=spec.container_port)
+    health = dataclasses.replace(fleet.health, path=spec.health_path)
     return dataclasses.replace(fleet, engine=spec, engine_image=image, health=health)
 
 

@@ -7,7 +7,7 @@ import math
 from llmdeploy.catalog import Cloud, instance_types
 from llmdeploy.config.environment import EnvironmentConfig
 from llmdeploy.config.model import ModelConfig, Slot
-from llmdeploy.engines import ENGINES
+from llmdeploy.engines import ENGINES, PROXY_PORT
 from llmdeploy.plan.global_dns import build_global_dns
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan, FleetPlan, HealthPlan, ModelPlan, TrafficPlan
 from llmdeploy.plan.sizing import memory_need, shards
@@ -80,7 +80,7 @@ def _fleet(model: ModelConfig, cloud: Cloud, slot: Slot) -> FleetPlan:
         desired_size=capacity.min if capacity.desired is None else capacity.desired,
         spot=model.spot,
         autoscaling=model.autoscaling,
-        health=_health(model, engine.health_path, engine.container_port),
+        health=_health(model, engine.health_path, PROXY_PORT),
         traffic=TrafficPlan(
             algorithm=model.load_balancing.algorithm_for(cloud),
             weight=slot_config.weight,

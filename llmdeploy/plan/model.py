@@ -22,6 +22,7 @@ class HealthPlan:
     """The engine health check with the engine's path filled in."""
 
     path: str
+    #: The replica's proxy port (engines.PROXY_PORT): load balancers target and probe it.
     port: int
     interval_s: int
     timeout_s: int

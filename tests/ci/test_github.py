@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from llmdeploy.ci import versions
-from tests.ci.conftest import VARIABLES, Invoke, load_yaml, venv_tool
+from tests.ci.conftest import VARIABLES, Invoke, load_yaml
+from tests.tools import venv_tool
 
 WORKFLOWS = Path(".github/workflows")
 PR = WORKFLOWS / "llmdeploy-pr.yml"

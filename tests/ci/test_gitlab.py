@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.ci.conftest import Invoke, load_yaml, venv_tool
+from tests.ci.conftest import Invoke, load_yaml
+from tests.tools import venv_tool
 
 FILE = Path(".gitlab-ci.yml")
 PLANNED = ["dev-aws", "staging-aws", "staging-gcp", "prod-aws", "prod-gcp", "prod-azure"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llmdeploy.engines import PROXY_PORT
 from tests.fixtures_synth import Stack
 
 
@@ -32,8 +33,9 @@ def test_configured_client_networks_on_every_listener_port(aws_stacks: dict[str,
     assert [(rule["cidr_ipv4"], rule["from_port"]) for rule in prod] == [("0.0.0.0/0", 80)]
 
 
-def test_engines_admit_only_the_load_balancer_on_the_engine_port(aws_stacks: dict[str, Stack]) -> None:
-    for stack, port in ((aws_stacks["dev-aws"], 80), (aws_stacks["edge-aws"], 8000)):
+def test_engines_admit_only_the_load_balancer_on_the_proxy_port(aws_stacks: dict[str, Stack]) -> None:
+    port = PROXY_PORT  # whatever the engine (TGI in dev, vLLM in edge)
+    for stack in (aws_stacks["dev-aws"], aws_stacks["edge-aws"]):
         [rule] = _rules(stack, "aws_vpc_security_group_ingress_rule", "InstanceGroup")
         lb_group = stack.address("aws_security_group", "Access/LoadBalancerGroup")
         assert rule["referenced_security_group_id"] == f"${{{lb_group}.id}}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llmdeploy.engines import PROXY_PORT
 from tests.fixtures_synth import Stack
 
 
@@ -59,7 +60,8 @@ def test_one_target_group_per_fleet_with_the_engines_health_check(aws_stacks: di
                 "healthy_threshold": health.healthy_threshold,
                 "unhealthy_threshold": health.unhealthy_threshold,
             }
-    assert aws_stacks["edge-aws"].at("aws_lb_target_group", "coder-blue/TargetGroup")["port"] == 8000
+    # The replica's proxy, not vLLM's port 8000: the proxy strips the /<model>/ route prefix.
+    assert aws_stacks["edge-aws"].at("aws_lb_target_group", "coder-blue/TargetGroup")["port"] == PROXY_PORT
 
 
 def test_target_group_names_stay_distinct_when_shortened(aws_stacks: dict[str, Stack]) -> None:

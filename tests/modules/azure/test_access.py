@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llmdeploy.engines import PROXY_PORT
 from tests.fixtures_synth import Stack
 
 
@@ -16,11 +17,11 @@ def test_only_front_door_and_probes_reach_the_engines(azure_stacks: dict[str, St
     front_door, probes, deny = rules["FromFrontDoor"], rules["FromProbes"], rules["DenyOtherInbound"]
     assert (front_door["source_address_prefix"], front_door["destination_port_ranges"]) == (
         "AzureFrontDoor.Backend",
-        ["80"],
+        [str(PROXY_PORT)],
     )
     assert (probes["source_address_prefix"], probes["destination_port_ranges"]) == (
         "AzureLoadBalancer",
-        ["80"],
+        [str(PROXY_PORT)],
     )
     assert {front_door["access"], probes["access"], deny["access"]} == {"Allow", "Deny"}
     assert (deny["access"], deny["source_address_prefix"], deny["priority"]) == ("Deny", "*", 4096)

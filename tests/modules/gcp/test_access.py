@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llmdeploy.engines import PROXY_PORT
 from modules.gcp.access import GOOGLE_FRONT_ENDS
 from tests.fixtures_synth import Stack
 
@@ -13,12 +14,12 @@ def _policy_rules(stack: Stack) -> list[dict[str, object]]:
     return sorted(rules, key=lambda rule: int(str(rule["priority"])))
 
 
-def test_only_google_front_ends_reach_the_engine_port(gcp_stacks: dict[str, Stack]) -> None:
+def test_only_google_front_ends_reach_the_proxy_port(gcp_stacks: dict[str, Stack]) -> None:
     stack = gcp_stacks["prod-gcp"]
     rule = stack.at("google_compute_firewall", "Access/FromLoadBalancer")
     assert rule["direction"] == "INGRESS"
     assert rule["source_ranges"] == list(GOOGLE_FRONT_ENDS)
-    assert rule["allow"] == [{"protocol": "tcp", "ports": ["80"]}]
+    assert rule["allow"] == [{"protocol": "tcp", "ports": [str(PROXY_PORT)]}]
     assert rule["target_tags"] == ["llmdeploy-demo-prod-gpu"]
     ingress = [
         entry
