@@ -1,11 +1,11 @@
 """Synthesize environments into Terraform JSON under cdktf.out/, reusing unchanged output.
 
 The CDK app (`python -m stacks`) runs in child processes, one per cloud and in parallel, because
-each cloud's provider bindings take seconds and hundreds of megabytes to import; this module
-itself never imports CDK code. Output is written to a temporary sibling of the output folder and
-moved into place file by file only after every child succeeded, so a failed synth leaves the
-previous output as it was, and files Terraform keeps next to a stack (.terraform/, the lock file)
-survive a re-synth.
+most of a child's time is Python and Node starting and loading one provider, which overlaps well
+across clouds; this module itself never imports CDK code. Output is written to a temporary sibling
+of the output folder and moved into place file by file only after every child succeeded, so a failed
+synth leaves the previous output as it was, and files Terraform keeps next to a stack (.terraform/,
+the lock file) survive a re-synth.
 
 A synth is skipped for a stack whose inputs are unchanged: the validated environment (with what it
 extends and the environment variables it references), the code and templates that turn it into

@@ -17,7 +17,11 @@ from llmdeploy.catalog import CLOUDS, Cloud
 from llmdeploy.config.loader import ENVIRONMENTS_DIR, load
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.plan.build import build_plan
+from modules.package_cache import loaded_providers, warm
 from stacks.app import build_app
+
+#: Indexing took 1-2 s after the load here; far longer means something else is wrong.
+FIRST_SYNTH_WAIT_S = 30.0
 
 
 def _list(name: str) -> list[str]:
@@ -40,6 +44,8 @@ def main() -> int:
         print(error, file=sys.stderr)
         return error.exit_code
     build_app(plans, Path(os.environ.get("CDKTF_OUTDIR") or "cdktf.out"), clouds=clouds).synth()
+    # Waits only on the first synth on a machine, so that jsii's index serves every later one.
+    warm(loaded_providers(), timeout_s=FIRST_SYNTH_WAIT_S)
     return 0
 
 

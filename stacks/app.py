@@ -1,8 +1,8 @@
 """The CDK Terrain app: one stack per environment and cloud, each cloud's stack loaded on demand.
 
 Each `stacks/<cloud>.py` defines `<Cloud>Stack(scope, plan, cloud_plan)` (AwsStack, GcpStack,
-AzureStack). Only the modules of the clouds in use are imported, because importing a cloud's
-provider bindings costs seconds and hundreds of megabytes.
+AzureStack). Only the modules of the clouds in use are imported, because each cloud's
+provider bindings add start-up time and memory to the process.
 """
 
 from __future__ import annotations

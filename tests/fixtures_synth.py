@@ -1,7 +1,7 @@
 """Session fixtures: the AWS stacks of every example environment (and one edge-case environment),
 synthesized once, in this process, for all the tests that read them.
 
-The provider bindings cost seconds and hundreds of megabytes to import, so the whole session
+The provider bindings cost start-up time and memory, so the whole session
 synthesizes one App; tests only read the JSON. `aws_stacks` is memoized at module level as well,
 so the fixture imported into several conftest files still synthesizes once.
 """
