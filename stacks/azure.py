@@ -77,6 +77,7 @@ class AzureStack(TerraformStack):
             engine_ports=sorted({fleet.health.port for fleet in fleets}),
             key_vault_id=vault,
             tags=tags,
+            keyless_paths=list(plan.keyless_health_paths.values()),
         )
         lb = LoadBalancer(
             self,

@@ -56,6 +56,7 @@ class GcpStack(TerraformStack):
             config=plan.access,
             network=network,
             engine_ports=sorted({fleet.health.port for fleet in fleets}),
+            keyless_paths=list(plan.keyless_health_paths.values()),
         )
         image = DataGoogleComputeImage(
             self, self._IMAGE_ID, family=settings.image_family, project=IMAGE_PROJECT

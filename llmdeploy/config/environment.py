@@ -194,7 +194,12 @@ class EnvironmentConfig(Strict):
                 if not support(cloud, Feature.PRIVATE_ENDPOINT).supported
             ]
         if self.global_dns is not None:
-            problems += self.global_dns.problems(self.clouds.names(), self.access.scheme)
+            problems += self.global_dns.problems(
+                self.clouds.names(),
+                scheme=self.access.scheme,
+                routing=self.access.routing,
+                allowed_cidrs=self.access.allowed_cidrs,
+            )
         return problems + self._key_vault_problems()
 
     def _key_vault_problems(self) -> list[str]:

@@ -6,6 +6,8 @@ while it is healthy (failover), or every healthy one in proportion to its weight
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from ipaddress import IPv4Network
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
@@ -13,6 +15,8 @@ from pydantic import Field, model_validator
 from llmdeploy.catalog import Cloud
 from llmdeploy.config.common import Strict
 
+#: Route 53's health checkers come from AWS's published ranges, so only an open endpoint admits them.
+ANYWHERE = IPv4Network("0.0.0.0/0")
 #: A DNS label: what goes left of the zone (`api` in api.example.com).
 _LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 #: A domain name of two or more labels, without the trailing dot.
@@ -20,17 +24,22 @@ _DOMAIN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 
 
 class DnsHealthCheck(Strict):
-    """How Route 53 checks each cloud's endpoint.
+    """How Route 53 checks each cloud's endpoint: every model's route, all of which must answer.
 
-    Route 53 needs a 2xx or 3xx answer within 2 s, without credentials: the path must not require
-    the API key.
+    Route 53 needs a 2xx or 3xx answer within 2 s, without credentials: with an API key, the load
+    balancers answer `GET /<model><path>` without it (only that path and method), and each cloud's
+    check combines its models' checks, so a cloud counts as healthy only when every model answers.
     """
 
     interval_s: Literal[10, 30] = Field(default=30, description="Seconds between checks (10 costs more).")
     failure_threshold: int = Field(
         default=3, ge=1, le=10, description="Consecutive failures before an endpoint counts as down."
     )
-    path: str = Field(default="/health", pattern=r"^/", description="Path checked on each endpoint.")
+    path: str = Field(
+        default="/health",
+        pattern=r"^/",
+        description="Engine path checked under each model's route: /<model><path>, without the API key.",
+    )
     protocol: Literal["HTTP", "HTTPS"] | None = Field(
         default=None, description="Default: HTTPS when the endpoints have a certificate, else HTTP."
     )
@@ -69,8 +78,10 @@ class GlobalDns(Strict):
             raise ValueError("weights: Route 53 weights are 0-255")
         return self
 
-    def problems(self, clouds: list[Cloud], scheme: str) -> list[str]:
-        """What the rest of the environment must provide: the named clouds, public endpoints."""
+    def problems(
+        self, clouds: list[Cloud], *, scheme: str, routing: str, allowed_cidrs: Sequence[IPv4Network]
+    ) -> list[str]:
+        """What the rest of the environment must provide: the named clouds, public endpoints by path."""
         named = [("primary", self.primary)] if self.primary else []
         named += [(f"weights.{cloud}", cloud) for cloud in self.weights]
         found = [
@@ -84,5 +95,16 @@ class GlobalDns(Strict):
             found.append(
                 "global_dns: Route 53 health checkers reach only public endpoints: "
                 "set access.scheme: internet-facing"
+            )
+        if routing != "path":
+            found.append(
+                "global_dns: one name serves every model by path, but access.routing is host: "
+                "set access.routing: path"
+            )
+        if ANYWHERE not in allowed_cidrs:
+            found.append(
+                "global_dns: Route 53 health checkers connect from AWS's published ranges, which "
+                "access.allowed_cidrs does not admit: allow 0.0.0.0/0 and guard the endpoints with "
+                "access.api_key"
             )
         return found

@@ -10,6 +10,7 @@ from llmdeploy.config.model import ModelConfig, Slot
 from llmdeploy.engines import ENGINES, PROXY_PORT
 from llmdeploy.plan.global_dns import build_global_dns
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan, FleetPlan, HealthPlan, ModelPlan, TrafficPlan
+from llmdeploy.plan.routes import route_prefix
 from llmdeploy.plan.sizing import memory_need, shards
 
 #: Root volume: the GPU AMI itself (~75 GiB) plus headroom for logs and the engine image (~10-20 GiB).
@@ -49,7 +50,7 @@ def _model_plan(model: ModelConfig, clouds: list[Cloud]) -> ModelPlan:
         name=model.name,
         model_id=model.model_id,
         memory=memory_need(model.params_billion, model.dtype, model.quantize),
-        route_prefix=f"/{model.name}/",
+        route_prefix=route_prefix(model.name),
         fleets=tuple(_fleet(model, cloud, slot) for cloud in clouds for slot in model.slots),
     )
 

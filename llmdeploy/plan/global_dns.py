@@ -15,6 +15,7 @@ from typing import Literal
 from llmdeploy.catalog import Cloud
 from llmdeploy.config.environment import EnvironmentConfig
 from llmdeploy.config.global_dns import GlobalDns
+from llmdeploy.plan.routes import route_prefix
 
 #: How each cloud's stack addresses its endpoint (the host in its `endpoints` output).
 ENDPOINT_ADDRESS: dict[Cloud, Literal["hostname", "ip"]] = {
@@ -31,13 +32,23 @@ _SECONDARY = "secondary"
 
 @dataclass(frozen=True)
 class DnsHealthPlan:
-    """The Route 53 health check applied to every cloud's endpoint."""
+    """The Route 53 health checks of every cloud's endpoint: one per model, combined per cloud."""
 
     protocol: Literal["HTTP", "HTTPS"]
     port: int
+    #: The engine's path, checked under each model's route.
     path: str
     interval_s: int
     failure_threshold: int
+    models: tuple[str, ...]
+
+    def model_path(self, model: str) -> str:
+        """The path checked for one model; the load balancers answer GET on it without the API key."""
+        return route_prefix(model) + self.path.removeprefix("/")
+
+    @property
+    def model_paths(self) -> tuple[str, ...]:
+        return tuple(self.model_path(model) for model in self.models)
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,7 @@ def build_global_dns(config: EnvironmentConfig) -> GlobalDnsPlan | None:
             path=dns.health_check.path,
             interval_s=dns.health_check.interval_s,
             failure_threshold=dns.health_check.failure_threshold,
+            models=tuple(model.name for model in config.models),
         ),
         endpoints=tuple(_endpoint(config.name, cloud, fqdn) for cloud in clouds),
         records=_records(dns, clouds, fqdn),

@@ -122,6 +122,18 @@ class DeploymentPlan:
     def cloud(self, cloud: Cloud) -> CloudPlan:
         return next(entry for entry in self.clouds if entry.cloud == cloud)
 
+    @property
+    def keyless_health_paths(self) -> dict[str, str]:
+        """By model, the path its load balancers answer on `GET` without the API key.
+
+        Only Route 53's health checks need one, and they cannot send a key; without a key or
+        global DNS, nothing is answered keyless.
+        """
+        if self.access.api_key is None or self.global_dns is None:
+            return {}
+        health = self.global_dns.health
+        return {model: health.model_path(model) for model in health.models}
+
     def fleets_on(self, cloud: Cloud) -> tuple[FleetPlan, ...]:
         return tuple(fleet for model in self.models for fleet in model.fleets_on(cloud))
 

@@ -1,8 +1,10 @@
 """Route 53 in front of every cloud's endpoint: a health check per cloud, failover or weighted records.
 
-Translates a `GlobalDnsPlan`: one health check per cloud endpoint; an A record for an endpoint
-addressed by IP; the CNAME answers of the global name, each tied to its cloud's health check, so
-an unhealthy cloud stops being answered. The hosted zone exists already and is looked up by name.
+Translates a `GlobalDnsPlan`: per cloud endpoint, one HTTP(S) check per model (`GET /<model>/health`,
+which the load balancers answer without the API key) combined by a calculated check that is healthy
+only while every model is; an A record for an endpoint addressed by IP; the CNAME answers of the
+global name, each tied to its cloud's combined check, so a cloud that cannot serve every model
+stops being answered. The hosted zone exists already and is looked up by name.
 """
 
 from __future__ import annotations
@@ -62,9 +64,10 @@ class GlobalDns(Construct):
 
 
 class _Endpoint(Construct):
-    """One cloud's endpoint: its health check, and its A record when it is addressed by IP."""
+    """One cloud's endpoint: its health checks, and its A record when it is addressed by IP."""
 
     _HEALTH_CHECK_ID = "HealthCheck"
+    _MODELS_ID = "Models"
     _ADDRESS_ID = "Address"
 
     def __init__(
@@ -80,16 +83,28 @@ class _Endpoint(Construct):
         super().__init__(scope, id)
         by_ip = endpoint.address_record is not None
         health = plan.health
+        models = Construct(self, self._MODELS_ID)
+        children = [
+            Route53HealthCheck(
+                models,
+                model,
+                type=health.protocol,
+                fqdn=None if by_ip else host,
+                ip_address=host if by_ip else None,
+                port=health.port,
+                resource_path=health.model_path(model),
+                request_interval=health.interval_s,
+                failure_threshold=health.failure_threshold,
+                tags={"Name": f"{plan.fqdn} {endpoint.cloud} {model}"},
+            )
+            for model in health.models
+        ]
         check = Route53HealthCheck(
             self,
             self._HEALTH_CHECK_ID,
-            type=health.protocol,
-            fqdn=None if by_ip else host,
-            ip_address=host if by_ip else None,
-            port=health.port,
-            resource_path=health.path,
-            request_interval=health.interval_s,
-            failure_threshold=health.failure_threshold,
+            type="CALCULATED",
+            child_healthchecks=[child.id for child in children],
+            child_health_threshold=len(children),
             tags={"Name": f"{plan.fqdn} {endpoint.cloud}"},
         )
         self.health_check_id: str = check.id

@@ -2,7 +2,8 @@
 
 Each model gets a listener rule (path prefix `/<model>/` or host `<model>.<domain>`, per
 `access.routing`) that forwards to its slots' target groups with the slots' weights. With an API
-key, a rule matches only when `Authorization: Bearer <key>` is present; everything else gets 401.
+key, a rule matches only when `Authorization: Bearer <key>` is present; everything else gets 401,
+except `GET /<model>/health` when global DNS checks the endpoint (Route 53 cannot send a key).
 Unknown routes get 404. HTTPS when a certificate is configured (HTTP then only redirects).
 """
 
@@ -25,6 +26,7 @@ from cdktn_provider_aws.lb_listener_rule import (
     LbListenerRuleCondition,
     LbListenerRuleConditionHostHeader,
     LbListenerRuleConditionHttpHeader,
+    LbListenerRuleConditionHttpRequestMethod,
     LbListenerRuleConditionPathPattern,
 )
 from cdktn_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
@@ -121,10 +123,14 @@ class LoadBalancer(Construct):
         self.target_groups = {
             fleet.name: _target_group(self, fleet, name=name, vpc_id=network.vpc_id) for fleet in fleets
         }
-        self.rule_arns = {
-            model.name: self._route(listener, model, index, plan.access, access.api_key).arn
-            for index, model in enumerate(plan.models)
-        }
+        self.rule_arns: dict[str, str] = {}
+        for index, model in enumerate(plan.models):
+            scope = _Route(self, model.name)
+            self.rule_arns[model.name] = self._route(
+                scope, listener, model, index, plan.access, access.api_key
+            )
+            if model.name in plan.keyless_health_paths:
+                self._keyless_health(scope, listener, model, index, plan.keyless_health_paths[model.name])
         if access.api_key is not None:
             self._keyed_catch_all(listener, access.api_key)
         self.endpoints = {model.name: _endpoint(model, plan.access, lb.dns_name) for model in plan.models}
@@ -181,32 +187,61 @@ class LoadBalancer(Construct):
         )
 
     def _route(
-        self, listener: LbListener, model: ModelPlan, index: int, config: AccessConfig, api_key: str | None
-    ) -> LbListenerRule:
+        self,
+        scope: _Route,
+        listener: LbListener,
+        model: ModelPlan,
+        index: int,
+        config: AccessConfig,
+        api_key: str | None,
+    ) -> str:
+        """The model's rule, keyed when there is an API key; returns its ARN."""
         conditions = [_route_condition(model, config)]
         if api_key is not None:
             conditions.append(_key_condition(api_key))
-        return LbListenerRule(
-            _Route(self, model.name),
+        rule = LbListenerRule(
+            scope,
             _Route.RULE_ID,
             listener_arn=listener.arn,
             priority=_FIRST_PRIORITY + index * _PRIORITY_STEP,
             condition=conditions,
-            action=[
-                LbListenerRuleAction(
-                    type="forward",
-                    forward=LbListenerRuleActionForward(
-                        target_group=[
-                            LbListenerRuleActionForwardTargetGroup(
-                                arn=self.target_groups[fleet.name].arn, weight=fleet.traffic.weight
-                            )
-                            for fleet in model.fleets_on("aws")
-                        ],
-                        # Weights apply per request only without stickiness.
-                        stickiness=LbListenerRuleActionForwardStickiness(enabled=False, duration=1),
-                    ),
-                )
+            action=[self._forward(model)],
+        )
+        arn: str = rule.arn
+        return arn
+
+    def _forward(self, model: ModelPlan) -> LbListenerRuleAction:
+        """To the model's slots by their weights."""
+        return LbListenerRuleAction(
+            type="forward",
+            forward=LbListenerRuleActionForward(
+                target_group=[
+                    LbListenerRuleActionForwardTargetGroup(
+                        arn=self.target_groups[fleet.name].arn, weight=fleet.traffic.weight
+                    )
+                    for fleet in model.fleets_on("aws")
+                ],
+                # Weights apply per request only without stickiness.
+                stickiness=LbListenerRuleActionForwardStickiness(enabled=False, duration=1),
+            ),
+        )
+
+    def _keyless_health(
+        self, scope: _Route, listener: LbListener, model: ModelPlan, index: int, path: str
+    ) -> None:
+        """`GET <path>` without the key, ahead of the model's keyed rule: Route 53 cannot send one."""
+        LbListenerRule(
+            scope,
+            _Route.KEYLESS_HEALTH_ID,
+            listener_arn=listener.arn,
+            priority=_FIRST_PRIORITY + index * _PRIORITY_STEP - 1,
+            condition=[
+                LbListenerRuleCondition(path_pattern=LbListenerRuleConditionPathPattern(values=[path])),
+                LbListenerRuleCondition(
+                    http_request_method=LbListenerRuleConditionHttpRequestMethod(values=["GET"])
+                ),
             ],
+            action=[self._forward(model)],
         )
 
     def _keyed_catch_all(self, listener: LbListener, api_key: str) -> None:
@@ -234,6 +269,7 @@ class _Route(Construct):
     """Scope of one model's listener rule, so its address carries the model's name."""
 
     RULE_ID = "Rule"
+    KEYLESS_HEALTH_ID = "KeylessHealth"
 
 
 class _Slot(Construct):

@@ -5,7 +5,8 @@ and the load balancers' probes on the engine ports; everything else inbound is d
 policy, attached to every Front Door domain, blocks clients outside the configured CIDRs (for an
 internal endpoint without any, the VNet's NAT address: Front Door is always public, so "internal"
 means "only from our VNet") and, with an API key, every request whose `Authorization` header is not
-`Bearer <key>`, with 403. The key is read from Key Vault at plan time: its value reaches Terraform's
+`Bearer <key>`, with 403, except `GET /<model>/health` when global DNS checks the endpoint (Route 53
+cannot send a key). The key is read from Key Vault at plan time: its value reaches Terraform's
 state, never the synthesized JSON. Front Door Standard runs custom rules only (managed rule sets
 need Premium).
 """
@@ -68,6 +69,7 @@ class Access(Construct):
         engine_ports: Sequence[int],
         key_vault_id: str | None,
         tags: dict[str, str],
+        keyless_paths: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id)
         group = NetworkSecurityGroup(
@@ -123,10 +125,12 @@ class Access(Construct):
         rules = [
             _block_unless(1, "AllowedClients", "RemoteAddr", "IPMatch", clients),
         ]
+        if keyless_paths:
+            rules.append(_keyless_health(2, keyless_paths))
         if self.api_key is not None:
             rules.append(
                 _block_unless(
-                    2, "ApiKey", "RequestHeader", "Equal", [f"Bearer {self.api_key}"], "Authorization"
+                    3, "ApiKey", "RequestHeader", "Equal", [f"Bearer {self.api_key}"], "Authorization"
                 )
             )
         policy = CdnFrontdoorFirewallPolicy(
@@ -171,6 +175,28 @@ def _inbound(
         source_port_range="*",
         destination_address_prefix="*",
         destination_port_ranges=ports,
+    )
+
+
+def _keyless_health(priority: int, paths: Sequence[str]) -> CdnFrontdoorFirewallPolicyCustomRule:
+    """Lets `GET <path>` through before the key is checked: Route 53's health checks send no key.
+
+    EndsWith, because RequestUri may hold the whole URL; the health checks send no query string.
+    """
+    return CdnFrontdoorFirewallPolicyCustomRule(
+        name="KeylessHealth",
+        priority=priority,
+        type="MatchRule",
+        action="Allow",
+        enabled=True,
+        match_condition=[
+            CdnFrontdoorFirewallPolicyCustomRuleMatchCondition(
+                match_variable="RequestMethod", operator="Equal", match_values=["GET"]
+            ),
+            CdnFrontdoorFirewallPolicyCustomRuleMatchCondition(
+                match_variable="RequestUri", operator="EndsWith", match_values=list(paths)
+            ),
+        ],
     )
 
 

@@ -4,7 +4,8 @@ The instances admit only Google's load balancer proxies and health checkers, on 
 and may send only HTTPS/HTTP out. The Cloud Armor policy on every backend service admits the
 configured client CIDRs (the global load balancer always has a public address, so validation refuses
 an `internal` scheme on GCP and an internet-facing one always lists its CIDRs); with an API
-key, only requests carrying `Authorization: Bearer <key>` from those CIDRs. Everything else gets 403.
+key, only requests carrying `Authorization: Bearer <key>` from those CIDRs, plus `GET /<model>/health`
+when global DNS checks the endpoint (Route 53 cannot send a key). Everything else gets 403.
 The key is read from Secret Manager at plan time: its value reaches Terraform's state, never the
 synthesized JSON. Rules fail closed: a request whose header cannot be read matches no allow rule.
 """
@@ -41,7 +42,8 @@ GOOGLE_FRONT_ENDS = ("35.191.0.0/16", "130.211.0.0/22")
 ANYWHERE = "0.0.0.0/0"
 _OUTBOUND_PORTS = ("443", "80")
 _DENY_PRIORITY = 65534
-#: Cloud Armor: client rules from here up; the default rule has the lowest priority there is.
+#: Cloud Armor priorities: keyless health paths, then client rules; the default rule is the last there is.
+_KEYLESS_PRIORITY = 900
 _FIRST_RULE_PRIORITY = 1000
 _DEFAULT_RULE_PRIORITY = 2147483647
 #: A SRC_IPS_V1 match takes at most ten ranges.
@@ -73,6 +75,7 @@ class Access(Construct):
         config: AccessConfig,
         network: Network,
         engine_ports: Sequence[int],
+        keyless_paths: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id)
         self.instance_tag = f"{name}-gpu"
@@ -90,7 +93,11 @@ class Access(Construct):
             name=name,
             description=f"llmdeploy {name}: admitted clients" + (" with the API key" if self.api_key else ""),
             type="CLOUD_ARMOR",
-            rule=[*self._client_rules(clients), _rule(_DEFAULT_RULE_PRIORITY, _DENY, ["*"], "everyone else")],
+            rule=[
+                *_keyless_rules(keyless_paths),
+                *self._client_rules(clients),
+                _rule(_DEFAULT_RULE_PRIORITY, _DENY, ["*"], "everyone else"),
+            ],
         )
         self.security_policy_id: str = policy.id
 
@@ -155,18 +162,37 @@ class Access(Construct):
             ]
         header = f"request.headers['authorization'] == 'Bearer {self.api_key}'"
         return [
-            ComputeSecurityPolicyRule(
-                priority=_FIRST_RULE_PRIORITY + index,
-                action="allow",
-                description=f"clients in {cidr} with the API key",
-                match=ComputeSecurityPolicyRuleMatch(
-                    expr=ComputeSecurityPolicyRuleMatchExpr(
-                        expression=f"inIpRange(origin.ip, '{cidr}') && {header}"
-                    )
-                ),
+            _allow_if(
+                _FIRST_RULE_PRIORITY + index,
+                f"inIpRange(origin.ip, '{cidr}') && {header}",
+                f"clients in {cidr} with the API key",
             )
             for index, cidr in enumerate(clients)
         ]
+
+
+def _keyless_rules(paths: Sequence[str]) -> list[ComputeSecurityPolicyRule]:
+    """`GET <path>` from anyone, ahead of the keyed rules: Route 53's health checks send no key.
+
+    One rule per path: a Cloud Armor expression holds at most five subexpressions.
+    """
+    return [
+        _allow_if(
+            _KEYLESS_PRIORITY + index,
+            f"request.method == 'GET' && request.path == '{path}'",
+            f"health checks of {path} without the API key",
+        )
+        for index, path in enumerate(paths)
+    ]
+
+
+def _allow_if(priority: int, expression: str, description: str) -> ComputeSecurityPolicyRule:
+    return ComputeSecurityPolicyRule(
+        priority=priority,
+        action="allow",
+        description=description,
+        match=ComputeSecurityPolicyRuleMatch(expr=ComputeSecurityPolicyRuleMatchExpr(expression=expression)),
+    )
 
 
 def _rule(priority: int, action: str, ranges: list[str], description: str) -> ComputeSecurityPolicyRule:

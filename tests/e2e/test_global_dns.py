@@ -1,5 +1,6 @@
 """The global DNS stack (`dev-global`) applied for real after `dev-aws` on the local emulator: Route 53
-checks the load balancer and answers the global name with it, as the primary of a failover pair.
+checks the model's health path on the load balancer and answers the global name with it, as the
+primary of a failover pair.
 """
 
 from __future__ import annotations
@@ -50,18 +51,29 @@ def _load_balancer_host(project: Project) -> str:
     return endpoint.split("/")[2]
 
 
-def _health_check(project: Project) -> dict[str, Any]:
-    (check,) = project.client("route53").list_health_checks()["HealthChecks"]
-    found: dict[str, Any] = check
+def _health_checks(project: Project) -> dict[str, dict[str, Any]]:
+    """Route 53's health checks by type: the model's HTTP check and the cloud's CALCULATED one."""
+    checks = project.client("route53").list_health_checks()["HealthChecks"]
+    found = {check["HealthCheckConfig"]["Type"]: check for check in checks}
+    assert len(found) == len(checks) == 2, checks
     return found
 
 
-def test_route53_checks_the_load_balancer_health_path(project: Project) -> None:
-    config = _health_check(project)["HealthCheckConfig"]
+def _health_check(project: Project) -> dict[str, Any]:
+    """The check the global name's answer is tied to."""
+    return _health_checks(project)["CALCULATED"]
+
+
+def test_route53_checks_the_models_health_path_on_the_load_balancer(project: Project) -> None:
+    checks = _health_checks(project)
+    config = checks["HTTP"]["HealthCheckConfig"]
     assert config["FullyQualifiedDomainName"] == _load_balancer_host(project)
     assert config["FullyQualifiedDomainName"].endswith(".elb.amazonaws.com")
-    assert (config["Type"], config["Port"], config["ResourcePath"]) == ("HTTP", 80, "/health")
+    assert (config["Type"], config["Port"], config["ResourcePath"]) == ("HTTP", 80, "/chat/health")
     assert (config["RequestInterval"], config["FailureThreshold"]) == (10, 3)
+    combined = checks["CALCULATED"]["HealthCheckConfig"]
+    assert combined["ChildHealthChecks"] == [checks["HTTP"]["Id"]]
+    assert combined["HealthThreshold"] == 1
 
 
 def test_the_global_name_answers_the_load_balancer_as_primary_tied_to_its_check(project: Project) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-#: Route 53 health checkers reach only public endpoints, and cannot send an API key.
+#: Route 53 health checkers reach only public endpoints open to every address.
 PUBLIC = "access: {scheme: internet-facing, allowed_cidrs: [0.0.0.0/0], require_api_key: false}\n"
 
 #: One model on all three clouds, with the settings every cloud supports.

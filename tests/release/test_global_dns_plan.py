@@ -119,3 +119,31 @@ def test_rejects_weights_that_leave_a_cloud_out(write_env: WriteEnv) -> None:
                 + "global_dns: {zone: example.com, name: api, routing: weighted, weights: {aws: 1}}\n"
             )
         )
+
+
+@pytest.mark.parametrize(
+    ("access", "message"),
+    [
+        (
+            "access: {scheme: internet-facing, allowed_cidrs: [203.0.113.0/24], require_api_key: false}\n",
+            "Route 53 health checkers connect from AWS's published ranges",
+        ),
+        (
+            "access:\n  scheme: internet-facing\n  allowed_cidrs: [0.0.0.0/0]\n  require_api_key: false\n"
+            "  routing: host\n  tls: {domain: llm.example.com}\n",
+            "one name serves every model by path",
+        ),
+    ],
+)
+def test_rejects_endpoints_route_53_cannot_check(write_env: WriteEnv, access: str, message: str) -> None:
+    """Health checks from outside the client CIDRs, or of one host per model, could never pass."""
+    with pytest.raises(ConfigError, match=message):
+        load_environment(write_env(MINIMAL + access + "global_dns: {zone: example.com, name: api}\n"))
+
+
+def test_each_model_is_checked_under_its_own_route(write_env: WriteEnv) -> None:
+    dns = plan_of(
+        write_env,
+        THREE_CLOUDS + "global_dns: {zone: example.com, name: api, health_check: {path: /ready}}\n",
+    )
+    assert dns.health.model_paths == ("/chat/ready",)

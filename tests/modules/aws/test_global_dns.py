@@ -1,4 +1,4 @@
-"""The global DNS stack: a Route 53 health check per cloud endpoint, failover or weighted CNAMEs,
+"""The global DNS stack: Route 53 health checks per cloud endpoint and model, failover or weighted CNAMEs,
 each cloud's endpoint read from its own stack's state; checkov-clean; addresses snapshotted."""
 
 from __future__ import annotations
@@ -23,6 +23,15 @@ S3_STATE = "state: {backend: s3, bucket: demo-tfstate, region: eu-west-1}\n"
 FAILOVER = (
     "global_dns: {zone: example.com, name: api, health_check: {interval_s: 10, failure_threshold: 2}}\n"
 )
+#: A second model on every cloud, appended to THREE_CLOUDS' model list.
+SECOND_MODEL = """\
+  - name: code
+    model_id: Qwen/Qwen2.5-0.5B-Instruct
+    revision: 7ae557604adf67be50417f59c2c2f167def9a775
+    params_billion: 0.5
+    instance_types: {aws: [g6.xlarge], gcp: [g2-standard-8], azure: [Standard_NV36ads_A10_v5]}
+    load_balancing: {algorithm: round_robin, request_timeout_s: 240}
+"""
 WEIGHTED = """\
 global_dns:
   zone: example.com
@@ -39,7 +48,7 @@ def global_stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Stack]:
     from stacks.app import build_app  # imports the provider bindings
 
     root = tmp_path_factory.mktemp("global")
-    (root / "failover.yaml").write_text(S3_STATE + THREE_CLOUDS + FAILOVER, encoding="utf-8")
+    (root / "failover.yaml").write_text(S3_STATE + THREE_CLOUDS + SECOND_MODEL + FAILOVER, encoding="utf-8")
     (root / "weighted.yaml").write_text(THREE_CLOUDS + WEIGHTED, encoding="utf-8")
     plans = [build_plan(load_environment(root / f"{name}.yaml")) for name in ("failover", "weighted")]
     outdir = root / "cdktf.out"
@@ -57,16 +66,27 @@ def _remote(cloud: str) -> str:
     return f"data.terraform_remote_state.{cloud}-state.outputs.endpoints"
 
 
-def test_each_cloud_endpoint_has_a_health_check_on_its_host(global_stacks: dict[str, Stack]) -> None:
+def test_a_cloud_is_healthy_only_while_every_model_answers_on_its_host(
+    global_stacks: dict[str, Stack],
+) -> None:
     stack = global_stacks["failover"]
-    for cloud in ("aws", "azure"):
-        check = stack.at("aws_route53_health_check", f"Endpoints/{cloud}/HealthCheck")
-        assert check["fqdn"] == f'${{element(split("/", element(values({_remote(cloud)}), 0)), 2)}}'
-        assert (check["type"], check["port"], check["resource_path"]) == ("HTTP", 80, "/health")
-        assert (check["request_interval"], check["failure_threshold"]) == (10, 2)
-    gcp = stack.at("aws_route53_health_check", "Endpoints/gcp/HealthCheck")
-    assert "fqdn" not in gcp
-    assert _remote("gcp") in gcp["ip_address"]
+    for cloud in ("aws", "gcp", "azure"):
+        children = [f"Endpoints/{cloud}/Models/{model}" for model in ("chat", "code")]
+        for path, model in zip(children, ("chat", "code"), strict=True):
+            check = stack.at("aws_route53_health_check", path)
+            assert (check["type"], check["port"], check["resource_path"]) == ("HTTP", 80, f"/{model}/health")
+            assert (check["request_interval"], check["failure_threshold"]) == (10, 2)
+            if cloud == "gcp":
+                assert "fqdn" not in check
+                assert _remote("gcp") in check["ip_address"]
+            else:
+                assert check["fqdn"] == f'${{element(split("/", element(values({_remote(cloud)}), 0)), 2)}}'
+        combined = stack.at("aws_route53_health_check", f"Endpoints/{cloud}/HealthCheck")
+        assert combined["type"] == "CALCULATED"
+        assert combined["child_healthchecks"] == [
+            f"${{{stack.address('aws_route53_health_check', path)}.id}}" for path in children
+        ]
+        assert combined["child_health_threshold"] == 2
 
 
 def test_cloud_endpoints_come_from_each_cloud_stacks_state_in_the_same_backend(

@@ -1,0 +1,112 @@
+"""With an API key and global DNS, every cloud answers `GET /<model>/health` without the key, and nothing
+else: Route 53's health checks cannot send one. Without global DNS, no path is keyless."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmdeploy.config.loader import load_environment
+from llmdeploy.plan.build import build_plan
+from tests.fixtures_synth import Doc, Stack
+from tests.modules.aws.test_global_dns import SECOND_MODEL
+from tests.release.environments import THREE_CLOUDS
+
+pytestmark = pytest.mark.synth
+
+KEYED = THREE_CLOUDS.replace("require_api_key: false", "api_key: {secret: demo-api-key}").replace(
+    "location: eastus,", "location: eastus, key_vault: {name: demo-kv, resource_group: demo-secrets},"
+)
+DNS = "global_dns: {zone: example.com, name: api}\n"
+PATHS = ["/chat/health", "/code/health"]
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Stack]:
+    """Every cloud stack of a keyed environment with global DNS (`dns-*`) and of one without (`plain-*`)."""
+    from stacks.app import build_app  # imports the provider bindings
+
+    root = tmp_path_factory.mktemp("keyless")
+    (root / "dns.yaml").write_text(KEYED + SECOND_MODEL + DNS, encoding="utf-8")
+    (root / "plain.yaml").write_text(KEYED + SECOND_MODEL, encoding="utf-8")
+    plans = [build_plan(load_environment(root / f"{name}.yaml")) for name in ("dns", "plain")]
+    outdir = root / "cdktf.out"
+    build_app(plans, outdir, project_dir=root).synth()
+    found = {}
+    for plan in plans:
+        for stack in plan.stacks:
+            folder = outdir / "stacks" / stack
+            found[stack] = Stack(
+                plan, folder, json.loads((folder / "cdk.tf.json").read_text(encoding="utf-8"))
+            )
+    return found
+
+
+def _conditions(rule: Doc) -> dict[str, object]:
+    return {key: value for condition in rule["condition"] for key, value in condition.items()}
+
+
+def test_the_aws_listener_forwards_keyless_health_gets_to_the_models_slots(stacks: dict[str, Stack]) -> None:
+    stack = stacks["dns-aws"]
+    for index, (model, path) in enumerate(zip(("chat", "code"), PATHS, strict=True)):
+        keyless = stack.at("aws_lb_listener_rule", f"{model}/KeylessHealth")
+        keyed = stack.at("aws_lb_listener_rule", f"{model}/Rule")
+        assert _conditions(keyless) == {
+            "path_pattern": {"values": [path]},
+            "http_request_method": {"values": ["GET"]},
+        }
+        assert "http_header" in _conditions(keyed)
+        # Ahead of the keyed rule, and to the same slots with the same weights.
+        assert keyless["priority"] == keyed["priority"] - 1 == 99 + 10 * index
+        assert keyless["action"] == keyed["action"]
+    assert not [
+        rule
+        for rule in stacks["plain-aws"].resources("aws_lb_listener_rule").values()
+        if "http_header" not in _conditions(rule) and rule["priority"] < 50000
+    ]
+
+
+def _armor_rules(stack: Stack) -> list[Doc]:
+    (policy,) = stack.resources("google_compute_security_policy").values()
+    rules: list[Doc] = policy["rule"]
+    return rules
+
+
+def test_cloud_armor_admits_keyless_health_gets_before_the_keyed_rules(stacks: dict[str, Stack]) -> None:
+    rules = sorted(_armor_rules(stacks["dns-gcp"]), key=lambda rule: rule["priority"])
+    keyless = [rule for rule in rules if "without the API key" in rule["description"]]
+    assert [rule["match"]["expr"]["expression"] for rule in keyless] == [
+        f"request.method == 'GET' && request.path == '{path}'" for path in PATHS
+    ]
+    assert rules[: len(keyless)] == keyless
+    assert all(rule["action"] == "allow" for rule in keyless)
+    assert not [rule for rule in _armor_rules(stacks["plain-gcp"]) if "without" in rule["description"]]
+
+
+def _waf_rules(stack: Stack) -> dict[str, Doc]:
+    (policy,) = stack.resources("azurerm_cdn_frontdoor_firewall_policy").values()
+    return {rule["name"]: rule for rule in policy["custom_rule"]}
+
+
+def test_the_front_door_waf_allows_keyless_health_gets_before_checking_the_key(
+    stacks: dict[str, Stack],
+) -> None:
+    rules = _waf_rules(stacks["dns-azure"])
+    keyless = rules["KeylessHealth"]
+    assert (keyless["action"], keyless["priority"]) == ("Allow", 2)
+    assert rules["ApiKey"]["priority"] == 3
+    assert [(c["match_variable"], c["operator"], c["match_values"]) for c in keyless["match_condition"]] == [
+        ("RequestMethod", "Equal", ["GET"]),
+        ("RequestUri", "EndsWith", PATHS),
+    ]
+    assert "KeylessHealth" not in _waf_rules(stacks["plain-azure"])
+
+
+def test_global_dns_checks_the_paths_the_load_balancers_answer_keyless(
+    stacks: dict[str, Stack], tmp_path: Path
+) -> None:
+    plan = stacks["dns-aws"].plan
+    assert plan.global_dns is not None
+    assert list(plan.keyless_health_paths.values()) == list(plan.global_dns.health.model_paths) == PATHS
