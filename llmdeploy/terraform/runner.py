@@ -34,7 +34,6 @@ DEFAULT_BINARY = "terraform"
 PLAN_FILE = "llmdeploy.tfplan"
 
 Message = dict[str, Any]
-Confirm = Callable[[PlanSummary], bool]
 
 
 def binary_from_env(env: Mapping[str, str] | None = None) -> str:
@@ -91,23 +90,19 @@ class TerraformRunner:
         resources = resources_from_plan_json(document)
         return replace(summary, plan_json=document, resources=resources)
 
-    def apply(self, auto_approve: bool = False, *, confirm: Confirm | None = None) -> PlanSummary:
-        """Apply the configuration.
+    def apply(self) -> PlanSummary:
+        """Apply the configuration without asking.
 
-        Without `auto_approve`, plan first and apply that saved plan only if `confirm`
-        (shown the plan) says yes, so what is applied is exactly what was approved.
+        For a reviewed change, plan() first, ask, then apply_plan(): that applies exactly what was
+        shown, which is what the CLI does.
         """
-        if auto_approve:
-            args = ["apply", "-input=false", self._lock_arg(), "-auto-approve"]
-            return self._stream(args, "apply").summary()
-        return self._approved("apply", self.plan(), confirm)
+        return self._unattended("apply")
 
-    def destroy(self, auto_approve: bool = False, *, confirm: Confirm | None = None) -> PlanSummary:
-        """Destroy everything in the stack's state; approval works as for apply()."""
-        if auto_approve:
-            args = ["destroy", "-input=false", self._lock_arg(), "-auto-approve"]
-            return self._stream(args, "destroy").summary()
-        return self._approved("destroy", self.plan(destroy=True), confirm)
+    def destroy(self) -> PlanSummary:
+        """Destroy everything in the stack's state without asking (see apply() for the reviewed way)."""
+        return self._stream(
+            ["destroy", "-input=false", self._lock_arg(), "-auto-approve"], "destroy"
+        ).summary()
 
     def apply_plan(self, plan: PlanSummary, command: str = "apply") -> PlanSummary:
         """Apply a plan saved by plan(); Terraform refuses it if the state moved on."""
@@ -131,21 +126,10 @@ class TerraformRunner:
         raw = json.loads(self._capture(["version", "-json"], "version"))
         return str(raw.get("terraform_version", ""))
 
-    # -- approval ----------------------------------------------------------------
-
-    def _approved(self, command: str, plan: PlanSummary, confirm: Confirm | None) -> PlanSummary:
-        if not plan.has_changes:
-            return plan
-        if confirm is not None and confirm(plan):
-            return self.apply_plan(plan, command)
-        raise OperationError(
-            f"Did not {command} stack '{self.stack}': its plan ({plan.add} to add, "
-            f"{plan.change} to change, {plan.destroy} to destroy) was not approved. "
-            f"Review the plan and approve it when asked, or run {command} with "
-            "auto-approval if you are sure."
-        )
-
     # -- process handling --------------------------------------------------------
+
+    def _unattended(self, command: str) -> PlanSummary:
+        return self._stream([command, "-input=false", self._lock_arg(), "-auto-approve"], command).summary()
 
     def _lock_arg(self) -> str:
         return f"-lock-timeout={self.lock_timeout}"

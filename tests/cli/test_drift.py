@@ -31,7 +31,7 @@ def test_out_of_band_change_is_drift_and_exits_2(
     folder = write_stack(tmp_path / "drift-aws", vpc_only_stack(unique_name))
     runner = TerraformRunner(folder, stack="drift-aws", binary=terraform_binary, env=terraform_env)
     runner.init()
-    runner.apply(auto_approve=True)  # left in the session's emulator, which goes with it
+    runner.apply()  # left in the session's emulator, which goes with it
     in_sync = check_stack("drift-aws", runner)
     assert (in_sync.state, in_sync.changes) == ("in sync", "")
     assert report([in_sync]) == 0

@@ -39,12 +39,13 @@ class Project:
     def environments(self) -> Path:
         return self.root / "environments"
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """`llmdeploy <args>` to completion."""
+    def run(self, *args: str, answer: str = "") -> subprocess.CompletedProcess[str]:
+        """`llmdeploy <args>` to completion; `answer` is what the user types when asked."""
         return subprocess.run(
             [sys.executable, "-m", "llmdeploy", *args],
             cwd=self.root,
             env=self.env,
+            input=answer,
             capture_output=True,
             text=True,
             timeout=CLI_TIMEOUT_S,

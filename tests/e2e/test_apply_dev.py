@@ -34,8 +34,8 @@ class Deployment:
         fleets: dict[str, dict[str, Any]] = self.outputs["fleets"]
         return fleets[name]
 
-    def llmdeploy(self, *args: str) -> Any:
-        return self.project.run(*args)
+    def llmdeploy(self, *args: str, answer: str = "") -> Any:
+        return self.project.run(*args, answer=answer)
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +160,16 @@ def test_synthesized_stack_holds_no_secret_values(deployment: Deployment) -> Non
     text = (deployment.project.root / "cdktf.out" / "stacks" / STACK / "cdk.tf.json").read_text()
     assert "llmdeploy/dev/hf-token" in text or "hf-token" in text
     assert "hf_" not in json.dumps(json.loads(text)).replace("hf_token", "")
+
+
+def test_a_declined_destroy_changes_nothing(deployment: Deployment) -> None:
+    name = deployment.fleet("chat-blue")["asg_name"]
+    result = deployment.llmdeploy("destroy", "dev", "--cloud", "aws", "--local", answer="n\n")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "dev-aws:" in result.stderr and "to destroy. Destroy?" in result.stderr
+    assert "Did not destroy stack 'dev-aws'" in result.stderr and "Nothing was changed." in result.stderr
+    autoscaling = deployment.client("autoscaling")
+    assert autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"] != []
 
 
 def test_destroy_leaves_nothing(deployment: Deployment) -> None:

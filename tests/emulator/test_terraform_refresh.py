@@ -50,12 +50,12 @@ def test_new_template_version_refreshes_quickly(
     runner = TerraformRunner(folder, stack=folder.name, binary=terraform_binary, env=terraform_env)
     runner.init()
     try:
-        runner.apply(auto_approve=True)
+        runner.apply()
         write_stack(folder, refresh_stack(unique_name, "release two"))
         started = time.monotonic()
-        runner.apply(auto_approve=True)
+        runner.apply()
         assert time.monotonic() - started < QUICK_SECONDS
         described = corrected("autoscaling").describe_instance_refreshes(AutoScalingGroupName=unique_name)
         assert [refresh["Status"] for refresh in described["InstanceRefreshes"]] == ["Successful"]
     finally:
-        runner.destroy(auto_approve=True)
+        runner.destroy()

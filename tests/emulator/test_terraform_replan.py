@@ -74,8 +74,8 @@ def test_second_plan_is_empty(
     runner = TerraformRunner(folder, stack=folder.name, binary=terraform_binary, env=terraform_env)
     runner.init()
     try:
-        runner.apply(auto_approve=True)
+        runner.apply()
         again = runner.plan(detailed=True)
         assert not again.has_changes, f"second plan is not empty: {_drift(again)}"
     finally:
-        runner.destroy(auto_approve=True)
+        runner.destroy()

@@ -63,22 +63,6 @@ def test_invalid_config_reports_terraforms_own_words(
 
 
 @pytest.mark.terraform
-def test_unapproved_plan_is_not_applied(
-    tmp_path: Path, terraform_binary: str, terraform_cli_env: dict[str, str]
-) -> None:
-    folder = write_stack(tmp_path / "dev-aws", no_provider_stack())
-    runner = TerraformRunner(folder, stack="dev-aws", binary=terraform_binary, env=terraform_cli_env)
-    runner.init()
-    with pytest.raises(OperationError, match="was not approved"):
-        runner.apply(confirm=lambda plan: False)
-    assert runner.output() == {}
-    summary = runner.apply(confirm=lambda plan: plan.outputs_changed == 1)
-    assert runner.output() == {"answer": 1}
-    assert runner.plan().has_changes is False
-    assert summary.add == 0
-
-
-@pytest.mark.terraform
 def test_uninstallable_provider_points_at_the_mirror(
     tmp_path: Path, terraform_binary: str, terraform_cli_env: dict[str, str], provider_mirror: Path
 ) -> None:

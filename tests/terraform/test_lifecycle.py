@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from llmdeploy.errors import OperationError
-from llmdeploy.terraform import PlanSummary, TerraformRunner
+from llmdeploy.terraform import TerraformRunner
 from tests.fixtures_aws import AwsClient
 from tests.terraform.stacks import broken_subnet_stack, fleet_stack, vpc_only_stack, write_stack
 
@@ -81,22 +81,17 @@ def test_fleet_applies_replans_clean_and_destroys(
     timings: dict[str, float] = {}
     _timed("init", timings, runner.init)
 
-    approved: list[PlanSummary] = []
-
-    def confirm(plan: PlanSummary) -> bool:
-        approved.append(plan)
-        return True
-
-    applied = _timed("apply", timings, lambda: runner.apply(confirm=confirm))
-    assert approved[0].add == FLEET_CREATES
-    assert applied.add == approved[0].add
+    planned = _timed("plan", timings, runner.plan)
+    assert planned.add == FLEET_CREATES
+    applied = _timed("apply", timings, lambda: runner.apply_plan(planned))
+    assert applied.add == planned.add
     _assert_fleet_exists(aws_client, unique_name)
     assert runner.output()["asg_name"] == unique_name
 
     again = _timed("replan", timings, lambda: runner.plan(detailed=True))
     assert not again.has_changes, f"second plan is not empty: {again.resources}"
 
-    destroyed = _timed("destroy", timings, lambda: runner.destroy(auto_approve=True))
+    destroyed = _timed("destroy", timings, lambda: runner.destroy())
     assert destroyed.destroy == applied.add
     _assert_fleet_gone(aws_client, unique_name)
     assert (folder / "terraform.tfstate").exists(), "state files are never deleted"
@@ -115,7 +110,7 @@ def test_apply_failing_half_way_says_state_keeps_what_was_created(
     runner = _runner(folder, terraform_binary, terraform_env)
     runner.init()
     with pytest.raises(OperationError) as caught:
-        runner.apply(auto_approve=True)
+        runner.apply()
     message = str(caught.value)
     assert "'half-aws'" in message
     assert "InvalidSubnet.Range" in message
@@ -124,7 +119,7 @@ def test_apply_failing_half_way_says_state_keeps_what_was_created(
     assert "\n" not in message and "Traceback" not in message
     assert len(_vpcs_named(aws_client, unique_name)) == 1  # the VPC was created and kept
 
-    runner.destroy(auto_approve=True)  # the state knew about the VPC: it is removed
+    runner.destroy()  # the state knew about the VPC: it is removed
     assert _vpcs_named(aws_client, unique_name) == []
 
 
