@@ -7,13 +7,13 @@ is safe to show, and what is expected; an unknown key gets the closest valid key
 from __future__ import annotations
 
 import re
-import types
-from typing import Any, Union, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from llmdeploy.catalog import closest
+from llmdeploy.config.annotations import is_model, options
 from llmdeploy.config.source import Loc, Source, format_loc
 from llmdeploy.errors import Problem
 
@@ -79,32 +79,19 @@ def _fields_at(root: type[BaseModel], loc: Loc) -> set[str]:
     candidates: list[Any] = [root]
     for part in loc:
         candidates = [inner for candidate in candidates for inner in _step(candidate, part)]
-    return {name for candidate in candidates if _is_model(candidate) for name in candidate.model_fields}
+    return {name for candidate in candidates if is_model(candidate) for name in candidate.model_fields}
 
 
 def _step(annotation: Any, part: str | int) -> list[Any]:
     found: list[Any] = []
-    for option in _options(annotation):
-        if _is_model(option) and isinstance(part, str) and part in option.model_fields:
-            found += _options(option.model_fields[part].annotation)
+    for option in options(annotation):
+        if is_model(option) and isinstance(part, str) and part in option.model_fields:
+            found += options(option.model_fields[part].annotation)
         elif get_origin(option) is list and isinstance(part, int):
-            found += _options(get_args(option)[0])
+            found += options(get_args(option)[0])
         elif get_origin(option) is dict:
-            found += _options(get_args(option)[1])
+            found += options(get_args(option)[1])
     return found
-
-
-def _options(annotation: Any) -> list[Any]:
-    origin = get_origin(annotation)
-    if origin is Union or origin is types.UnionType:
-        return [inner for arg in get_args(annotation) for inner in _options(arg)]
-    if hasattr(annotation, "__metadata__"):
-        return _options(get_args(annotation)[0])
-    return [annotation]
-
-
-def _is_model(candidate: Any) -> bool:
-    return isinstance(candidate, type) and issubclass(candidate, BaseModel)
 
 
 def _problem(loc: Loc, message: str, source: Source) -> Problem:

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from llmdeploy.config.annotations import is_model, options
 from llmdeploy.config.environment import EnvironmentConfig
 
 
@@ -34,18 +35,16 @@ def _walk(model: type[BaseModel], prefix: str) -> list[tuple[str, FieldInfo]]:
 
 def _nested(annotation: Any) -> list[tuple[type[BaseModel], str]]:
     """Models nested under a field, with the path suffix a list (`[]`) or mapping (`.<key>`) adds."""
-    origin = get_origin(annotation)
-    if origin in (Union, types.UnionType) or hasattr(annotation, "__metadata__"):
-        args = get_args(annotation)
-        options = args[:1] if hasattr(annotation, "__metadata__") else args
-        return [found for arg in options for found in _nested(arg)]
-    if origin is list:
-        return [(model, f"[]{suffix}") for model, suffix in _nested(get_args(annotation)[0])]
-    if origin is dict:
-        return [(model, f".<key>{suffix}") for model, suffix in _nested(get_args(annotation)[1])]
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [(annotation, "")]
-    return []
+    found: list[tuple[type[BaseModel], str]] = []
+    for option in options(annotation):
+        origin = get_origin(option)
+        if origin is list:
+            found += [(model, f"[]{suffix}") for model, suffix in _nested(get_args(option)[0])]
+        elif origin is dict:
+            found += [(model, f".<key>{suffix}") for model, suffix in _nested(get_args(option)[1])]
+        elif is_model(option):
+            found.append((option, ""))
+    return found
 
 
 def _row(path: str, field: FieldInfo) -> str:
