@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from llmdeploy.config.loader import load
+from llmdeploy.plan.build import build_plan
+from llmdeploy.plan.model import DeploymentPlan
+
 pytest_plugins = ["tests.fixtures_aws", "tests.fixtures_synth", "tests.fixtures_clouds"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,6 +35,12 @@ def example_vars(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name, value in EXAMPLE_VARIABLES.items():
         monkeypatch.setenv(name, value)
     return EXAMPLE_VARIABLES
+
+
+@pytest.fixture
+def prod_plan(example_vars: dict[str, str]) -> DeploymentPlan:
+    """The plan of the prod example: every cloud, several models and slots."""
+    return build_plan(load("prod", EXAMPLES))
 
 
 WriteEnv = Callable[..., Path]

@@ -115,7 +115,7 @@ def _context(
     def deploy() -> list[DeployedStack]:
         targets = run_stacks(env, env_dir, outdir, cloud, local, "apply", yes=True)
         window = load(env, env_dir).monitoring.alarms.evaluation_minutes
-        return [_deployed(target, window) for target in targets if target.cloud is not None]
+        return [_deployed(env, target, window) for target in targets if target.cloud is not None]
 
     def say(text: str) -> None:
         out.print(text, markup=False, highlight=False)
@@ -123,10 +123,11 @@ def _context(
     return ReleaseContext(resolve_env_path(env, env_dir), model, deploy, RECORDS_DIR, say)
 
 
-def _deployed(target: StackTarget, window_minutes: int) -> DeployedStack:
+def _deployed(env: str, target: StackTarget, window_minutes: int) -> DeployedStack:
     assert target.cloud is not None
     return DeployedStack(
         cloud=target.cloud.cloud,
+        env=env,
         stack=target.stack,
         settings=target.cloud.settings,
         outputs=target.runner.output(),

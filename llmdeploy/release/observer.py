@@ -19,7 +19,7 @@ from llmdeploy.errors import OperationError
 from llmdeploy.release.gates import CloudSample
 
 #: Clouds with an observer module (`llmdeploy.release.<cloud>`, defining `observer(stack)`).
-OBSERVED_CLOUDS: tuple[Cloud, ...] = ("aws",)
+OBSERVED_CLOUDS: tuple[Cloud, ...] = ("aws", "gcp", "azure")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class DeployedStack:
     """A cloud stack after apply: what an observer needs to find the slot's resources."""
 
     cloud: Cloud
+    #: The environment (file name) the stack belongs to, for "apply it" hints.
+    env: str
     stack: str
     settings: AwsCloud | GcpCloud | AzureCloud
     outputs: Mapping[str, object]
@@ -72,3 +74,9 @@ def fleet_outputs(stack: DeployedStack, model: str, slot: Slot) -> Mapping[str, 
             "then run the command again."
         )
     return entry
+
+
+def output_list(fleet: Mapping[str, object], key: str) -> list[str]:
+    """A list in a fleet's outputs (names of groups or alerts) as strings; empty when absent."""
+    value = fleet.get(key)
+    return [str(item) for item in value] if isinstance(value, list | tuple) else []

@@ -10,11 +10,10 @@ origin (`afdOrigins.listByOriginGroup`: weight and enabled state), the endpoint 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.mgmt.cdn import CdnManagementClient
 from azure.mgmt.compute import ComputeManagementClient
 
@@ -44,24 +43,40 @@ class AzureClients:
         Without a credential they use azure-identity's DefaultAzureCredential (environment, managed
         identity or `az login`).
         """
-        if credential is None:
-            from azure.identity import DefaultAzureCredential
-
-            credential = DefaultAzureCredential()
+        credential = sign_in(credential)
         return cls(
             compute=ComputeManagementClient(credential, subscription_id, **options),
             cdn=CdnManagementClient(credential, subscription_id, **options),
         )
 
 
+def sign_in(credential: Any = None) -> Any:
+    """`credential`, or else DefaultAzureCredential (environment, managed identity or `az login`).
+
+    The credential only signs in at the first request, so building clients never fails for want of it.
+    """
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    return credential
+
+
 def subscription(plan: DeploymentPlan) -> str:
     """The subscription the environment's Azure stack deploys to."""
-    settings = plan.cloud("azure").settings
+    return stack_subscription(plan.cloud("azure").stack, plan.cloud("azure").settings)
+
+
+def stack_subscription(stack: str, settings: object) -> str:
+    """The subscription of `stack`, deployed with the Azure `settings`.
+
+    Raises:
+        OperationError: the environment file names no subscription.
+    """
     assert isinstance(settings, AzureCloud)
     if settings.subscription_id is None:
         raise OperationError(
-            f"{plan.cloud('azure').stack}: no Azure subscription to read from: "
-            "set clouds.azure.subscription_id "
+            f"{stack}: no Azure subscription to read from: set clouds.azure.subscription_id "
             "(for example ${AZURE_SUBSCRIPTION_ID}) in the environment file."
         )
     return settings.subscription_id
@@ -73,61 +88,114 @@ def read_status(plan: DeploymentPlan, clients: AzureClients) -> list[SlotStatus]
     return [reader.fleet(model, fleet) for model in plan.models for fleet in model.fleets_on("azure")]
 
 
+@dataclass(frozen=True)
+class ResourceGroup:
+    """The resource group of one stack: every failed call in it becomes one readable error.
+
+    Shared by `llmdeploy status` and the promotion gates, so both read scale sets the same way and
+    say the same thing when they cannot.
+    """
+
+    stack: str
+    env: str
+    name: str
+
+    def scale_set_vms(self, compute: ComputeManagementClient, name: str) -> tuple[Any, list[Any]]:
+        """A Flexible scale set (`virtualMachineScaleSets.get`) and its VMs with their instance view."""
+        scale_set = self.call("scale set", name, compute.virtual_machine_scale_sets.get, self.name, name)
+        pages = compute.virtual_machines.list(
+            self.name, filter=f"'virtualMachineScaleSet/id' eq '{scale_set.id}'", expand="instanceView"
+        )
+        return scale_set, self.call("scale set VMs", name, list, pages)
+
+    def call(self, kind: str, name: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """`method(*args, **kwargs)`; its errors name `kind` and `name` and say what to do next.
+
+        Raises:
+            OperationError: the call failed (missing resource, refused access, no connection).
+        """
+        try:
+            return method(*args, **kwargs)
+        except ResourceNotFoundError as error:
+            raise OperationError(
+                f"{self.stack}: the {kind} {name} does not exist in resource group {self.name} "
+                f"({error.reason}). Is the stack applied? Run `llmdeploy apply {self.env} --cloud azure`."
+            ) from error
+        except HttpResponseError as error:
+            # A sign-in failure is an HttpResponseError without an HTTP answer.
+            answer = f"HTTP {error.status_code} {error.reason}" if error.status_code else error.message
+            raise OperationError(
+                f"{self.stack}: reading the {kind} {name} in resource group {self.name} failed: "
+                f"{answer}. Check the credentials (az login) and their access to the subscription, "
+                "then retry."
+            ) from error
+        except AzureError as error:
+            raise OperationError(
+                f"{self.stack}: reading the {kind} {name} in resource group {self.name} failed: "
+                f"{error.message}. Check the network and the credentials (az login), then retry."
+            ) from error
+
+
+@dataclass(frozen=True)
+class VmCounts:
+    """The VMs of a scale set that are powered on, and how many of those are healthy and on spot."""
+
+    running: int
+    healthy: int
+    spot: int
+
+
+def count_vms(vms: list[Any]) -> VmCounts:
+    """Count powered-on VMs, their `vmHealth` (the Application Health extension) and their priority."""
+    on = [vm for vm in vms if any(status.code in _POWERED_ON for status in vm.instance_view.statuses or [])]
+    return VmCounts(
+        running=len(on),
+        healthy=sum(_is_healthy(vm.instance_view) for vm in on),
+        spot=sum(vm.priority == _SPOT for vm in on),
+    )
+
+
+def _is_healthy(view: Any) -> bool:
+    return bool(view.vm_health and view.vm_health.status.code == _HEALTHY)
+
+
 class _Reader:
     def __init__(self, plan: DeploymentPlan, clients: AzureClients) -> None:
         self.plan, self.clients = plan, clients
-        self.stack = plan.cloud("azure").stack
-        self.group = names.stack_prefix(plan)
-        endpoint = self._call(
-            "Front Door endpoint",
-            self.group,
-            clients.cdn.afd_endpoints.get,
-            self.group,
-            self.group,
-            self.group,
+        self.group = ResourceGroup(plan.cloud("azure").stack, plan.env, names.stack_prefix(plan))
+        name = self.group.name
+        endpoint = self.group.call(
+            "Front Door endpoint", name, clients.cdn.afd_endpoints.get, name, name, name
         )
         self.host: str = endpoint.host_name
         self.origins: dict[str, dict[str, Any]] = {}
 
     def fleet(self, model: ModelPlan, fleet: FleetPlan) -> SlotStatus:
         name = names.azure_scale_set(fleet)
-        scale_set = self._call(
-            "scale set", name, self.clients.compute.virtual_machine_scale_sets.get, self.group, name
-        )
-        running = healthy = spot = 0
-        for vm in self._machines(scale_set.id, name):
-            view = vm.instance_view
-            if not any(status.code in _POWERED_ON for status in view.statuses or []):
-                continue
-            running += 1
-            spot += vm.priority == _SPOT
-            healthy += bool(view.vm_health and view.vm_health.status.code == _HEALTHY)
+        scale_set, vms = self.group.scale_set_vms(self.clients.compute, name)
+        counts = count_vms(vms)
         return SlotStatus(
             model=fleet.model,
             cloud="azure",
             slot=fleet.slot,
             desired=scale_set.sku.capacity or 0,
-            running=running,
-            healthy=healthy,
-            spot=spot,
-            on_demand=running - spot,
+            running=counts.running,
+            healthy=counts.healthy,
+            spot=counts.spot,
+            on_demand=counts.running - counts.spot,
             weight=self._weight(model, name),
             endpoint=names.endpoint(self.plan, fleet.model, self.host, cloud_serves_https=True),
         )
 
-    def _machines(self, scale_set_id: str, name: str) -> Iterator[Any]:
-        pages = self.clients.compute.virtual_machines.list(
-            self.group, filter=f"'virtualMachineScaleSet/id' eq '{scale_set_id}'", expand="instanceView"
-        )
-        yield from self._call("scale set VMs", name, list, pages)
-
     def _weight(self, model: ModelPlan, origin: str) -> int:
         if model.name not in self.origins:
-            listed = self._call(
+            listed = self.group.call(
                 "Front Door origin group",
                 model.name,
                 list,
-                self.clients.cdn.afd_origins.list_by_origin_group(self.group, self.group, model.name),
+                self.clients.cdn.afd_origins.list_by_origin_group(
+                    self.group.name, self.group.name, model.name
+                ),
             )
             self.origins[model.name] = {
                 entry.name: entry.weight for entry in listed if entry.enabled_state == _ENABLED
@@ -135,19 +203,3 @@ class _Reader:
         enabled = self.origins[model.name]
         total = sum(enabled.values())
         return round(100 * enabled[origin] / total) if origin in enabled and total else 0
-
-    def _call(self, kind: str, name: str, method: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except ResourceNotFoundError as error:
-            raise OperationError(
-                f"{self.stack}: the {kind} {name} does not exist in resource group {self.group} "
-                f"({error.reason}). Is the stack applied? "
-                f"Run `llmdeploy apply {self.plan.env} --cloud azure`."
-            ) from error
-        except HttpResponseError as error:
-            raise OperationError(
-                f"{self.stack}: reading the {kind} {name} in resource group {self.group} failed: "
-                f"HTTP {error.status_code} {error.reason}. Check the credentials (az login) and their "
-                "access to the subscription, then retry."
-            ) from error

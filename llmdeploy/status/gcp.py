@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.api_core import exceptions as google_errors
+from google.auth.exceptions import GoogleAuthError
 from google.cloud import compute_v1
 
 from llmdeploy.config.clouds import GcpCloud
@@ -62,48 +63,102 @@ def read_status(plan: DeploymentPlan, clients: GcpClients) -> list[SlotStatus]:
     return [reader.fleet(fleet) for fleet in plan.fleets_on("gcp")]
 
 
+@dataclass(frozen=True)
+class GcpProject:
+    """The GCP project of one stack, read through `clients`: every failed call becomes one readable error.
+
+    Shared by `llmdeploy status` and the promotion gates, so both read instance groups and backend
+    health the same way and say the same thing when they cannot.
+    """
+
+    clients: GcpClients
+    stack: str
+    env: str
+    project: str
+    region: str
+
+    def instance_group(self, name: str) -> compute_v1.InstanceGroupManager:
+        """A regional managed instance group (`regionInstanceGroupManagers.get`)."""
+        group: compute_v1.InstanceGroupManager = self.call(
+            "instance group",
+            name,
+            self.clients.groups.get,
+            project=self.project,
+            region=self.region,
+            instance_group_manager=name,
+        )
+        return group
+
+    def healthy(self, backend_service: str, group_url: str) -> int:
+        """Backends of the group at `group_url` that `backend_service` reports HEALTHY."""
+        health = self.call(
+            "backend service",
+            backend_service,
+            self.clients.backend_services.get_health,
+            project=self.project,
+            backend_service=backend_service,
+            resource_group_reference_resource=compute_v1.ResourceGroupReference(group=group_url),
+        )
+        return sum(status.health_state == _HEALTHY for status in health.health_status)
+
+    def call(self, kind: str, name: str, method: Any, **request: Any) -> Any:
+        """`method(**request)`; its errors name `kind` and `name` and say what to do next.
+
+        Raises:
+            OperationError: the call failed (missing resource, refused access, no connection).
+        """
+        try:
+            return method(**request)
+        except google_errors.NotFound as error:
+            raise OperationError(
+                f"{self.stack}: the {kind} {name} does not exist in GCP project {self.project} "
+                f"({error.message}). Is the stack applied? Run `llmdeploy apply {self.env} --cloud gcp`."
+            ) from error
+        except google_errors.GoogleAPICallError as error:
+            raise OperationError(
+                f"{self.stack}: reading the {kind} {name} in GCP project {self.project} failed: "
+                f"{error.code} {error.message}. Check the credentials (gcloud auth application-default "
+                "login) and their access to the project, then retry."
+            ) from error
+        except (google_errors.GoogleAPIError, GoogleAuthError, OSError) as error:
+            # No answer at all (no connection, no token): the REST transports raise these unwrapped
+            # (requests' errors are OSErrors).
+            raise OperationError(
+                f"{self.stack}: reading the {kind} {name} in GCP project {self.project} failed: {error}. "
+                "Check the network and the credentials (gcloud auth application-default login), then retry."
+            ) from error
+
+
 class _Reader:
     def __init__(self, plan: DeploymentPlan, settings: GcpCloud, clients: GcpClients) -> None:
-        self.plan, self.project, self.region, self.clients = (
-            plan,
-            settings.project_id,
-            settings.region,
-            clients,
-        )
-        self.stack = plan.cloud("gcp").stack
+        self.plan, self.project = plan, settings.project_id
+        self.gcp = GcpProject(clients, plan.cloud("gcp").stack, plan.env, self.project, settings.region)
         prefix = names.stack_prefix(plan)
-        url_map = self._call("URL map", prefix, clients.url_maps.get, project=self.project, url_map=prefix)
+        url_map = self.gcp.call("URL map", prefix, clients.url_maps.get, project=self.project, url_map=prefix)
         self.weights = _weighted_services(url_map)
-        address = self._call("address", prefix, clients.addresses.get, project=self.project, address=prefix)
-        self.address: str = address.address
+        found = self.gcp.call("address", prefix, clients.addresses.get, project=self.project, address=prefix)
+        self.address: str = found.address
 
     def fleet(self, fleet: FleetPlan) -> SlotStatus:
         desired = running = healthy = spot = 0
         for group_name in names.gcp_groups(self.plan, fleet):
-            group = self._call(
-                "instance group",
-                group_name,
-                self.clients.groups.get,
-                project=self.project,
-                region=self.region,
-                instance_group_manager=group_name,
-            )
+            group = self.gcp.instance_group(group_name)
             desired += group.target_size
             urls = [
                 managed.instance
-                for managed in self._call(
+                for managed in self.gcp.call(
                     "instance group",
                     group_name,
-                    self.clients.groups.list_managed_instances,
+                    self.gcp.clients.groups.list_managed_instances,
                     project=self.project,
-                    region=self.region,
+                    region=self.gcp.region,
                     instance_group_manager=group_name,
                 )
                 if managed.instance_status in _RUNNING
             ]
             running += len(urls)
             spot += sum(self._is_spot(url) for url in urls)
-            healthy += self._healthy(names.gcp_fleet(self.plan, fleet), group.instance_group)
+            healthy += self.gcp.healthy(names.gcp_fleet(self.plan, fleet), group.instance_group)
         return SlotStatus(
             model=fleet.model,
             cloud="gcp",
@@ -119,36 +174,10 @@ class _Reader:
 
     def _is_spot(self, url: str) -> bool:
         zone, name = _zone_and_name(url)
-        instance = self._call(
-            "instance", name, self.clients.instances.get, project=self.project, zone=zone, instance=name
+        instance = self.gcp.call(
+            "instance", name, self.gcp.clients.instances.get, project=self.project, zone=zone, instance=name
         )
         return bool(instance.scheduling.provisioning_model == _SPOT)
-
-    def _healthy(self, backend_service: str, group_url: str) -> int:
-        health = self._call(
-            "backend service",
-            backend_service,
-            self.clients.backend_services.get_health,
-            project=self.project,
-            backend_service=backend_service,
-            resource_group_reference_resource=compute_v1.ResourceGroupReference(group=group_url),
-        )
-        return sum(status.health_state == _HEALTHY for status in health.health_status)
-
-    def _call(self, kind: str, name: str, method: Any, **request: Any) -> Any:
-        try:
-            return method(**request)
-        except google_errors.NotFound as error:
-            raise OperationError(
-                f"{self.stack}: the {kind} {name} does not exist in GCP project {self.project} "
-                f"({error.message}). Is the stack applied? Run `llmdeploy apply {self.plan.env} --cloud gcp`."
-            ) from error
-        except google_errors.GoogleAPICallError as error:
-            raise OperationError(
-                f"{self.stack}: reading the {kind} {name} in GCP project {self.project} failed: "
-                f"{error.code} {error.message}. Check the credentials (gcloud auth application-default "
-                "login) and their access to the project, then retry."
-            ) from error
 
 
 def _weighted_services(url_map: compute_v1.UrlMap) -> list[dict[str, int]]:

@@ -4,6 +4,10 @@ The status clients are pointed at it through their SDKs' documented endpoint opt
 `client_options.api_endpoint`; Azure: `base_url`), so the SDKs run unmodified: they build the
 requests, send them over real HTTP (HTTPS for Azure, whose SDK sends bearer tokens only over TLS)
 and parse the answers. Bodies follow the shapes of the APIs' published references.
+
+Google clients that speak only gRPC (google-cloud-monitoring) get `GrpcLoopbackApi`: a real gRPC
+server answering each method with a canned message of the API's own types, reached over a plain
+channel the client is given as its transport's `channel`.
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ import ipaddress
 import json
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import grpc
 
 
 @dataclass(frozen=True)
@@ -136,3 +143,56 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+@dataclass
+class GrpcLoopbackApi:
+    """One gRPC service's unary methods, each answering a canned message; records every request.
+
+    `methods` maps a method name to its (request, response) proto-plus types. An answer is a
+    response message, a function of the request returning one, or a (status code, details) pair to
+    fail with; methods without an answer fail with NOT_FOUND.
+    """
+
+    service: str
+    methods: dict[str, tuple[Any, Any]]
+    answers: dict[str, Any] = field(default_factory=dict)
+    seen: list[tuple[str, Any]] = field(default_factory=list)
+    address: str = ""
+
+    def answer(self, method: str, response: Any) -> None:
+        self.answers[method] = response
+
+    def requests_to(self, method: str) -> list[Any]:
+        return [request for name, request in self.seen if name == method]
+
+    def handler(self, method: str) -> Callable[[Any, grpc.ServicerContext], Any]:
+        def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            self.seen.append((method, request))
+            answer = self.answers.get(method, (grpc.StatusCode.NOT_FOUND, f"{method}: nothing canned"))
+            if isinstance(answer, tuple):
+                context.abort(*answer)
+            return answer(request) if callable(answer) else answer
+
+        return handle
+
+
+@contextmanager
+def serving_grpc(api: GrpcLoopbackApi) -> Iterator[GrpcLoopbackApi]:
+    """Serve `api` over plain gRPC on a free loopback port until the block ends."""
+    handlers = {
+        method: grpc.unary_unary_rpc_method_handler(
+            api.handler(method),
+            request_deserializer=request_type.deserialize,
+            response_serializer=response_type.serialize,
+        )
+        for method, (request_type, response_type) in api.methods.items()
+    }
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(api.service, handlers),))
+    api.address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    server.start()
+    try:
+        yield api
+    finally:
+        server.stop(grace=None).wait()

@@ -11,86 +11,29 @@ from dataclasses import astuple
 from typing import Any
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
 
-from llmdeploy.config.loader import load
 from llmdeploy.errors import OperationError
-from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.model import DeploymentPlan
-from llmdeploy.status.gcp import GcpClients, read_status
-from tests.conftest import EXAMPLES
-from tests.status.loopback import LoopbackApi, Seen, serving
+from llmdeploy.status.gcp import read_status
+from tests.status.google_api import (
+    API,
+    LINK,
+    REGION,
+    backend_health,
+    compute_clients,
+    google_api,
+    google_error,
+    managed_group,
+)
+from tests.status.loopback import LoopbackApi
 
-PROJECT = "llmdeploy-demo-123"
-REGION = "us-central1"
-API = f"/compute/v1/projects/{PROJECT}"
-LINK = f"https://www.googleapis.com{API}"
 ADDRESS = "34.117.40.12"
-
-
-def _error(code: int, message: str) -> dict[str, Any]:
-    status = {404: "notFound", 403: "forbidden"}[code]
-    return {
-        "error": {
-            "code": code,
-            "message": message,
-            "errors": [{"message": message, "domain": "global", "reason": status}],
-        }
-    }
-
-
-@pytest.fixture
-def plan(example_vars: dict[str, str]) -> DeploymentPlan:
-    return build_plan(load("prod", EXAMPLES))
 
 
 @pytest.fixture
 def api() -> Iterator[LoopbackApi]:
-    with serving(LoopbackApi(not_found=_error(404, "The resource was not found"))) as running:
+    with google_api() as running:
         yield running
-
-
-def _clients(api: LoopbackApi) -> GcpClients:
-    anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
-    return GcpClients.connect(credentials=anonymous, client_options={"api_endpoint": api.url})
-
-
-def _group(api: LoopbackApi, name: str, target: int, instances: list[tuple[str, str, str]]) -> None:
-    """A managed group of `instances` (name, zone, status), each also answering instances.get."""
-    group_url = f"{LINK}/regions/{REGION}/instanceGroups/{name}"
-    api.answer(
-        "GET",
-        f"{API}/regions/{REGION}/instanceGroupManagers/{name}",
-        {
-            "kind": "compute#instanceGroupManager",
-            "name": name,
-            "region": f"{LINK}/regions/{REGION}",
-            "targetSize": target,
-            "instanceGroup": group_url,
-            "baseInstanceName": name,
-            "status": {"isStable": True},
-            "currentActions": {"none": len(instances)},
-        },
-    )
-    api.answer(
-        "POST",
-        f"{API}/regions/{REGION}/instanceGroupManagers/{name}/listManagedInstances",
-        {
-            "managedInstances": [
-                {
-                    "instance": f"{LINK}/zones/{zone}/instances/{instance}",
-                    "id": str(1000 + index),
-                    "instanceStatus": status,
-                    "currentAction": "NONE" if status == "RUNNING" else "CREATING",
-                    "version": {
-                        "instanceTemplate": f"{LINK}/global/instanceTemplates/t-{index}",
-                        "name": "spot",
-                    },
-                }
-                for index, (instance, zone, status) in enumerate(instances)
-            ]
-        },
-    )
 
 
 def _instance(api: LoopbackApi, name: str, zone: str, model: str) -> None:
@@ -112,27 +55,6 @@ def _instance(api: LoopbackApi, name: str, zone: str, model: str) -> None:
             },
         },
     )
-
-
-def _health(api: LoopbackApi, service: str, states: dict[str, list[str]]) -> None:
-    """getHealth of `service` answering, for each group asked about, the health states given for it."""
-
-    def answer(request: Seen) -> dict[str, Any]:
-        group = request.body["group"].rsplit("/", 1)[-1]
-        return {
-            "kind": "compute#backendServiceGroupHealth",
-            "healthStatus": [
-                {
-                    "instance": f"{LINK}/zones/us-central1-a/instances/{group}-{index}",
-                    "ipAddress": f"10.50.0.{index + 2}",
-                    "port": 80,
-                    "healthState": state,
-                }
-                for index, state in enumerate(states[group])
-            ],
-        }
-
-    api.answer("POST", f"{API}/global/backendServices/{service}/getHealth", answer)
 
 
 def _weighted(*pairs: tuple[str, int]) -> dict[str, Any]:
@@ -190,7 +112,7 @@ def _url_map_and_address(api: LoopbackApi) -> None:
 def _prod(api: LoopbackApi) -> None:
     _url_map_and_address(api)
     # translate-fr-blue: 3 spot + 1 booting in the autoscaled group, 1 on-demand base.
-    _group(
+    managed_group(
         api,
         "prod-translate-fr-blue",
         4,
@@ -201,12 +123,12 @@ def _prod(api: LoopbackApi) -> None:
             ("fb-4", "us-central1-a", "STAGING"),
         ],
     )
-    _group(api, "prod-translate-fr-blue-base", 1, [("fbb-1", "us-central1-b", "RUNNING")])
+    managed_group(api, "prod-translate-fr-blue-base", 1, [("fbb-1", "us-central1-b", "RUNNING")])
     for name, zone in (("fb-1", "us-central1-a"), ("fb-2", "us-central1-b"), ("fb-4", "us-central1-a")):
         _instance(api, name, zone, "SPOT")
     _instance(api, "fb-3", "us-central1-c", "STANDARD")  # the on-demand version's share
     _instance(api, "fbb-1", "us-central1-b", "STANDARD")
-    _health(
+    backend_health(
         api,
         "prod-translate-fr-blue",
         {
@@ -215,28 +137,28 @@ def _prod(api: LoopbackApi) -> None:
         },
     )
     # translate-fr-green: a spot VM reclaimed (gone), one stopping; the base VM serves.
-    _group(api, "prod-translate-fr-green", 1, [("fg-1", "us-central1-a", "STOPPING")])
-    _group(api, "prod-translate-fr-green-base", 1, [("fgb-1", "us-central1-c", "RUNNING")])
+    managed_group(api, "prod-translate-fr-green", 1, [("fg-1", "us-central1-a", "STOPPING")])
+    managed_group(api, "prod-translate-fr-green-base", 1, [("fgb-1", "us-central1-c", "RUNNING")])
     _instance(api, "fgb-1", "us-central1-c", "STANDARD")
-    _health(
+    backend_health(
         api,
         "prod-translate-fr-green",
         {"prod-translate-fr-green": [], "prod-translate-fr-green-base": ["HEALTHY"]},
     )
-    _group(api, "prod-translate-es-blue", 1, [("eb-1", "us-central1-a", "RUNNING")])
-    _group(api, "prod-translate-es-blue-base", 1, [("ebb-1", "us-central1-b", "RUNNING")])
+    managed_group(api, "prod-translate-es-blue", 1, [("eb-1", "us-central1-a", "RUNNING")])
+    managed_group(api, "prod-translate-es-blue-base", 1, [("ebb-1", "us-central1-b", "RUNNING")])
     _instance(api, "eb-1", "us-central1-a", "SPOT")
     _instance(api, "ebb-1", "us-central1-b", "STANDARD")
-    _health(
+    backend_health(
         api,
         "prod-translate-es-blue",
         {"prod-translate-es-blue": ["UNHEALTHY"], "prod-translate-es-blue-base": ["HEALTHY"]},
     )
 
 
-def test_reads_groups_instances_health_and_weights(plan: DeploymentPlan, api: LoopbackApi) -> None:
+def test_reads_groups_instances_health_and_weights(prod_plan: DeploymentPlan, api: LoopbackApi) -> None:
     _prod(api)
-    statuses = read_status(plan, _clients(api))
+    statuses = read_status(prod_plan, compute_clients(api))
     endpoint = f"http://{ADDRESS}"
     # model, cloud, slot, desired, running, healthy, spot, on-demand, weight %, endpoint
     assert [astuple(status) for status in statuses] == [
@@ -247,10 +169,10 @@ def test_reads_groups_instances_health_and_weights(plan: DeploymentPlan, api: Lo
 
 
 def test_asks_health_of_each_group_of_the_slots_backend_service(
-    plan: DeploymentPlan, api: LoopbackApi
+    prod_plan: DeploymentPlan, api: LoopbackApi
 ) -> None:
     _prod(api)
-    read_status(plan, _clients(api))
+    read_status(prod_plan, compute_clients(api))
     asked = [
         request.body
         for request in api.requests_to(f"{API}/global/backendServices/prod-translate-fr-blue/getHealth")
@@ -263,24 +185,24 @@ def test_asks_health_of_each_group_of_the_slots_backend_service(
     assert all("Authorization" not in request.headers for request in api.seen)
 
 
-def test_a_missing_group_says_to_apply_the_stack(plan: DeploymentPlan, api: LoopbackApi) -> None:
+def test_a_missing_group_says_to_apply_the_stack(prod_plan: DeploymentPlan, api: LoopbackApi) -> None:
     _url_map_and_address(api)
     with pytest.raises(OperationError) as raised:
-        read_status(plan, _clients(api))
+        read_status(prod_plan, compute_clients(api))
     message = str(raised.value)
     assert message.startswith("prod-gcp: the instance group prod-translate-fr-blue does not exist")
     assert "llmdeploy apply prod --cloud gcp" in message
 
 
-def test_refused_access_points_at_the_credentials(plan: DeploymentPlan, api: LoopbackApi) -> None:
+def test_refused_access_points_at_the_credentials(prod_plan: DeploymentPlan, api: LoopbackApi) -> None:
     api.answer(
         "GET",
         f"{API}/global/urlMaps/llmdeploy-demo-prod",
-        _error(403, "Required 'compute.urlMaps.get' permission"),
+        google_error(403, "Required 'compute.urlMaps.get' permission"),
         status=403,
     )
     with pytest.raises(OperationError) as raised:
-        read_status(plan, _clients(api))
+        read_status(prod_plan, compute_clients(api))
     message = str(raised.value)
     assert "reading the URL map llmdeploy-demo-prod in GCP project llmdeploy-demo-123 failed: 403" in message
     assert "compute.urlMaps.get" in message and "gcloud auth application-default login" in message

@@ -1,0 +1,152 @@
+"""The Azure health observer: healthy VMs, fired alerts and 5xx rate of one slot's scale set and origin.
+
+Healthy replicas are the scale set's powered-on VMs whose Application Health extension reports them
+healthy, read exactly as `llmdeploy status` reads them (Front Door's probes only give a percentage).
+The error rate comes from Front Door's `OriginRequestCount`, filtered to the slot's origin and split
+by `HttpStatusGroup`: `Percentage5XX` exists only per endpoint, which every slot of a model shares.
+Firing alarms are the alerts of the slot's metric alert rules that Azure Monitor holds as Fired
+(azure-mgmt-alertsmanagement): a rule itself carries no state.
+
+Reads the `fleets` and `resource_group` outputs of the `<env>-azure` stack; the stack names its Front
+Door profile like its resource group. Imported only when an Azure stack is observed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.mgmt.alertsmanagement import AlertsManagementClient
+from azure.mgmt.monitor import MonitorManagementClient
+
+from llmdeploy.config.model import Slot
+from llmdeploy.errors import OperationError
+from llmdeploy.release.gates import CloudSample
+from llmdeploy.release.observer import DeployedStack, fleet_outputs, output_list
+from llmdeploy.status.azure import AzureClients, ResourceGroup, count_vms, sign_in, stack_subscription
+
+FRONT_DOOR_NAMESPACE = "Microsoft.Cdn/profiles"
+ORIGIN_REQUESTS = "OriginRequestCount"
+STATUS_GROUP = "HttpStatusGroup"
+SERVER_ERRORS = "5XX"
+#: Azure Monitor's finest grain for Front Door metrics.
+GRAIN = "PT1M"
+FIRED = "Fired"
+#: The longest span Alerts - Get All looks back over.
+ALERT_HISTORY = "30d"
+
+
+@dataclass(frozen=True)
+class AzureObserverClients:
+    """The clients an Azure observer reads through: compute (as status does), Monitor, alerts."""
+
+    status: AzureClients
+    monitor: MonitorManagementClient
+    alerts: AlertsManagementClient
+
+    @classmethod
+    def connect(cls, subscription_id: str, credential: Any = None, **options: Any) -> AzureObserverClients:
+        """Clients for `subscription_id` sharing one credential; `options` (base_url...) go to all."""
+        credential = sign_in(credential)
+        return cls(
+            status=AzureClients.connect(subscription_id, credential, **options),
+            monitor=MonitorManagementClient(credential, subscription_id, **options),
+            alerts=AlertsManagementClient(credential, subscription_id, **options),
+        )
+
+
+class AzureObserver:
+    """Samples one slot's health through Compute, Azure Monitor metrics and alerts."""
+
+    cloud = "azure"
+
+    def __init__(self, stack: DeployedStack, clients: AzureObserverClients) -> None:
+        self._stack, self._clients = stack, clients
+        self._subscription = stack_subscription(stack.stack, stack.settings)
+        self._group = ResourceGroup(stack.stack, stack.env, _resource_group(stack))
+
+    def sample(self, model: str, slot: Slot) -> CloudSample:
+        fleet = fleet_outputs(self._stack, model, slot)
+        _, vms = self._group.scale_set_vms(self._clients.status.compute, str(fleet["scale_set"]))
+        return CloudSample(
+            cloud="azure",
+            healthy=count_vms(vms).healthy,
+            firing_alarms=self._firing(output_list(fleet, "alert_names")),
+            error_rate_percent=self._error_rate(str(fleet["origin_host"])),
+        )
+
+    def _firing(self, rules: list[str]) -> tuple[str, ...]:
+        if not rules:
+            return ()
+        # The API lists only alerts raised within `time_range` (a day by default): a rule that
+        # has fired for longer is still firing.
+        pages = self._clients.alerts.alerts.get_all(
+            target_resource_group=self._group.name, monitor_condition=FIRED, time_range=ALERT_HISTORY
+        )
+        alerts = self._group.call("Azure Monitor alerts", "(Alerts - Get All)", list, pages)
+        fired = {_fired_rule(alert) for alert in alerts}
+        return tuple(rule for rule in rules if rule.lower() in fired)
+
+    def _error_rate(self, origin: str) -> float | None:
+        end = datetime.now(UTC)
+        start = end - timedelta(minutes=self._stack.window_minutes)
+        found = self._group.call(
+            "Azure Monitor metric",
+            f"{ORIGIN_REQUESTS} of origin {origin}",
+            self._clients.monitor.metrics.list,
+            self._front_door_id(),
+            timespan=f"{start:%Y-%m-%dT%H:%M:%SZ}/{end:%Y-%m-%dT%H:%M:%SZ}",
+            interval=GRAIN,
+            metricnames=ORIGIN_REQUESTS,
+            aggregation="Total",
+            # `eq '*'` asks for one series per status group.
+            filter=f"Origin eq '{origin}' and {STATUS_GROUP} eq '*'",
+            metricnamespace=FRONT_DOOR_NAMESPACE,
+        )
+        totals = _by_status_group(series for metric in found.value for series in metric.timeseries or [])
+        requests = sum(totals.values())
+        return 100 * totals.get(SERVER_ERRORS, 0) / requests if requests else None
+
+    def _front_door_id(self) -> str:
+        group = self._group.name
+        in_group = f"/subscriptions/{self._subscription}/resourceGroups/{group}"
+        return f"{in_group}/providers/{FRONT_DOOR_NAMESPACE}/{group}"
+
+
+def observer(stack: DeployedStack) -> AzureObserver:
+    """The entry point `llmdeploy.release.observer` looks up."""
+    return AzureObserver(stack, AzureObserverClients.connect(stack_subscription(stack.stack, stack.settings)))
+
+
+def _resource_group(stack: DeployedStack) -> str:
+    group = stack.outputs.get("resource_group")
+    if not isinstance(group, str) or not group:
+        raise OperationError(
+            f"Stack {stack.stack} has no `resource_group` output. Apply the environment first "
+            f"(`llmdeploy apply {stack.env} --cloud azure`), then run the command again."
+        )
+    return group
+
+
+def _by_status_group(series: Iterable[Any]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for entry in series:
+        group = _dimension(entry.metadatavalues or [], STATUS_GROUP).upper()
+        totals[group] = totals.get(group, 0) + sum(point.total or 0 for point in entry.data or [])
+    return totals
+
+
+def _dimension(values: Iterable[Any], name: str) -> str:
+    # Azure Monitor answers dimension names in lower case.
+    return next((str(value.value) for value in values if value.name.value.lower() == name.lower()), "")
+
+
+def _fired_rule(alert: Any) -> str:
+    """The rule of an alert Azure Monitor holds as Fired (its name, in lower case); "" otherwise."""
+    essentials = alert.properties.essentials if alert.properties else None
+    if essentials is None or essentials.monitor_condition != FIRED or not essentials.alert_rule:
+        return ""
+    # `alertRule` is the rule's resource ID, whose case Azure does not keep.
+    return str(essentials.alert_rule).rsplit("/", 1)[-1].lower()
