@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -163,9 +164,19 @@ def destroy(
 
 
 def run_stacks(
-    env: str, env_dir: Path, outdir: Path, cloud: Cloud | None, local: bool, command: str, yes: bool
+    env: str,
+    env_dir: Path,
+    outdir: Path,
+    cloud: Cloud | None,
+    local: bool,
+    command: str,
+    yes: bool,
+    replacing: Callable[[StackTarget], Sequence[str]] | None = None,
 ) -> list[StackTarget]:
-    """Synthesize, plan and apply (or destroy) an environment's stacks; return them."""
+    """Synthesize, plan and apply (or destroy) an environment's stacks; return them.
+
+    `replacing` names, per stack, resources to create anew although unchanged.
+    """
     rows = []
     targets = stack_targets(env, env_dir, outdir, cloud, local)
     # Destroy in reverse: the global DNS stack reads the cloud stacks' state.
@@ -174,7 +185,8 @@ def run_stacks(
         with terraform_progress(err, target.stack, f"plan ({command})") as on_message:
             target.runner.on_message = on_message
             target.runner.init()
-            planned = target.runner.plan(destroy=command == "destroy")
+            renewed = replacing(target) if replacing else ()
+            planned = target.runner.plan(destroy=command == "destroy", replacing=renewed)
         if planned.has_changes:
             _approve(target.stack, command, planned, yes)
             with terraform_progress(err, target.stack, command) as on_message:

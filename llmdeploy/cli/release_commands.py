@@ -6,6 +6,8 @@ stack of the environment (or `--cloud`'s) without asking: the file, once valid, 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -27,9 +29,11 @@ from llmdeploy.config.model import Slot
 from llmdeploy.plan.traffic import parse_duration, parse_steps
 from llmdeploy.release import promotion
 from llmdeploy.release.gates import GatePolicy, SystemClock
+from llmdeploy.release.images import image_pins
 from llmdeploy.release.observer import DeployedStack
 from llmdeploy.release.promotion import ReleaseContext
 from llmdeploy.release.record import RECORDS_DIR
+from llmdeploy.synth import STACK_FILE
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="The model (its `name` in the file).")]
 #: Exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
@@ -43,13 +47,16 @@ def release(
     model: ModelOption,
     revision: Annotated[str | None, typer.Option(help="Model revision (commit sha or tag).")] = None,
     engine_image: Annotated[str | None, typer.Option(help="Engine image, pinned to a tag.")] = None,
+    new_image: Annotated[
+        bool, typer.Option("--new-image", help="Also roll the slot onto the newest GPU machine image.")
+    ] = False,
     env_dir: EnvDir = DEFAULT_ENV_DIR,
     cloud: CloudOption = None,
     local: Local = False,
     outdir: Outdir = DEFAULT_OUTDIR,
 ) -> None:
     """Write a new version into the model's idle slot at 0% traffic and deploy it."""
-    promotion.release(_context(env, env_dir, model, cloud, local, outdir), revision, engine_image)
+    promotion.release(_context(env, env_dir, model, cloud, local, outdir), revision, engine_image, new_image)
 
 
 @app.command()
@@ -112,8 +119,11 @@ def rollback(
 def _context(
     env: str, env_dir: Path, model: str, cloud: Cloud | None, local: bool, outdir: Path
 ) -> ReleaseContext:
-    def deploy() -> list[DeployedStack]:
-        targets = run_stacks(env, env_dir, outdir, cloud, local, "apply", yes=True)
+    def deploy(new_images: Sequence[str] = ()) -> list[DeployedStack]:
+        def renewed(target: StackTarget) -> list[str]:
+            return _image_pins(target, new_images)
+
+        targets = run_stacks(env, env_dir, outdir, cloud, local, "apply", yes=True, replacing=renewed)
         window = load(env, env_dir).monitoring.alarms.evaluation_minutes
         return [_deployed(env, target, window) for target in targets if target.cloud is not None]
 
@@ -121,6 +131,17 @@ def _context(
         out.print(text, markup=False, highlight=False)
 
     return ReleaseContext(resolve_env_path(env, env_dir), model, deploy, RECORDS_DIR, say)
+
+
+def _image_pins(target: StackTarget, fleets: Sequence[str]) -> list[str]:
+    if target.cloud is None or not fleets:
+        return []
+    document = json.loads((target.runner.stack_dir / STACK_FILE).read_text(encoding="utf-8"))
+    return [
+        address
+        for fleet in fleets
+        for address in image_pins(document, target.stack, fleet, target.cloud.cloud)
+    ]
 
 
 def _deployed(env: str, target: StackTarget, window_minutes: int) -> DeployedStack:

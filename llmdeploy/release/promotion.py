@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 from llmdeploy.config.environment import EnvironmentConfig
 from llmdeploy.config.loader import load_environment
@@ -30,8 +31,16 @@ from llmdeploy.release.gates import Clock, GatePolicy, Verdict, watch
 from llmdeploy.release.observer import DeployedStack, HealthObserver, observer_for
 from llmdeploy.release.record import PromotionRecord, read_record, record_path, write_record
 
-#: Applies every stack of the environment as its file now reads; returns the stacks applied.
-Deploy = Callable[[], Sequence[DeployedStack]]
+
+class Deploy(Protocol):
+    """Applies every stack of the environment as its file now reads; returns the stacks applied.
+
+    `new_images`: fleets (`<model>-<slot>`) to roll onto the newest GPU image as well.
+    """
+
+    def __call__(self, new_images: Sequence[str] = ()) -> Sequence[DeployedStack]: ...
+
+
 Say = Callable[[str], None]
 
 
@@ -46,24 +55,33 @@ class ReleaseContext:
     say: Say
 
 
-def release(ctx: ReleaseContext, revision: str | None, engine_image: str | None) -> Slot:
-    """Write the new version into the idle slot at weight 0 and deploy it; return that slot."""
+def release(
+    ctx: ReleaseContext, revision: str | None, engine_image: str | None, new_image: bool = False
+) -> Slot:
+    """Write the new version into the idle slot at weight 0 and deploy it; return that slot.
+
+    With `new_image`, the slot is also rolled onto the newest GPU image (see release/images.py),
+    which is a release by itself when no version changes.
+    """
     config, model = _load(ctx)
     weights = _weights(model)
     target = idle_slot(weights)
     source = other(target)
     if weights[target] > 0:
         raise ConfigError([_busy(ctx, model, weights)])
-    versions = _new_versions(model, source, revision, engine_image)
-    if _same_version(model, source, versions):
+    versions = _new_versions(model, source, revision, engine_image, new_image)
+    if not new_image and _same_version(model, source, versions):
         raise ConfigError(
             [Problem(f"{source} of {model.name} already runs this version", hint="nothing to release")]
         )
     edit_slots(ctx.env_path, ctx.model, {source: 100, target: 0}, {target: versions})
     _write(ctx, PromotionRecord(config.name, ctx.model, source, target, "released"))
     shown = ", ".join(f"{key} {value}" for key, value in versions.items() if value)
-    ctx.say(f"{model.name}: {shown or 'the model version'} written into {target} at 0% ({ctx.env_path})")
-    ctx.deploy()
+    image = " on the newest GPU image" if new_image else ""
+    ctx.say(
+        f"{model.name}: {shown or 'the model version'}{image} written into {target} at 0% ({ctx.env_path})"
+    )
+    ctx.deploy(new_images=(f"{model.name}-{target}",) if new_image else ())
     ctx.say(f"{model.name}: {target} deployed; next: llmdeploy promote {config.name} --model {model.name}")
     return target
 
@@ -194,11 +212,13 @@ def _observers(stacks: Sequence[DeployedStack]) -> list[HealthObserver]:
 
 
 def _new_versions(
-    model: ModelConfig, source: Slot, revision: str | None, engine_image: str | None
+    model: ModelConfig, source: Slot, revision: str | None, engine_image: str | None, new_image: bool
 ) -> dict[str, str | None]:
     """What the released slot runs: the serving slot's version with the given parts replaced."""
-    if revision is None and engine_image is None:
-        raise ConfigError([Problem("say what to release", hint="--revision <sha>, --engine-image <image>")])
+    if revision is None and engine_image is None and not new_image:
+        raise ConfigError(
+            [Problem("say what to release", hint="--revision <sha>, --engine-image <image>, --new-image")]
+        )
     serving = model.slots.get(source)
     return {
         "revision": revision or (serving.revision if serving else None),

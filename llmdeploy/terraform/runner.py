@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
@@ -78,11 +78,17 @@ class TerraformRunner:
         """Install providers and set up the backend (safe to repeat)."""
         self._stream(["init", "-input=false"], "init")
 
-    def plan(self, detailed: bool = False, destroy: bool = False) -> PlanSummary:
-        """Plan into a saved plan file; `detailed` adds the `show -json` document."""
+    def plan(
+        self, detailed: bool = False, destroy: bool = False, replacing: Sequence[str] = ()
+    ) -> PlanSummary:
+        """Plan into a saved plan file; `detailed` adds the `show -json` document.
+
+        `replacing`: resource addresses to destroy and create again although unchanged.
+        """
         plan_file = self.stack_dir / PLAN_FILE
         args = ["plan", "-input=false", self._lock_arg(), f"-out={PLAN_FILE}"]
         args += ["-destroy"] if destroy else []
+        args += [f"-replace={address}" for address in replacing]
         summary = self._stream(args, "plan").summary(plan_file)
         if not detailed:
             return summary

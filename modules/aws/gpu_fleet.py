@@ -2,10 +2,8 @@
 
 The AMI comes from the Deep Learning AMI's SSM parameter, read at plan time; each slot's launch
 template ignores later changes of it, so a new AMI never slips into a running slot (a scale-out
-launches what the rest of the slot runs). To move a slot to the current AMI, replace its launch
-template: `terraform apply -replace='<launch template address>'` (the group then rolls through an
-instance refresh); a new release normally goes to the idle slot instead, which picks up the
-current AMI when it is created.
+launches what the rest of the slot runs). `llmdeploy release --new-image` moves the idle slot to
+the current AMI by replacing its launch template; the group then rolls through an instance refresh.
 """
 
 from __future__ import annotations

@@ -9,14 +9,12 @@ cannot live-migrate, hence `on_host_maintenance = TERMINATE`. Several machine ty
 group's instance flexibility policy, ranked in the configured order of preference.
 
 The image is the Deep Learning VM family's newest image when the template is created; the templates
-ignore later changes of it, so a new image never slips into a running slot (`terraform apply
--replace` on a template moves a slot on; a new release normally goes to the idle slot, which picks
-up the current image when created). Autohealing waits the readiness grace, and the autoscaler's
-cooldown (GCP's initialization period) covers the model load too.
-
-GCP's autoscaler needs a VM to read its signal from (per-instance metrics and load-balancer
-utilisation alike), so the autoscaled group keeps at least one VM: a fleet whose minimum equals
-its on-demand base runs one spot VM more than that minimum.
+ignore later changes of it, so a new image never slips into a running slot (`llmdeploy release
+--new-image` replaces the idle slot's templates, and the group's proactive update moves its VMs).
+Autohealing waits the readiness grace, and the autoscaler's cooldown (GCP's initialization period)
+covers the model load too. GCP's autoscaler needs a VM to read its signal from (per-instance metrics
+and load-balancer utilisation alike), so the autoscaled group keeps at least one VM: a fleet whose
+minimum equals its on-demand base runs one spot VM more than that minimum.
 """
 
 from __future__ import annotations
