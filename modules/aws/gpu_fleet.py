@@ -24,11 +24,13 @@ from cdktn_provider_aws.autoscaling_group import (
 )
 from cdktn_provider_aws.autoscaling_policy import (
     AutoscalingPolicy,
+    AutoscalingPolicyStepAdjustment,
     AutoscalingPolicyTargetTrackingConfiguration,
     AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecification,
     AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricDimension,
     AutoscalingPolicyTargetTrackingConfigurationPredefinedMetricSpecification,
 )
+from cdktn_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm, CloudwatchMetricAlarmMetricQuery
 from cdktn_provider_aws.iam_instance_profile import IamInstanceProfile
 from cdktn_provider_aws.iam_role import IamRole
 from cdktn_provider_aws.iam_role_policy import IamRolePolicy
@@ -49,7 +51,13 @@ from llmdeploy.boot import user_data
 from llmdeploy.instance import TERMINATION_HOOK_NAME, termination_heartbeat_s
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 from modules.aws.account import Account, Statement, policy, service_trust
-from modules.aws.monitoring import ERROR_RATE_ALARM, UNHEALTHY_ALARM, alarm_name
+from modules.aws.monitoring import (
+    ASG_NAMESPACE,
+    ERROR_RATE_ALARM,
+    UNHEALTHY_ALARM,
+    alarm_name,
+    metric_query,
+)
 from modules.common import (
     IAM_NAME_LIMIT,
     ROLLOUT_CHECKPOINTS,
@@ -61,6 +69,8 @@ from modules.common import (
 #: Root device of the Ubuntu Deep Learning AMIs.
 ROOT_DEVICE = "/dev/sda1"
 #: Group metrics the dashboard shows, at one-minute granularity.
+#: Alarm name suffix of the wake-up of a fleet allowed to scale to zero.
+WAKE_ALARM = "wake-from-zero"
 GROUP_METRICS = (
     "GroupDesiredCapacity",
     "GroupInServiceInstances",
@@ -84,6 +94,8 @@ class GpuFleet(Construct):
     _TEMPLATE_ID = "LaunchTemplate"
     _GROUP_ID = "Group"
     _SCALING_ID = "TargetTracking"
+    _WAKE_POLICY_ID = "WakeFromZero"
+    _WAKE_ALARM_ID = "WakeFromZeroAlarm"
 
     def __init__(
         self,
@@ -122,6 +134,8 @@ class GpuFleet(Construct):
         alarms = [alarm_name(name, fleet, suffix) for suffix in (ERROR_RATE_ALARM, UNHEALTHY_ALARM)]
         group = self._group(plan, fleet, template, subnet_ids, target_group.arn, alarms)
         self._scaling(plan, fleet, group, f"{load_balancer_arn_suffix}/{target_group.arn_suffix}")
+        if fleet.min_size == 0:
+            self._wake_from_zero(name, fleet, group, load_balancer_arn_suffix)
         self.launch_template_id: str = template.id
 
     def _launch_template(
@@ -286,6 +300,55 @@ class GpuFleet(Construct):
             autoscaling_group_name=group.name,
             policy_type="TargetTrackingScaling",
             target_tracking_configuration=tracking,
+        )
+
+    def _wake_from_zero(self, name: str, fleet: FleetPlan, group: AutoscalingGroup, lb: str) -> None:
+        """One replica when requests arrive for a fleet at zero, which target tracking cannot see.
+
+        At zero replicas there is no per-target request count, and the load balancer does not count
+        requests it cannot route in RequestCount: it answers them 503 and counts those per load
+        balancer only. So any such 503 while this group wants no replica wakes it; on a load
+        balancer shared by several sleeping models, a request to one wakes them all, and target
+        tracking takes the others back to zero.
+        """
+        policy = AutoscalingPolicy(
+            self,
+            self._WAKE_POLICY_ID,
+            name=f"{self.group_name}-wake-from-zero",
+            autoscaling_group_name=group.name,
+            policy_type="StepScaling",
+            adjustment_type="ChangeInCapacity",
+            step_adjustment=[
+                AutoscalingPolicyStepAdjustment(scaling_adjustment=1, metric_interval_lower_bound="0")
+            ],
+        )
+        CloudwatchMetricAlarm(
+            self,
+            self._WAKE_ALARM_ID,
+            alarm_name=alarm_name(name, fleet, WAKE_ALARM),
+            alarm_description=f"{fleet.name}: requests arrived while it has no replica",
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            threshold=1,
+            evaluation_periods=1,
+            treat_missing_data="notBreaching",
+            metric_query=[
+                metric_query("unrouted", "HTTPCode_ELB_503_Count", {"LoadBalancer": lb}),
+                metric_query(
+                    "desired",
+                    "GroupDesiredCapacity",
+                    {"AutoScalingGroupName": self.group_name},
+                    namespace=ASG_NAMESPACE,
+                    stat="Maximum",
+                ),
+                CloudwatchMetricAlarmMetricQuery(
+                    id="waiting",
+                    expression="IF(desired == 0, unrouted, 0)",
+                    label="503s while at zero",
+                    return_data=True,
+                ),
+            ],
+            alarm_actions=[policy.arn],
+            actions_enabled=True,
         )
 
 

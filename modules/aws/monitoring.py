@@ -139,8 +139,8 @@ class _FleetAlarms(Construct):
                 f"{fleet.name}: over {alarms.error_rate_percent}% of requests answered 5xx",
                 ("GreaterThanThreshold", alarms.error_rate_percent, "notBreaching"),
                 metric_query=[
-                    _query("errors", "HTTPCode_Target_5XX_Count", dims),
-                    _query("requests", "RequestCount", dims),
+                    metric_query("errors", "HTTPCode_Target_5XX_Count", dims),
+                    metric_query("requests", "RequestCount", dims),
                     CloudwatchMetricAlarmMetricQuery(
                         id="rate",
                         expression="100 * FILL(errors, 0) / requests",
@@ -210,12 +210,15 @@ def _elb_metric(metric: str, dims: Mapping[str, str], **statistic: str) -> dict[
     }
 
 
-def _query(id: str, metric: str, dims: Mapping[str, str]) -> CloudwatchMetricAlarmMetricQuery:
+def metric_query(
+    id: str, metric: str, dims: Mapping[str, str], *, namespace: str = ELB_NAMESPACE, stat: str = "Sum"
+) -> CloudwatchMetricAlarmMetricQuery:
+    """One metric of an alarm's math expression, per minute."""
     return CloudwatchMetricAlarmMetricQuery(
         id=id,
         return_data=False,
         metric=CloudwatchMetricAlarmMetricQueryMetric(
-            namespace=ELB_NAMESPACE, metric_name=metric, dimensions=dict(dims), period=PERIOD_S, stat="Sum"
+            namespace=namespace, metric_name=metric, dimensions=dict(dims), period=PERIOD_S, stat=stat
         ),
     )
 

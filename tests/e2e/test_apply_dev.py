@@ -77,10 +77,28 @@ def test_group_drains_through_a_termination_hook_and_scales_on_requests(deployme
     name = deployment.fleet("chat-blue")["asg_name"]
     hooks = autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
     assert [hook["LifecycleTransition"] for hook in hooks] == ["autoscaling:EC2_INSTANCE_TERMINATING"]
-    (policy,) = autoscaling.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"]
-    tracking = policy["TargetTrackingConfiguration"]
+    policies = autoscaling.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"]
+    by_type = {policy["PolicyType"]: policy for policy in policies}
+    assert len(by_type) == len(policies) == 2
+    tracking = by_type["TargetTrackingScaling"]["TargetTrackingConfiguration"]
     assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ALBRequestCountPerTarget"
     assert tracking["TargetValue"] == 30
+
+
+def test_a_group_at_zero_wakes_when_its_load_balancer_answers_503(deployment: Deployment) -> None:
+    """dev may scale to zero: one replica comes back when requests meet a fleet without any."""
+    name = deployment.fleet("chat-blue")["asg_name"]
+    policies = deployment.client("autoscaling").describe_policies(AutoScalingGroupName=name)[
+        "ScalingPolicies"
+    ]
+    (wake,) = [policy for policy in policies if policy["PolicyType"] == "StepScaling"]
+    assert wake["AdjustmentType"] == "ChangeInCapacity"
+    assert [step["ScalingAdjustment"] for step in wake["StepAdjustments"]] == [1]
+    alarms = deployment.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    (alarm,) = [alarm for alarm in alarms if alarm["AlarmActions"] == [wake["PolicyARN"]]]
+    metrics = {query["Id"]: query for query in alarm["Metrics"]}
+    assert metrics["waiting"]["Expression"] == "IF(desired == 0, unrouted, 0)"
+    assert metrics["unrouted"]["MetricStat"]["Metric"]["MetricName"] == "HTTPCode_ELB_503_Count"
 
 
 def test_target_group_checks_engine_health_and_balances_least_outstanding(deployment: Deployment) -> None:

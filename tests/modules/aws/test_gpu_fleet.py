@@ -12,12 +12,14 @@ from llmdeploy.instance import INSTANCE_ROLE_ACTIONS, TERMINATION_HOOK_NAME, ter
 from tests.fixtures_synth import Stack
 
 
-def test_every_fleet_gets_a_template_a_group_and_one_scaling_policy(aws_stacks: dict[str, Stack]) -> None:
+def test_every_fleet_gets_a_template_a_group_and_one_target_tracking_policy(
+    aws_stacks: dict[str, Stack],
+) -> None:
     for stack in aws_stacks.values():
         fleets = [fleet.name for fleet in stack.plan.fleets_on("aws")]
         for kind in ("aws_launch_template", "aws_autoscaling_group", "aws_autoscaling_policy"):
             paths = sorted(
-                entry["//"]["metadata"]["path"].split("/")[1] for entry in stack.resources(kind).values()
+                path.split("/")[1] for path in _paths(stack, kind) if not path.endswith("/WakeFromZero")
             )
             assert paths == sorted(fleets), (stack.name, kind)
 
@@ -222,3 +224,43 @@ def test_instances_are_tagged_with_model_and_slot(aws_stacks: dict[str, Stack]) 
     assert tags["llmdeploy:slot"]["value"] == "blue"
     assert all(tag["propagate_at_launch"] for tag in tags.values())
     assert {key: tags[key]["value"] for key in stack.plan.tags} == stack.plan.tags
+
+
+def test_a_fleet_at_zero_wakes_on_the_503s_of_its_load_balancer(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["dev-aws"]
+    group = stack.address("aws_autoscaling_group", "chat-blue/Group")
+    policy = stack.at("aws_autoscaling_policy", "chat-blue/WakeFromZero")
+    assert (policy["policy_type"], policy["adjustment_type"]) == ("StepScaling", "ChangeInCapacity")
+    assert policy["step_adjustment"] == [{"scaling_adjustment": 1, "metric_interval_lower_bound": "0"}]
+    assert policy["autoscaling_group_name"] == f"${{{group}.name}}"
+    alarm = stack.at("aws_cloudwatch_metric_alarm", "chat-blue/WakeFromZeroAlarm")
+    assert alarm["alarm_actions"] == [
+        f"${{{stack.address('aws_autoscaling_policy', 'chat-blue/WakeFromZero')}.arn}}"
+    ]
+    assert (alarm["comparison_operator"], alarm["threshold"], alarm["evaluation_periods"]) == (
+        "GreaterThanOrEqualToThreshold",
+        1,
+        1,
+    )
+    queries = {query["id"]: query for query in alarm["metric_query"]}
+    assert queries["waiting"]["expression"] == "IF(desired == 0, unrouted, 0)"
+    assert queries["unrouted"]["metric"]["metric_name"] == "HTTPCode_ELB_503_Count"
+    assert set(queries["unrouted"]["metric"]["dimensions"]) == {"LoadBalancer"}
+    desired = queries["desired"]["metric"]
+    assert (desired["namespace"], desired["metric_name"], desired["stat"]) == (
+        "AWS/AutoScaling",
+        "GroupDesiredCapacity",
+        "Maximum",
+    )
+
+
+def test_a_fleet_that_never_reaches_zero_has_no_wake_up(aws_stacks: dict[str, Stack]) -> None:
+    for stack in (aws_stacks["prod-aws"], aws_stacks["edge-aws"]):
+        assert all(min(fleet.min_size for fleet in stack.plan.fleets_on("aws")) > 0 for _ in [0])
+        assert not [
+            path for path in _paths(stack, "aws_autoscaling_policy") if path.endswith("/WakeFromZero")
+        ]
+
+
+def _paths(stack: Stack, kind: str) -> list[str]:
+    return [resource["//"]["metadata"]["path"] for resource in stack.resources(kind).values()]
