@@ -124,7 +124,17 @@ def plan(
 ) -> None:
     """Show what Terraform would change in each stack of an environment."""
     rows = []
-    for target in stack_targets(env, env_dir, outdir, cloud, local):
+    targets = stack_targets(env, env_dir, outdir, cloud, local)
+    for target in targets:
+        waiting = _unapplied(targets) if target.cloud is None else []
+        if waiting:
+            err.print(
+                f"{target.stack}: not planned: it reads the endpoints of {', '.join(waiting)}, which "
+                "have not been applied yet. `llmdeploy apply` applies it right after them.",
+                markup=False,
+                highlight=False,
+            )
+            continue
         started = time.monotonic()
         with terraform_progress(err, target.stack, "plan") as on_message:
             target.runner.on_message = on_message
@@ -133,6 +143,18 @@ def plan(
     out.print(_summary_table(f"{env}: plan", rows))
     if detailed_exitcode and any(summary.has_changes for _, summary, _ in rows):
         raise typer.Exit(2)
+
+
+def _unapplied(targets: list[StackTarget]) -> list[str]:
+    """Cloud stacks without an `endpoints` output in their state: the global stack cannot read them yet.
+
+    Called once the cloud stacks (first in the list) have been initialized by their own plan.
+    """
+    return [
+        target.stack
+        for target in targets
+        if target.cloud is not None and "endpoints" not in target.runner.output()
+    ]
 
 
 @app.command()

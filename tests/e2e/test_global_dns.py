@@ -6,7 +6,9 @@ primary of a failover pair.
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -31,19 +33,39 @@ global_dns:
 """
 
 
+@dataclass
+class GlobalProject:
+    project: Project
+    #: `llmdeploy plan dev` before anything was applied.
+    first_plan: subprocess.CompletedProcess[str]
+
+
 @pytest.fixture(scope="module")
-def project(
+def applied(
     tmp_path_factory: pytest.TempPathFactory, terraform_binary: str, terraform_cli_env: dict[str, str]
-) -> Iterator[Project]:
+) -> Iterator[GlobalProject]:
     root = tmp_path_factory.mktemp("global-dns")
     with local_project(root, "globaldns", terraform_cli_env["LLMDEPLOY_CACHE_DIR"]) as project:
         dev = project.environments / "dev.yaml"
         dev.write_text(PUBLIC_ACCESS + dev.read_text(encoding="utf-8") + GLOBAL_DNS, encoding="utf-8")
         # The hosted zone belongs to the domain's owner: it exists before llmdeploy runs.
         project.client("route53").create_hosted_zone(Name=ZONE, CallerReference="llmdeploy-test")
+        first_plan = project.run("plan", "dev", "--local")
         applied = project.run("apply", "dev", "--local", "--auto-approve")
         assert applied.returncode == 0, applied.stdout + applied.stderr
-        yield project
+        yield GlobalProject(project, first_plan)
+
+
+@pytest.fixture
+def project(applied: GlobalProject) -> Project:
+    return applied.project
+
+
+def test_a_plan_before_the_first_apply_leaves_the_global_stack_for_later(applied: GlobalProject) -> None:
+    planned = applied.first_plan
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "dev-global: not planned: it reads the endpoints of dev-aws" in " ".join(planned.stderr.split())
+    assert "dev-aws" in planned.stdout
 
 
 def _load_balancer_host(project: Project) -> str:
