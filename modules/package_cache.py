@@ -58,16 +58,24 @@ def indexed(root: Path, provider: str) -> bool:
     return any(_package_dir(root, provider).glob(f"*/{INDEX_MANIFEST}"))
 
 
+def _unpacked_at(package: Path) -> float:
+    try:
+        return package.stat().st_mtime
+    except OSError:
+        return -1.0
+
+
 def loaded_providers() -> list[str]:
     """The providers whose bindings this process has imported."""
     return [name for name, package in PROVIDERS.items() if package in sys.modules]
 
 
-def warm(providers: Sequence[str], timeout_s: float = TIMEOUT_S) -> list[str]:
+def warm(providers: Sequence[str], timeout_s: float = TIMEOUT_S, unpacked_since: float = 0.0) -> list[str]:
     """Load `providers` and wait until jsii has indexed them; return those still not indexed.
 
-    Only a package unpacked where this module expects it is waited for, so a jsii that lays its
-    cache out differently costs no wait.
+    Only a package unpacked where this module expects it, at `unpacked_since` (a time.time()) or
+    later, is waited for: a jsii that lays its cache out differently, or a package whose indexing
+    failed before, costs no wait.
     """
     root = cache_root()
     if root is None:
@@ -75,7 +83,11 @@ def warm(providers: Sequence[str], timeout_s: float = TIMEOUT_S) -> list[str]:
     for name in providers:
         importlib.import_module(PROVIDERS[name])
     deadline = time.monotonic() + timeout_s
-    waiting = [name for name in providers if not indexed(root, name) and _package_dir(root, name).is_dir()]
+    waiting = [
+        name
+        for name in providers
+        if not indexed(root, name) and _unpacked_at(_package_dir(root, name)) >= unpacked_since
+    ]
     while waiting and time.monotonic() < deadline:
         time.sleep(0.1)
         waiting = [name for name in waiting if not indexed(root, name)]

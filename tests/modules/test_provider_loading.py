@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 from importlib import import_module
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
-from modules.package_cache import indexed
+from modules.package_cache import indexed, warm
 from modules.provider_loading import HOOK, SWITCH
 from tests.conftest import EXAMPLE_VARIABLES, EXAMPLES
 
@@ -156,3 +158,24 @@ def test_the_first_synth_on_a_machine_leaves_the_provider_indexed_for_the_next(t
     # Unindexed, jsii parses all 155 MB of the aws assembly: well over a GiB.
     assert first > 1024
     assert second < 512
+
+
+def test_a_provider_left_unindexed_before_this_synth_is_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+    from importlib.metadata import version
+
+    from modules.package_cache import warm
+
+    unpacked = tmp_path / "@cdktn" / "provider-aws" / version("cdktn-provider-aws") / "0123abcd"
+    unpacked.mkdir(parents=True)
+    monkeypatch.setenv("JSII_RUNTIME_PACKAGE_CACHE_ROOT", str(tmp_path))
+    started = time.monotonic()
+    # Unpacked before "now + 1 h": left over from an earlier run, so no wait at all.
+    assert warm(["aws"], timeout_s=60, unpacked_since=time.time() + 3600) == ["aws"]
+    assert time.monotonic() - started < 30
+    # Unpacked by this run and still unindexed: waited for, up to the timeout.
+    started = time.monotonic()
+    assert warm(["aws"], timeout_s=1, unpacked_since=0) == ["aws"]
+    assert time.monotonic() - started >= 1
