@@ -163,11 +163,6 @@ def test_the_first_synth_on_a_machine_leaves_the_provider_indexed_for_the_next(t
 def test_a_provider_left_unindexed_before_this_synth_is_not_waited_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import time
-    from importlib.metadata import version
-
-    from modules.package_cache import warm
-
     unpacked = tmp_path / "@cdktn" / "provider-aws" / version("cdktn-provider-aws") / "0123abcd"
     unpacked.mkdir(parents=True)
     monkeypatch.setenv("JSII_RUNTIME_PACKAGE_CACHE_ROOT", str(tmp_path))
