@@ -121,7 +121,10 @@ def _context(
 ) -> ReleaseContext:
     def deploy(new_images: Sequence[str] = ()) -> list[DeployedStack]:
         def renewed(target: StackTarget) -> list[str]:
-            return _image_pins(target, new_images)
+            addresses = _image_pins(target, new_images)
+            if addresses:
+                say(f"{target.stack}: replacing {', '.join(addresses)} to take the newest image")
+            return addresses
 
         targets = run_stacks(env, env_dir, outdir, cloud, local, "apply", yes=True, replacing=renewed)
         window = load(env, env_dir).monitoring.alarms.evaluation_minutes

@@ -81,6 +81,7 @@ def test_a_new_image_does_not_slip_into_running_slots(images: Images) -> None:
 def test_release_new_image_rolls_only_the_idle_slot_onto_it(images: Images) -> None:
     done = images.run("release", "dev", "--model", "chat", "--new-image", "--local")
     assert "on the newest GPU image written into green at 0%" in done.stdout
+    assert "dev-aws: replacing aws_launch_template.chat-green_LaunchTemplate_" in done.stdout
     assert images.template_image("green") == images.new
     assert images.template_image("blue") == images.old
     # The released slot runs the serving slot's version: only the image changed.
