@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,6 +21,9 @@ from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.cost import mix_usd_hour
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 from llmdeploy.status.model import SlotStatus
+
+if TYPE_CHECKING:
+    from llmdeploy.status.dns import DnsEndpointStatus
 
 #: The SDK package each cloud's status reader needs, and the extra that installs it.
 _SDK_HINTS: dict[Cloud, str] = {
@@ -54,10 +57,14 @@ def status(
             ]
         )
     slots = [slot for entry in clouds for slot in _read(env, plan, entry, env_dir, outdir, local)]
+    # The global name spans every cloud: shown only when they all are.
+    dns = _read_dns(env, env_dir, outdir, local) if plan.global_dns and cloud is None else []
     if as_json:
-        out.print_json(json.dumps(status_json(plan, slots)))
-    else:
-        out.print(status_table(plan, slots))
+        out.print_json(json.dumps(status_json(plan, slots, dns)))
+        return
+    out.print(status_table(plan, slots))
+    if dns:
+        out.print(dns_table(plan, dns))
 
 
 def fleet_of(plan: DeploymentPlan, slot: SlotStatus) -> FleetPlan:
@@ -97,13 +104,43 @@ def status_table(plan: DeploymentPlan, slots: list[SlotStatus]) -> Table:
     return table
 
 
-def status_json(plan: DeploymentPlan, slots: list[SlotStatus]) -> dict[str, Any]:
+def status_json(
+    plan: DeploymentPlan, slots: list[SlotStatus], dns: list[DnsEndpointStatus] | None = None
+) -> dict[str, Any]:
     fleets = [asdict(slot) | {"usd_hour": round(usd_hour(plan, slot), 4)} for slot in slots]
-    return {
+    found: dict[str, Any] = {
         "env": plan.env,
         "fleets": fleets,
         "usd_hour": round(sum(entry["usd_hour"] for entry in fleets), 4),
     }
+    if dns and plan.global_dns:
+        found["global_dns"] = {
+            "fqdn": plan.global_dns.fqdn,
+            "endpoints": [asdict(entry) | {"answers": _answers(plan, entry.cloud)} for entry in dns],
+        }
+    return found
+
+
+def dns_table(plan: DeploymentPlan, dns: list[DnsEndpointStatus]) -> Table:
+    """Which cloud the global name answers with, and whether Route 53 finds it healthy."""
+    assert plan.global_dns is not None
+    table = Table(title=f"global DNS: {plan.global_dns.fqdn}")
+    for column in ("cloud", "answers", "health check", "Route 53 says"):
+        table.add_column(column)
+    shown = {True: "healthy", False: "[red]unhealthy[/]", None: "no data yet"}
+    for entry in dns:
+        table.add_row(entry.cloud, _answers(plan, entry.cloud), entry.health_check_id, shown[entry.healthy])
+    return table
+
+
+def _answers(plan: DeploymentPlan, cloud: str) -> str:
+    """The cloud's part in the global name's answers: primary, secondary, or its weight."""
+    assert plan.global_dns is not None
+    record = next(record for record in plan.global_dns.records if record.cloud == cloud)
+    if record.failover is not None:
+        return record.failover.lower()
+    nested = record.name != plan.global_dns.fqdn
+    return f"{'secondary, ' if nested else ''}weight {record.weight}"
 
 
 def _read(
@@ -124,6 +161,17 @@ def _read(
             f"Cannot read the {cloud} status: {error.name} is not installed. Install {_SDK_HINTS[cloud]}, "
             "then retry."
         ) from error
+
+
+def _read_dns(env: str, env_dir: Path, outdir: Path, local: bool) -> list[DnsEndpointStatus]:
+    from llmdeploy.status.dns import read_dns_status
+
+    (target,) = [entry for entry in stack_targets(env, env_dir, outdir, None, local) if entry.cloud is None]
+    with terraform_progress(err, target.stack, "output") as on_message:
+        target.runner.on_message = on_message
+        target.runner.init()
+        outputs = target.runner.output()
+    return read_dns_status(target.stack, outputs, target.environ)
 
 
 def _read_aws(env: str, plan: DeploymentPlan, env_dir: Path, outdir: Path, local: bool) -> list[SlotStatus]:

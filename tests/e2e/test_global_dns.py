@@ -5,6 +5,7 @@ primary of a failover pair.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -120,3 +121,29 @@ def test_a_second_plan_of_the_global_stack_changes_nothing(project: Project) -> 
     planned = project.run("plan", "dev", "--local")
     assert planned.returncode == 0, planned.stderr
     assert re.search(r"dev-global\s*│\s*0\s*│\s*0\s*│\s*0\s*│", planned.stdout), planned.stdout
+
+
+def test_status_shows_what_route53_reports_for_each_cloud(project: Project) -> None:
+    check = _health_check(project)["Id"]
+    before = project.run("status", "dev", "--local")
+    assert before.returncode == 0, before.stdout + before.stderr
+    table = " ".join(before.stdout.split())
+    assert f"global DNS: api.{ZONE}" in table
+    assert f"│ aws │ primary │ {check} │ no data yet │" in table
+    # What Route 53 publishes for a calculated check: 0 while a model of the cloud fails its check.
+    project.client("cloudwatch").put_metric_data(  # the client is in us-east-1
+        Namespace="AWS/Route53",
+        MetricData=[
+            {
+                "MetricName": "HealthCheckStatus",
+                "Dimensions": [{"Name": "HealthCheckId", "Value": check}],
+                "Value": 0,
+            }
+        ],
+    )
+    after = project.run("status", "dev", "--local", "--json")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert json.loads(after.stdout)["global_dns"] == {
+        "fqdn": f"api.{ZONE}",
+        "endpoints": [{"cloud": "aws", "health_check_id": check, "healthy": False, "answers": "primary"}],
+    }
