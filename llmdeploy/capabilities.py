@@ -49,7 +49,7 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
         Feature.SPOT_MAX_PRICE: Support(_YES, "ASG spot_max_price"),
         Feature.SEVERAL_INSTANCE_TYPES: Support(_YES, "ASG launch template overrides"),
         Feature.QUEUE_SIZE_AUTOSCALING: Support(_YES, "target tracking on a CloudWatch agent metric"),
-        Feature.SCALE_TO_ZERO: Support(_YES, "ASG min size 0"),
+        Feature.SCALE_TO_ZERO: Support(_YES, "ASG min size 0, woken by the load balancer's 503s"),
         Feature.API_KEY_AT_LOAD_BALANCER: Support(_YES, "ALB listener rule on Authorization, else 401"),
         Feature.PRIVATE_ENDPOINT: Support(_YES, "internal ALB in the private subnets"),
         Feature.LONG_REQUESTS: Support(_YES, "ALB idle timeout up to 4000 s"),
