@@ -12,7 +12,14 @@ from rich.table import Table
 
 from llmdeploy.catalog import Cloud
 from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, err, out, reported
-from llmdeploy.cli.deploy_commands import DEFAULT_OUTDIR, CloudOption, Local, Outdir, stack_targets
+from llmdeploy.cli.deploy_commands import (
+    DEFAULT_OUTDIR,
+    CloudOption,
+    Local,
+    Outdir,
+    StackTarget,
+    stack_targets,
+)
 from llmdeploy.cli.progress import terraform_progress
 from llmdeploy.config import load
 from llmdeploy.config.clouds import AwsCloud
@@ -167,11 +174,16 @@ def _read_dns(env: str, env_dir: Path, outdir: Path, local: bool) -> list[DnsEnd
     from llmdeploy.status.dns import read_dns_status
 
     (target,) = [entry for entry in stack_targets(env, env_dir, outdir, None, local) if entry.cloud is None]
+    outputs = _outputs(target)
+    return read_dns_status(target.stack, outputs, target.environ)
+
+
+def _outputs(target: StackTarget) -> dict[str, object]:
+    """The stack's Terraform outputs, read from its state."""
     with terraform_progress(err, target.stack, "output") as on_message:
         target.runner.on_message = on_message
         target.runner.init()
-        outputs = target.runner.output()
-    return read_dns_status(target.stack, outputs, target.environ)
+        return target.runner.output()
 
 
 def _read_aws(env: str, plan: DeploymentPlan, env_dir: Path, outdir: Path, local: bool) -> list[SlotStatus]:
@@ -179,10 +191,7 @@ def _read_aws(env: str, plan: DeploymentPlan, env_dir: Path, outdir: Path, local
     from llmdeploy.status.aws import AwsClients, read_status
 
     (target,) = [entry for entry in stack_targets(env, env_dir, outdir, "aws", local) if entry.cloud]
-    with terraform_progress(err, target.stack, "output") as on_message:
-        target.runner.on_message = on_message
-        target.runner.init()
-        outputs = target.runner.output()
+    outputs = _outputs(target)
     settings = plan.cloud("aws").settings
     assert isinstance(settings, AwsCloud)
     return read_status(plan, outputs, AwsClients.connect(settings.region, target.environ))
