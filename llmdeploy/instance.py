@@ -10,6 +10,12 @@ from llmdeploy.plan.model import FleetPlan
 
 #: Name of the ASG termination lifecycle hook the spot watcher completes (AWS).
 TERMINATION_HOOK_NAME = "llmdeploy-drain"
+#: Name of the ASG launch lifecycle hook the instance completes once its engine answers (AWS).
+LAUNCH_HOOK_NAME = "llmdeploy-ready"
+#: Root-only tmpfs file holding the accepted API keys, one per line, for the proxy's key check.
+API_KEYS_FILE = "/run/llmdeploy/api-keys"
+#: While this file exists the proxy fails its health check and refuses new requests (drain).
+DRAIN_FLAG_FILE = "/run/llmdeploy/draining"
 #: Seconds the engine gets to stop after draining; TGI's own graceful limit is 90 s.
 ENGINE_STOP_S = 30
 #: `docker stop` grace before SIGKILL, and the systemd stop timeout that covers it.

@@ -61,6 +61,11 @@ class Tls(Strict):
         default=None, description="Public name; GCP issues a managed certificate for it."
     )
     aws_certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:acm:")
+    insecure_plain_http_demo_only: bool = Field(
+        default=False,
+        description="Serve an internet-facing endpoint with an API key over plain HTTP, so the key "
+        "crosses the internet in clear text. For throwaway demos only.",
+    )
 
 
 class Access(Strict):
@@ -71,6 +76,11 @@ class Access(Strict):
         default_factory=list, description="Client networks admitted. Default (internal): the VPC only."
     )
     api_key: SecretField | None = Field(default=None, description="Secret holding the API key clients send.")
+    next_api_key: SecretField | None = Field(
+        default=None,
+        description="A second secret whose key is accepted alongside api_key, to rotate keys without "
+        "downtime: add it, move the clients, then make it api_key.",
+    )
     require_api_key: bool = Field(default=True, description="Internet-facing endpoints need an API key.")
     routing: Literal["path", "host"] = Field(
         default="path",
