@@ -5,17 +5,17 @@ Nothing here imports a provider binding, so GCP and Azure constructs use it with
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 
 from cdktn import TerraformElement
+
+# Defined with the names `llmdeploy status` reads back (llmdeploy never imports CDK code).
+from llmdeploy.status.names import short_name as short_name
 
 #: Where a skip is written in the synthesized JSON: the resource's `//` comment field, in the shape
 #: checkov reads from CloudFormation metadata. checkov's terraform_json runner does not read inline
 #: skips itself (bridgecrewio/checkov#4634), so llmdeploy/ci/checkov.py applies them.
 CHECKOV_SKIP_PATH = "//.checkov.skip"
-_HASH_CHARS = 6
-
 #: Name length limits of the resources named here (longer names are cut and hashed).
 IAM_NAME_LIMIT = 64
 LB_NAME_LIMIT = 32
@@ -35,22 +35,18 @@ ROLLOUT_MAX_HEALTHY_PERCENT = 200
 ROLLOUT_CHECKPOINTS = (50, 100)
 
 
-def short_name(*parts: str, limit: int) -> str:
-    """`parts` joined by dashes; over `limit`, cut and suffixed with a hash of the full name.
-
-    Stable for the same parts (a changed name replaces the resource) and distinct for different
-    parts even when they share a long prefix.
-    """
-    name = "-".join(part for part in parts if part)
-    if len(name) <= limit:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:_HASH_CHARS]
-    head = name[: limit - _HASH_CHARS - 1].rstrip("-")
-    return f"{head}-{digest}"
-
-
 def skip_checks(element: TerraformElement, reasons: Mapping[str, str]) -> None:
     """Record checkov checks that do not fit `element`, each with its one-line reason."""
     element.add_override(
         CHECKOV_SKIP_PATH, [{"id": check, "comment": reason} for check, reason in sorted(reasons.items())]
     )
+
+
+def terraform_literal(text: str) -> str:
+    """`text` as a Terraform string literal: `${` and `%{` escaped, so Terraform interpolates nothing.
+
+    Synthesized JSON strings are Terraform templates (a boot script's `"${args[@]}"` is read as an
+    interpolation and rejected: "Invalid character"); `$${` and `%%{` stand for the literal characters
+    (https://developer.hashicorp.com/terraform/language/expressions/strings#escape-sequences).
+    """
+    return text.replace("${", "$${").replace("%{", "%%{")

@@ -5,6 +5,10 @@ Outputs:
     fleets: `<model>-<slot>` -> {model, slot, weight, instance_groups, backend_service, alert_names}.
     url_map: the URL map carrying the weighted routes.
     address: the load balancer's IP address.
+    dns_records: the records to create for `access.tls.domain` (its managed certificate becomes
+        ACTIVE only once they resolve to the address); empty without a domain.
+    registry_mirrors: image registry (docker.io, ghcr.io) -> the Artifact Registry remote repository
+        caching it (`<region>-docker.pkg.dev/<project>/<repository>`).
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from cdktn_provider_google.provider import GoogleProvider
 from constructs import Construct
 
 from llmdeploy.config.clouds import GcpCloud
+from llmdeploy.metrics import QUEUE_SIZE
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from llmdeploy.status.names import stack_prefix
-from modules.gcp import Access, GpuFleet, LoadBalancer, Monitoring, Network
+from modules.gcp import Access, EngineMetrics, GpuFleet, LoadBalancer, Monitoring, Network, RegistryMirrors
 from modules.gcp.gpu_fleet import IMAGE_PROJECT
 from modules.gcp.labels import gcp_labels
 
@@ -34,6 +39,8 @@ class GcpStack(TerraformStack):
     _IMAGE_ID = "GpuImage"
     _LB_ID = "LoadBalancer"
     _MONITORING_ID = "Monitoring"
+    _METRICS_ID = "EngineMetrics"
+    _REGISTRIES_ID = "RegistryMirrors"
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
@@ -56,8 +63,9 @@ class GcpStack(TerraformStack):
             config=plan.access,
             network=network,
             engine_ports=sorted({fleet.health.port for fleet in fleets}),
-            keyless_paths=list(plan.keyless_health_paths.values()),
         )
+        engine_metrics = EngineMetrics(self, self._METRICS_ID)
+        registries = RegistryMirrors(self, self._REGISTRIES_ID, plan=plan, settings=settings)
         image = DataGoogleComputeImage(
             self, self._IMAGE_ID, family=settings.image_family, project=IMAGE_PROJECT
         )
@@ -72,6 +80,8 @@ class GcpStack(TerraformStack):
                 image=image.self_link,
                 subnet_id=network.subnet_id,
                 instance_tag=access.instance_tag,
+                registries=registries.repositories,
+                queue_metric=engine_metrics.by_name[QUEUE_SIZE],
             )
             for fleet in fleets
         }
@@ -83,6 +93,7 @@ class GcpStack(TerraformStack):
             plan=plan,
             fleets=groups,
             backend_services=lb.backend_services,
+            engine_metrics=engine_metrics,
         )
         TerraformOutput(self, "endpoints", value=lb.endpoints, description="Endpoint URL per model.")
         TerraformOutput(
@@ -103,3 +114,10 @@ class GcpStack(TerraformStack):
         )
         TerraformOutput(self, "url_map", value=lb.url_map_id)
         TerraformOutput(self, "address", value=lb.address)
+        TerraformOutput(
+            self,
+            "dns_records",
+            value=lb.dns_records,
+            description="DNS records to create for access.tls.domain (the certificate waits for them).",
+        )
+        TerraformOutput(self, "registry_mirrors", value=registries.addresses)

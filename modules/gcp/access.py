@@ -2,12 +2,12 @@
 
 The instances admit only Google's load balancer proxies and health checkers, on the engine ports,
 and may send only HTTPS/HTTP out. The Cloud Armor policy on every backend service admits the
-configured client CIDRs (the global load balancer always has a public address, so validation refuses
-an `internal` scheme on GCP and an internet-facing one always lists its CIDRs); with an API
-key, only requests carrying `Authorization: Bearer <key>` from those CIDRs, plus `GET /<model>/health`
-when global DNS checks the endpoint (Route 53 cannot send a key). Everything else gets 403.
-The key is read from Secret Manager at plan time: its value reaches Terraform's state, never the
-synthesized JSON. Rules fail closed: a request whose header cannot be read matches no allow rule.
+configured client CIDRs, by the connection's source address (the global load balancer always has a
+public address, so validation refuses an `internal` scheme on GCP and an internet-facing one always
+lists its CIDRs); everything else gets 403. The API key is not the load balancer's business: each
+VM's proxy checks it against the keys it reads from Secret Manager, so no policy, plan or state
+holds it. Only the firewall rule that denies other egress logs its connections: logging every
+allowed connection of an LLM service bills more than it tells.
 """
 
 from __future__ import annotations
@@ -26,10 +26,6 @@ from cdktn_provider_google.compute_security_policy import (
     ComputeSecurityPolicyRule,
     ComputeSecurityPolicyRuleMatch,
     ComputeSecurityPolicyRuleMatchConfig,
-    ComputeSecurityPolicyRuleMatchExpr,
-)
-from cdktn_provider_google.data_google_secret_manager_secret_version import (
-    DataGoogleSecretManagerSecretVersion,
 )
 from constructs import Construct
 
@@ -42,8 +38,7 @@ GOOGLE_FRONT_ENDS = ("35.191.0.0/16", "130.211.0.0/22")
 ANYWHERE = "0.0.0.0/0"
 _OUTBOUND_PORTS = ("443", "80")
 _DENY_PRIORITY = 65534
-#: Cloud Armor priorities: keyless health paths, then client rules; the default rule is the last there is.
-_KEYLESS_PRIORITY = 900
+#: Cloud Armor priorities: client rules; the default rule is the last there is.
 _FIRST_RULE_PRIORITY = 1000
 _DEFAULT_RULE_PRIORITY = 2147483647
 #: A SRC_IPS_V1 match takes at most ten ranges.
@@ -52,19 +47,17 @@ _DENY = "deny(403)"
 
 
 class Access(Construct):
-    """The instances' firewall rules, the load balancer's Cloud Armor policy and the API key.
+    """The instances' firewall rules and the load balancer's Cloud Armor policy.
 
     Attributes:
         instance_tag: network tag of every GPU instance, the firewall rules' target.
         security_policy_id: the Cloud Armor policy every backend service uses.
-        api_key: the key clients must send (a Terraform reference to the secret's value), or None.
     """
 
     _FROM_LB_ID = "FromLoadBalancer"
     _OUTBOUND_ID = "Outbound"
     _DENY_OUTBOUND_ID = "DenyOtherOutbound"
     _POLICY_ID = "ClientPolicy"
-    _API_KEY_ID = "ApiKey"
 
     def __init__(
         self,
@@ -75,27 +68,25 @@ class Access(Construct):
         config: AccessConfig,
         network: Network,
         engine_ports: Sequence[int],
-        keyless_paths: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, id)
         self.instance_tag = f"{name}-gpu"
         self._firewall(name, network, engine_ports)
-        self.api_key: str | None = None
-        if config.api_key is not None:
-            secret = DataGoogleSecretManagerSecretVersion(
-                self, self._API_KEY_ID, secret=config.api_key.secret
-            )
-            self.api_key = secret.secret_data
         clients = [str(cidr) for cidr in config.allowed_cidrs]
+        chunks = [
+            clients[start : start + _RANGES_PER_RULE] for start in range(0, len(clients), _RANGES_PER_RULE)
+        ]
         policy = ComputeSecurityPolicy(
             self,
             self._POLICY_ID,
             name=name,
-            description=f"llmdeploy {name}: admitted clients" + (" with the API key" if self.api_key else ""),
+            description=f"llmdeploy {name}: admitted clients",
             type="CLOUD_ARMOR",
             rule=[
-                *_keyless_rules(keyless_paths),
-                *self._client_rules(clients),
+                *(
+                    _rule(_FIRST_RULE_PRIORITY + index, "allow", chunk, "admitted clients")
+                    for index, chunk in enumerate(chunks)
+                ),
                 _rule(_DEFAULT_RULE_PRIORITY, _DENY, ["*"], "everyone else"),
             ],
         )
@@ -135,6 +126,7 @@ class Access(Construct):
                     "destination_ranges": [ANYWHERE],
                     "priority": _DENY_PRIORITY,
                     "deny": [ComputeFirewallDeny(protocol="all")],
+                    "log_config": ComputeFirewallLogConfig(metadata="INCLUDE_ALL_METADATA"),
                 },
             ),
         )
@@ -146,53 +138,8 @@ class Access(Construct):
                 network=network.network_id,
                 description=description,
                 target_tags=[self.instance_tag],
-                log_config=ComputeFirewallLogConfig(metadata="INCLUDE_ALL_METADATA"),
                 **traffic,
             )
-
-    def _client_rules(self, clients: list[str]) -> list[ComputeSecurityPolicyRule]:
-        if self.api_key is None:
-            chunks = [
-                clients[start : start + _RANGES_PER_RULE]
-                for start in range(0, len(clients), _RANGES_PER_RULE)
-            ]
-            return [
-                _rule(_FIRST_RULE_PRIORITY + index, "allow", chunk, "admitted clients")
-                for index, chunk in enumerate(chunks)
-            ]
-        header = f"request.headers['authorization'] == 'Bearer {self.api_key}'"
-        return [
-            _allow_if(
-                _FIRST_RULE_PRIORITY + index,
-                f"inIpRange(origin.ip, '{cidr}') && {header}",
-                f"clients in {cidr} with the API key",
-            )
-            for index, cidr in enumerate(clients)
-        ]
-
-
-def _keyless_rules(paths: Sequence[str]) -> list[ComputeSecurityPolicyRule]:
-    """`GET <path>` from anyone, ahead of the keyed rules: Route 53's health checks send no key.
-
-    One rule per path: a Cloud Armor expression holds at most five subexpressions.
-    """
-    return [
-        _allow_if(
-            _KEYLESS_PRIORITY + index,
-            f"request.method == 'GET' && request.path == '{path}'",
-            f"health checks of {path} without the API key",
-        )
-        for index, path in enumerate(paths)
-    ]
-
-
-def _allow_if(priority: int, expression: str, description: str) -> ComputeSecurityPolicyRule:
-    return ComputeSecurityPolicyRule(
-        priority=priority,
-        action="allow",
-        description=description,
-        match=ComputeSecurityPolicyRuleMatch(expr=ComputeSecurityPolicyRuleMatchExpr(expression=expression)),
-    )
 
 
 def _rule(priority: int, action: str, ranges: list[str], description: str) -> ComputeSecurityPolicyRule:

@@ -3,10 +3,24 @@
 Each model gets a route (path prefix `/<model>/` or host `<model>.<domain>`, per `access.routing`)
 that splits its requests over its slots' backend services by the slots' weights (URL map
 `weighted_backend_services`; weights apply to new requests, and no session affinity is set, which
-would override them). Unknown routes get 404 (a fault-injection abort: a URL map has no fixed
-response). HTTPS with a Google-managed certificate when a domain is configured (HTTP then only
-redirects), otherwise HTTP. Backend services wait the request timeout (streams included), drain for
-the deregistration delay and pick replicas by the configured algorithm (LEAST_REQUEST or ROUND_ROBIN).
+would override them). A slot at weight 0 is left out of the split (the provider drops a zero weight
+from the request). The split is static: a slot without healthy VMs keeps its share, which then
+fails; its healthy-replicas and 5xx alerts fire and `llmdeploy release rollback` moves the weight.
+Unknown routes get 404 from a fault-injection abort on a backend service without backends (a URL map
+has no fixed response), so they count in no fleet's metrics or promotion gate.
+
+HTTPS with a Google-managed certificate when a domain is configured (HTTP then only redirects),
+otherwise HTTP. The certificate's name ends in a hash of its domains and it is created before its
+predecessor is destroyed: its domains are ForceNew, and a target proxy still using the old one
+refuses its deletion. It becomes ACTIVE once the domains resolve to the address: the stack outputs
+the DNS records to create (`dns_records`).
+
+Backend services wait the request timeout (streams included), drain a leaving VM for at least that
+long, and pick replicas by the configured algorithm (LEAST_REQUEST or ROUND_ROBIN). A VM that
+answers 502/503/504 several times in a row (a draining proxy answers 503) is ejected for a while
+(outlier detection), and a request that failed before any response byte reached the client (no
+connection, a refused stream, a 502/503/504 from a VM) is retried on another VM by the route's
+retry policy. They log a sample of requests: every request of an LLM service bills more than it tells.
 """
 
 from __future__ import annotations
@@ -18,6 +32,9 @@ from cdktn_provider_google.compute_backend_service import (
     ComputeBackendService,
     ComputeBackendServiceBackend,
     ComputeBackendServiceLogConfig,
+    ComputeBackendServiceOutlierDetection,
+    ComputeBackendServiceOutlierDetectionBaseEjectionTime,
+    ComputeBackendServiceOutlierDetectionInterval,
 )
 from cdktn_provider_google.compute_global_address import ComputeGlobalAddress
 from cdktn_provider_google.compute_global_forwarding_rule import ComputeGlobalForwardingRule
@@ -40,9 +57,11 @@ from cdktn_provider_google.compute_url_map import (
     ComputeUrlMapPathMatcherDefaultRouteAction,
     ComputeUrlMapPathMatcherDefaultRouteActionFaultInjectionPolicy,
     ComputeUrlMapPathMatcherDefaultRouteActionFaultInjectionPolicyAbort,
+    ComputeUrlMapPathMatcherDefaultRouteActionRetryPolicy,
     ComputeUrlMapPathMatcherDefaultRouteActionWeightedBackendServices,
     ComputeUrlMapPathMatcherPathRule,
     ComputeUrlMapPathMatcherPathRuleRouteAction,
+    ComputeUrlMapPathMatcherPathRuleRouteActionRetryPolicy,
     ComputeUrlMapPathMatcherPathRuleRouteActionWeightedBackendServices,
 )
 from constructs import Construct
@@ -50,7 +69,7 @@ from constructs import Construct
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
 from llmdeploy.status import names
 from modules.gcp.access import Access
-from modules.gcp.gpu_fleet import PORT_NAME, GpuFleet
+from modules.gcp.gpu_fleet import PORT_NAME, REPLACE_SAFELY, GpuFleet
 from modules.gcp.labels import gcp_labels
 
 HTTP_PORT = 80
@@ -60,6 +79,21 @@ LOCALITY_POLICIES = {"least_outstanding_requests": "LEAST_REQUEST", "round_robin
 _NOT_FOUND = 404
 _PATH_MATCHER = "models"
 _SECONDS_PER_MINUTE = 60
+_DNS_TTL_S = 300
+#: Retried only when nothing reached the client yet (Envoy, behind the ALB, retries before it
+#: forwards a response): no connection, a refused stream, or 502/503/504 from the VM's proxy (503:
+#: draining; 502: its engine is down). Conditions: provider `retry_conditions` (HttpRetryPolicy).
+RETRY_CONDITIONS = ["connect-failure", "refused-stream", "gateway-error"]
+RETRIES = 2
+#: Outlier detection: 3 gateway failures in a row eject a VM for 30 s (ejection only on gateway
+#: failures: the provider defaults enforcing_consecutive_gateway_failure to 0 and
+#: enforcing_consecutive_errors to 100, which would eject a VM for a client's bad request answered 500).
+OUTLIER_GATEWAY_FAILURES = 3
+OUTLIER_INTERVAL_S = 10
+OUTLIER_EJECTION_S = 30
+OUTLIER_MAX_EJECTED_PERCENT = 50
+#: Share of requests the backend services log.
+REQUEST_LOG_SAMPLE_RATE = 0.1
 
 
 class LoadBalancer(Construct):
@@ -81,6 +115,7 @@ class LoadBalancer(Construct):
     _REDIRECT_MAP_ID = "HttpRedirect"
     _REDIRECT_PROXY_ID = "HttpRedirectProxy"
     _REDIRECT_RULE_ID = "HttpRedirectRule"
+    _NOT_FOUND_ID = "NotFound"
 
     def __init__(
         self,
@@ -101,12 +136,22 @@ class LoadBalancer(Construct):
         }
         self.backend_services = {fleet.name: names.gcp_fleet(plan, fleet) for fleet in plan.fleets_on("gcp")}
         ids = {fleet: service.id for fleet, service in services.items()}
+        self.not_found = ComputeBackendService(
+            self,
+            self._NOT_FOUND_ID,
+            name=f"{name}-not-found",
+            description=f"llmdeploy {name}: unknown routes (aborted with 404, never reaches a backend)",
+            load_balancing_scheme=SCHEME,
+            protocol="HTTP",
+            security_policy=access.security_policy_id,
+            log_config=ComputeBackendServiceLogConfig(enable=True, sample_rate=REQUEST_LOG_SAMPLE_RATE),
+        ).id
         url_map = ComputeUrlMap(
             self,
             self._URL_MAP_ID,
             name=name,
             description=f"llmdeploy {name}: weighted routes per model",
-            default_route_action=_not_found(ids[plan.fleets_on("gcp")[0].name]),
+            default_route_action=_not_found(self.not_found),
             **self._routes(models, ids),
         )
         address = ComputeGlobalAddress(
@@ -121,6 +166,18 @@ class LoadBalancer(Construct):
         self.url_map_id: str = url_map.id
         self.address: str = address.address
         self.endpoints = {model.name: names.endpoint(plan, model.name, address.address) for model in models}
+        self.dns_records = [
+            {"name": f"{host}.", "type": "A", "ttl": _DNS_TTL_S, "rrdatas": [address.address]}
+            for host in self._hosts()
+        ]
+
+    def _hosts(self) -> list[str]:
+        """The host names clients use (each needs an A record to the address), none without a domain."""
+        domain = self.plan.access.tls.domain
+        if domain is None:
+            return []
+        models = [model.name for model in self.plan.models if model.fleets_on("gcp")]
+        return sorted({names.model_host(self.plan, model) or domain for model in models})
 
     def _routes(self, models: list[ModelPlan], ids: Mapping[str, str]) -> dict[str, Any]:
         """Host rules and path matchers: one matcher per model host, or one with a path rule per model."""
@@ -140,8 +197,11 @@ class LoadBalancer(Construct):
                                 ComputeUrlMapPathMatcherDefaultRouteActionWeightedBackendServices(
                                     backend_service=ids[fleet.name], weight=fleet.traffic.weight
                                 )
-                                for fleet in model.fleets_on("gcp")
-                            ]
+                                for fleet in _serving(model)
+                            ],
+                            retry_policy=ComputeUrlMapPathMatcherDefaultRouteActionRetryPolicy(
+                                num_retries=RETRIES, retry_conditions=RETRY_CONDITIONS
+                            ),
                         ),
                     )
                     for model in models
@@ -152,7 +212,7 @@ class LoadBalancer(Construct):
             "path_matcher": [
                 ComputeUrlMapPathMatcher(
                     name=_PATH_MATCHER,
-                    default_route_action=_matcher_not_found(ids[models[0].fleets_on("gcp")[0].name]),
+                    default_route_action=_matcher_not_found(self.not_found),
                     path_rule=[
                         ComputeUrlMapPathMatcherPathRule(
                             paths=[f"{model.route_prefix}*"],
@@ -161,8 +221,11 @@ class LoadBalancer(Construct):
                                     ComputeUrlMapPathMatcherPathRuleRouteActionWeightedBackendServices(
                                         backend_service=ids[fleet.name], weight=fleet.traffic.weight
                                     )
-                                    for fleet in model.fleets_on("gcp")
-                                ]
+                                    for fleet in _serving(model)
+                                ],
+                                retry_policy=ComputeUrlMapPathMatcherPathRuleRouteActionRetryPolicy(
+                                    num_retries=RETRIES, retry_conditions=RETRY_CONDITIONS
+                                ),
                             ),
                         )
                         for model in models
@@ -178,14 +241,14 @@ class LoadBalancer(Construct):
             http = ComputeTargetHttpProxy(self, self._PROXY_ID, name=name, url_map=url_map.id)
             self._forwarding_rule(self._RULE_ID, name, http.id, address, HTTP_PORT, labels)
             return
-        models = [model.name for model in self.plan.models if model.fleets_on("gcp")]
-        hosts = sorted({names.model_host(self.plan, model) or access.tls.domain for model in models})
+        hosts = self._hosts()
         certificate = ComputeManagedSslCertificate(
             self,
             self._CERTIFICATE_ID,
-            name=name,
+            name=names.gcp_certificate(self.plan, hosts),
             type="MANAGED",
             managed=ComputeManagedSslCertificateManaged(domains=hosts),
+            lifecycle=REPLACE_SAFELY,
         )
         tls_policy = ComputeSslPolicy(
             self, self._TLS_POLICY_ID, name=name, profile="MODERN", min_tls_version="TLS_1_2"
@@ -237,6 +300,11 @@ class LoadBalancer(Construct):
         )
 
 
+def _serving(model: ModelPlan) -> list[FleetPlan]:
+    """The model's GCP fleets that take a share of its requests (weight above 0)."""
+    return [fleet for fleet in model.fleets_on("gcp") if fleet.traffic.weight > 0]
+
+
 class _Slot(Construct):
     """Scope of one fleet's backend service, so its address carries the fleet's name."""
 
@@ -256,11 +324,27 @@ def _backend_service(
         protocol="HTTP",
         port_name=PORT_NAME,
         timeout_sec=fleet.traffic.request_timeout_s,
-        connection_draining_timeout_sec=fleet.traffic.deregistration_delay_s,
+        # A leaving VM (scale-in, update, autohealing) finishes its longest request: GCP's draining
+        # is the only notice of scale-in its VMs get. Both values are at most 3600, the API's limit.
+        connection_draining_timeout_sec=max(
+            fleet.traffic.deregistration_delay_s, fleet.traffic.request_timeout_s
+        ),
         locality_lb_policy=LOCALITY_POLICIES[fleet.traffic.algorithm],
         health_checks=[group.health_check_id],
         security_policy=security_policy_id,
-        log_config=ComputeBackendServiceLogConfig(enable=True, sample_rate=1.0),
+        log_config=ComputeBackendServiceLogConfig(enable=True, sample_rate=REQUEST_LOG_SAMPLE_RATE),
+        outlier_detection=ComputeBackendServiceOutlierDetection(
+            consecutive_gateway_failure=OUTLIER_GATEWAY_FAILURES,
+            enforcing_consecutive_gateway_failure=100,
+            enforcing_consecutive_errors=0,
+            enforcing_success_rate=0,
+            interval=ComputeBackendServiceOutlierDetectionInterval(seconds=OUTLIER_INTERVAL_S),
+            base_ejection_time=ComputeBackendServiceOutlierDetectionBaseEjectionTime(
+                seconds=OUTLIER_EJECTION_S
+            ),
+            max_ejection_percent=OUTLIER_MAX_EJECTED_PERCENT,
+        ),
+        lifecycle=REPLACE_SAFELY,
         backend=[
             # Request-rate autoscaling reads utilisation against this RATE capacity; queue-size
             # autoscaling needs no capacity, and the locality policy alone picks replicas.

@@ -29,6 +29,7 @@ from constructs import Construct
 from llmdeploy import metrics
 from llmdeploy.config.environment import Alarms
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from modules.gcp.engine_metrics import EngineMetrics
 from modules.gcp.gpu_fleet import GpuFleet, engine_filter
 
 PERIOD = "60s"
@@ -57,6 +58,7 @@ class Monitoring(Construct):
         plan: DeploymentPlan,
         fleets: Mapping[str, GpuFleet],
         backend_services: Mapping[str, str],
+        engine_metrics: EngineMetrics,
     ) -> None:
         super().__init__(scope, id)
         channels = [
@@ -79,6 +81,7 @@ class Monitoring(Construct):
                 backend_service=backend_services[fleet.name],
                 alarms=plan.monitoring.alarms,
                 channels=channels,
+                engine_metrics=engine_metrics,
             ).names
             for fleet in plan.fleets_on("gcp")
         }
@@ -108,9 +111,11 @@ class _FleetAlerts(Construct):
         backend_service: str,
         alarms: Alarms,
         channels: list[str],
+        engine_metrics: EngineMetrics,
     ) -> None:
         super().__init__(scope, id)
         self.prefix, self.channels, self.alarms = f"{name} {fleet.name}", channels, alarms
+        self.engine_metrics = engine_metrics
         service = f'resource.label.backend_target_name="{backend_service}"'
         rate = _aggregation("ALIGN_RATE", "REDUCE_SUM")
         self.names = [
@@ -164,6 +169,8 @@ class _FleetAlerts(Construct):
                         duration=self._duration(),
                         evaluation_missing_data="EVALUATION_MISSING_DATA_ACTIVE",
                     ),
+                    # Refused while the metric does not exist (EngineMetrics declares it).
+                    reads=metrics.QUEUE_SIZE,
                 )
             )
 
@@ -176,7 +183,9 @@ class _FleetAlerts(Construct):
         what: str,
         description: str,
         condition: MonitoringAlertPolicyConditionsConditionThreshold,
+        reads: str | None = None,
     ) -> str:
+        """An alert policy; `reads` names the relayed engine metric its condition reads, if any."""
         display_name = f"{self.prefix} {what}"
         MonitoringAlertPolicy(
             self,
@@ -190,6 +199,7 @@ class _FleetAlerts(Construct):
             documentation=MonitoringAlertPolicyDocumentation(
                 content=f"{self.prefix}: {description}.", mime_type="text/markdown"
             ),
+            depends_on=[self.engine_metrics.by_name[reads]] if reads else None,
         )
         return display_name
 

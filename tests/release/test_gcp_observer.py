@@ -37,7 +37,7 @@ from tests.status.google_api import (
 from tests.status.loopback import GrpcLoopbackApi, LoopbackApi, Seen, serving_grpc
 
 ALERTS = f"/v3/projects/{PROJECT}/alerts"
-GREEN = "prod-translate-fr-green"
+GREEN = "llmdeploy-demo-prod-translate-fr-green"
 POLICY = "llmdeploy-demo-prod translate-fr-green"
 LIST_TIME_SERIES = "ListTimeSeries"
 #: What each fleet's alert policies watch (their display names end with it).
@@ -140,16 +140,21 @@ def _series(code_class: str, counts: list[int]) -> monitoring_v3.TimeSeries:
     )
 
 
-def _green(api: LoopbackApi, monitoring: GrpcLoopbackApi) -> None:
+def _green(api: LoopbackApi, monitoring: GrpcLoopbackApi, plan: DeploymentPlan) -> None:
     """translate-fr's green slot: 3 of 4 backends healthy, its 5xx alert open, 6 of 100 requests failed."""
-    managed_group(api, GREEN, 2, [("fg-1", "us-central1-a", "RUNNING"), ("fg-2", "us-central1-b", "RUNNING")])
+    fleet = next(entry for entry in plan.fleets_on("gcp") if entry.name == "translate-fr-green")
+    assert names.gcp_fleet(plan, fleet) == GREEN
+    autoscaled, base = names.gcp_groups(plan, fleet)
+    managed_group(
+        api, autoscaled, 2, [("fg-1", "us-central1-a", "RUNNING"), ("fg-2", "us-central1-b", "RUNNING")]
+    )
     managed_group(
         api,
-        f"{GREEN}-base",
+        base,
         2,
         [("fgb-1", "us-central1-c", "RUNNING"), ("fgb-2", "us-central1-a", "RUNNING")],
     )
-    backend_health(api, GREEN, {GREEN: ["HEALTHY", "UNHEALTHY"], f"{GREEN}-base": ["HEALTHY", "HEALTHY"]})
+    backend_health(api, GREEN, {autoscaled: ["HEALTHY", "UNHEALTHY"], base: ["HEALTHY", "HEALTHY"]})
     _open_alerts(
         api,
         [_alert(1, "llmdeploy-demo-prod translate-fr-blue p99 latency", "OPEN")],
@@ -164,9 +169,9 @@ def _green(api: LoopbackApi, monitoring: GrpcLoopbackApi) -> None:
 
 
 def test_reports_healthy_backends_open_alerts_and_5xx_rate_of_the_slot(
-    observer: GcpObserver, api: LoopbackApi, monitoring: GrpcLoopbackApi
+    prod_plan: DeploymentPlan, observer: GcpObserver, api: LoopbackApi, monitoring: GrpcLoopbackApi
 ) -> None:
-    _green(api, monitoring)
+    _green(api, monitoring, prod_plan)
     assert observer.sample("translate-fr", "green") == CloudSample(
         cloud="gcp",
         healthy=3,
@@ -178,7 +183,7 @@ def test_reports_healthy_backends_open_alerts_and_5xx_rate_of_the_slot(
 def test_asks_for_the_slots_backend_service_over_the_window_and_open_alerts_only(
     observer: GcpObserver, prod_plan: DeploymentPlan, api: LoopbackApi, monitoring: GrpcLoopbackApi
 ) -> None:
-    _green(api, monitoring)
+    _green(api, monitoring, prod_plan)
     observer.sample("translate-fr", "green")
     [asked] = monitoring.requests_to(LIST_TIME_SERIES)
     assert asked.name == f"projects/{PROJECT}"
@@ -195,9 +200,9 @@ def test_asks_for_the_slots_backend_service_over_the_window_and_open_alerts_only
 
 
 def test_no_requests_means_no_error_rate(
-    observer: GcpObserver, api: LoopbackApi, monitoring: GrpcLoopbackApi
+    prod_plan: DeploymentPlan, observer: GcpObserver, api: LoopbackApi, monitoring: GrpcLoopbackApi
 ) -> None:
-    _green(api, monitoring)
+    _green(api, monitoring, prod_plan)
     _open_alerts(api, [])
     monitoring.answer(LIST_TIME_SERIES, monitoring_v3.ListTimeSeriesResponse())
     sample = observer.sample("translate-fr", "green")
@@ -205,9 +210,9 @@ def test_no_requests_means_no_error_rate(
 
 
 def test_refused_monitoring_names_the_stack_the_api_and_the_credentials(
-    observer: GcpObserver, api: LoopbackApi, monitoring: GrpcLoopbackApi
+    prod_plan: DeploymentPlan, observer: GcpObserver, api: LoopbackApi, monitoring: GrpcLoopbackApi
 ) -> None:
-    _green(api, monitoring)
+    _green(api, monitoring, prod_plan)
     monitoring.answer(
         LIST_TIME_SERIES, (grpc.StatusCode.PERMISSION_DENIED, "Permission monitoring.timeSeries.list denied")
     )
@@ -222,9 +227,9 @@ def test_refused_monitoring_names_the_stack_the_api_and_the_credentials(
 
 
 def test_refused_alerts_api_fails_the_sample(
-    observer: GcpObserver, api: LoopbackApi, monitoring: GrpcLoopbackApi
+    prod_plan: DeploymentPlan, observer: GcpObserver, api: LoopbackApi, monitoring: GrpcLoopbackApi
 ) -> None:
-    _green(api, monitoring)
+    _green(api, monitoring, prod_plan)
     api.answer("GET", ALERTS, google_error(403, "Permission monitoring.alerts.list denied"), status=403)
     with pytest.raises(OperationError) as raised:
         observer.sample("translate-fr", "green")

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from llmdeploy.errors import OperationError
-from llmdeploy.plan.model import DeploymentPlan
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from llmdeploy.status import names
 from llmdeploy.status.gcp import read_status
 from tests.status.google_api import (
     API,
@@ -57,39 +58,57 @@ def _instance(api: LoopbackApi, name: str, zone: str, model: str) -> None:
     )
 
 
-def _weighted(*pairs: tuple[str, int]) -> dict[str, Any]:
+def _service(plan: DeploymentPlan, fleet: str) -> str:
+    return names.gcp_fleet(plan, _fleet(plan, fleet))
+
+
+def _groups(plan: DeploymentPlan, fleet: str) -> tuple[str, ...]:
+    return names.gcp_groups(plan, _fleet(plan, fleet))
+
+
+def _fleet(plan: DeploymentPlan, name: str) -> FleetPlan:
+    return next(fleet for fleet in plan.fleets_on("gcp") if fleet.name == name)
+
+
+def _weighted(plan: DeploymentPlan, *pairs: tuple[str, int]) -> dict[str, Any]:
     return {
         "weightedBackendServices": [
-            {"backendService": f"{LINK}/global/backendServices/{service}", "weight": weight}
-            for service, weight in pairs
+            {"backendService": f"{LINK}/global/backendServices/{_service(plan, fleet)}", "weight": weight}
+            for fleet, weight in pairs
         ]
     }
 
 
-def _url_map_and_address(api: LoopbackApi) -> None:
+def _url_map_and_address(api: LoopbackApi, plan: DeploymentPlan) -> None:
     abort = {"faultInjectionPolicy": {"abort": {"httpStatus": 404, "percentage": 100}}}
+    not_found = {
+        "weightedBackendServices": [
+            {"backendService": f"{LINK}/global/backendServices/llmdeploy-demo-prod-not-found", "weight": 100}
+        ],
+        **abort,
+    }
     api.answer(
         "GET",
         f"{API}/global/urlMaps/llmdeploy-demo-prod",
         {
             "kind": "compute#urlMap",
             "name": "llmdeploy-demo-prod",
-            "defaultRouteAction": {**_weighted(("prod-translate-fr-blue", 100)), **abort},
+            "defaultRouteAction": not_found,
             "hostRules": [{"hosts": ["*"], "pathMatcher": "models"}],
             "pathMatchers": [
                 {
                     "name": "models",
-                    "defaultRouteAction": {**_weighted(("prod-translate-fr-blue", 100)), **abort},
+                    "defaultRouteAction": not_found,
                     "pathRules": [
                         {
                             "paths": ["/translate-fr/*"],
                             "routeAction": _weighted(
-                                ("prod-translate-fr-blue", 90), ("prod-translate-fr-green", 10)
+                                plan, ("translate-fr-blue", 90), ("translate-fr-green", 10)
                             ),
                         },
                         {
                             "paths": ["/translate-es/*"],
-                            "routeAction": _weighted(("prod-translate-es-blue", 100)),
+                            "routeAction": _weighted(plan, ("translate-es-blue", 100)),
                         },
                     ],
                 }
@@ -109,55 +128,49 @@ def _url_map_and_address(api: LoopbackApi) -> None:
     )
 
 
-def _prod(api: LoopbackApi) -> None:
-    _url_map_and_address(api)
-    # translate-fr-blue: 3 spot + 1 booting in the autoscaled group, 1 on-demand base.
+def _prod(api: LoopbackApi, plan: DeploymentPlan) -> None:
+    _url_map_and_address(api, plan)
+    # translate-fr-blue: 2 spot + 1 booting in the spot group, 1 in the on-demand share's group,
+    # 1 on-demand base.
+    spot, share, base = _groups(plan, "translate-fr-blue")
     managed_group(
         api,
-        "prod-translate-fr-blue",
-        4,
+        spot,
+        3,
         [
             ("fb-1", "us-central1-a", "RUNNING"),
             ("fb-2", "us-central1-b", "RUNNING"),
-            ("fb-3", "us-central1-c", "RUNNING"),
             ("fb-4", "us-central1-a", "STAGING"),
         ],
     )
-    managed_group(api, "prod-translate-fr-blue-base", 1, [("fbb-1", "us-central1-b", "RUNNING")])
+    managed_group(api, share, 1, [("fb-3", "us-central1-c", "RUNNING")])
+    managed_group(api, base, 1, [("fbb-1", "us-central1-b", "RUNNING")])
     for name, zone in (("fb-1", "us-central1-a"), ("fb-2", "us-central1-b"), ("fb-4", "us-central1-a")):
         _instance(api, name, zone, "SPOT")
-    _instance(api, "fb-3", "us-central1-c", "STANDARD")  # the on-demand version's share
+    _instance(api, "fb-3", "us-central1-c", "STANDARD")
     _instance(api, "fbb-1", "us-central1-b", "STANDARD")
     backend_health(
         api,
-        "prod-translate-fr-blue",
-        {
-            "prod-translate-fr-blue": ["HEALTHY", "HEALTHY", "UNHEALTHY"],
-            "prod-translate-fr-blue-base": ["HEALTHY"],
-        },
+        _service(plan, "translate-fr-blue"),
+        {spot: ["HEALTHY", "UNHEALTHY"], share: ["HEALTHY"], base: ["HEALTHY"]},
     )
-    # translate-fr-green: a spot VM reclaimed (gone), one stopping; the base VM serves.
-    managed_group(api, "prod-translate-fr-green", 1, [("fg-1", "us-central1-a", "STOPPING")])
-    managed_group(api, "prod-translate-fr-green-base", 1, [("fgb-1", "us-central1-c", "RUNNING")])
+    # translate-fr-green: its one VM above the base (on-demand: 20 % rounds up) is stopping; the base
+    # VM serves.
+    autoscaled, base = _groups(plan, "translate-fr-green")
+    managed_group(api, autoscaled, 1, [("fg-1", "us-central1-a", "STOPPING")])
+    managed_group(api, base, 1, [("fgb-1", "us-central1-c", "RUNNING")])
     _instance(api, "fgb-1", "us-central1-c", "STANDARD")
-    backend_health(
-        api,
-        "prod-translate-fr-green",
-        {"prod-translate-fr-green": [], "prod-translate-fr-green-base": ["HEALTHY"]},
-    )
-    managed_group(api, "prod-translate-es-blue", 1, [("eb-1", "us-central1-a", "RUNNING")])
-    managed_group(api, "prod-translate-es-blue-base", 1, [("ebb-1", "us-central1-b", "RUNNING")])
+    backend_health(api, _service(plan, "translate-fr-green"), {autoscaled: [], base: ["HEALTHY"]})
+    spot, base = _groups(plan, "translate-es-blue")
+    managed_group(api, spot, 1, [("eb-1", "us-central1-a", "RUNNING")])
+    managed_group(api, base, 1, [("ebb-1", "us-central1-b", "RUNNING")])
     _instance(api, "eb-1", "us-central1-a", "SPOT")
     _instance(api, "ebb-1", "us-central1-b", "STANDARD")
-    backend_health(
-        api,
-        "prod-translate-es-blue",
-        {"prod-translate-es-blue": ["UNHEALTHY"], "prod-translate-es-blue-base": ["HEALTHY"]},
-    )
+    backend_health(api, _service(plan, "translate-es-blue"), {spot: ["UNHEALTHY"], base: ["HEALTHY"]})
 
 
 def test_reads_groups_instances_health_and_weights(prod_plan: DeploymentPlan, api: LoopbackApi) -> None:
-    _prod(api)
+    _prod(api, prod_plan)
     statuses = read_status(prod_plan, compute_clients(api))
     endpoint = f"http://{ADDRESS}"
     # model, cloud, slot, desired, running, healthy, spot, on-demand, weight %, endpoint
@@ -171,26 +184,27 @@ def test_reads_groups_instances_health_and_weights(prod_plan: DeploymentPlan, ap
 def test_asks_health_of_each_group_of_the_slots_backend_service(
     prod_plan: DeploymentPlan, api: LoopbackApi
 ) -> None:
-    _prod(api)
+    _prod(api, prod_plan)
     read_status(prod_plan, compute_clients(api))
-    asked = [
-        request.body
-        for request in api.requests_to(f"{API}/global/backendServices/prod-translate-fr-blue/getHealth")
-    ]
+    service = _service(prod_plan, "translate-fr-blue")
+    asked = [request.body for request in api.requests_to(f"{API}/global/backendServices/{service}/getHealth")]
     assert asked == [
-        {"group": f"{LINK}/regions/{REGION}/instanceGroups/prod-translate-fr-blue"},
-        {"group": f"{LINK}/regions/{REGION}/instanceGroups/prod-translate-fr-blue-base"},
+        {"group": f"{LINK}/regions/{REGION}/instanceGroups/{group}"}
+        for group in _groups(prod_plan, "translate-fr-blue")
     ]
+    assert len(asked) == 3  # spot, on-demand share above the base, base
     # Anonymous credentials: no token leaves the process.
     assert all("Authorization" not in request.headers for request in api.seen)
 
 
 def test_a_missing_group_says_to_apply_the_stack(prod_plan: DeploymentPlan, api: LoopbackApi) -> None:
-    _url_map_and_address(api)
+    _url_map_and_address(api, prod_plan)
     with pytest.raises(OperationError) as raised:
         read_status(prod_plan, compute_clients(api))
     message = str(raised.value)
-    assert message.startswith("prod-gcp: the instance group prod-translate-fr-blue does not exist")
+    first = _groups(prod_plan, "translate-fr-blue")[0]
+    assert first.startswith("llmdeploy-demo-prod-translate-fr-blue-")
+    assert message.startswith(f"prod-gcp: the instance group {first} does not exist")
     assert "llmdeploy apply prod --cloud gcp" in message
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from llmdeploy.engines import PROXY_PORT
 from modules.gcp.access import GOOGLE_FRONT_ENDS
 from tests.fixtures_synth import Stack
@@ -47,20 +49,17 @@ def test_every_instance_carries_the_firewall_tag(gcp_stacks: dict[str, Stack]) -
             assert template["tags"] == tag
 
 
-def test_api_key_is_read_from_secret_manager_and_required_with_the_client_cidr(
-    gcp_stacks: dict[str, Stack],
-) -> None:
+def test_the_api_key_never_reaches_the_load_balancer_plan_or_state(gcp_stacks: dict[str, Stack]) -> None:
+    # Contract: the VM's proxy checks the key; no Cloud Armor rule holds it, no data source reads it.
     stack = gcp_stacks["prod-gcp"]
-    [(name, secret)] = stack.data("google_secret_manager_secret_version").items()
-    assert secret["secret"] == "llmdeploy-prod-api-key"
+    assert stack.plan.access.api_key is not None
+    assert "data" not in stack.doc or "google_secret_manager_secret_version" not in stack.doc["data"]
     allow, default = _policy_rules(stack)
-    key = f"${{data.google_secret_manager_secret_version.{name}.secret_data}}"
-    assert allow["action"] == "allow"
-    assert allow["match"] == {
-        "expr": {
-            "expression": "inIpRange(origin.ip, '0.0.0.0/0') && "
-            f"request.headers['authorization'] == 'Bearer {key}'"
-        }
+    assert allow == {
+        "action": "allow",
+        "description": "admitted clients",
+        "priority": 1000,
+        "match": {"versioned_expr": "SRC_IPS_V1", "config": {"src_ip_ranges": ["0.0.0.0/0"]}},
     }
     assert default == {
         "action": "deny(403)",
@@ -68,18 +67,22 @@ def test_api_key_is_read_from_secret_manager_and_required_with_the_client_cidr(
         "priority": DEFAULT_PRIORITY,
         "match": {"versioned_expr": "SRC_IPS_V1", "config": {"src_ip_ranges": ["*"]}},
     }
+    assert "authorization" not in json.dumps(stack.resources("google_compute_security_policy")).lower()
 
 
-def test_staging_admits_only_the_office_range_with_the_key(gcp_stacks: dict[str, Stack]) -> None:
-    stack = gcp_stacks["staging-gcp"]
-    (name,) = stack.data("google_secret_manager_secret_version")
-    allow, default = _policy_rules(stack)
-    key = f"${{data.google_secret_manager_secret_version.{name}.secret_data}}"
-    assert allow["action"] == "allow"
-    assert allow["match"]["expr"]["expression"] == (
-        f"inIpRange(origin.ip, '203.0.113.0/24') && request.headers['authorization'] == 'Bearer {key}'"
-    )
+def test_staging_admits_only_the_office_range_by_its_address(gcp_stacks: dict[str, Stack]) -> None:
+    allow, default = _policy_rules(gcp_stacks["staging-gcp"])
+    assert allow["match"] == {"versioned_expr": "SRC_IPS_V1", "config": {"src_ip_ranges": ["203.0.113.0/24"]}}
     assert default["action"] == "deny(403)"
+
+
+def test_only_denied_egress_is_logged(gcp_stacks: dict[str, Stack]) -> None:
+    # Logging every allowed connection of an LLM service bills more than it tells (review #20).
+    stack = gcp_stacks["prod-gcp"]
+    logged = {
+        name for name, rule in stack.resources("google_compute_firewall").items() if "log_config" in rule
+    }
+    assert logged == {stack.address("google_compute_firewall", "Access/DenyOtherOutbound").split(".")[1]}
 
 
 def test_listed_client_networks_are_admitted(gcp_stacks: dict[str, Stack]) -> None:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
 from llmdeploy.boot import user_data
 from llmdeploy.plan.model import FleetPlan
 from llmdeploy.status import names
+from modules.common import terraform_literal
 from tests.fixtures_synth import Stack
 
 
@@ -60,7 +68,7 @@ def test_templates_run_the_boot_bundle_on_the_pinned_deep_learning_image(
             assert disk["source_image"] == f"${{data.google_compute_image.{image_name}.self_link}}"
             assert (disk["boot"], disk["disk_size_gb"]) == (True, fleet.disk_gib)
             assert template["metadata"] == {
-                "user-data": user_data(stack.plan, fleet),
+                "user-data": terraform_literal(user_data(stack.plan, fleet)),
                 "block-project-ssh-keys": "true",
             }
             # Templates are immutable: a new one before the old goes, and a newer image never
@@ -70,33 +78,100 @@ def test_templates_run_the_boot_bundle_on_the_pinned_deep_learning_image(
                 "ignore_changes": ["disk[0].source_image"],
             }
             assert (
-                template["name_prefix"].startswith(f"prod-{fleet.name}-")
+                template["name_prefix"].startswith(f"llmdeploy-demo-prod-{fleet.name}-"[:30])
                 and len(template["name_prefix"]) <= 37
             )
             assert template["shielded_instance_config"]["enable_integrity_monitoring"] is True, path
 
 
-def test_on_demand_share_above_the_base_is_a_percentage_version(gcp_stacks: dict[str, Stack]) -> None:
+def test_user_data_reaches_the_vm_byte_for_byte_through_terraform(
+    gcp_stacks: dict[str, Stack], terraform_binary: str, terraform_cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    # The boot script's "${args[@]}" is an interpolation to Terraform ("Invalid character") unless
+    # escaped; a config of locals and outputs needs no provider, so real Terraform decides here.
     stack = gcp_stacks["prod-gcp"]
-    group = stack.at("google_compute_region_instance_group_manager", "translate-fr-blue/Group")
-    assert group["version"] == [
+    fleet = _fleet(stack, "translate-fr-blue")
+    raw = user_data(stack.plan, fleet)
+    assert "${" in raw
+    synthesized = stack.at("google_compute_instance_template", "translate-fr-blue/Templates/SpotTemplate")[
+        "metadata"
+    ]["user-data"]
+    outputs = _terraform_output(terraform_binary, terraform_cli_env, tmp_path / "escaped", synthesized)
+    assert outputs["user_data"]["value"] == raw
+    with pytest.raises(AssertionError, match=r"Invalid character|Invalid reference|Extra characters"):
+        _terraform_output(terraform_binary, terraform_cli_env, tmp_path / "raw", raw)
+
+
+def _terraform_output(
+    binary: str, env: dict[str, str], folder: Path, value: str
+) -> dict[str, dict[str, str]]:
+    folder.mkdir()
+    config = {"locals": {"user_data": value}, "output": {"user_data": {"value": "${local.user_data}"}}}
+    (folder / "main.tf.json").write_text(json.dumps(config), encoding="utf-8")
+    for command in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
+        done = subprocess.run(
+            [binary, *command, "-no-color"], cwd=folder, env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    shown = subprocess.run(
+        [binary, "output", "-json"], cwd=folder, env=env, capture_output=True, text=True, check=True
+    )
+    found: dict[str, dict[str, str]] = json.loads(shown.stdout)
+    return found
+
+
+def _groups(stack: Stack, fleet: str) -> dict[str, dict[str, object]]:
+    """The fleet's groups by construct id (Group, OnDemandGroup, OnDemandBase)."""
+    return {
+        entry["//"]["metadata"]["path"].rsplit("/", 1)[1]: entry
+        for entry in stack.resources("google_compute_region_instance_group_manager").values()
+        if f"/{fleet}/" in entry["//"]["metadata"]["path"]
+    }
+
+
+def test_every_group_has_one_version(gcp_stacks: dict[str, Stack]) -> None:
+    # A BALANCED regional group does not support two versions (canary updates): Limitations of
+    # https://cloud.google.com/compute/docs/instance-groups/regional-mig-set-target-distribution-shape
+    for stack in gcp_stacks.values():
+        for group in stack.resources("google_compute_region_instance_group_manager").values():
+            assert group["distribution_policy_target_shape"] == "BALANCED"
+            [version] = group["version"]
+            assert "target_size" not in version, group["name"]
+
+
+def test_on_demand_share_above_the_base_is_its_own_autoscaled_group(gcp_stacks: dict[str, Stack]) -> None:
+    stack = gcp_stacks["prod-gcp"]
+    fleet = _fleet(stack, "translate-fr-blue")  # min 2, max 8, base 1, 20 % on-demand above it
+    groups = _groups(stack, "translate-fr-blue")
+    assert set(groups) == {"Group", "OnDemandGroup", "OnDemandBase"}
+    assert groups["Group"]["version"] == [
         {
             "name": "spot",
             "instance_template": _template_ref(stack, "translate-fr-blue/Templates/SpotTemplate"),
-        },
-        {
-            "name": "on-demand",
-            "instance_template": _template_ref(stack, "translate-fr-blue/Templates/OnDemandTemplate"),
-            "target_size": {"percent": 20},
-        },
+        }
     ]
-    assert group["lifecycle"] == {"ignore_changes": ["target_size"]}
+    on_demand = _template_ref(stack, "translate-fr-blue/Templates/OnDemandTemplate")
+    assert groups["OnDemandGroup"]["version"] == [{"name": "on-demand", "instance_template": on_demand}]
+    bounds = {
+        path: (scaler["autoscaling_policy"]["min_replicas"], scaler["autoscaling_policy"]["max_replicas"])
+        for path in ("Autoscaler", "OnDemandAutoscaler")
+        for scaler in [stack.at("google_compute_region_autoscaler", f"translate-fr-blue/{path}")]
+    }
+    # Above the base 1..7 VMs: on-demand ceil(20 % of 1)..ceil(20 % of 7), spot the rest (at least 1).
+    assert bounds == {"Autoscaler": (1, 5), "OnDemandAutoscaler": (1, 2)}
+    assert fleet.max_size == 1 + 5 + 2
+    for path in ("Group", "OnDemandGroup"):
+        assert groups[path]["lifecycle"] == {"create_before_destroy": True, "ignore_changes": ["target_size"]}
+    # The idle green slot (1..2 VMs, base 1): its one VM above the base is on-demand (20 % rounds up).
+    green = _groups(stack, "translate-fr-green")
+    assert set(green) == {"Group", "OnDemandBase"}
+    assert green["Group"]["version"][0]["name"] == "on-demand"
 
 
-def test_on_demand_base_is_a_fixed_second_group(gcp_stacks: dict[str, Stack]) -> None:
+def test_on_demand_base_is_a_fixed_group(gcp_stacks: dict[str, Stack]) -> None:
     stack = gcp_stacks["prod-gcp"]
     base = stack.at("google_compute_region_instance_group_manager", "translate-es-blue/OnDemandBase")
-    assert base["name"] == "prod-translate-es-blue-base"
+    assert base["name"] == names.gcp_base_group(stack.plan, _fleet(stack, "translate-es-blue"))
     assert base["target_size"] == 1
     assert base["version"] == [
         {
@@ -104,13 +179,58 @@ def test_on_demand_base_is_a_fixed_second_group(gcp_stacks: dict[str, Stack]) ->
             "instance_template": _template_ref(stack, "translate-es-blue/Templates/OnDemandTemplate"),
         }
     ]
-    assert "lifecycle" not in base
-    # Without a base (edge), only the autoscaled group exists.
+    assert base["lifecycle"] == {"create_before_destroy": True}
+    # Without a base (edge, 50 % on-demand): blue's 1..3 VMs are 1..2 on-demand and 1 spot; green's
+    # single VM is on-demand (50 % of 1 rounds up), so green has no spot group.
     edge = gcp_stacks["edge-gcp"]
-    groups = [
-        entry["name"] for entry in edge.resources("google_compute_region_instance_group_manager").values()
-    ]
-    assert sorted(groups) == ["edge-coder-blue", "edge-coder-green"]
+    groups = {
+        entry["name"]: entry["version"][0]["name"]
+        for entry in edge.resources("google_compute_region_instance_group_manager").values()
+    }
+    assert groups == {
+        "edge-edge-coder-blue-bb57d1": "spot",
+        "edge-edge-coder-blue-od-bb57d1": "on-demand",
+        "edge-edge-coder-green-bb57d1": "on-demand",
+    }
+
+
+def test_group_names_follow_the_zones_and_replace_without_a_gap(gcp_stacks: dict[str, Stack]) -> None:
+    # Zones are ForceNew and a backend service still uses the old group: the new group needs another
+    # name and must exist first (hashicorp/terraform-provider-google#6376).
+    stack = gcp_stacks["prod-gcp"]
+    plan, fleet = stack.plan, _fleet(stack, "translate-fr-blue")
+    settings = plan.cloud("gcp").settings
+    moved = replace(
+        plan,
+        clouds=tuple(
+            replace(cloud, settings=settings.model_copy(update={"zones": ["us-central1-a"]}))
+            if cloud.cloud == "gcp"
+            else cloud
+            for cloud in plan.clouds
+        ),
+    )
+    assert set(names.gcp_groups(moved, fleet)).isdisjoint(names.gcp_groups(plan, fleet))
+    for group in stack.resources("google_compute_region_instance_group_manager").values():
+        assert group["lifecycle"]["create_before_destroy"] is True
+        assert len(group["name"]) <= 58 and group["base_instance_name"] == group["name"]
+    for scaler in stack.resources("google_compute_region_autoscaler").values():
+        assert scaler["lifecycle"] == {"create_before_destroy": True}
+
+
+def test_per_fleet_names_carry_the_project(gcp_stacks: dict[str, Stack]) -> None:
+    # Two llmdeploy projects with the same environment and model names share a GCP project safely.
+    stack = gcp_stacks["prod-gcp"]
+    for kind in (
+        "google_compute_region_instance_group_manager",
+        "google_compute_region_autoscaler",
+        "google_compute_health_check",
+        "google_compute_backend_service",
+    ):
+        for entry in stack.resources(kind).values():
+            assert entry["name"].startswith("llmdeploy-demo-prod-"), (kind, entry["name"])
+    for account in stack.resources("google_service_account").values():
+        assert account["account_id"].startswith("llmdeploy-demo-"), account["account_id"]
+        assert len(account["account_id"]) <= 30
 
 
 def test_groups_spread_over_zones_with_autohealing_after_the_readiness_grace(
@@ -173,8 +293,11 @@ def test_queue_size_autoscaling_reads_the_relayed_per_vm_metric(gcp_stacks: dict
             "type": "GAUGE",
         }
     ]
-    # The autoscaled group holds the fleet minus its on-demand base.
-    assert (policy["min_replicas"], policy["max_replicas"]) == (fleet.min_size - 1, fleet.max_size - 1)
+    # The spot group holds the fleet minus its on-demand base and the on-demand share above it.
+    assert (policy["min_replicas"], policy["max_replicas"]) == (1, fleet.max_size - 1 - 2)
+    # The custom metric is declared before the autoscaler reads it.
+    descriptor = stack.address("google_monitoring_metric_descriptor", "EngineMetrics/QueueSize")
+    assert scaler["depends_on"] == [descriptor]
     assert policy["cooldown_period"] == fleet.health.readiness_grace_s
     assert policy["scale_in_control"] == {
         "max_scaled_in_replicas": {"fixed": 1},
@@ -191,6 +314,7 @@ def test_request_autoscaling_tracks_full_load_balancer_capacity(gcp_stacks: dict
     ]
     assert policy["load_balancing_utilization"] == {"target": 1}
     assert "metric" not in policy
+    assert "depends_on" not in stack.at("google_compute_region_autoscaler", "translate-es-blue/Autoscaler")
     # A group whose minimum equals its base still keeps one autoscaled VM (GCP needs one to measure).
     assert policy["min_replicas"] == 1
 
@@ -207,23 +331,43 @@ def test_health_check_probes_the_engine(gcp_stacks: dict[str, Stack]) -> None:
     )
 
 
-def test_identity_reads_only_its_own_token_and_writes_logs_and_metrics(gcp_stacks: dict[str, Stack]) -> None:
+def test_identity_reads_exactly_its_secrets_pulls_the_mirrors_and_writes_logs_and_metrics(
+    gcp_stacks: dict[str, Stack],
+) -> None:
     stack = gcp_stacks["prod-gcp"]
     account = stack.address("google_service_account", "translate-fr-green/ServiceAccount")
     member = f"serviceAccount:${{{account}.email}}"
-    secret = stack.at("google_secret_manager_secret_iam_member", "translate-fr-green/ReadsToken")
-    assert (secret["secret_id"], secret["role"], secret["member"]) == (
-        "llmdeploy-prod-hf-token",
-        "roles/secretmanager.secretAccessor",
-        member,
-    )
+    secrets = {
+        (entry["secret_id"], entry["role"])
+        for entry in stack.resources("google_secret_manager_secret_iam_member").values()
+        if entry["member"] == member
+    }
+    # The hf token and the API key (the VM's proxy checks it), each by name; prod has no next key.
+    assert secrets == {
+        ("llmdeploy-prod-hf-token", "roles/secretmanager.secretAccessor"),
+        ("llmdeploy-prod-api-key", "roles/secretmanager.secretAccessor"),
+    }
     roles = sorted(
         entry["role"]
         for entry in stack.resources("google_project_iam_member").values()
         if entry["member"] == member
     )
     assert roles == ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
-    template = stack.at("google_compute_instance_template", "translate-fr-green/Templates/SpotTemplate")
+    pulls = {
+        (entry["repository"], entry["role"], entry["location"])
+        for entry in stack.resources("google_artifact_registry_repository_iam_member").values()
+        if entry["member"] == member
+    }
+    mirrors = stack.resources("google_artifact_registry_repository")
+    assert pulls == {
+        (
+            f"${{google_artifact_registry_repository.{name}.repository_id}}",
+            "roles/artifactregistry.reader",
+            "us-central1",
+        )
+        for name in mirrors
+    }
+    template = stack.at("google_compute_instance_template", "translate-fr-green/Templates/OnDemandTemplate")
     assert template["service_account"] == {"email": f"${{{account}.email}}", "scopes": ["cloud-platform"]}
-    # No token configured, no secret access at all.
+    # No token and no key configured, no secret access at all.
     assert gcp_stacks["edge-gcp"].resources("google_secret_manager_secret_iam_member") == {}

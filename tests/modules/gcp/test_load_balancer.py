@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmdeploy.status import names
+from modules.gcp.load_balancer import RETRY_CONDITIONS
 from tests.fixtures_synth import Stack
 
 NOT_FOUND = {"abort": {"http_status": 404, "percentage": 100}}
@@ -19,11 +21,24 @@ def test_backend_service_per_fleet_suits_streaming(gcp_stacks: dict[str, Stack])
     for stack in gcp_stacks.values():
         for fleet in stack.plan.fleets_on("gcp"):
             service = stack.at("google_compute_backend_service", f"{fleet.name}/BackendService")
-            assert service["name"] == f"{stack.plan.env}-{fleet.name}"
+            assert service["name"] == f"{stack.plan.project}-{stack.plan.env}-{fleet.name}"
             assert service["load_balancing_scheme"] == "EXTERNAL_MANAGED"
             assert (service["protocol"], service["port_name"]) == ("HTTP", "http")
             assert service["timeout_sec"] == fleet.traffic.request_timeout_s
-            assert service["connection_draining_timeout_sec"] == fleet.traffic.deregistration_delay_s
+            # A leaving VM finishes its longest request (GCP's draining is the only scale-in notice);
+            # the API caps draining at 3600 s, as the config caps the request timeout.
+            assert service["connection_draining_timeout_sec"] >= fleet.traffic.request_timeout_s
+            assert service["connection_draining_timeout_sec"] >= fleet.traffic.deregistration_delay_s
+            assert service["connection_draining_timeout_sec"] <= 3600
+            # Eject a VM that keeps answering 502/503/504 (a draining proxy answers 503), never for a
+            # 500 (the provider enforces consecutive_errors at 100 % and gateway failures at 0 % by default).
+            outliers = service["outlier_detection"]
+            assert outliers["enforcing_consecutive_gateway_failure"] == 100
+            assert outliers["enforcing_consecutive_errors"] == 0
+            assert outliers["enforcing_success_rate"] == 0
+            assert 0 < outliers["consecutive_gateway_failure"] <= 5
+            assert service["log_config"]["sample_rate"] < 1  # every request logged bills more than it tells
+            assert service["lifecycle"] == {"create_before_destroy": True}
             assert "session_affinity" not in service  # affinity would override the slot weights
             health = stack.address("google_compute_health_check", f"{fleet.name}/HealthCheck")
             assert service["health_checks"] == [f"${{{health}.id}}"]
@@ -68,21 +83,47 @@ def test_path_routes_split_each_model_by_slot_weight(gcp_stacks: dict[str, Stack
         ],
         ("/translate-es/*",): [{"backend_service": _service_ref(stack, "translate-es-blue"), "weight": 100}],
     }
-    # Unknown routes are answered 404, never sent to a model.
+    # Unknown routes are answered 404 by a backend service that no fleet's metrics or gates read.
+    not_found = stack.at("google_compute_backend_service", "LoadBalancer/NotFound")
+    not_found_ref = f"${{{stack.address('google_compute_backend_service', 'LoadBalancer/NotFound')}.id}}"
+    assert not_found["name"] == "llmdeploy-demo-prod-not-found"
+    assert "backend" not in not_found
     for action in (url_map["default_route_action"], matcher["default_route_action"]):
         assert action["fault_injection_policy"] == NOT_FOUND
+        assert action["weighted_backend_services"] == [
+            {
+                "backend_service": not_found_ref,
+                "weight": 100,
+            }
+        ]
     assert "default_service" not in url_map
 
 
-def test_host_routes_and_a_zero_weight_slot(gcp_stacks: dict[str, Stack]) -> None:
+def test_routes_retry_only_what_never_reached_the_client(gcp_stacks: dict[str, Stack]) -> None:
+    # The ALB retries before forwarding a response: no connection, a refused stream, or a 502/503/504
+    # from the VM's proxy (503: draining). Never "5xx" (a 500 may come after the engine worked).
+    assert RETRY_CONDITIONS == ["connect-failure", "refused-stream", "gateway-error"]
+    prod = gcp_stacks["prod-gcp"].at("google_compute_url_map", "LoadBalancer/UrlMap")
+    edge = gcp_stacks["edge-gcp"].at("google_compute_url_map", "LoadBalancer/UrlMap")
+    actions = [rule["route_action"] for rule in prod["path_matcher"][0]["path_rule"]] + [
+        matcher["default_route_action"] for matcher in edge["path_matcher"]
+    ]
+    assert len(actions) == 3
+    for action in actions:
+        assert action["retry_policy"] == {"num_retries": 2, "retry_conditions": RETRY_CONDITIONS}
+
+
+def test_host_routes_leave_a_zero_weight_slot_out(gcp_stacks: dict[str, Stack]) -> None:
+    # The provider drops a zero weight from the request (resource_compute_url_map.go, IsEmptyValue
+    # guard), so a 0 % slot is not listed at all.
     stack = gcp_stacks["edge-gcp"]
     url_map = stack.at("google_compute_url_map", "LoadBalancer/UrlMap")
     assert url_map["host_rule"] == [{"hosts": ["coder.llm.example.com"], "path_matcher": "coder"}]
     [matcher] = url_map["path_matcher"]
     assert matcher["default_route_action"]["weighted_backend_services"] == [
         {"backend_service": _service_ref(stack, "coder-blue"), "weight": 100},
-        {"backend_service": _service_ref(stack, "coder-green"), "weight": 0},
     ]
+    assert "fault_injection_policy" not in matcher["default_route_action"]
 
 
 def test_plain_http_front_end_without_a_domain(gcp_stacks: dict[str, Stack]) -> None:
@@ -101,6 +142,11 @@ def test_https_with_a_managed_certificate_and_an_http_redirect(gcp_stacks: dict[
     stack = gcp_stacks["edge-gcp"]
     certificate = stack.at("google_compute_managed_ssl_certificate", "LoadBalancer/Certificate")
     assert certificate["managed"] == {"domains": ["coder.llm.example.com"]}
+    # Domains are ForceNew and the proxy refuses the old certificate's deletion: a new name per domain
+    # list, created first (provider docs, "Managed Ssl Certificate Recreation").
+    assert certificate["name"] == names.gcp_certificate(stack.plan, ["coder.llm.example.com"])
+    assert certificate["name"] != names.gcp_certificate(stack.plan, ["chat.llm.example.com"])
+    assert certificate["lifecycle"] == {"create_before_destroy": True}
     proxy = stack.at("google_compute_target_https_proxy", "LoadBalancer/Proxy")
     assert proxy["ssl_certificates"] == [
         f"${{{stack.address('google_compute_managed_ssl_certificate', 'LoadBalancer/Certificate')}.id}}"
@@ -124,6 +170,16 @@ def test_endpoints_per_model(gcp_stacks: dict[str, Stack]) -> None:
     assert gcp_stacks["edge-gcp"].doc["output"]["endpoints"]["value"] == {
         "coder": "https://coder.llm.example.com/"
     }
+
+
+def test_dns_records_to_create_for_the_domain(gcp_stacks: dict[str, Stack]) -> None:
+    # The managed certificate turns ACTIVE only once the domain resolves to the load balancer.
+    edge = gcp_stacks["edge-gcp"]
+    address = edge.address("google_compute_global_address", "LoadBalancer/Address")
+    assert edge.doc["output"]["dns_records"]["value"] == [
+        {"name": "coder.llm.example.com.", "type": "A", "ttl": 300, "rrdatas": [f"${{{address}.address}}"]}
+    ]
+    assert gcp_stacks["prod-gcp"].doc["output"]["dns_records"]["value"] == []
 
 
 def _rule(rule: dict[str, Any]) -> tuple[str, str, str]:

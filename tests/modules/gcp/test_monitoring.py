@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from llmdeploy import metrics
+from llmdeploy.status import names
 from tests.fixtures_synth import Stack
 
 
@@ -21,7 +23,7 @@ def test_error_rate_is_the_5xx_share_of_the_fleets_backend_service(gcp_stacks: d
     policy = _policies(stack, "translate-fr-green")["ErrorRate"]
     [condition] = policy["conditions"]  # type: ignore[misc]
     threshold = condition["condition_threshold"]
-    service = 'resource.label.backend_target_name="prod-translate-fr-green"'
+    service = 'resource.label.backend_target_name="llmdeploy-demo-prod-translate-fr-green"'
     assert service in threshold["filter"] and "response_code_class=500" in threshold["filter"]
     assert (
         service in threshold["denominator_filter"]
@@ -50,6 +52,20 @@ def test_serving_slots_alert_on_too_few_healthy_replicas(gcp_stacks: dict[str, S
     assert (threshold["comparison"], threshold["threshold_value"]) == ("COMPARISON_LT", 1)
     # No replica publishing is the worst case, not "no data".
     assert threshold["evaluation_missing_data"] == "EVALUATION_MISSING_DATA_ACTIVE"
+    # Cloud Monitoring refuses a policy on a metric that does not exist yet: it is declared first
+    # (hashicorp/terraform-provider-google#11102), GAUGE/DOUBLE with the labels the relay writes.
+    descriptor = stack.address("google_monitoring_metric_descriptor", "EngineMetrics/QueueSize")
+    assert _policies(stack, "translate-fr-blue")["HealthyReplicas"]["depends_on"] == [descriptor]
+    queue = stack.at("google_monitoring_metric_descriptor", "EngineMetrics/QueueSize")
+    assert (queue["type"], queue["metric_kind"], queue["value_type"]) == (
+        "custom.googleapis.com/llmdeploy/QueueSize",
+        "GAUGE",
+        "DOUBLE",
+    )
+    assert [label["key"] for label in queue["labels"]] == [key.lower() for key in metrics.DIMENSIONS]
+    # Shared by every environment of the GCP project: destroying one must not delete the others' data.
+    assert queue["deletion_policy"] == "ABANDON"
+    assert len(stack.resources("google_monitoring_metric_descriptor")) == len(metrics.METRIC_NAMES)
     # A 0% slot serves nothing and has no such alert.
     assert set(_policies(gcp_stacks["edge-gcp"], "coder-green")) == {"ErrorRate", "P99Latency"}
 
@@ -81,8 +97,6 @@ def test_dashboard_shows_the_seed_metrics_per_fleet(gcp_stacks: dict[str, Stack]
         "Replicas per group (spot / on-demand base)",
     ]
     groups = dashboard["mosaicLayout"]["tiles"][-1]["widget"]["xyChart"]["dataSets"]
-    assert [entry["legendTemplate"] for entry in groups][:2] == [
-        "prod-translate-fr-blue",
-        "prod-translate-fr-blue-base",
-    ]
+    fleet = next(entry for entry in stack.plan.fleets_on("gcp") if entry.name == "translate-fr-blue")
+    assert [entry["legendTemplate"] for entry in groups][:3] == list(names.gcp_groups(stack.plan, fleet))
     assert gcp_stacks["edge-gcp"].resources("google_monitoring_dashboard") == {}

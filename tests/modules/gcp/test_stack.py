@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from llmdeploy.boot.context import PROXY_IMAGE
+from llmdeploy.engines import ENGINES
 from llmdeploy.status import names
 from stacks.gcp import PROVIDER_VERSIONS
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES
@@ -46,13 +48,42 @@ def test_state_backend_follows_the_environment(gcp_stacks: dict[str, Stack]) -> 
 def test_outputs_name_what_the_status_command_reads(gcp_stacks: dict[str, Stack]) -> None:
     stack = gcp_stacks["prod-gcp"]
     outputs = stack.doc["output"]
-    assert set(outputs) == {"endpoints", "fleets", "url_map", "address"}
+    assert set(outputs) == {"endpoints", "fleets", "url_map", "address", "dns_records", "registry_mirrors"}
     green = outputs["fleets"]["value"]["translate-fr-green"]
     fleet = next(entry for entry in stack.plan.fleets_on("gcp") if entry.name == "translate-fr-green")
     assert (green["model"], green["slot"], green["weight"]) == ("translate-fr", "green", 5)
     assert green["instance_groups"] == list(names.gcp_groups(stack.plan, fleet))
-    assert green["backend_service"] == "prod-translate-fr-green"
+    assert green["backend_service"] == "llmdeploy-demo-prod-translate-fr-green"
     assert set(outputs["endpoints"]["value"]) == {"translate-fr", "translate-es"}
+
+
+def test_registry_mirrors_cache_every_upstream_the_images_come_from(gcp_stacks: dict[str, Stack]) -> None:
+    # Docker Hub allows 10 anonymous pulls per hour per IPv4 address and every VM leaves through one
+    # NAT address (docker/docs#22134): the VMs pull through Artifact Registry remote repositories.
+    stack = gcp_stacks["prod-gcp"]
+    images = [PROXY_IMAGE, *(engine.image for engine in ENGINES.values())]
+    upstreams = {
+        image.split("/")[0] if "/" in image and "." in image.split("/")[0] else "docker.io"
+        for image in images
+    }
+    assert upstreams == set(names.GCP_REGISTRY_UPSTREAMS)
+    repositories = {
+        entry["repository_id"]: entry
+        for entry in stack.resources("google_artifact_registry_repository").values()
+    }
+    assert set(repositories) == {names.gcp_registry_mirror(stack.plan, upstream) for upstream in upstreams}
+    hub = repositories[names.gcp_registry_mirror(stack.plan, "docker.io")]
+    assert (hub["format"], hub["mode"], hub["location"]) == ("DOCKER", "REMOTE_REPOSITORY", "us-central1")
+    assert hub["remote_repository_config"]["docker_repository"] == {"public_repository": "DOCKER_HUB"}
+    ghcr = repositories[names.gcp_registry_mirror(stack.plan, "ghcr.io")]
+    assert ghcr["remote_repository_config"]["docker_repository"] == {
+        "custom_repository": {"uri": "https://ghcr.io"}
+    }
+    mirrors = stack.doc["output"]["registry_mirrors"]["value"]
+    assert set(mirrors) == upstreams
+    assert all(
+        value.startswith("us-central1-docker.pkg.dev/llmdeploy-demo-123/") for value in mirrors.values()
+    )
 
 
 def test_resource_addresses_match_the_golden_snapshots(gcp_stacks: dict[str, Stack]) -> None:
