@@ -3,6 +3,8 @@
 The instances have no external addresses: they reach the model hub, registries and Google APIs
 through Cloud NAT (Google APIs also by Private Google Access). The NAT address is reserved, so an
 internal endpoint can admit the VPC by it. Firewall rules live in `Access`, which knows the ports.
+Subnet flow logs keep a sample of the flows with their metadata: logging every flow of an LLM
+service's streams bills more than it tells.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from constructs import Construct
 
 from llmdeploy.config.clouds import GcpCloud
 from modules.gcp.labels import gcp_labels
+
+#: Share of the subnet's flows that flow logs keep.
+FLOW_LOG_SAMPLING = 0.1
 
 
 class Network(Construct):
@@ -54,7 +59,9 @@ class Network(Construct):
             ip_cidr_range=str(settings.subnet_cidr),
             private_ip_google_access=True,
             log_config=ComputeSubnetworkLogConfig(
-                aggregation_interval="INTERVAL_1_MIN", flow_sampling=1.0, metadata="INCLUDE_ALL_METADATA"
+                aggregation_interval="INTERVAL_1_MIN",
+                flow_sampling=FLOW_LOG_SAMPLING,
+                metadata="INCLUDE_ALL_METADATA",
             ),
         )
         router = ComputeRouter(self, self._ROUTER_ID, name=name, network=network.id, region=settings.region)

@@ -18,6 +18,8 @@ def test_subnet_is_private_with_flow_logs(gcp_stacks: dict[str, Stack]) -> None:
     assert subnet["region"] == "us-central1"
     assert subnet["private_ip_google_access"] is True
     assert subnet["log_config"]["metadata"] == "INCLUDE_ALL_METADATA"
+    # A sample of the flows, not every one (each LLM stream is a long-lived flow; review #20).
+    assert 0 < subnet["log_config"]["flow_sampling"] < 1
     assert subnet["network"] == f"${{{stack.address('google_compute_network', 'Network/Network')}.id}}"
 
 
