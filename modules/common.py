@@ -43,10 +43,11 @@ def skip_checks(element: TerraformElement, reasons: Mapping[str, str]) -> None:
 
 
 def terraform_literal(text: str) -> str:
-    """`text` as a Terraform string literal: `${` and `%{` escaped, so Terraform interpolates nothing.
+    """`text` as a Terraform string that is never evaluated: `${` and `%{` escaped as `$${` and `%%{`.
 
-    Synthesized JSON strings are Terraform templates (a boot script's `"${args[@]}"` is read as an
-    interpolation and rejected: "Invalid character"); `$${` and `%%{` stand for the literal characters
-    (https://developer.hashicorp.com/terraform/language/expressions/strings#escape-sequences).
+    Terraform evaluates interpolations (`${…}`) and template directives (`%{…}`) in every string of the
+    JSON it reads (Terraform language docs, "Strings and Templates": "use $${ and %%{" for literals).
+    Config values reaching Terraform are refused by their grammar when they hold either; free text
+    from elsewhere (descriptions, rendered documents) goes through this.
     """
     return text.replace("${", "$${").replace("%{", "%%{")
