@@ -80,9 +80,11 @@ _NOT_FOUND = 404
 _PATH_MATCHER = "models"
 _SECONDS_PER_MINUTE = 60
 _DNS_TTL_S = 300
-#: Retried only when nothing reached the client yet (Envoy, behind the ALB, retries before it
-#: forwards a response): no connection, a refused stream, or 502/503/504 from the VM's proxy (503:
-#: draining; 502: its engine is down). Conditions: provider `retry_conditions` (HttpRetryPolicy).
+#: Retried only when nothing reached the client yet (the global external ALB runs Envoy, which
+#: retries before it forwards a response; retries are one of its traffic-management features,
+#: https://cloud.google.com/load-balancing/docs/https/traffic-management-global): no connection,
+#: a refused stream, or 502/503/504 from the VM's proxy (503: draining; 502: its engine is down).
+#: Conditions: the provider's `retry_conditions` (Compute API HttpRetryPolicy).
 RETRY_CONDITIONS = ["connect-failure", "refused-stream", "gateway-error"]
 RETRIES = 2
 #: Outlier detection: 3 gateway failures in a row eject a VM for 30 s (ejection only on gateway
