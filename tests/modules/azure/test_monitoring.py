@@ -29,13 +29,24 @@ def test_fleet_alerts_watch_its_origin_and_its_replicas(azure_stacks: dict[str, 
     ]
     address = stack.address("azurerm_public_ip", "LoadBalancer/translate-fr-green/OriginAddress")
     [unhealthy] = alerts["llmdeploy-demo-prod-translate-fr-green-unhealthy-origin"]["criteria"]  # type: ignore[misc]
-    assert (unhealthy["metric_name"], unhealthy["operator"], unhealthy["threshold"]) == (
+    # Every edge probes on its own: one edge's failed probe must not fire it, most probes failing must.
+    assert (
+        unhealthy["metric_name"],
+        unhealthy["aggregation"],
+        unhealthy["operator"],
+        unhealthy["threshold"],
+    ) == (
         "OriginHealthPercentage",
+        "Average",
         "LessThan",
-        100,
+        50,
     )
     assert unhealthy["dimension"] == [
-        {"name": "Origin", "operator": "Include", "values": [f"${{{address}.ip_address}}"]}
+        {
+            "name": "Origin",
+            "operator": "Include",
+            "values": [f"${{{address}.ip_address}}", f"${{{address}.ip_address}}:80"],
+        }
     ]
     [healthy] = alerts["llmdeploy-demo-prod-translate-fr-green-healthy-replicas"]["criteria"]  # type: ignore[misc]
     assert (healthy["metric_namespace"], healthy["metric_name"], healthy["aggregation"]) == (
