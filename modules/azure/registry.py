@@ -20,9 +20,21 @@ from constructs import Construct
 
 from llmdeploy.plan.model import FleetPlan
 from llmdeploy.status.azure_names import cached_image
+from modules.common import skip_checks
 
 SKU = "Standard"
 PULL_ROLE = "AcrPull"
+_CACHE_ONLY = "the registry only caches public engine images, pulled with Entra ID tokens"
+#: checkov's registry checks that need Premium, which a cache of public images does not.
+_PREMIUM_ONLY = {
+    "CKV_AZURE_139": "network rules and private endpoints need Premium; " + _CACHE_ONLY,
+    "CKV_AZURE_164": "content trust needs Premium; the cached images are the upstream's, pinned by tag",
+    "CKV_AZURE_165": "geo-replication needs Premium; one environment deploys to one region",
+    "CKV_AZURE_166": "quarantine needs Premium; " + _CACHE_ONLY,
+    "CKV_AZURE_167": "retention of untagged manifests needs Premium; a cache holds only tagged pulls",
+    "CKV_AZURE_233": "zone redundancy needs Premium; losing the cache costs image pulls, never data",
+    "CKV_AZURE_237": "dedicated data endpoints need Premium; the VMs reach the registry through NAT",
+}
 #: Cache rule names: letters and digits, optionally joined by single dashes, 5-49 characters.
 _RULE_NAME = re.compile(r"[^A-Za-z0-9]+")
 _RULE_NAME_LIMIT = 49
@@ -60,6 +72,7 @@ class Registry(Construct):
             admin_enabled=False,
             tags=tags,
         )
+        skip_checks(registry, _PREMIUM_ONLY)
         cached = {found.source_repo: found for fleet in fleets if (found := cached_image(fleet.engine_image))}
         for source, image in sorted(cached.items()):
             rule = _RULE_NAME.sub("-", image.target_repo).strip("-")[:_RULE_NAME_LIMIT].strip("-")
