@@ -131,6 +131,7 @@ class AzureStack(TerraformStack):
             self._MONITORING_ID,
             name=name,
             plan=plan,
+            location=settings.location,
             resource_group=group.name,
             front_door_id=lb.profile_id,
             fleets=groups,

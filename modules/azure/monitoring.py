@@ -1,4 +1,5 @@
-"""Azure Monitor metric alerts per model and slot, notifying an action group's e-mail receivers.
+"""Azure Monitor metric alerts per model and slot, notifying an action group's e-mail receivers, and
+the environment's portal dashboard (`monitoring.dashboard`, modules/azure/dashboard.py).
 
 Equivalents of the AWS alarms on Front Door's metrics: the share of 5xx answers (Front Door reports
 it per endpoint, so one alert covers the environment), an origin failing most health probes, and
@@ -27,6 +28,7 @@ from constructs import Construct
 from llmdeploy import metrics
 from llmdeploy.config.environment import Alarms
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from modules.azure.dashboard import add_dashboard
 from modules.azure.gpu_fleet import FRONT_DOOR_NAMESPACE, GpuFleet
 
 #: Window sizes a metric alert accepts, in minutes.
@@ -46,6 +48,7 @@ class Monitoring(Construct):
 
     _GROUP_ID = "ActionGroup"
     _ERROR_RATE_ID = "ErrorRate"
+    _DASHBOARD_ID = "Dashboard"
 
     def __init__(
         self,
@@ -54,6 +57,7 @@ class Monitoring(Construct):
         *,
         name: str,
         plan: DeploymentPlan,
+        location: str,
         resource_group: str,
         front_door_id: str,
         fleets: Mapping[str, GpuFleet],
@@ -89,6 +93,18 @@ class Monitoring(Construct):
             )
             for fleet in plan.fleets_on("azure")
         }
+        if plan.monitoring.dashboard:
+            add_dashboard(
+                self,
+                self._DASHBOARD_ID,
+                name=name,
+                location=location,
+                resource_group=resource_group,
+                front_door_id=front_door_id,
+                fleets=plan.fleets_on("azure"),
+                scale_set_ids={fleet: group.scale_set_id for fleet, group in fleets.items()},
+                tags=tags,
+            )
 
     def _fleet(
         self,
