@@ -6,17 +6,20 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-#: The resource providers (namespaces) the Azure stack creates resources in. azurerm 5.x registers
-#: none by default (`resource_provider_registrations = "none"`, 5.0 upgrade guide): the stack asks
-#: the provider to register exactly these, which needs `*/register/action` on the subscription
+#: The resource providers (namespaces) the Azure stack creates resources in, and
+#: Microsoft.AlertsManagement, whose Alerts API the release gate reads. azurerm 5.x registers none by
+#: default (`resource_provider_registrations = "none"`, 5.0 upgrade guide): the stack asks the
+#: provider to register exactly these, which needs `*/register/action` on the subscription
 #: (Contributor has it); an unregistered one fails apply with MissingSubscriptionRegistration.
 RESOURCE_PROVIDERS = (
+    "Microsoft.AlertsManagement",
     "Microsoft.Cdn",
     "Microsoft.Compute",
     "Microsoft.ContainerRegistry",
     "Microsoft.Insights",
     "Microsoft.ManagedIdentity",
     "Microsoft.Network",
+    "Microsoft.Portal",
 )
 
 #: The scale set tag carrying the Front Door profile's `resource_guid`: the proxy on each VM accepts
