@@ -22,11 +22,10 @@ RESOURCE_PROVIDERS = (
     "Microsoft.Portal",
 )
 
-#: The scale set tag carrying the Front Door profile's `resource_guid`: the proxy on each VM accepts
-#: only requests whose `X-Azure-FDID` header holds it (the VM's user data carries it too).
-FRONT_DOOR_ID_TAG = "llmdeploy-front-door-id"
 #: Keys of the JSON user data of every VM, readable on the VM from IMDS (`compute/userData`) and by
-#: the release gate from ARM (`$expand=userData`): the boot bundle's digest and the Front Door id.
+#: the release gate from ARM (`$expand=userData`): the boot bundle's digest, and the Front Door
+#: profile's `resource_guid`, the only `X-Azure-FDID` the proxy on the VM admits (the boot-agents
+#: helper's llmdeploy/instance.py names the same key FRONT_DOOR_ID_KEY).
 USER_DATA_BUNDLE = "bundle"
 USER_DATA_FRONT_DOOR_ID = "front_door_id"
 

@@ -3,9 +3,9 @@
 The instances' subnet admits only Azure Front Door's back end (service tag AzureFrontDoor.Backend)
 and the load balancers' probes on the engine ports; everything else inbound is denied. That tag is
 shared by every Front Door customer, so the proxy on each VM also requires this profile's
-`X-Azure-FDID` (https://learn.microsoft.com/azure/frontdoor/origin-security); the fleets carry the
-id. The WAF policy, attached to every Front Door domain, blocks with 403 clients whose socket
-address (`SocketAddr`: the address Front Door sees; `RemoteAddr` may come from a client's
+`X-Azure-FDID` (https://learn.microsoft.com/azure/frontdoor/origin-security), read from the VM's
+user data. The WAF policy, attached to every Front Door domain, blocks with 403 clients whose
+socket address (`SocketAddr`: the address Front Door sees; `RemoteAddr` may come from a client's
 X-Forwarded-For) is outside the configured CIDRs (for an internal endpoint without any, the VNet's
 NAT address: Front Door is always public, so "internal" means "only from our VNet"). The API key is
 checked by the proxy on each VM, not here: no WAF rule, plan or state holds it. Front Door Standard

@@ -72,7 +72,7 @@ from llmdeploy.config.clouds import AzureCloud
 from llmdeploy.instance import termination_heartbeat_s
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 from llmdeploy.status import names
-from llmdeploy.status.azure_names import FRONT_DOOR_ID_TAG, USER_DATA_BUNDLE, USER_DATA_FRONT_DOOR_ID
+from llmdeploy.status.azure_names import USER_DATA_BUNDLE, USER_DATA_FRONT_DOOR_ID
 from modules.azure.registry import PULL_ROLE
 
 #: The Azure HPC image: Ubuntu 22.04 with the NVIDIA driver, Docker and the container toolkit.
@@ -146,12 +146,7 @@ class GpuFleet(Construct):
             resource_group_name=resource_group,
             tags=tags,
         )
-        fleet_tags = {
-            **tags,
-            "llmdeploy-model": fleet.model,
-            "llmdeploy-slot": fleet.slot,
-            FRONT_DOOR_ID_TAG: front_door_guid,
-        }
+        fleet_tags = {**tags, "llmdeploy-model": fleet.model, "llmdeploy-slot": fleet.slot}
         if key_vault_id is not None:
             for construct_id, secret in self._secrets():
                 self._grant(construct_id, f"{key_vault_id}/secrets/{secret}", SECRET_ROLE, identity)
