@@ -3,9 +3,12 @@ fleets, monitoring.
 
 Outputs:
     endpoints: model name -> endpoint URL.
-    fleets: `<model>-<slot>` -> {model, slot, weight, scale_set, origin_host, alert_names}.
+    fleets: `<model>-<slot>` -> {model, slot, weight, scale_set, origin_host, origin_metric_values,
+        bundle, alert_names}.
     resource_group: where everything of the environment lives.
     front_door_host: Front Door's host name.
+    dns_records: per custom domain, the `_dnsauth` TXT and the CNAME records to create.
+    registry: the login server of the registry caching the engine images.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from constructs import Construct
 
 from llmdeploy.config.clouds import AzureCloud
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
+from llmdeploy.status.azure_names import RESOURCE_PROVIDERS, registry_name
 from llmdeploy.status.names import stack_prefix
-from modules.azure import Access, GpuFleet, LoadBalancer, Monitoring, Network
+from modules.azure import Access, GpuFleet, LoadBalancer, Monitoring, Network, Registry
+from modules.azure.load_balancer import origin_metric_values
 
 #: hashicorp/azurerm versions the synthesized JSON accepts: the bindings' schema (5.10) and later 5.x.
 PROVIDER_VERSIONS = ">= 5.10, < 6.0"
@@ -38,6 +43,7 @@ class AzureStack(TerraformStack):
     _ACCESS_ID = "Access"
     _LB_ID = "LoadBalancer"
     _MONITORING_ID = "Monitoring"
+    _REGISTRY_ID = "Registry"
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
@@ -48,6 +54,9 @@ class AzureStack(TerraformStack):
             self._PROVIDER_ID,
             features=[AzurermProviderFeatures()],
             subscription_id=settings.subscription_id,
+            # azurerm 5.x registers no resource provider unless told: exactly the stack's.
+            resource_provider_registrations="none",
+            resource_providers_to_register=list(RESOURCE_PROVIDERS),
         )
         # The prebuilt bindings pin one exact version, with the short source name OpenTofu reads
         # as its own registry's: name hashicorp's and accept the range with this schema.
@@ -75,9 +84,7 @@ class AzureStack(TerraformStack):
             config=plan.access,
             network=network,
             engine_ports=sorted({fleet.health.port for fleet in fleets}),
-            key_vault_id=vault,
             tags=tags,
-            keyless_paths=list(plan.keyless_health_paths.values()),
         )
         lb = LoadBalancer(
             self,
@@ -89,6 +96,16 @@ class AzureStack(TerraformStack):
             access=access,
             tags=tags,
         )
+        registry = Registry(
+            self,
+            self._REGISTRY_ID,
+            name=registry_name(name, settings.subscription_id),
+            location=settings.location,
+            resource_group=group.name,
+            fleets=fleets,
+            tags=tags,
+        )
+        origin_values = {name: origin_metric_values(host) for name, host in lb.origin_hosts.items()}
         groups = {
             fleet.name: GpuFleet(
                 self,
@@ -100,9 +117,11 @@ class AzureStack(TerraformStack):
                 subnet_id=network.subnet_id,
                 backend_pool_id=lb.backend_pools[fleet.name],
                 key_vault_id=vault,
+                registry_id=registry.registry_id,
                 admin_public_key=admin_key.get_string_attribute("public_key_openssh"),
                 front_door_id=lb.profile_id,
-                origin_host=lb.origin_hosts[fleet.name],
+                front_door_guid=lb.profile_guid,
+                origin_values=origin_values[fleet.name],
                 tags=tags,
             )
             for fleet in fleets
@@ -112,10 +131,11 @@ class AzureStack(TerraformStack):
             self._MONITORING_ID,
             name=name,
             plan=plan,
+            location=settings.location,
             resource_group=group.name,
             front_door_id=lb.profile_id,
             fleets=groups,
-            origin_hosts=lb.origin_hosts,
+            origin_values=origin_values,
             tags=tags,
         )
         TerraformOutput(self, "endpoints", value=lb.endpoints, description="Endpoint URL per model.")
@@ -130,6 +150,8 @@ class AzureStack(TerraformStack):
                     "weight": fleet.traffic.weight,
                     "scale_set": groups[fleet.name].scale_set_name,
                     "origin_host": lb.origin_hosts[fleet.name],
+                    "origin_metric_values": origin_values[fleet.name],
+                    "bundle": groups[fleet.name].bundle_digest,
                     "alert_names": monitoring.alert_names[fleet.name],
                 }
                 for fleet in fleets
@@ -137,11 +159,20 @@ class AzureStack(TerraformStack):
         )
         TerraformOutput(self, "resource_group", value=group.name)
         TerraformOutput(self, "front_door_host", value=lb.endpoint_host)
+        TerraformOutput(self, "registry", value=registry.login_server)
+        TerraformOutput(
+            self,
+            "dns_records",
+            value=lb.dns_records,
+            description="Per custom domain: create the _dnsauth TXT record (validation) and the CNAME.",
+        )
 
     def _key_vault(self, plan: DeploymentPlan, settings: AzureCloud) -> str | None:
         """The Key Vault's id, when the environment names a secret."""
-        named = plan.access.api_key is not None or any(
-            fleet.hf_token_secret for fleet in plan.fleets_on("azure")
+        named = (
+            plan.access.api_key is not None
+            or plan.access.next_api_key is not None
+            or any(fleet.hf_token_secret for fleet in plan.fleets_on("azure"))
         )
         if not named:
             return None

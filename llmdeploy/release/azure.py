@@ -1,19 +1,26 @@
 """The Azure health observer: healthy VMs, fired alerts and 5xx rate of one slot's scale set and origin.
 
 Healthy replicas are the scale set's powered-on VMs whose Application Health extension reports them
-healthy, read exactly as `llmdeploy status` reads them (Front Door's probes only give a percentage).
-The error rate comes from Front Door's `OriginRequestCount`, filtered to the slot's origin and split
-by `HttpStatusGroup`: `Percentage5XX` exists only per endpoint, which every slot of a model shares.
+healthy, read exactly as `llmdeploy status` reads them (Front Door's probes only give a percentage),
+and that run the current boot bundle: a changed `custom_data` reaches only VMs created after it
+(Azure's upgrade policy doc, "Reimage a virtual machine"), so a VM counts only when the digest in
+its user data is the stack's. The error rate comes from Front Door's `OriginRequestCount`, split by
+`Origin` and `HttpStatusGroup` and kept for the slot's origin (by host or host:port: Azure does not
+document which): `Percentage5XX` exists only per endpoint, which every slot of a model shares.
 Firing alarms are the alerts of the slot's metric alert rules that Azure Monitor holds as Fired
 (azure-mgmt-alertsmanagement): a rule itself carries no state.
 
-Reads the `fleets` and `resource_group` outputs of the `<env>-azure` stack; the stack names its Front
-Door profile like its resource group. Imported only when an Azure stack is observed.
+Reads the `fleets` (scale set, origin metric values, bundle digest, alerts) and `resource_group`
+outputs of the `<env>-azure` stack; the stack names its Front Door profile like its resource group.
+Imported only when an Azure stack is observed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,9 +33,11 @@ from llmdeploy.errors import OperationError
 from llmdeploy.release.gates import CloudSample
 from llmdeploy.release.observer import DeployedStack, fleet_outputs, output_list
 from llmdeploy.status.azure import AzureClients, ResourceGroup, count_vms, sign_in, stack_subscription
+from llmdeploy.status.azure_names import USER_DATA_BUNDLE
 
 FRONT_DOOR_NAMESPACE = "Microsoft.Cdn/profiles"
 ORIGIN_REQUESTS = "OriginRequestCount"
+ORIGIN = "Origin"
 STATUS_GROUP = "HttpStatusGroup"
 SERVER_ERRORS = "5XX"
 #: Azure Monitor's finest grain for Front Door metrics.
@@ -70,12 +79,35 @@ class AzureObserver:
     def sample(self, model: str, slot: Slot) -> CloudSample:
         fleet = fleet_outputs(self._stack, model, slot)
         _, vms = self._group.scale_set_vms(self._clients.status.compute, str(fleet["scale_set"]))
+        bundle = self._bundle(fleet)
         return CloudSample(
             cloud="azure",
-            healthy=count_vms(vms).healthy,
+            healthy=count_vms([vm for vm in vms if self._runs(vm.name, bundle)]).healthy,
             firing_alarms=self._firing(output_list(fleet, "alert_names")),
-            error_rate_percent=self._error_rate(str(fleet["origin_host"])),
+            error_rate_percent=self._error_rate(output_list(fleet, "origin_metric_values")),
         )
+
+    def _bundle(self, fleet: Mapping[str, object]) -> str:
+        bundle = fleet.get("bundle")
+        if not isinstance(bundle, str) or not bundle:
+            raise OperationError(
+                f"Stack {self._stack.stack}: its `fleets` output has no boot bundle digest (applied by an "
+                f"older llmdeploy). Apply it again (`llmdeploy apply {self._stack.env} --cloud azure`), "
+                "then run the command again."
+            )
+        return bundle
+
+    def _runs(self, vm: str, bundle: str) -> bool:
+        """Whether the VM was created from the scale set model holding `bundle` (its user data says)."""
+        found = self._group.call(
+            "VM",
+            vm,
+            self._clients.status.compute.virtual_machines.get,
+            self._group.name,
+            vm,
+            expand="userData",
+        )
+        return _user_data(found.user_data).get(USER_DATA_BUNDLE) == bundle
 
     def _firing(self, rules: list[str]) -> tuple[str, ...]:
         if not rules:
@@ -89,23 +121,29 @@ class AzureObserver:
         fired = {_fired_rule(alert) for alert in alerts}
         return tuple(rule for rule in rules if rule.lower() in fired)
 
-    def _error_rate(self, origin: str) -> float | None:
+    def _error_rate(self, origin_values: list[str]) -> float | None:
         end = datetime.now(UTC)
         start = end - timedelta(minutes=self._stack.window_minutes)
         found = self._group.call(
             "Azure Monitor metric",
-            f"{ORIGIN_REQUESTS} of origin {origin}",
+            f"{ORIGIN_REQUESTS} of origin {origin_values[0]}",
             self._clients.monitor.metrics.list,
             self._front_door_id(),
             timespan=f"{start:%Y-%m-%dT%H:%M:%SZ}/{end:%Y-%m-%dT%H:%M:%SZ}",
             interval=GRAIN,
             metricnames=ORIGIN_REQUESTS,
             aggregation="Total",
-            # `eq '*'` asks for one series per status group.
-            filter=f"Origin eq '{origin}' and {STATUS_GROUP} eq '*'",
+            # `eq '*'` asks for one series per value: the slot's origin is picked from the answer.
+            filter=f"{ORIGIN} eq '*' and {STATUS_GROUP} eq '*'",
             metricnamespace=FRONT_DOOR_NAMESPACE,
         )
-        totals = _by_status_group(series for metric in found.value for series in metric.timeseries or [])
+        wanted = {value.lower() for value in origin_values}
+        totals = _by_status_group(
+            series
+            for metric in found.value
+            for series in metric.timeseries or []
+            if _dimension(series.metadatavalues or [], ORIGIN).lower() in wanted
+        )
         requests = sum(totals.values())
         return 100 * totals.get(SERVER_ERRORS, 0) / requests if requests else None
 
@@ -141,6 +179,15 @@ def _by_status_group(series: Iterable[Any]) -> dict[str, float]:
 def _dimension(values: Iterable[Any], name: str) -> str:
     # Azure Monitor answers dimension names in lower case.
     return next((str(value.value) for value in values if value.name.value.lower() == name.lower()), "")
+
+
+def _user_data(encoded: str | None) -> dict[str, Any]:
+    """The JSON object in a VM's base64 user data; {} when it holds none (a VM made elsewhere)."""
+    try:
+        found = json.loads(base64.b64decode(encoded or "", validate=True))
+    except (binascii.Error, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _fired_rule(alert: Any) -> str:

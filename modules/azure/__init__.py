@@ -5,5 +5,6 @@ from modules.azure.gpu_fleet import GpuFleet
 from modules.azure.load_balancer import LoadBalancer
 from modules.azure.monitoring import Monitoring
 from modules.azure.network import Network
+from modules.azure.registry import Registry
 
-__all__ = ["Access", "GpuFleet", "LoadBalancer", "Monitoring", "Network"]
+__all__ = ["Access", "GpuFleet", "LoadBalancer", "Monitoring", "Network", "Registry"]

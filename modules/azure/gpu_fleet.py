@@ -3,31 +3,40 @@
 The scale set mixes spot and regular VMs by its priority mix (`spot.on_demand_base` regular VMs,
 then `spot.on_demand_percent_above_base` percent of the rest), evicts spot VMs by deleting them, caps
 the spot price (`max_bid_price`, -1 = never evicted for price) and spreads over the configured zones.
-Several VM sizes become its SKU profile ("instance mix": at most five sizes), ranked in the configured
-order. The image is the Azure HPC image (`microsoft-dsvm:ubuntu-hpc:2204`), whose NVIDIA driver is
-built in: the NVIDIA driver extension covers fewer OS/GPU combinations and reboots on install.
-Flexible scale sets have no overprovisioning.
+One VM size per scale set, the first listed: Azure's instance mix (`sku_profile`) takes only A, B,
+D, E and F family sizes, never a GPU size (the provider's `SkuProfileVMSizeName` validator and
+"Instance mix overview, Limitations"). The image is the Azure HPC image
+(`microsoft-dsvm:ubuntu-hpc:2204`), whose NVIDIA driver is built in. NICs use accelerated
+networking, which every GPU size of the catalog supports. Flexible scale sets have no
+overprovisioning.
 
-Health: the Application Health extension asks the engine's health path on the VM itself; automatic
-repairs replace a VM it reports unhealthy after the grace period (Flexible sets repair only on this
-extension, not on load balancer probes) and rolling upgrades surge new VMs before removing old ones.
+Health: the Application Health extension 2.0 (rich health states) asks the proxy's
+`APP_HEALTH_PATH`, which answers `{"ApplicationHealthState": ...}` from the engine's health (an
+engine's empty 200 would read as Unknown). A new VM stays Initializing for the readiness grace, so
+rolling upgrades wait for a model to load and automatic repairs leave it alone. Repairs then replace
+a VM reported unhealthy (Flexible sets repair only on this extension). Rolling upgrades with
+MaxSurge replace VMs whenever the scale set model (the boot bundle in `custom_data`) changes; the
+release gate counts only VMs whose user data carries the current bundle digest.
 Autoscaling is rule-based (Azure has no target tracking): scale out by one above the target, in by
 one below half of it, each over a 5-minute window (Azure's minimum), on the engine queue size the
 replicas publish or on Front Door's requests to this slot's origin per replica.
 
-The identity reads only the fleet's Hugging Face token (a role on that one Key Vault secret) and
-publishes metrics only on its own scale set. Azure requires an administrator key at creation: the
-stack generates one whose private half stays in Terraform's state, and the network security group
-admits no SSH anyway.
+The identity reads only the fleet's Hugging Face token and the API key secrets (a role on each of
+those Key Vault secrets; the proxy checks the key on the VM), pulls from the environment's
+registry (AcrPull) and publishes metrics only on its own scale set. Azure requires an
+administrator key at creation: the stack generates one whose private half stays in Terraform's
+state, and the network security group admits no SSH anyway.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktn import TerraformResourceLifecycle
+from cdktn import Fn, TerraformResourceLifecycle
 from cdktn_provider_azurerm.monitor_autoscale_setting import (
     MonitorAutoscaleSetting,
     MonitorAutoscaleSettingProfile,
@@ -50,8 +59,6 @@ from cdktn_provider_azurerm.orchestrated_virtual_machine_scale_set import (
     OrchestratedVirtualMachineScaleSetOsProfileLinuxConfigurationAdminSshKey,
     OrchestratedVirtualMachineScaleSetPriorityMix,
     OrchestratedVirtualMachineScaleSetRollingUpgradePolicy,
-    OrchestratedVirtualMachineScaleSetSkuProfile,
-    OrchestratedVirtualMachineScaleSetSkuProfileVirtualMachineSize,
     OrchestratedVirtualMachineScaleSetSourceImageReference,
     OrchestratedVirtualMachineScaleSetTerminationNotification,
 )
@@ -65,18 +72,21 @@ from llmdeploy.config.clouds import AzureCloud
 from llmdeploy.instance import termination_heartbeat_s
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 from llmdeploy.status import names
+from llmdeploy.status.azure_names import USER_DATA_BUNDLE, USER_DATA_FRONT_DOOR_ID
+from modules.azure.registry import PULL_ROLE
 
 #: The Azure HPC image: Ubuntu 22.04 with the NVIDIA driver, Docker and the container toolkit.
 IMAGE = {"publisher": "microsoft-dsvm", "offer": "ubuntu-hpc", "sku": "2204", "version": "latest"}
 ADMIN_USER = "llmdeploy"
-#: Azure's names for the allocation strategies of an instance mix.
-ALLOCATION_STRATEGIES = {
-    "lowest-price": "LowestPrice",
-    "capacity-optimized": "CapacityOptimized",
-    # Azure has no blend of price and capacity: capacity first keeps spot VMs longest.
-    "price-capacity-optimized": "CapacityOptimized",
-}
-TOKEN_ROLE = "Key Vault Secrets User"
+#: The proxy path answering the Application Health extension 2.0 with
+#: `{"ApplicationHealthState": "Healthy"|"Unhealthy"}` (boot-agents' proxy.conf.j2).
+APP_HEALTH_PATH = "/llmdeploy/app-health"
+#: Rich health states (2.0): Binary (1.0) has no Initializing state, so a VM loading its model would
+#: count as a failed upgrade and stop every rolling upgrade.
+HEALTH_EXTENSION_VERSION = "2.0"
+#: The extension's longest grace (Initializing), in seconds.
+MAX_HEALTH_GRACE_S = 14400
+SECRET_ROLE = "Key Vault Secrets User"
 METRICS_ROLE = "Monitoring Metrics Publisher"
 FRONT_DOOR_NAMESPACE = "Microsoft.Cdn/profiles"
 #: Rule-based scaling needs a second threshold: scale in below this fraction of the target.
@@ -94,11 +104,15 @@ class GpuFleet(Construct):
     Attributes:
         scale_set_id: the scale set.
         scale_set_name: its name.
+        bundle_digest: the digest of the boot bundle, in every new VM's user data.
     """
 
     _IDENTITY_ID = "Identity"
     _TOKEN_ACCESS_ID = "ReadsToken"
+    _API_KEY_ACCESS_ID = "ReadsApiKey"
+    _NEXT_API_KEY_ACCESS_ID = "ReadsNextApiKey"
     _METRICS_ACCESS_ID = "PublishesMetrics"
+    _PULL_ACCESS_ID = "PullsImages"
     _SCALE_SET_ID = "ScaleSet"
     _AUTOSCALE_ID = "Autoscale"
 
@@ -114,9 +128,11 @@ class GpuFleet(Construct):
         subnet_id: str,
         backend_pool_id: str,
         key_vault_id: str | None,
+        registry_id: str,
         admin_public_key: str,
         front_door_id: str,
-        origin_host: str,
+        front_door_guid: str,
+        origin_values: Sequence[str],
         tags: dict[str, str],
     ) -> None:
         super().__init__(scope, id)
@@ -131,14 +147,39 @@ class GpuFleet(Construct):
             tags=tags,
         )
         fleet_tags = {**tags, "llmdeploy-model": fleet.model, "llmdeploy-slot": fleet.slot}
-        if key_vault_id is not None and fleet.hf_token_secret is not None:
-            self._grant(
-                self._TOKEN_ACCESS_ID, f"{key_vault_id}/secrets/{fleet.hf_token_secret}", TOKEN_ROLE, identity
-            )
-        scale_set = self._scale_set(identity, subnet_id, backend_pool_id, admin_public_key, fleet_tags)
+        if key_vault_id is not None:
+            for construct_id, secret in self._secrets():
+                self._grant(construct_id, f"{key_vault_id}/secrets/{secret}", SECRET_ROLE, identity)
+        custom_data = user_data(self.plan, fleet)
+        # Changes exactly when the boot bundle does; the release gate compares it per VM.
+        self.bundle_digest: str = hashlib.sha256(custom_data.encode()).hexdigest()[:16]
+        scale_set = self._scale_set(
+            identity,
+            subnet_id,
+            backend_pool_id,
+            admin_public_key,
+            fleet_tags,
+            custom_data,
+            Fn.base64encode(
+                Fn.jsonencode(
+                    {USER_DATA_BUNDLE: self.bundle_digest, USER_DATA_FRONT_DOOR_ID: front_door_guid}
+                )
+            ),
+        )
         self._grant(self._METRICS_ACCESS_ID, scale_set.id, METRICS_ROLE, identity)
-        self._autoscale(scale_set, front_door_id, origin_host, tags)
+        self._grant(self._PULL_ACCESS_ID, registry_id, PULL_ROLE, identity)
+        self._autoscale(scale_set, front_door_id, origin_values, tags)
         self.scale_set_id: str = scale_set.id
+
+    def _secrets(self) -> list[tuple[str, str]]:
+        """The Key Vault secrets the replicas read (construct ID, secret name): exactly those named."""
+        access = self.plan.access
+        named = (
+            (self._TOKEN_ACCESS_ID, self.fleet.hf_token_secret),
+            (self._API_KEY_ACCESS_ID, access.api_key.secret if access.api_key else None),
+            (self._NEXT_API_KEY_ACCESS_ID, access.next_api_key.secret if access.next_api_key else None),
+        )
+        return [(construct_id, secret) for construct_id, secret in named if secret is not None]
 
     def _grant(self, construct_id: str, scope: str, role: str, identity: UserAssignedIdentity) -> None:
         RoleAssignment(
@@ -157,9 +198,10 @@ class GpuFleet(Construct):
         backend_pool_id: str,
         admin_public_key: str,
         tags: dict[str, str],
+        custom_data: str,
+        user_data_base64: str,
     ) -> OrchestratedVirtualMachineScaleSet:
         fleet, spot, health = self.fleet, self.fleet.spot, self.fleet.health
-        types = fleet.instance_types
         all_regular = spot.on_demand_percent_above_base == 100
         return OrchestratedVirtualMachineScaleSet(
             self,
@@ -169,16 +211,7 @@ class GpuFleet(Construct):
             resource_group_name=self.resource_group,
             platform_fault_domain_count=1,
             zones=self.settings.zones,
-            sku_name=types[0].name if len(types) == 1 else "Mix",
-            sku_profile=None
-            if len(types) == 1
-            else OrchestratedVirtualMachineScaleSetSkuProfile(
-                allocation_strategy=ALLOCATION_STRATEGIES[spot.allocation_strategy],
-                virtual_machine_size=[
-                    OrchestratedVirtualMachineScaleSetSkuProfileVirtualMachineSize(name=entry.name, rank=rank)
-                    for rank, entry in enumerate(types)
-                ],
-            ),
+            sku_name=fleet.instance_types[0].name,
             instances=fleet.desired_size,
             priority="Regular" if all_regular else "Spot",
             eviction_policy=None if all_regular else "Delete",
@@ -194,7 +227,7 @@ class GpuFleet(Construct):
                 caching="ReadWrite", storage_account_type="Premium_LRS", disk_size_gb=fleet.disk_gib
             ),
             os_profile=OrchestratedVirtualMachineScaleSetOsProfile(
-                custom_data=user_data(self.plan, fleet),
+                custom_data=custom_data,
                 linux_configuration=OrchestratedVirtualMachineScaleSetOsProfileLinuxConfiguration(
                     admin_username=ADMIN_USER,
                     admin_ssh_key=[
@@ -206,10 +239,12 @@ class GpuFleet(Construct):
                     provision_vm_agent=True,
                 ),
             ),
+            user_data_base64=user_data_base64,
             network_interface=[
                 OrchestratedVirtualMachineScaleSetNetworkInterface(
                     name="nic",
                     primary=True,
+                    accelerated_networking_enabled=True,
                     ip_configuration=[
                         OrchestratedVirtualMachineScaleSetNetworkInterfaceIpConfiguration(
                             name="ipv4",
@@ -228,15 +263,15 @@ class GpuFleet(Construct):
                     name="health",
                     publisher="Microsoft.ManagedServices",
                     type="ApplicationHealthLinux",
-                    type_handler_version="2.0",
+                    type_handler_version=HEALTH_EXTENSION_VERSION,
                     settings=json.dumps(
                         {
                             "protocol": "http",
                             "port": health.port,
-                            "requestPath": health.path,
+                            "requestPath": APP_HEALTH_PATH,
                             "intervalInSeconds": health.interval_s,
                             "numberOfProbes": health.unhealthy_threshold,
-                            "gracePeriod": health.readiness_grace_s,
+                            "gracePeriod": min(health.readiness_grace_s, MAX_HEALTH_GRACE_S),
                         },
                         sort_keys=True,
                     ),
@@ -253,7 +288,10 @@ class GpuFleet(Construct):
             upgrade_mode="Rolling",
             rolling_upgrade_policy=OrchestratedVirtualMachineScaleSetRollingUpgradePolicy(
                 max_batch_instance_percent=20,
-                max_unhealthy_instance_percent=20,
+                # Checked before each batch over the whole set: at 20 % one unhealthy VM of a 1-4 VM
+                # fleet stops every upgrade, including the release that would fix it.
+                max_unhealthy_instance_percent=100,
+                # New VMs that do not become healthy stop the upgrade: a bad release goes no further.
                 max_unhealthy_upgraded_instance_percent=20,
                 pause_time_between_batches="PT0S",
                 maximum_surge_instances_enabled=True,
@@ -268,11 +306,11 @@ class GpuFleet(Construct):
         self,
         scale_set: OrchestratedVirtualMachineScaleSet,
         front_door_id: str,
-        origin_host: str,
+        origin_values: Sequence[str],
         tags: dict[str, str],
     ) -> None:
         fleet, target = self.fleet, self.fleet.autoscaling
-        signal = self._signal(scale_set.id, front_door_id, origin_host)
+        signal = self._signal(scale_set.id, front_door_id, origin_values)
         rules = [
             MonitorAutoscaleSettingProfileRule(
                 metric_trigger=MonitorAutoscaleSettingProfileRuleMetricTrigger(
@@ -284,9 +322,9 @@ class GpuFleet(Construct):
                     divide_by_instance_count=signal.per_replica,
                     dimensions=[
                         MonitorAutoscaleSettingProfileRuleMetricTriggerDimensions(
-                            name=key, operator="Equals", values=[value]
+                            name=key, operator="Equals", values=list(values)
                         )
-                        for key, value in signal.dimensions.items()
+                        for key, values in signal.dimensions.items()
                     ],
                     operator=operator,
                     threshold=limit,
@@ -294,7 +332,7 @@ class GpuFleet(Construct):
                     time_window=WINDOW,
                 ),
                 scale_action=MonitorAutoscaleSettingProfileRuleScaleAction(
-                    direction=direction, type="ChangeCount", value=1, cooldown=f"PT{cooldown}S"
+                    direction=direction, type="ChangeCount", value=1, cooldown=iso_duration(cooldown)
                 ),
             )
             for operator, limit, direction, cooldown in (
@@ -321,7 +359,7 @@ class GpuFleet(Construct):
             tags=tags,
         )
 
-    def _signal(self, scale_set_id: str, front_door_id: str, origin_host: str) -> _Signal:
+    def _signal(self, scale_set_id: str, front_door_id: str, origin_values: Sequence[str]) -> _Signal:
         """The metric the fleet scales on: the replicas' queue size, or Front Door's requests per replica."""
         fleet, target = self.fleet, self.fleet.autoscaling
         if target.target_queue_size is not None:
@@ -330,7 +368,10 @@ class GpuFleet(Construct):
                 namespace=metrics.NAMESPACE,
                 resource_id=scale_set_id,
                 statistic="Average",
-                dimensions=metrics.dimension_values(self.plan.env, fleet.model, fleet.slot),
+                dimensions={
+                    key: (value,)
+                    for key, value in metrics.dimension_values(self.plan.env, fleet.model, fleet.slot).items()
+                },
                 per_replica=False,
                 target=target.target_queue_size,
             )
@@ -340,7 +381,7 @@ class GpuFleet(Construct):
             namespace=FRONT_DOOR_NAMESPACE,
             resource_id=front_door_id,
             statistic="Sum",
-            dimensions={"Origin": origin_host},
+            dimensions={"Origin": tuple(origin_values)},
             per_replica=True,
             target=target.target_requests_per_replica,
         )
@@ -354,9 +395,21 @@ class _Signal:
     namespace: str
     resource_id: str
     statistic: str
-    dimensions: dict[str, str]
+    dimensions: dict[str, tuple[str, ...]]
     per_replica: bool
     target: float
+
+
+def iso_duration(seconds: int) -> str:
+    """`seconds` as the ISO 8601 duration Azure echoes back (PT5M, PT1H30M, PT90S -> PT1M30S).
+
+    Azure Monitor normalizes durations (.NET TimeSpan), and the provider has no diff suppression
+    on `cooldown`: PT300S would read back as PT5M and show a change on every plan.
+    """
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(hours, "H"), (minutes, "M"), (secs, "S")]
+    return "PT" + ("".join(f"{value}{unit}" for value, unit in parts if value) or "0S")
 
 
 def _minutes(seconds: int, bounds: tuple[int, int]) -> str:

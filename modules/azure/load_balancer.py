@@ -8,13 +8,21 @@ and beyond, a 5% canary is only approximate, and a failed slot keeps traffic unt
 With Front Door, failover is decided per request at the edge: an origin is taken out once its health
 probes (GET on the engine's health path every `health_check.interval_s`; Front Door's default HEAD
 would test the wrong thing) fail in the sample window (3 of the last 4 by default), i.e. within a
-few probe intervals, with no DNS caching in the way.
+few probe intervals, with no DNS caching in the way. The probes stay GET: FastAPI answers HEAD on
+a GET route with 405 (vLLM, SGLang), so a HEAD probe would mark their origins down.
 
 A slot at 0% has its origin disabled (Front Door weights start at 1). Weights apply to new requests;
 session affinity is off, since it would override them. Each load balancer passes TCP from Front
 Door to its scale set (probe on the engine's health path, outbound through the NAT gateway, not the
 load balancer). Front Door waits at most 240 s for an origin's response (its limit), so longer
 request timeouts are cut to that.
+
+Clients reach Front Door over HTTPS only (no plain-HTTP listener, no redirect: a key sent over HTTP
+would already be exposed). Front Door reaches the origins over HTTP: an origin needs a certificate
+for its own name for HTTPS, and Private Link to a VM scale set behind a Standard Load Balancer needs
+Premium plus a Private Link Service. The NSG admits only Front Door's back end and the proxy admits
+only this profile's `X-Azure-FDID`. A custom domain serves once its `_dnsauth` TXT record and its
+CNAME to the endpoint exist: `dns_records` lists them.
 """
 
 from __future__ import annotations
@@ -60,6 +68,8 @@ HTTP_PORT = 80
 WEIGHT_SCALE = 10
 MIN_WEIGHT = 1
 MAX_RESPONSE_TIMEOUT_S = 240
+#: Where clients reach Front Door: HTTPS only.
+CLIENT_PROTOCOLS = ["Https"]
 #: Origins within this much latency of the fastest share traffic by weight: the whole band, so
 #: that the configured weights, not latency, decide between slots.
 LATENCY_BAND_MS = 1000
@@ -74,6 +84,15 @@ def origin_weight(fleet: FleetPlan) -> tuple[int, bool]:
     return max(fleet.traffic.weight * WEIGHT_SCALE, MIN_WEIGHT), fleet.traffic.weight > 0
 
 
+def origin_metric_values(host: str) -> list[str]:
+    """The values Front Door's `Origin` metric dimension may hold for the origin at `host`.
+
+    Azure does not document whether it names an origin by host or by host:port: alerts, autoscale
+    rules and the release gate (through the `fleets` output) accept both.
+    """
+    return [host, f"{host}:{HTTP_PORT}"]
+
+
 class LoadBalancer(Construct):
     """Front Door and the per-fleet load balancers behind it.
 
@@ -81,6 +100,8 @@ class LoadBalancer(Construct):
         backend_pools: the load balancer backend pool of each fleet, by fleet name.
         origin_hosts: the public address Front Door reaches each fleet at, by fleet name.
         profile_id: the Front Door profile (its metrics drive request-based autoscaling).
+        profile_guid: the profile's `resource_guid`, which Front Door sends as `X-Azure-FDID`.
+        dns_records: per custom domain, the TXT and CNAME records that validate and serve it.
         endpoint_host: Front Door's host name.
         endpoints: the URL of each model, by model name.
     """
@@ -156,6 +177,8 @@ class LoadBalancer(Construct):
             ),
         )
         self.profile_id: str = profile.id
+        self.profile_guid: str = profile.resource_guid
+        self.dns_records = domains.records(endpoint.host_name)
         self.endpoint_host: str = endpoint.host_name
         self.endpoints = {
             model.name: names.endpoint(plan, model.name, endpoint.host_name, cloud_serves_https=True)
@@ -245,7 +268,7 @@ class _Domains(Construct):
         self, scope: Construct, plan: DeploymentPlan, models: Sequence[ModelPlan], profile_id: str
     ) -> None:
         super().__init__(scope, "Domains")
-        self.by_host: dict[str, str] = {}
+        self.by_host: dict[str, CdnFrontdoorCustomDomain] = {}
         self.hosts: dict[str, str] = {}
         domain = plan.access.tls.domain
         if domain is None:
@@ -261,14 +284,26 @@ class _Domains(Construct):
                 tls=CdnFrontdoorCustomDomainTls(
                     certificate_type="ManagedCertificate", minimum_version="TLS12"
                 ),
-            ).id
+            )
+
+    def records(self, endpoint_host: str) -> dict[str, dict[str, str]]:
+        """Per custom domain: the `_dnsauth` TXT record validating it and its CNAME to Front Door."""
+        return {
+            host: {
+                "txt_name": f"_dnsauth.{host}",
+                "txt_value": domain.validation_token,
+                "cname_name": host,
+                "cname_value": endpoint_host,
+            }
+            for host, domain in self.by_host.items()
+        }
 
     @property
     def ids(self) -> list[str]:
-        return list(self.by_host.values())
+        return [domain.id for domain in self.by_host.values()]
 
     def for_model(self, model: ModelPlan) -> list[str]:
-        return [self.by_host[self.hosts[model.name]]] if self.by_host else []
+        return [self.by_host[self.hosts[model.name]].id] if self.by_host else []
 
 
 class _Route(Construct):
@@ -332,8 +367,9 @@ class _Route(Construct):
             cdn_frontdoor_custom_domain_ids=domain_ids or None,
             link_to_default_domain=not host_routing,
             patterns_to_match=["/*"] if host_routing else [f"{model.route_prefix}*"],
-            supported_protocols=["Http", "Https"],
-            https_redirect_enabled=True,
-            # TLS ends at Front Door; the origins are load balancers in front of plain-HTTP engines.
+            supported_protocols=CLIENT_PROTOCOLS,
+            # The provider allows a redirect only with both protocols (cdn_frontdoor_route_resource.go).
+            https_redirect_enabled=False,
+            # TLS ends at Front Door: the origins have no certificate (see the module docstring).
             forwarding_protocol="HttpOnly",
         )

@@ -1,10 +1,15 @@
-"""Azure Monitor metric alerts per model and slot, notifying an action group's e-mail receivers.
+"""Azure Monitor metric alerts per model and slot, notifying an action group's e-mail receivers, and
+the environment's portal dashboard (`monitoring.dashboard`, modules/azure/dashboard.py).
 
 Equivalents of the AWS alarms on Front Door's metrics: the share of 5xx answers (Front Door reports
-it per endpoint, so one alert covers the environment), an origin failing health probes, and the
-origin latency (Azure Monitor has no percentiles of Front Door metrics: the mean is held against the
+it per endpoint, so one alert covers the environment), an origin failing most health probes, and
+the origin latency (Azure Monitor has no percentiles of Front Door metrics: the mean is held against the
 p99 threshold, so it fires later than a p99 alarm). Too few healthy replicas in a serving slot is
 counted from the engine metrics the replicas publish on their scale set, one value per VM a minute.
+
+Every Front Door edge probes each origin on its own, and a single-origin group gets few probes
+(https://learn.microsoft.com/azure/frontdoor/health-probes): one edge's failed probe lowers the
+average a little, so the origin alert fires only when most probes fail over the window.
 """
 
 from __future__ import annotations
@@ -23,13 +28,15 @@ from constructs import Construct
 from llmdeploy import metrics
 from llmdeploy.config.environment import Alarms
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from modules.azure.dashboard import add_dashboard
 from modules.azure.gpu_fleet import FRONT_DOOR_NAMESPACE, GpuFleet
 
 #: Window sizes a metric alert accepts, in minutes.
 WINDOWS_MINUTES = (1, 5, 15, 30, 60)
 _SHORT_NAME = "llmdeploy"
 _MS_PER_S = 1000
-_HEALTHY_PERCENT = 100
+#: Below this average share of successful probes the origin is down, not one edge's hiccup.
+ORIGIN_DOWN_PERCENT = 50
 
 
 class Monitoring(Construct):
@@ -41,6 +48,7 @@ class Monitoring(Construct):
 
     _GROUP_ID = "ActionGroup"
     _ERROR_RATE_ID = "ErrorRate"
+    _DASHBOARD_ID = "Dashboard"
 
     def __init__(
         self,
@@ -49,10 +57,11 @@ class Monitoring(Construct):
         *,
         name: str,
         plan: DeploymentPlan,
+        location: str,
         resource_group: str,
         front_door_id: str,
         fleets: Mapping[str, GpuFleet],
-        origin_hosts: Mapping[str, str],
+        origin_values: Mapping[str, Sequence[str]],
         tags: dict[str, str],
     ) -> None:
         super().__init__(scope, id)
@@ -80,18 +89,36 @@ class Monitoring(Construct):
         )
         self.alert_names = {
             fleet.name: self._fleet(
-                name, plan.env, fleet, fleets[fleet.name], front_door_id, origin_hosts[fleet.name]
+                name, plan.env, fleet, fleets[fleet.name], front_door_id, origin_values[fleet.name]
             )
             for fleet in plan.fleets_on("azure")
         }
+        if plan.monitoring.dashboard:
+            add_dashboard(
+                self,
+                self._DASHBOARD_ID,
+                name=name,
+                location=location,
+                resource_group=resource_group,
+                front_door_id=front_door_id,
+                fleets=plan.fleets_on("azure"),
+                scale_set_ids={fleet: group.scale_set_id for fleet, group in fleets.items()},
+                tags=tags,
+            )
 
     def _fleet(
-        self, name: str, env: str, fleet: FleetPlan, group: GpuFleet, front_door_id: str, origin_host: str
+        self,
+        name: str,
+        env: str,
+        fleet: FleetPlan,
+        group: GpuFleet,
+        front_door_id: str,
+        origin_values: Sequence[str],
     ) -> list[str]:
         scope = Construct(self, fleet.name)
         alarms, prefix = self._alert.alarms, f"{name}-{fleet.name}"
         origin = [
-            MonitorMetricAlertCriteriaDimension(name="Origin", operator="Include", values=[origin_host])
+            MonitorMetricAlertCriteriaDimension(name="Origin", operator="Include", values=list(origin_values))
         ]
         names = [
             self._alert.add(
@@ -99,8 +126,8 @@ class Monitoring(Construct):
                 "UnhealthyOrigin",
                 f"{prefix}-unhealthy-origin",
                 [front_door_id],
-                "Front Door health probes to the slot failing",
-                _front_door("OriginHealthPercentage", "Average", "LessThan", _HEALTHY_PERCENT, origin),
+                f"fewer than {ORIGIN_DOWN_PERCENT}% of Front Door's health probes to the slot succeed",
+                _front_door("OriginHealthPercentage", "Average", "LessThan", ORIGIN_DOWN_PERCENT, origin),
             ),
             self._alert.add(
                 scope,

@@ -22,6 +22,8 @@ from llmdeploy.release.gates import CloudSample
 from llmdeploy.release.observer import DeployedStack, observer_for
 from llmdeploy.status import names
 from tests.status.azure_api import (
+    BUNDLE,
+    COMPUTE,
     FRONT_DOOR,
     GROUP,
     SUBSCRIPTION,
@@ -41,7 +43,7 @@ RUNNING = "PowerState/running"
 #: What each fleet's metric alerts watch (their names end with it).
 RULES = ("unhealthy-origin", "latency")
 #: Azure Monitor names dimensions in lower case in its answers.
-STATUS_GROUP = "httpstatusgroup"
+STATUS_GROUP, ORIGIN_DIMENSION = "httpstatusgroup", "origin"
 
 
 @pytest.fixture
@@ -68,6 +70,8 @@ def _deployed(plan: DeploymentPlan) -> DeployedStack:
             "weight": fleet.traffic.weight,
             "scale_set": names.azure_scale_set(fleet),
             "origin_host": f"20.0.0.{index}",
+            "origin_metric_values": [f"20.0.0.{index}", f"20.0.0.{index}:80"],
+            "bundle": BUNDLE,
             "alert_names": [f"{RESOURCE_GROUP}-{fleet.name}-{what}" for what in RULES],
         }
         for index, fleet in enumerate(plan.fleets_on("azure"), start=1)
@@ -83,8 +87,8 @@ def _deployed(plan: DeploymentPlan) -> DeployedStack:
     )
 
 
-def _requests(api: LoopbackApi, by_group: dict[str, list[float]]) -> None:
-    """Metrics - List of OriginRequestCount: one series of per-minute totals per HTTP status group."""
+def _requests(api: LoopbackApi, by_group: dict[tuple[str, str], list[float]]) -> None:
+    """Metrics - List of OriginRequestCount: per-minute totals per (origin, HTTP status group)."""
     api.answer(
         "GET",
         METRICS,
@@ -106,16 +110,20 @@ def _requests(api: LoopbackApi, by_group: dict[str, list[float]]) -> None:
                         {
                             "metadatavalues": [
                                 {
+                                    "name": {"value": ORIGIN_DIMENSION, "localizedValue": ORIGIN_DIMENSION},
+                                    "value": origin,
+                                },
+                                {
                                     "name": {"value": STATUS_GROUP, "localizedValue": STATUS_GROUP},
                                     "value": group,
-                                }
+                                },
                             ],
                             "data": [
                                 {"timeStamp": f"2026-11-02T10:0{minute}:00Z", "total": total}
                                 for minute, total in enumerate(totals)
                             ],
                         }
-                        for group, totals in by_group.items()
+                        for (origin, group), totals in by_group.items()
                     ],
                 }
             ],
@@ -167,7 +175,11 @@ def _alerts(api: LoopbackApi, *alerts: dict[str, Any]) -> None:
 
 
 def _green(api: LoopbackApi) -> None:
-    """translate-fr's green slot: 2 of 4 VMs healthy, its origin alert fired, 8 of 200 requests failed."""
+    """translate-fr's green slot: 2 of 4 VMs healthy, its origin alert fired, 8 of 200 requests failed.
+
+    Front Door names the origin host:port in the metric (either form is accepted); the blue slot's
+    origin and its errors are in the same answer and must not count.
+    """
     scale_set(
         api,
         "translate-fr-green",
@@ -179,7 +191,16 @@ def _green(api: LoopbackApi) -> None:
             ("Spot", "PowerState/starting", None),
         ],
     )
-    _requests(api, {"2XX": [100, 80], "4XX": [4, 8], "5XX": [3, 5]})
+    green, blue = f"{ORIGIN}:80", "20.0.0.1:80"
+    _requests(
+        api,
+        {
+            (green, "2XX"): [100, 80],
+            (green, "4XX"): [4, 8],
+            (green, "5XX"): [3, 5],
+            (blue, "5XX"): [500, 500],
+        },
+    )
     _alerts(
         api,
         _alert(f"{RESOURCE_GROUP}-translate-fr-green-unhealthy-origin", "Fired"),
@@ -209,13 +230,44 @@ def test_asks_for_the_slots_origin_by_status_group_and_fired_alerts_only(
     assert metrics.query["metricnames"] == ["OriginRequestCount"]
     assert metrics.query["aggregation"] == ["Total"]
     assert metrics.query["metricnamespace"] == ["Microsoft.Cdn/profiles"]
-    assert metrics.query["$filter"] == [f"Origin eq '{ORIGIN}' and HttpStatusGroup eq '*'"]
+    assert metrics.query["$filter"] == ["Origin eq '*' and HttpStatusGroup eq '*'"]
     start, end = (datetime.fromisoformat(time) for time in metrics.query["timespan"][0].split("/"))
     assert (end - start).total_seconds() == 60 * prod_plan.monitoring.alarms.evaluation_minutes
     [alerts] = api.requests_to(ALERTS)
     assert alerts.query["targetResourceGroup"] == [RESOURCE_GROUP]
     assert alerts.query["monitorCondition"] == ["Fired"]
     assert alerts.query["timeRange"] == ["30d"]
+
+
+def test_only_vms_created_from_the_current_boot_bundle_count_as_healthy(
+    observer: AzureObserver, api: LoopbackApi
+) -> None:
+    _green(api)
+    # A release changed custom_data, but the first healthy VM was made from the previous model.
+    scale_set(
+        api,
+        "translate-fr-green",
+        2,
+        [("Regular", RUNNING, HEALTHY), ("Spot", RUNNING, HEALTHY)],
+        bundles=["0123456789abcdef", BUNDLE],
+    )
+    assert observer.sample("translate-fr", "green").healthy == 1
+    [asked] = api.requests_to(f"{COMPUTE}/virtualMachines/translate-fr-green_00000000")
+    assert asked.query["$expand"] == ["userData"]
+
+
+def test_a_stack_applied_without_bundle_digests_says_to_apply_again(
+    prod_plan: DeploymentPlan, api: LoopbackApi, tmp_path: Path
+) -> None:
+    deployed = _deployed(prod_plan)
+    fleets = {name: {**fleet, "bundle": None} for name, fleet in deployed.outputs["fleets"].items()}
+    clients = AzureObserverClients.connect(
+        SUBSCRIPTION, credential=FakeCredential(), base_url=api.url, connection_verify=trusted(tmp_path)
+    )
+    observer = AzureObserver(replace(deployed, outputs={**deployed.outputs, "fleets": fleets}), clients)
+    _green(api)
+    with pytest.raises(OperationError, match=r"no boot bundle digest.*llmdeploy apply prod --cloud azure"):
+        observer.sample("translate-fr", "green")
 
 
 def test_no_traffic_means_no_error_rate(observer: AzureObserver, api: LoopbackApi) -> None:

@@ -8,6 +8,8 @@ certificate the clients are told to trust.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +25,8 @@ GROUP = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/llmdeploy-demo-prod"
 COMPUTE = f"{GROUP}/providers/Microsoft.Compute"
 FRONT_DOOR = f"{GROUP}/providers/Microsoft.Cdn/profiles/llmdeploy-demo-prod"
 TOKEN = "loopback-token"
+#: The boot bundle digest the stack's `fleets` output gives every fleet in these tests.
+BUNDLE = "4ebcd47e2872599e"
 
 
 @contextmanager
@@ -49,8 +53,18 @@ class FakeCredential:
         return AccessToken(TOKEN, int(time.time()) + 3600)
 
 
-def scale_set(api: LoopbackApi, name: str, capacity: int, vms: list[tuple[str, str, str | None]]) -> None:
-    """A Flexible scale set and its VMs: (priority, power state, health state or None)."""
+def scale_set(
+    api: LoopbackApi,
+    name: str,
+    capacity: int,
+    vms: list[tuple[str, str, str | None]],
+    bundles: list[str] | None = None,
+) -> None:
+    """A Flexible scale set and its VMs: (priority, power state, health state or None).
+
+    Each VM also answers Virtual Machines - Get with `$expand=userData`: the JSON user data the
+    stack writes, with its bundle digest from `bundles` (BUNDLE for every VM by default).
+    """
     set_id = f"{COMPUTE}/virtualMachineScaleSets/{name}"
     api.answer(
         "GET",
@@ -99,6 +113,16 @@ def scale_set(api: LoopbackApi, name: str, capacity: int, vms: list[tuple[str, s
     ]
     _, listing = api.routes.get(("GET", f"{COMPUTE}/virtualMachines"), (200, VmListing()))
     listing.by_scale_set[set_id] = machines
+    for machine, bundle in zip(machines, bundles or [BUNDLE] * len(machines), strict=True):
+        user_data = json.dumps({"bundle": bundle, "front_door_id": "0b5e1c2d"}).encode()
+        api.answer(
+            "GET",
+            machine["id"],
+            {
+                **machine,
+                "properties": {**machine["properties"], "userData": base64.b64encode(user_data).decode()},
+            },
+        )
     api.answer("GET", f"{COMPUTE}/virtualMachines", listing)
 
 

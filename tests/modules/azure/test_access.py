@@ -1,4 +1,4 @@
-"""Azure access: the NSG admits only Front Door and probes; the WAF admits clients with the key."""
+"""Azure access: the NSG admits only Front Door and probes; the WAF admits the listed client networks."""
 
 from __future__ import annotations
 
@@ -30,44 +30,31 @@ def test_only_front_door_and_probes_reach_the_engines(azure_stacks: dict[str, St
     assert link["subnet_id"] == f"${{{stack.address('azurerm_subnet', 'Network/InstanceSubnet')}.id}}"
 
 
-def test_waf_blocks_other_networks_and_requests_without_the_key(azure_stacks: dict[str, Stack]) -> None:
+def test_waf_admits_client_networks_by_socket_address_and_never_holds_the_key(
+    azure_stacks: dict[str, Stack],
+) -> None:
     stack = azure_stacks["prod-azure"]
-    [(vault, vault_config)] = stack.data("azurerm_key_vault").items()
-    assert (vault_config["name"], vault_config["resource_group_name"]) == (
-        "llmdeploy-prod-kv",
-        "llmdeploy-secrets",
-    )
-    [(secret, secret_config)] = stack.data("azurerm_key_vault_secret").items()
-    assert secret_config == {
-        **secret_config,
-        "name": "llmdeploy-prod-api-key",
-        "key_vault_id": f"${{data.azurerm_key_vault.{vault}.id}}",
-    }
+    # The proxy on each VM checks the key: no WAF rule and no data source reads the secret's value.
+    assert stack.data("azurerm_key_vault_secret") == {}
     policy = stack.at("azurerm_cdn_frontdoor_firewall_policy", "Access/ClientPolicy")
     assert (policy["sku_name"], policy["mode"], policy["custom_block_response_status_code"]) == (
         "Standard_AzureFrontDoor",
         "Prevention",
         403,
     )
-    clients, key = policy["custom_rule"]
+    [clients] = policy["custom_rule"]
+    # SocketAddr is the address Front Door sees; RemoteAddr may come from the client's X-Forwarded-For
+    # (learn.microsoft.com/azure/web-application-firewall/afds/waf-front-door-configure-ip-restriction).
     assert clients["match_condition"] == [
         {
-            "match_variable": "RemoteAddr",
+            "match_variable": "SocketAddr",
             "operator": "IPMatch",
             "negation_condition": True,
             "match_values": ["0.0.0.0/0"],
         }
     ]
-    assert key["match_condition"] == [
-        {
-            "match_variable": "RequestHeader",
-            "selector": "Authorization",
-            "operator": "Equal",
-            "negation_condition": True,
-            "match_values": [f"Bearer ${{data.azurerm_key_vault_secret.{secret}.value}}"],
-        }
-    ]
-    assert {clients["action"], key["action"]} == {"Block"}
+    assert clients["action"] == "Block"
+    assert "Bearer" not in (stack.folder / "cdk.tf.json").read_text(encoding="utf-8")
 
 
 def test_internal_endpoint_lists_its_client_networks_and_needs_no_key(azure_stacks: dict[str, Stack]) -> None:

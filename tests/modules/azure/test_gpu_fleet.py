@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
 from llmdeploy.boot import boot_files, user_data
 from llmdeploy.plan.model import FleetPlan
+from modules.azure.gpu_fleet import APP_HEALTH_PATH, iso_duration
 from tests.fixtures_synth import Stack
 
 
@@ -29,23 +32,18 @@ def test_spot_above_a_regular_base_by_priority_mix(azure_stacks: dict[str, Stack
     assert "overprovision" not in scale_set  # Flexible sets never overprovision
 
 
-def test_several_sizes_become_a_ranked_instance_mix(azure_stacks: dict[str, Stack]) -> None:
-    mixed = azure_stacks["edge-azure"].at(
+def test_one_gpu_size_per_scale_set_never_an_instance_mix(azure_stacks: dict[str, Stack]) -> None:
+    # Instance mix (`sku_profile`) accepts only A, B, D, E and F sizes: azurerm's
+    # validate/sku_profile_vm_size_name.go and "Instance mix overview, Limitations". The first size
+    # listed is the one the scale set runs.
+    first = azure_stacks["edge-azure"].at(
         "azurerm_orchestrated_virtual_machine_scale_set", "coder-blue/ScaleSet"
     )
-    assert mixed["sku_name"] == "Mix"
-    assert mixed["sku_profile"] == {
-        "allocation_strategy": "CapacityOptimized",
-        "virtual_machine_size": [
-            {"name": "Standard_NC4as_T4_v3", "rank": 0},
-            {"name": "Standard_NC8as_T4_v3", "rank": 1},
-        ],
-    }
-    single = azure_stacks["prod-azure"].at(
-        "azurerm_orchestrated_virtual_machine_scale_set", "translate-es-blue/ScaleSet"
-    )
-    assert single["sku_name"] == "Standard_NC24ads_A100_v4"
-    assert "sku_profile" not in single
+    assert first["sku_name"] == "Standard_NC4as_T4_v3"
+    for stack in azure_stacks.values():
+        for scale_set in stack.resources("azurerm_orchestrated_virtual_machine_scale_set").values():
+            assert "sku_profile" not in scale_set
+            assert scale_set["sku_name"].startswith(("Standard_NC", "Standard_NV", "Standard_ND"))
 
 
 def test_gpu_image_with_driver_and_the_boot_bundle_as_custom_data(azure_stacks: dict[str, Stack]) -> None:
@@ -77,14 +75,17 @@ def test_repairs_on_the_application_health_extension_after_the_grace(azure_stack
     health = _fleet(stack, "translate-fr-blue").health
     scale_set = stack.at("azurerm_orchestrated_virtual_machine_scale_set", "translate-fr-blue/ScaleSet")
     [extension] = scale_set["extension"]
-    assert (extension["publisher"], extension["type"]) == (
+    # Rich health states (2.0) need the body {"ApplicationHealthState": ...}: an engine's empty 200
+    # reads as Unknown and is repaired in a loop, so the proxy's app-health path answers instead.
+    assert (extension["publisher"], extension["type"], extension["type_handler_version"]) == (
         "Microsoft.ManagedServices",
         "ApplicationHealthLinux",
+        "2.0",
     )
     assert json.loads(extension["settings"]) == {
         "protocol": "http",
         "port": health.port,
-        "requestPath": health.path,
+        "requestPath": APP_HEALTH_PATH,
         "intervalInSeconds": health.interval_s,
         "numberOfProbes": health.unhealthy_threshold,
         "gracePeriod": health.readiness_grace_s,
@@ -95,7 +96,38 @@ def test_repairs_on_the_application_health_extension_after_the_grace(azure_stack
         "grace_period": "PT20M",
     }
     assert scale_set["upgrade_mode"] == "Rolling"
-    assert scale_set["rolling_upgrade_policy"]["maximum_surge_instances_enabled"] is True
+    policy = scale_set["rolling_upgrade_policy"]
+    assert policy["maximum_surge_instances_enabled"] is True
+    # One unhealthy VM of a 1-2 VM fleet is 50-100 %: the pre-batch check must not stop the release
+    # that would fix it, while new VMs that stay unhealthy still stop a bad release.
+    assert (policy["max_unhealthy_instance_percent"], policy["max_unhealthy_upgraded_instance_percent"]) == (
+        100,
+        20,
+    )
+
+
+def test_user_data_carries_the_bundle_digest_and_the_front_door_id(azure_stacks: dict[str, Stack]) -> None:
+    # The proxy on each VM admits only this profile's X-Azure-FDID, read from IMDS user data.
+    stack = azure_stacks["prod-azure"]
+    profile = stack.address("azurerm_cdn_frontdoor_profile", "LoadBalancer/FrontDoor")
+    fleets = stack.doc["output"]["fleets"]["value"]
+    digests = set()
+    for fleet in stack.plan.fleets_on("azure"):
+        scale_set = stack.at("azurerm_orchestrated_virtual_machine_scale_set", f"{fleet.name}/ScaleSet")
+        digest = fleets[fleet.name]["bundle"]
+        digests.add(digest)
+        assert scale_set["user_data_base64"] == (
+            f'${{base64encode(jsonencode({{"bundle" = "{digest}", '
+            f'"front_door_id" = {profile}.resource_guid}}))}}'
+        )
+    # Each slot's bundle differs (model, slot), so each digest does.
+    assert len(digests) == len(stack.plan.fleets_on("azure"))
+
+
+def test_nics_use_accelerated_networking(azure_stacks: dict[str, Stack]) -> None:
+    for stack in azure_stacks.values():
+        for scale_set in stack.resources("azurerm_orchestrated_virtual_machine_scale_set").values():
+            assert scale_set["network_interface"][0]["accelerated_networking_enabled"] is True
 
 
 def test_replicas_join_their_slots_load_balancer_pool(azure_stacks: dict[str, Stack]) -> None:
@@ -106,7 +138,7 @@ def test_replicas_join_their_slots_load_balancer_pool(azure_stacks: dict[str, St
     assert config["load_balancer_backend_address_pool_ids"] == [f"${{{pool}.id}}"]
 
 
-def test_identity_reads_only_its_token_and_publishes_on_its_own_scale_set(
+def test_identity_reads_only_its_token_and_the_api_key_and_publishes_on_its_own_scale_set(
     azure_stacks: dict[str, Stack],
 ) -> None:
     stack = azure_stacks["prod-azure"]
@@ -120,6 +152,19 @@ def test_identity_reads_only_its_token_and_publishes_on_its_own_scale_set(
         "role_definition_name": "Key Vault Secrets User",
         "principal_id": f"${{{identity}.principal_id}}",
     }
+    # The proxy on the VM checks the API key: the identity reads exactly that secret, nothing else.
+    key = stack.at("azurerm_role_assignment", "translate-fr-green/ReadsApiKey")
+    assert (key["scope"], key["role_definition_name"]) == (
+        f"${{data.azurerm_key_vault.{vault}.id}}/secrets/llmdeploy-prod-api-key",
+        "Key Vault Secrets User",
+    )
+    reads = [
+        entry["scope"]
+        for entry in stack.resources("azurerm_role_assignment").values()
+        if entry["role_definition_name"] == "Key Vault Secrets User"
+        and entry["principal_id"] == f"${{{identity}.principal_id}}"
+    ]
+    assert sorted(reads) == sorted([token["scope"], key["scope"]])
     publish = stack.at("azurerm_role_assignment", "translate-fr-green/PublishesMetrics")
     assert (publish["scope"], publish["role_definition_name"]) == (
         f"${{{scale_set}.id}}",
@@ -133,7 +178,7 @@ def test_identity_reads_only_its_token_and_publishes_on_its_own_scale_set(
     }
     # No token configured, no Key Vault access at all.
     edge = azure_stacks["edge-azure"].resources("azurerm_role_assignment").values()
-    assert {entry["role_definition_name"] for entry in edge} == {"Monitoring Metrics Publisher"}
+    assert {entry["role_definition_name"] for entry in edge} == {"Monitoring Metrics Publisher", "AcrPull"}
 
 
 def test_queue_autoscale_rules_respect_the_five_minute_window(azure_stacks: dict[str, Stack]) -> None:
@@ -159,7 +204,8 @@ def test_queue_autoscale_rules_respect_the_five_minute_window(azure_stacks: dict
         (scale_in, fleet.autoscaling.scale_in_cooldown_s),
     ):
         assert rule["metric_trigger"]["time_window"] == "PT5M"
-        assert rule["scale_action"]["cooldown"] == f"PT{cooldown}S"
+        assert rule["scale_action"]["cooldown"] == iso_duration(cooldown)
+    assert [rule["scale_action"]["cooldown"] for rule in (out, scale_in)] == ["PT5M", "PT15M"]
     assert [entry["values"] for entry in out["metric_trigger"]["dimensions"]] == [
         ["prod"],
         ["translate-fr"],
@@ -180,6 +226,19 @@ def test_request_autoscaling_reads_front_door_requests_to_the_slots_origin(
     assert trigger["divide_by_instance_count"] is True
     assert trigger["threshold"] == 60
     address = stack.address("azurerm_public_ip", "LoadBalancer/translate-es-blue/OriginAddress")
+    # Front Door's Origin dimension may name the origin by host or host:port: either matches.
     assert trigger["dimensions"] == [
-        {"name": "Origin", "operator": "Equals", "values": [f"${{{address}.ip_address}}"]}
+        {
+            "name": "Origin",
+            "operator": "Equals",
+            "values": [f"${{{address}.ip_address}}", f"${{{address}.ip_address}}:80"],
+        }
     ]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "duration"),
+    [(300, "PT5M"), (900, "PT15M"), (90, "PT1M30S"), (3600, "PT1H"), (5430, "PT1H30M30S"), (45, "PT45S")],
+)
+def test_durations_take_the_form_azure_echoes(seconds: int, duration: str) -> None:
+    assert iso_duration(seconds) == duration

@@ -48,8 +48,10 @@ def test_path_routes_per_model_on_the_default_domain(azure_stacks: dict[str, Sta
     route = stack.at("azurerm_cdn_frontdoor_route", "LoadBalancer/translate-es/Route")
     assert route["patterns_to_match"] == ["/translate-es/*"]
     assert route["link_to_default_domain"] is True
+    # HTTPS only from clients; the provider allows a redirect only with both protocols.
+    assert (route["supported_protocols"], route["https_redirect_enabled"]) == (["Https"], False)
+    # The origins have no certificate: TLS ends at Front Door (README, Azure constraints).
     assert route["forwarding_protocol"] == "HttpOnly"
-    assert route["https_redirect_enabled"] is True
     group = stack.address("azurerm_cdn_frontdoor_origin_group", "LoadBalancer/translate-es/OriginGroup")
     assert route["cdn_frontdoor_origin_group_id"] == f"${{{group}.id}}"
     assert "cdn_frontdoor_custom_domain_ids" not in route
@@ -66,6 +68,29 @@ def test_host_routes_on_managed_certificate_domains(azure_stacks: dict[str, Stac
         "azurerm_cdn_frontdoor_custom_domain", "LoadBalancer/Domains/coder.llm.example.com"
     )
     assert route["cdn_frontdoor_custom_domain_ids"] == [f"${{{reference}.id}}"]
+
+
+def test_custom_domains_list_the_dns_records_that_validate_and_serve_them(
+    azure_stacks: dict[str, Stack],
+) -> None:
+    stack = azure_stacks["edge-azure"]
+    domain = stack.address(
+        "azurerm_cdn_frontdoor_custom_domain", "LoadBalancer/Domains/coder.llm.example.com"
+    )
+    endpoint = stack.address("azurerm_cdn_frontdoor_endpoint", "LoadBalancer/Endpoint")
+    assert stack.doc["output"]["dns_records"]["value"] == {
+        "coder.llm.example.com": {
+            "txt_name": "_dnsauth.coder.llm.example.com",
+            "txt_value": f"${{{domain}.validation_token}}",
+            "cname_name": "coder.llm.example.com",
+            "cname_value": f"${{{endpoint}.host_name}}",
+        }
+    }
+    for other in azure_stacks.values():
+        hosts = {
+            domain["host_name"] for domain in other.resources("azurerm_cdn_frontdoor_custom_domain").values()
+        }
+        assert set(other.doc["output"]["dns_records"]["value"]) == hosts, other.name
 
 
 def test_front_door_waits_as_long_as_it_can_for_streams(azure_stacks: dict[str, Stack]) -> None:

@@ -39,3 +39,34 @@ def test_instances_have_no_public_address(azure_stacks: dict[str, Stack]) -> Non
             [nic] = scale_set["network_interface"]
             [config] = nic["ip_configuration"]
             assert "public_ip_address" not in config
+
+
+def test_registry_caches_exactly_the_engine_images_the_fleets_pull(azure_stacks: dict[str, Stack]) -> None:
+    for name, source, target in (
+        (
+            "prod-azure",
+            "ghcr.io/huggingface/text-generation-inference",
+            "huggingface/text-generation-inference",
+        ),
+        ("edge-azure", "docker.io/vllm/vllm-openai", "vllm/vllm-openai"),
+    ):
+        stack = azure_stacks[name]
+        registry = stack.at("azurerm_container_registry", "Registry/Registry")
+        # Artifact cache works on every tier; the replicas pull with their identity, not the admin user.
+        assert (registry["sku"], registry["admin_enabled"]) == ("Standard", False)
+        reference = f"${{{stack.address('azurerm_container_registry', 'Registry/Registry')}.id}}"
+        [rule] = stack.resources("azurerm_container_registry_cache_rule").values()
+        assert (rule["source_repo"], rule["target_repo"], rule["container_registry_id"]) == (
+            source,
+            target,
+            reference,
+        )
+        pulls = [
+            entry
+            for entry in stack.resources("azurerm_role_assignment").values()
+            if entry["role_definition_name"] == "AcrPull"
+        ]
+        assert [entry["scope"] for entry in pulls] == [reference] * len(stack.plan.fleets_on("azure"))
+        assert stack.doc["output"]["registry"]["value"] == (
+            f"${{{stack.address('azurerm_container_registry', 'Registry/Registry')}.login_server}}"
+        )

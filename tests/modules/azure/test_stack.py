@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from llmdeploy.status.azure_names import RESOURCE_PROVIDERS
 from stacks.azure import PROVIDER_VERSIONS, TLS_PROVIDER
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES, REPO
 from tests.fixtures_clouds import synth_environment
@@ -42,9 +43,44 @@ def test_every_example_naming_azure_synthesizes(azure_stacks: dict[str, Stack]) 
 
 def test_provider_subscription_and_versions(azure_stacks: dict[str, Stack]) -> None:
     stack = azure_stacks["prod-azure"]
+    # azurerm 5.x registers no resource provider by default (5.0 upgrade guide): the stack names its own.
     assert stack.doc["provider"]["azurerm"] == [
-        {"features": [{}], "subscription_id": "00000000-0000-0000-0000-000000000000"}
+        {
+            "features": [{}],
+            "subscription_id": "00000000-0000-0000-0000-000000000000",
+            "resource_provider_registrations": "none",
+            "resource_providers_to_register": list(RESOURCE_PROVIDERS),
+        }
     ]
+    # Every namespace the stacks create resources in is registered. Microsoft.Resources and
+    # Microsoft.Authorization are registered on every subscription. A new kind must be added here.
+    namespaces = {
+        "cdn": "Microsoft.Cdn",
+        "container": "Microsoft.ContainerRegistry",
+        "lb": "Microsoft.Network",
+        "monitor": "Microsoft.Insights",
+        "nat": "Microsoft.Network",
+        "network": "Microsoft.Network",
+        "orchestrated": "Microsoft.Compute",
+        "portal": "Microsoft.Portal",
+        "public": "Microsoft.Network",
+        "resource": None,
+        "role": None,
+        "subnet": "Microsoft.Network",
+        "user": "Microsoft.ManagedIdentity",
+        "virtual": "Microsoft.Network",
+    }
+    kinds = {
+        kind.split("_")[1]
+        for stack in azure_stacks.values()
+        for kind in stack.doc["resource"]
+        if kind.startswith("azurerm_")
+    }
+    assert kinds <= set(namespaces)
+    # The release gate reads Alerts Management's API.
+    assert {namespaces[kind] for kind in kinds} - {None} | {"Microsoft.AlertsManagement"} == set(
+        RESOURCE_PROVIDERS
+    )
     assert stack.doc["terraform"]["required_providers"] == {
         "azurerm": {"source": "hashicorp/azurerm", "version": PROVIDER_VERSIONS},
         "tls": TLS_PROVIDER,
@@ -61,7 +97,14 @@ def test_admin_key_is_generated_in_terraform_not_in_the_json(azure_stacks: dict[
 
 def test_outputs_name_what_the_status_command_reads(azure_stacks: dict[str, Stack]) -> None:
     outputs = azure_stacks["prod-azure"].doc["output"]
-    assert set(outputs) == {"endpoints", "fleets", "resource_group", "front_door_host"}
+    assert set(outputs) == {
+        "endpoints",
+        "fleets",
+        "resource_group",
+        "front_door_host",
+        "dns_records",
+        "registry",
+    }
     green = outputs["fleets"]["value"]["translate-fr-green"]
     assert (green["model"], green["slot"], green["weight"], green["scale_set"]) == (
         "translate-fr",

@@ -1,0 +1,75 @@
+"""Azure names shared by the stack and the CLI-side readers, without importing CDK or the Azure SDK."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+#: The resource providers (namespaces) the Azure stack creates resources in, and
+#: Microsoft.AlertsManagement, whose Alerts API the release gate reads. azurerm 5.x registers none by
+#: default (`resource_provider_registrations = "none"`, 5.0 upgrade guide): the stack asks the
+#: provider to register exactly these, which needs `*/register/action` on the subscription
+#: (Contributor has it); an unregistered one fails apply with MissingSubscriptionRegistration.
+RESOURCE_PROVIDERS = (
+    "Microsoft.AlertsManagement",
+    "Microsoft.Cdn",
+    "Microsoft.Compute",
+    "Microsoft.ContainerRegistry",
+    "Microsoft.Insights",
+    "Microsoft.ManagedIdentity",
+    "Microsoft.Network",
+    "Microsoft.Portal",
+)
+
+#: Keys of the JSON user data of every VM, readable on the VM from IMDS (`compute/userData`) and by
+#: the release gate from ARM (`$expand=userData`): the boot bundle's digest, and the Front Door
+#: profile's `resource_guid`, the only `X-Azure-FDID` the proxy on the VM admits (the boot-agents
+#: helper's llmdeploy/instance.py names the same key FRONT_DOOR_ID_KEY).
+USER_DATA_BUNDLE = "bundle"
+USER_DATA_FRONT_DOOR_ID = "front_door_id"
+
+#: Upstream registries Azure Container Registry's artifact cache pulls from without credentials
+#: (learn.microsoft.com/azure/container-registry/artifact-cache-overview, "Upstream support").
+CACHE_UPSTREAMS = ("docker.io", "ghcr.io", "mcr.microsoft.com", "quay.io", "registry.k8s.io")
+_DOCKER_HUB = "docker.io"
+#: ACR names: 5-50 letters and digits, unique across Azure.
+_REGISTRY_NAME_LIMIT = 50
+_DIGEST_CHARS = 12
+
+
+def registry_name(stack_prefix: str, subscription_id: str | None) -> str:
+    """The environment's registry: readable prefix plus a digest, as ACR names are global."""
+    digest = hashlib.sha256(f"{subscription_id or ''}/{stack_prefix}".encode()).hexdigest()[:_DIGEST_CHARS]
+    readable = re.sub(r"[^a-z0-9]", "", stack_prefix.lower())
+    return readable[: _REGISTRY_NAME_LIMIT - _DIGEST_CHARS] + digest
+
+
+@dataclass(frozen=True)
+class CachedImage:
+    """An engine image as the registry's artifact cache serves it."""
+
+    #: Upstream repository with its registry host, e.g. docker.io/vllm/vllm-openai.
+    source_repo: str
+    #: Repository in the cache, e.g. vllm/vllm-openai: pull `<login server>/<target_repo>:<tag>`.
+    target_repo: str
+    tag: str
+
+    def pull_name(self, login_server: str) -> str:
+        """What a VM pulls from the cache at `login_server` (<registry>.azurecr.io)."""
+        return f"{login_server}/{self.target_repo}:{self.tag}"
+
+
+def cached_image(image: str) -> CachedImage | None:
+    """How the artifact cache serves `image` (`repo:tag`), or None when its upstream is not cached."""
+    repository, _, tag = image.rpartition(":")
+    if not repository or "/" in tag or "@" in image:
+        return None
+    host, _, path = repository.partition("/")
+    if "." not in host:  # Docker Hub's short form: vllm/vllm-openai
+        host, path = _DOCKER_HUB, repository
+    if host not in CACHE_UPSTREAMS or not path:
+        return None
+    if host == _DOCKER_HUB and "/" not in path:  # official images live under library/
+        path = f"library/{path}"
+    return CachedImage(source_repo=f"{host}/{path}", target_repo=path, tag=tag)

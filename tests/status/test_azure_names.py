@@ -1,0 +1,54 @@
+"""How the Azure registry is named and how its artifact cache serves each engine image."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from llmdeploy.engines import ENGINES
+from llmdeploy.status.azure_names import CachedImage, cached_image, registry_name
+
+
+@pytest.mark.parametrize(
+    ("image", "cached"),
+    [
+        (
+            "ghcr.io/huggingface/text-generation-inference:3.3.7",
+            CachedImage(
+                "ghcr.io/huggingface/text-generation-inference",
+                "huggingface/text-generation-inference",
+                "3.3.7",
+            ),
+        ),
+        (
+            "vllm/vllm-openai:v0.11.0",
+            CachedImage("docker.io/vllm/vllm-openai", "vllm/vllm-openai", "v0.11.0"),
+        ),
+        ("ubuntu:22.04", CachedImage("docker.io/library/ubuntu", "library/ubuntu", "22.04")),
+        # Not an upstream the cache pulls from, no tag, or pinned by digest: pulled directly.
+        ("registry.example.com/team/engine:1", None),
+        ("localhost:5000/engine", None),
+        ("vllm/vllm-openai@sha256:" + "0" * 64, None),
+    ],
+)
+def test_cached_images(image: str, cached: CachedImage | None) -> None:
+    assert cached_image(image) == cached
+
+
+def test_every_engine_image_is_cached() -> None:
+    for engine in ENGINES.values():
+        found = cached_image(engine.image)
+        assert found is not None, engine.image
+        assert (
+            found.pull_name("r.azurecr.io")
+            == f"r.azurecr.io/{found.target_repo}:{engine.image.rsplit(':', 1)[1]}"
+        )
+
+
+def test_registry_names_are_alphanumeric_bounded_and_differ_per_subscription() -> None:
+    long_prefix = "a-very-long-project-name-that-goes-on-and-on-prod"
+    for name in (registry_name("llmdeploy-demo-prod", None), registry_name(long_prefix, "sub")):
+        assert re.fullmatch(r"[a-z0-9]{5,50}", name), name
+    assert registry_name("llmdeploy-demo-prod", "a") != registry_name("llmdeploy-demo-prod", "b")
+    assert registry_name("llmdeploy-demo-prod", "a") == registry_name("llmdeploy-demo-prod", "a")
