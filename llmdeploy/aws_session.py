@@ -17,6 +17,7 @@ ENDPOINT_NAMES = {
     "ec2": "EC2",
     "elbv2": "ELASTIC_LOAD_BALANCING_V2",
     "route53": "ROUTE_53",
+    "secretsmanager": "SECRETS_MANAGER",
 }
 
 

@@ -1,7 +1,9 @@
 """`python -m stacks`: synthesize the stacks of the environments in $LLMDEPLOY_ENVS.
 
-Environment:
-    LLMDEPLOY_ENVS: comma-separated environment names or paths (required).
+This is the app `cdktn synth|diff|deploy` runs (cdktf.json). Environment:
+    LLMDEPLOY_ENVS: comma-separated environment names or paths. Default: every environment file in
+        LLMDEPLOY_ENV_DIR that no other file extends, except those referencing an unset variable
+        (each is named, with its variables, on stderr).
     LLMDEPLOY_ENV_DIR: where names are looked up (default: environments).
     LLMDEPLOY_CLOUDS: comma-separated clouds to synthesize (default: every cloud of each environment).
     CDKTF_OUTDIR: output folder (default: cdktf.out).
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 
 from llmdeploy.catalog import CLOUDS, Cloud
+from llmdeploy.ci.environments import pipeline_envs
 from llmdeploy.config.loader import ENVIRONMENTS_DIR, load
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.plan.build import build_plan
@@ -31,17 +34,27 @@ def _list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
+def _default_envs(env_dir: Path) -> list[str]:
+    """Every environment of `env_dir` whose variables are set; the others are named on stderr.
+
+    An environment that references an unset variable (a project or account id) cannot be
+    synthesized for anyone; skipping it keeps `cdktn synth` useful for the stacks that can be.
+    """
+    envs = []
+    for env in pipeline_envs(env_dir):
+        unset = [name for name in env.variables if not os.environ.get(name)]
+        if unset:
+            print(f"skipped {env.name}: set {', '.join(unset)} to synthesize it", file=sys.stderr)
+        else:
+            envs.append(env.name)
+    return envs
+
+
 def main() -> int:
-    envs = _list("LLMDEPLOY_ENVS")
-    if not envs:
-        print(
-            "LLMDEPLOY_ENVS is empty: name the environments to synthesize, e.g. LLMDEPLOY_ENVS=dev",
-            file=sys.stderr,
-        )
-        return 2
     env_dir = Path(os.environ.get("LLMDEPLOY_ENV_DIR") or ENVIRONMENTS_DIR)
     clouds: list[Cloud] | None = [cloud for cloud in _list("LLMDEPLOY_CLOUDS") if cloud in CLOUDS] or None
     try:
+        envs = _list("LLMDEPLOY_ENVS") or _default_envs(env_dir)
         plans = [build_plan(load(env, env_dir)) for env in envs]
     except LlmdeployError as error:
         print(error, file=sys.stderr)

@@ -47,16 +47,23 @@ def build_app(
     """
     app = App(outdir=str(outdir), stack_traces=False, context={"targetVersions": TARGET_VERSIONS})
     for plan in plans:
-        for cloud in plan.clouds:
-            if clouds is None or cloud.cloud in clouds:
-                _add_stack(app, plan, cloud, outdir, project_dir or Path.cwd())
+        cloud_stacks = [
+            _add_stack(app, plan, cloud, outdir, project_dir or Path.cwd())
+            for cloud in plan.clouds
+            if clouds is None or cloud.cloud in clouds
+        ]
         if plan.global_dns is not None and (clouds is None or DNS_PROVIDER in clouds):
-            _add_global_stack(app, plan, outdir, project_dir or Path.cwd())
+            _add_global_stack(app, plan, outdir, project_dir or Path.cwd(), after=cloud_stacks)
     return app
 
 
-def _add_global_stack(app: App, plan: DeploymentPlan, outdir: Path, project_dir: Path) -> None:
-    """The `<env>-global` DNS stack (stacks/global_dns.py), which reads the cloud stacks' state."""
+def _add_global_stack(
+    app: App, plan: DeploymentPlan, outdir: Path, project_dir: Path, *, after: Sequence[TerraformStack]
+) -> None:
+    """The `<env>-global` DNS stack (stacks/global_dns.py), which reads the cloud stacks' state.
+
+    It depends on the cloud stacks synthesized with it, so `cdktn deploy '*'` applies them first.
+    """
     from stacks.global_dns import GlobalDnsStack  # loads the AWS provider bindings (Route 53)
 
     assert plan.global_dns is not None
@@ -65,9 +72,14 @@ def _add_global_stack(app: App, plan: DeploymentPlan, outdir: Path, project_dir:
     configure_backend(
         stack, plan.global_dns.stack, plan.state, project_dir=project_dir.resolve(), stack_dir=stack_dir
     )
+    for cloud_stack in after:
+        stack.add_dependency(cloud_stack)
 
 
-def _add_stack(app: App, plan: DeploymentPlan, cloud: CloudPlan, outdir: Path, project_dir: Path) -> None:
+def _add_stack(
+    app: App, plan: DeploymentPlan, cloud: CloudPlan, outdir: Path, project_dir: Path
+) -> TerraformStack:
     stack = stack_class(cloud.cloud)(app, plan, cloud)
     stack_dir = outdir.resolve() / "stacks" / cloud.stack
     configure_backend(stack, cloud.stack, plan.state, project_dir=project_dir.resolve(), stack_dir=stack_dir)
+    return stack
