@@ -19,8 +19,8 @@ def test_aws_replaces_the_slots_launch_template_only(aws_stacks: dict[str, Stack
 
 def test_gcp_replaces_the_slots_spot_and_on_demand_templates(gcp_stacks: dict[str, Stack]) -> None:
     stack = gcp_stacks["prod-gcp"]
-    assert image_pins(stack.doc, "prod-gcp", "translate-fr-green", "gcp") == sorted(
-        stack.address("google_compute_instance_template", f"translate-fr-green/Templates/{kind}Template")
+    assert image_pins(stack.doc, "prod-gcp", "translate-fr-blue", "gcp") == sorted(
+        stack.address("google_compute_instance_template", f"translate-fr-blue/Templates/{kind}Template")
         for kind in ("OnDemand", "Spot")
     )
 
