@@ -277,7 +277,7 @@ class GpuFleet(Construct):
                                 name=key, value=value
                             )
                             for key, value in metrics.dimension_values(
-                                plan.env, fleet.model, fleet.slot
+                                plan.project, plan.env, fleet.model, fleet.slot
                             ).items()
                         ],
                     )

@@ -330,7 +330,9 @@ class GpuFleet(Construct):
                 namespace=metrics.NAMESPACE,
                 resource_id=scale_set_id,
                 statistic="Average",
-                dimensions=metrics.dimension_values(self.plan.env, fleet.model, fleet.slot),
+                dimensions=metrics.dimension_values(
+                    self.plan.project, self.plan.env, fleet.model, fleet.slot
+                ),
                 per_replica=False,
                 target=target.target_queue_size,
             )

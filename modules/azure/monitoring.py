@@ -80,13 +80,19 @@ class Monitoring(Construct):
         )
         self.alert_names = {
             fleet.name: self._fleet(
-                name, plan.env, fleet, fleets[fleet.name], front_door_id, origin_hosts[fleet.name]
+                name, plan, fleet, fleets[fleet.name], front_door_id, origin_hosts[fleet.name]
             )
             for fleet in plan.fleets_on("azure")
         }
 
     def _fleet(
-        self, name: str, env: str, fleet: FleetPlan, group: GpuFleet, front_door_id: str, origin_host: str
+        self,
+        name: str,
+        plan: DeploymentPlan,
+        fleet: FleetPlan,
+        group: GpuFleet,
+        front_door_id: str,
+        origin_host: str,
     ) -> list[str]:
         scope = Construct(self, fleet.name)
         alarms, prefix = self._alert.alarms, f"{name}-{fleet.name}"
@@ -134,7 +140,9 @@ class Monitoring(Construct):
                         skip_metric_validation=True,
                         dimension=[
                             MonitorMetricAlertCriteriaDimension(name=key, operator="Include", values=[value])
-                            for key, value in metrics.dimension_values(env, fleet.model, fleet.slot).items()
+                            for key, value in metrics.dimension_values(
+                                plan.project, plan.env, fleet.model, fleet.slot
+                            ).items()
                         ],
                     ),
                 )

@@ -156,7 +156,7 @@ def test_aws_relay_publishes_queue_batch_tokens_and_duration_to_cloudwatch(
     assert result.returncode == 0, result.stderr
     dimensions = [
         {"Name": name, "Value": value}
-        for name, value in metrics.dimension_values("dev", "chat", "blue").items()
+        for name, value in metrics.dimension_values("llmdeploy-demo", "dev", "chat", "blue").items()
     ]
     listed = aws_client("cloudwatch").list_metrics(Namespace=metrics.NAMESPACE, Dimensions=dimensions)[
         "Metrics"
@@ -216,6 +216,7 @@ def test_gcp_relay_writes_per_instance_custom_metrics(tmp_path: Path) -> None:
         metrics.GCP_METRIC_PREFIX + name for name in metrics.METRIC_NAMES
     }
     assert series[0]["metric"]["labels"] == {
+        "project": "llmdeploy-demo",
         "environment": "staging",
         "model": "translate-fr",
         "slot": "blue",
