@@ -92,6 +92,14 @@ def agent_command(
         "PATH": os.environ["PATH"],
         **agents_env(files),
         "PYTHONPATH": str(install_agents(root, files)),
+        # Never this machine's /run, engine ports or units: a test names what it wants instead.
+        "DRAIN_FLAG_FILE": str(root / "run" / "draining"),
+        "API_KEYS_FILE": str(root / "run" / "api-keys"),
+        "ENGINE_METRICS_URL": "http://127.0.0.1:9/metrics",
+        "ENGINE_HEALTH_URL": "http://127.0.0.1:9/health",
+        "PROXY_HEALTH_URL": "http://127.0.0.1:9/health",
+        "STOP_COMMAND": "true",
+        "START_COMMAND": "true",
         **overrides,
     }
     return [sys.executable, "-m", f"llmdeploy_agents.{module}", *args], environ

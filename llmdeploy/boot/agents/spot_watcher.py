@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,13 +24,15 @@ from .notice import Notice
 
 
 def _run_setting(name: str, timeout: float) -> None:
-    """Run a command from the settings; one that outlasts `timeout` is left behind, never waited for."""
+    """Run a command from the settings; one that outlasts `timeout` is killed with its children and
+    left behind (a `systemctl stop` job goes on in systemd), never waited for."""
+    process = subprocess.Popen(os.environ[name], shell=True, start_new_session=True)
     try:
-        result = subprocess.run(os.environ[name], shell=True, timeout=max(timeout, 1), check=False)
+        log(f"{name} exited with {process.wait(timeout=max(timeout, 1))}")
     except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
         log(f"{name} still running after {max(timeout, 1):.0f} s: going on without it")
-        return
-    log(f"{name} exited with {result.returncode}")
 
 
 def leave(cloud: Any, notice: Notice) -> None:
