@@ -161,6 +161,7 @@ def test_queue_autoscale_rules_respect_the_five_minute_window(azure_stacks: dict
         assert rule["metric_trigger"]["time_window"] == "PT5M"
         assert rule["scale_action"]["cooldown"] == f"PT{cooldown}S"
     assert [entry["values"] for entry in out["metric_trigger"]["dimensions"]] == [
+        ["llmdeploy-demo"],
         ["prod"],
         ["translate-fr"],
         ["blue"],
