@@ -145,6 +145,14 @@ class _EngineHandler(BaseHTTPRequestHandler):
         self.server.first_chunk_seen.wait(timeout=10)
         self.wfile.write(b"6\r\nsecond\r\n0\r\n\r\n")
 
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.paths.append(f"{self.path} {body.decode()}")
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
     def log_message(self, format: str, *args: object) -> None:
         """Silent: the paths are recorded instead."""
 
@@ -331,6 +339,11 @@ def test_the_api_key_is_checked_and_rotates_without_restart(engine: _Engine, key
     assert keyed.get(path, {"Authorization": f"Basic {KEY}"})[0] == 401
     assert keyed.get(path, {"Authorization": f"Bearer {KEY}"})[0] == 200
     assert engine.paths == ["/v1/chat/completions"]
+    # A prompt's body reaches the engine once the key is accepted (the gate never sees it).
+    connection = http.client.HTTPConnection("127.0.0.1", keyed.port, timeout=5)
+    connection.request("POST", path, body='{"prompt": "hi"}', headers={"Authorization": f"Bearer {KEY}"})
+    assert connection.getresponse().status == 200
+    assert engine.paths[-1] == '/v1/chat/completions {"prompt": "hi"}'
     rotated = ["key-two-" + "x" * 8, "key-three-" + "y" * 8]
     keyed.keys_file.write_text("".join(f"{key}\n" for key in rotated))
     assert keyed.get(path, {"Authorization": f"Bearer {KEY}"})[0] == 401
