@@ -366,7 +366,6 @@ def test_aws_engine_is_stopped_even_when_the_aws_api_is_unreachable(tmp_path: Pa
             "AWS_SECRET_ACCESS_KEY": "unused",
             "AWS_MAX_ATTEMPTS": "1",
             "AWS_EC2_METADATA_DISABLED": "true",
-            "DRAIN_SECONDS": "1",
             "STOP_SECONDS": "5",
             "STOP_COMMAND": _marker_command(stopped),
         }
