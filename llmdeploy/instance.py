@@ -12,10 +12,30 @@ from llmdeploy.plan.model import FleetPlan
 TERMINATION_HOOK_NAME = "llmdeploy-drain"
 #: Name of the ASG launch lifecycle hook the instance completes once its engine answers (AWS).
 LAUNCH_HOOK_NAME = "llmdeploy-ready"
+#: Heartbeat timeout of that hook; create it with default_result ABANDON, so an instance whose agent
+#: stops reporting is replaced. The readiness agent records a heartbeat every READY_HEARTBEAT_EVERY_S.
+LAUNCH_HEARTBEAT_S = 900
+READY_HEARTBEAT_EVERY_S = 300
+#: Model loads take 10-20 min; an engine that has not answered after this long is abandoned (replaced).
+READY_TIMEOUT_S = 2700
 #: Root-only tmpfs file holding the accepted API keys, one per line, for the proxy's key check.
 API_KEYS_FILE = "/run/llmdeploy/api-keys"
 #: While this file exists the proxy fails its health check and refuses new requests (drain).
 DRAIN_FLAG_FILE = "/run/llmdeploy/draining"
+#: Seconds a draining proxy asks clients to wait (Retry-After) before retrying elsewhere.
+DRAIN_RETRY_AFTER_S = 5
+#: Loopback port of the gate agent that checks API keys (and Azure's Front Door id) for the proxy.
+GATE_PORT = 9901
+#: Seconds between two reads of the API keys from the secret store: a rotation reaches every VM within it.
+API_KEY_REFRESH_S = 300
+#: Keyless proxy path answering the Azure Application Health extension 2.0 with its JSON body:
+#: 200 {"ApplicationHealthState": "Healthy"} once the engine answers, else 503 and "Unhealthy".
+APP_HEALTH_PATH = "/llmdeploy/app-health"
+#: Azure: the scale set's user data (IMDS compute/userData, base64 of JSON) holds the Front Door
+#: profile's resource_guid under this key; the proxy admits only requests with that X-Azure-FDID.
+FRONT_DOOR_ID_KEY = "front_door_id"
+#: On GCP and Azure shutdown begins within a 30 s notice: the drain at shutdown gets this many seconds.
+SHUTDOWN_DRAIN_S = 20
 #: Seconds the engine gets to stop after draining; TGI's own graceful limit is 90 s.
 ENGINE_STOP_S = 30
 #: `docker stop` grace before SIGKILL, and the systemd stop timeout that covers it.
@@ -24,14 +44,14 @@ UNIT_STOP_TIMEOUT_S = 120
 #: Poll period of the spot watcher; AWS recommends every 5 s.
 NOTICE_POLL_S = 5
 
-#: API actions the instance identity needs, per cloud (the spot watcher, token fetch and metrics).
+#: API actions the instance identity needs, per cloud (readiness, spot watcher, secrets, metrics).
 INSTANCE_ROLE_ACTIONS: dict[Cloud, tuple[str, ...]] = {
     "aws": (
         "secretsmanager:GetSecretValue",
         "autoscaling:DescribeAutoScalingGroups",
         "autoscaling:CompleteLifecycleAction",
+        "autoscaling:RecordLifecycleActionHeartbeat",
         "elasticloadbalancing:DeregisterTargets",
-        "elasticloadbalancing:DescribeTargetHealth",
         "cloudwatch:PutMetricData",
     ),
     "gcp": ("secretmanager.versions.access", "monitoring.timeSeries.create"),

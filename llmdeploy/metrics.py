@@ -12,11 +12,13 @@ NAMESPACE = "LLMDeploy"
 #: GCP metric types are custom.googleapis.com/llmdeploy/<metric name>, with lower-case labels.
 GCP_METRIC_PREFIX = "custom.googleapis.com/llmdeploy/"
 
+#: Two llmdeploy projects with the same environment and model names may share an account and region.
+PROJECT = "Project"
 ENVIRONMENT = "Environment"
 MODEL = "Model"
 SLOT = "Slot"
 #: Every published series carries exactly these dimensions (GCP: the same names in lower case).
-DIMENSIONS = (ENVIRONMENT, MODEL, SLOT)
+DIMENSIONS = (PROJECT, ENVIRONMENT, MODEL, SLOT)
 
 #: Requests waiting in the engine (gauge): the autoscaling signal for target_queue_size.
 QUEUE_SIZE = "QueueSize"
@@ -32,6 +34,6 @@ METRIC_NAMES = (QUEUE_SIZE, BATCH_SIZE, GENERATED_TOKENS_PER_SECOND, REQUEST_DUR
 PUBLISH_INTERVAL_S = 60
 
 
-def dimension_values(env: str, model: str, slot: str) -> dict[str, str]:
+def dimension_values(project: str, env: str, model: str, slot: str) -> dict[str, str]:
     """The dimensions of one fleet's series, by dimension name."""
-    return {ENVIRONMENT: env, MODEL: model, SLOT: slot}
+    return {PROJECT: project, ENVIRONMENT: env, MODEL: model, SLOT: slot}

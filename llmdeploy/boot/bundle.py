@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import gzip
 from dataclasses import dataclass
-from importlib import resources
 
-from llmdeploy.boot.context import template_context
+from llmdeploy.boot.agent_source import agent_sources
+from llmdeploy.boot.context import agent_units, template_context
 from llmdeploy.boot.render import render
 from llmdeploy.boot.size import check_size
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
@@ -15,7 +15,6 @@ from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 #: The cloud-config itself, under this key of `boot_files`.
 CLOUD_CONFIG = "cloud-config"
 AGENTS_DIR = "/opt/llmdeploy/llmdeploy_agents"
-AGENT_MODULES = ("__init__", "metadata", "hf_token", "spot_watcher", "metrics_relay")
 
 
 @dataclass(frozen=True)
@@ -25,27 +24,17 @@ class BootFile:
     content: str
 
 
-def _agent_files() -> list[BootFile]:
-    package = resources.files("llmdeploy.boot.agents")
+def _agent_files(fleet: FleetPlan) -> list[BootFile]:
     return [
-        BootFile(f"{AGENTS_DIR}/{name}.py", "0644", package.joinpath(f"{name}.py").read_text("utf-8"))
-        for name in AGENT_MODULES
+        BootFile(f"{AGENTS_DIR}/{name}", "0644", source)
+        for name, source in agent_sources(fleet.cloud).items()
     ]
 
 
 def _rendered_files(plan: DeploymentPlan, fleet: FleetPlan) -> list[BootFile]:
     context = template_context(plan, fleet)
-    units = {
-        "llmdeploy-spot-watcher": {
-            "description": "spot watcher",
-            "module": "spot_watcher",
-            "restart": "on-failure",
-        },
-        "llmdeploy-metrics": {"description": "metrics relay", "module": "metrics_relay", "restart": "always"},
-    }
+    units = agent_units(plan, fleet)
     scripts = ["llmdeploy-bootstrap", "llmdeploy-engine", "llmdeploy-prepare-cache"]
-    if fleet.cloud != "aws":
-        scripts.append("llmdeploy-leave-lb")
     return [
         BootFile("/etc/llmdeploy/engine.env", "0644", render("boot/engine.env.j2", context)),
         BootFile("/etc/llmdeploy/agents.env", "0644", render("boot/agents.env.j2", context)),
@@ -58,7 +47,7 @@ def _rendered_files(plan: DeploymentPlan, fleet: FleetPlan) -> list[BootFile]:
             BootFile(
                 f"/etc/systemd/system/{name}.service", "0644", render(f"boot/{name}.service.j2", context)
             )
-            for name in ("llmdeploy-engine", "llmdeploy-proxy")
+            for name in ("llmdeploy-engine", "llmdeploy-proxy", "llmdeploy-drain")
         ),
         *(
             BootFile(
@@ -71,7 +60,7 @@ def _rendered_files(plan: DeploymentPlan, fleet: FleetPlan) -> list[BootFile]:
 
 def boot_files(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, str]:
     """The files of a fleet's boot bundle by path on the VM, plus the cloud-config under "cloud-config"."""
-    files = [*_rendered_files(plan, fleet), *_agent_files()]
+    files = [*_rendered_files(plan, fleet), *_agent_files(fleet)]
     cloud_config = render("boot/cloud-config.yaml.j2", {**template_context(plan, fleet), "files": files})
     return {**{file.path: file.content for file in files}, CLOUD_CONFIG: cloud_config}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from llmdeploy import instance, metrics
@@ -76,6 +77,57 @@ def route_prefix(plan: DeploymentPlan, fleet: FleetPlan) -> str:
     return next(model.route_prefix for model in plan.models if model.name == fleet.model)
 
 
+def keyless_paths(plan: DeploymentPlan, fleet: FleetPlan) -> list[str]:
+    """Exact paths the proxy answers from the engine's health without the API key: the load balancer's
+    health check, and the per-model path Route 53 checks through the load balancer (global DNS)."""
+    paths = [fleet.health.path, plan.keyless_health_paths.get(fleet.model, fleet.health.path)]
+    return sorted(set(paths))
+
+
+def agent_units(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, dict[str, str]]:
+    """The host agents' systemd units (llmdeploy-agent.service.j2) by unit name."""
+    units = {
+        "llmdeploy-spot-watcher": {
+            "description": "spot watcher",
+            "module": "spot_watcher",
+            "restart": "on-failure",
+        },
+        "llmdeploy-metrics": {"description": "metrics relay", "module": "metrics_relay", "restart": "always"},
+        "llmdeploy-gate": {"description": "API key gate", "module": "gate", "restart": "always"},
+    }
+    if plan.access.api_key is not None:
+        units["llmdeploy-api-keys"] = {"description": "API keys", "module": "api_keys", "restart": "always"}
+    if fleet.cloud == "aws":
+        units["llmdeploy-ready"] = {"description": "readiness", "module": "ready", "restart": "on-failure"}
+    return units
+
+
+def agent_settings(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, Any]:
+    """What the proxy and the host agents (readiness, gate, keys, drain) are told."""
+    api_key, next_api_key = plan.access.api_key, plan.access.next_api_key
+    return {
+        "project": plan.project,
+        "agent_units": list(agent_units(plan, fleet)),
+        "launch_hook_name": instance.LAUNCH_HOOK_NAME,
+        "ready_timeout_s": instance.READY_TIMEOUT_S,
+        "ready_heartbeat_s": instance.READY_HEARTBEAT_EVERY_S,
+        "api_key_secret": api_key.secret if api_key else "",
+        "next_api_key_secret": next_api_key.secret if next_api_key else "",
+        "api_keys_file": instance.API_KEYS_FILE,
+        "key_refresh_s": instance.API_KEY_REFRESH_S,
+        # The proxy asks the gate about every request when it has a key to check or (Azure) a Front Door.
+        "gate": api_key is not None or fleet.cloud == "azure",
+        "gate_port": instance.GATE_PORT,
+        "front_door_id_key": instance.FRONT_DOOR_ID_KEY,
+        "keyless_paths": keyless_paths(plan, fleet),
+        "app_health_path": instance.APP_HEALTH_PATH,
+        "drain_flag": instance.DRAIN_FLAG_FILE,
+        "run_dir": str(PurePosixPath(instance.DRAIN_FLAG_FILE).parent),
+        "retry_after_s": instance.DRAIN_RETRY_AFTER_S,
+        "shutdown_drain_s": instance.SHUTDOWN_DRAIN_S,
+    }
+
+
 def template_context(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, Any]:
     """Everything a boot template may reference; StrictUndefined rejects anything else."""
     return {
@@ -99,4 +151,5 @@ def template_context(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, Any]:
         "poll_s": instance.NOTICE_POLL_S,
         "namespace": metrics.NAMESPACE,
         "publish_s": metrics.PUBLISH_INTERVAL_S,
+        **agent_settings(plan, fleet),
     }

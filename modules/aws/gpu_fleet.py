@@ -277,7 +277,7 @@ class GpuFleet(Construct):
                                 name=key, value=value
                             )
                             for key, value in metrics.dimension_values(
-                                plan.env, fleet.model, fleet.slot
+                                plan.project, plan.env, fleet.model, fleet.slot
                             ).items()
                         ],
                     )
@@ -360,7 +360,8 @@ def instance_statements(
         {
             "Sid": "LeaveOwnGroup",
             "Effect": "Allow",
-            "Action": ["autoscaling:CompleteLifecycleAction"],
+            # Complete (and keep alive) its own launch and termination lifecycle hooks.
+            "Action": ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
             "Resource": account.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{group_name}"),
         },
         {
@@ -373,7 +374,7 @@ def instance_statements(
             # Describe calls cannot be scoped to resources.
             "Sid": "Describe",
             "Effect": "Allow",
-            "Action": ["autoscaling:DescribeAutoScalingGroups", "elasticloadbalancing:DescribeTargetHealth"],
+            "Action": ["autoscaling:DescribeAutoScalingGroups"],
             "Resource": "*",
         },
         {

@@ -91,9 +91,7 @@ class Monitoring(Construct):
                 self,
                 self._DASHBOARD_ID,
                 dashboard_name=name,
-                dashboard_body=json.dumps(
-                    {"widgets": _widgets(plan.env, region, lb, fleets)}, sort_keys=True
-                ),
+                dashboard_body=json.dumps({"widgets": _widgets(plan, region, lb, fleets)}, sort_keys=True),
             )
 
     def _topic(self, name: str, plan: DeploymentPlan, key_arn: str) -> str:
@@ -223,17 +221,17 @@ def metric_query(
     )
 
 
-def _widgets(env: str, region: str, lb: str, fleets: Sequence[FleetRefs]) -> list[dict[str, Any]]:
+def _widgets(plan: DeploymentPlan, region: str, lb: str, fleets: Sequence[FleetRefs]) -> list[dict[str, Any]]:
     panels = [
         ("Requests per second", _per_fleet(fleets, lambda i, r: _rps(i, r, lb))),
         ("Latency p50 / p99 (s)", _per_fleet(fleets, lambda i, r: _latency(r, lb))),
         (
             "Generated tokens per second",
-            _per_fleet(fleets, lambda i, r: _engine(r, env, metrics.GENERATED_TOKENS_PER_SECOND, "Sum")),
+            _per_fleet(fleets, lambda i, r: _engine(r, plan, metrics.GENERATED_TOKENS_PER_SECOND, "Sum")),
         ),
         (
             "Queued requests per replica",
-            _per_fleet(fleets, lambda i, r: _engine(r, env, metrics.QUEUE_SIZE, "Average")),
+            _per_fleet(fleets, lambda i, r: _engine(r, plan, metrics.QUEUE_SIZE, "Average")),
         ),
         ("Healthy replicas", _per_fleet(fleets, lambda i, r: _elb(r, lb, "HealthyHostCount", "Minimum"))),
         ("Spot / on-demand replicas (by the group's distribution)", _per_fleet(fleets, _spot_split)),
@@ -291,10 +289,12 @@ def _latency(refs: FleetRefs, lb: str) -> list[list[Any]]:
     ]
 
 
-def _engine(refs: FleetRefs, env: str, metric: str, stat: str) -> list[list[Any]]:
+def _engine(refs: FleetRefs, plan: DeploymentPlan, metric: str, stat: str) -> list[list[Any]]:
     dims = [
         part
-        for pair in metrics.dimension_values(env, refs.fleet.model, refs.fleet.slot).items()
+        for pair in metrics.dimension_values(
+            plan.project, plan.env, refs.fleet.model, refs.fleet.slot
+        ).items()
         for part in pair
     ]
     return [[metrics.NAMESPACE, metric, *dims, {"stat": stat, "label": refs.fleet.name}]]

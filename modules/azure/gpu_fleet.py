@@ -370,7 +370,9 @@ class GpuFleet(Construct):
                 statistic="Average",
                 dimensions={
                     key: (value,)
-                    for key, value in metrics.dimension_values(self.plan.env, fleet.model, fleet.slot).items()
+                    for key, value in metrics.dimension_values(
+                        self.plan.project, self.plan.env, fleet.model, fleet.slot
+                    ).items()
                 },
                 per_replica=False,
                 target=target.target_queue_size,

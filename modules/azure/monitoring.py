@@ -89,7 +89,7 @@ class Monitoring(Construct):
         )
         self.alert_names = {
             fleet.name: self._fleet(
-                name, plan.env, fleet, fleets[fleet.name], front_door_id, origin_values[fleet.name]
+                name, plan, fleet, fleets[fleet.name], front_door_id, origin_values[fleet.name]
             )
             for fleet in plan.fleets_on("azure")
         }
@@ -109,7 +109,7 @@ class Monitoring(Construct):
     def _fleet(
         self,
         name: str,
-        env: str,
+        plan: DeploymentPlan,
         fleet: FleetPlan,
         group: GpuFleet,
         front_door_id: str,
@@ -161,7 +161,9 @@ class Monitoring(Construct):
                         skip_metric_validation=True,
                         dimension=[
                             MonitorMetricAlertCriteriaDimension(name=key, operator="Include", values=[value])
-                            for key, value in metrics.dimension_values(env, fleet.model, fleet.slot).items()
+                            for key, value in metrics.dimension_values(
+                                plan.project, plan.env, fleet.model, fleet.slot
+                            ).items()
                         ],
                     ),
                 )

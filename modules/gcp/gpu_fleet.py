@@ -289,7 +289,7 @@ class GpuFleet(Construct):
             metric = ComputeRegionAutoscalerAutoscalingPolicyMetric(
                 name=f"{metrics.GCP_METRIC_PREFIX}{metrics.QUEUE_SIZE}",
                 # The autoscaler accepts only `=` selectors joined by AND.
-                filter=engine_filter(self.plan.env, self.fleet, metrics.QUEUE_SIZE, joiner=" AND "),
+                filter=engine_filter(self.plan, self.fleet, metrics.QUEUE_SIZE, joiner=" AND "),
                 target=target.target_queue_size,
                 type="GAUGE",
             )
@@ -324,9 +324,9 @@ class GpuFleet(Construct):
         )
 
 
-def engine_filter(env: str, fleet: FleetPlan, metric: str, joiner: str = " ") -> str:
+def engine_filter(plan: DeploymentPlan, fleet: FleetPlan, metric: str, joiner: str = " ") -> str:
     """The Cloud Monitoring filter of one fleet's relayed engine metric (one series per VM)."""
-    labels = metrics.dimension_values(env, fleet.model, fleet.slot)
+    labels = metrics.dimension_values(plan.project, plan.env, fleet.model, fleet.slot)
     selectors = [
         f'metric.type="{metrics.GCP_METRIC_PREFIX}{metric}"',
         'resource.type="gce_instance"',

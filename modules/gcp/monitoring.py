@@ -162,7 +162,7 @@ class _FleetAlerts(Construct):
                     "healthy replicas",
                     f"fewer than {alarms.min_healthy_replicas} healthy replicas",
                     MonitoringAlertPolicyConditionsConditionThreshold(
-                        filter=engine_filter(plan.env, fleet, metrics.QUEUE_SIZE),
+                        filter=engine_filter(plan, fleet, metrics.QUEUE_SIZE),
                         aggregations=[_aggregation("ALIGN_MEAN", "REDUCE_COUNT")],
                         comparison="COMPARISON_LT",
                         threshold_value=alarms.min_healthy_replicas,
@@ -213,7 +213,6 @@ def _aggregation(aligner: str, reducer: str) -> MonitoringAlertPolicyConditionsC
 def _dashboard(
     name: str, plan: DeploymentPlan, fleets: Mapping[str, GpuFleet], backend_services: Mapping[str, str]
 ) -> dict[str, Any]:
-    env = plan.env
     panels: list[tuple[str, list[tuple[str, str, str, str]]]] = []
     for title, series in (
         ("Requests per second", lambda f: [(f.name, _REQUESTS, "ALIGN_RATE", "REDUCE_SUM")]),
@@ -249,7 +248,7 @@ def _dashboard(
             (
                 title,
                 [
-                    (fleet.name, engine_filter(env, fleet, metric), "ALIGN_MEAN", reducer)
+                    (fleet.name, engine_filter(plan, fleet, metric), "ALIGN_MEAN", reducer)
                     for fleet in plan.fleets_on("gcp")
                 ],
             )

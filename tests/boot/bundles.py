@@ -82,22 +82,46 @@ def install_agents(root: Path, files: dict[str, str]) -> Path:
     return root / Path(AGENTS_DIR).parent.relative_to("/")
 
 
-def run_agent(
+def agent_command(
     module: str, env: str, fleet: FleetPlan, root: Path, overrides: dict[str, str], *args: str
-) -> subprocess.CompletedProcess[str]:
-    """Run a bundled agent in a subprocess with the fleet's rendered settings plus `overrides`."""
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a bundled agent with the fleet's rendered settings plus
+    `overrides`, installed under `root` as on the VM."""
     files = boot_files(plan(env), fleet)
     environ = {
         "PATH": os.environ["PATH"],
         **agents_env(files),
         "PYTHONPATH": str(install_agents(root, files)),
+        # Never this machine's /run, engine ports or units: a test names what it wants instead.
+        "DRAIN_FLAG_FILE": str(root / "run" / "draining"),
+        "API_KEYS_FILE": str(root / "run" / "api-keys"),
+        "ENGINE_METRICS_URL": "http://127.0.0.1:9/metrics",
+        "ENGINE_HEALTH_URL": "http://127.0.0.1:9/health",
+        "PROXY_HEALTH_URL": "http://127.0.0.1:9/health",
+        "STOP_COMMAND": "true",
+        "START_COMMAND": "true",
         **overrides,
     }
-    return subprocess.run(
-        [sys.executable, "-m", f"llmdeploy_agents.{module}", *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return [sys.executable, "-m", f"llmdeploy_agents.{module}", *args], environ
+
+
+def run_agent(
+    module: str, env: str, fleet: FleetPlan, root: Path, overrides: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a bundled agent in a subprocess until it exits."""
+    command, environ = agent_command(module, env, fleet, root, overrides, *args)
+    return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=60, check=False)
+
+
+@contextmanager
+def agent_running(
+    module: str, env: str, fleet: FleetPlan, root: Path, overrides: dict[str, str]
+) -> Iterator[subprocess.Popen[str]]:
+    """A long-running bundled agent (the gate), stopped afterwards."""
+    command, environ = agent_command(module, env, fleet, root, overrides)
+    process = subprocess.Popen(command, env=environ, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,8 +1,13 @@
-"""Instance metadata services of AWS (IMDSv2), GCP and Azure, over plain HTTP."""
+"""Instance metadata services of AWS (IMDSv2), GCP and Azure, over plain HTTP, and the cloud module.
+
+What differs per cloud (secret store, metrics, notices) lives in llmdeploy_agents.<cloud>: a VM's
+bundle carries only its own cloud's module.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import sys
@@ -21,6 +26,11 @@ _DEFAULT_URLS = {
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def cloud_module(cloud: str) -> Any:
+    """llmdeploy_agents.aws, .gcp or .azure."""
+    return importlib.import_module(f"{__package__}.{cloud}")
 
 
 @functools.cache
@@ -45,6 +55,14 @@ def request(
         return error.code, error.read()
 
 
+def authorized(method: str, url: str, token: str, body: Any = None) -> bytes:
+    """The body of a call with an OAuth token; any status outside 2xx raises OSError."""
+    status, answer = request(method, url, {"Authorization": f"Bearer {token}"}, body)
+    if not 200 <= status < 300:
+        raise OSError(f"{url} answered HTTP {status}: {answer[:200]!r}")
+    return answer
+
+
 class Metadata:
     """GET on the metadata service of the cloud in $CLOUD (base URL overridable by $METADATA_URL)."""
 
@@ -54,20 +72,20 @@ class Metadata:
         self._token = ""
         self._token_expiry = 0.0
 
-    def get(self, path: str) -> str | None:
+    def get(self, path: str, timeout: float = TIMEOUT_S) -> str | None:
         """The text at `path`, or None when the service answers 404 (nothing there)."""
-        status, body = request("GET", f"{self.base_url}/{path}", self._headers(), timeout=TIMEOUT_S)
+        status, body = request("GET", f"{self.base_url}/{path}", self._headers(), timeout=timeout)
         if status == 401 and self.cloud == "aws":  # the IMDSv2 session token expired: take a new one
             self._token_expiry = 0.0
-            status, body = request("GET", f"{self.base_url}/{path}", self._headers(), timeout=TIMEOUT_S)
+            status, body = request("GET", f"{self.base_url}/{path}", self._headers(), timeout=timeout)
         if status == 404:
             return None
         if status != 200:
             raise OSError(f"metadata {path} answered HTTP {status}")
         return body.decode()
 
-    def get_json(self, path: str) -> Any:
-        text = self.get(path)
+    def get_json(self, path: str, timeout: float = TIMEOUT_S) -> Any:
+        text = self.get(path, timeout)
         return None if text is None else json.loads(text)
 
     def _headers(self) -> dict[str, str]:

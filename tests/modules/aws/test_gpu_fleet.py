@@ -183,7 +183,9 @@ def test_queue_size_scaling_reads_the_relayed_engine_metric(aws_stacks: dict[str
         "statistic": "Average",
         "metric_dimension": [
             {"name": name, "value": value}
-            for name, value in metrics.dimension_values("staging", "translate-fr", "blue").items()
+            for name, value in metrics.dimension_values(
+                "llmdeploy-demo", "staging", "translate-fr", "blue"
+            ).items()
         ],
     }
 

@@ -207,6 +207,7 @@ def test_queue_autoscale_rules_respect_the_five_minute_window(azure_stacks: dict
         assert rule["scale_action"]["cooldown"] == iso_duration(cooldown)
     assert [rule["scale_action"]["cooldown"] for rule in (out, scale_in)] == ["PT5M", "PT15M"]
     assert [entry["values"] for entry in out["metric_trigger"]["dimensions"]] == [
+        ["llmdeploy-demo"],
         ["prod"],
         ["translate-fr"],
         ["blue"],

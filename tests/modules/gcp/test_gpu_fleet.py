@@ -284,6 +284,7 @@ def test_queue_size_autoscaling_reads_the_relayed_per_vm_metric(gcp_stacks: dict
                 [
                     'metric.type="custom.googleapis.com/llmdeploy/QueueSize"',
                     'resource.type="gce_instance"',
+                    'metric.label.project="llmdeploy-demo"',
                     'metric.label.environment="prod"',
                     'metric.label.model="translate-fr"',
                     'metric.label.slot="blue"',
