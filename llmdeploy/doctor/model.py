@@ -1,0 +1,35 @@
+"""The result of one preflight check, cloud-neutral."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from llmdeploy.catalog import Cloud
+
+#: ok: it will not fail for this reason; fail: it will; unknown: it could not be told (and why).
+Status = Literal["ok", "fail", "unknown"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing that could make an apply or a deployment fail, checked against the account.
+
+    Attributes:
+        name: what was checked, e.g. `quota L-DB2E81BA (Running On-Demand G and VT instances)`.
+        detail: what was found (need against what is left), why it is unknown, or what to do.
+    """
+
+    cloud: Cloud
+    name: str
+    status: Status
+    detail: str
+
+
+def compare(cloud: Cloud, name: str, need: int, limit: float, used: float, unit: str) -> Check:
+    """`need` fits in what is left of `limit` once `used` (by everything else) is taken away."""
+    left = max(0, int(limit - used))
+    detail = f"needs {need} {unit} at max capacity; {left} of {int(limit)} left ({int(used)} used elsewhere)"
+    if need <= left:
+        return Check(cloud, name, "ok", detail)
+    return Check(cloud, name, "fail", f"{detail}: request a quota increase, or lower capacity.max")
