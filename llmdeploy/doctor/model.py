@@ -26,10 +26,16 @@ class Check:
     detail: str
 
 
-def compare(cloud: Cloud, name: str, need: int, limit: float, used: float, unit: str) -> Check:
-    """`need` fits in what is left of `limit` once `used` (by everything else) is taken away."""
+def compare(
+    cloud: Cloud, name: str, need: int, limit: float, used: float, unit: str, used_by: str = "used elsewhere"
+) -> Check:
+    """`need` fits in what is left of `limit` once `used` is taken away.
+
+    `used_by` says what `used` counts: on AWS everything but this environment; GCP and Azure
+    report usage as a whole ("in use"), this environment's own VMs included once deployed.
+    """
     left = max(0, int(limit - used))
-    detail = f"needs {need} {unit} at max capacity; {left} of {int(limit)} left ({int(used)} used elsewhere)"
+    detail = f"needs {need} {unit} at max capacity; {left} of {int(limit)} left ({int(used)} {used_by})"
     if need <= left:
         return Check(cloud, name, "ok", detail)
     return Check(cloud, name, "fail", f"{detail}: request a quota increase, or lower capacity.max")

@@ -1,0 +1,197 @@
+"""Azure preflight: vCPU quotas, resource providers and Key Vault secrets.
+
+Quotas (azure-mgmt-compute `usage.list(location)`, in vCPUs): regular VMs count against their size
+family's quota (the family comes from `resourceSkus.list`, e.g. Standard_NC24ads_A100_v4 ->
+standardNCADSA100v4Family) and against `cores` (Total Regional vCPUs); Spot VMs against
+`lowPriorityCores` (Total Regional Spot vCPUs) alone. Usage is regional, this environment's own VMs
+included once deployed.
+Resource providers (ARM `GET /subscriptions/{id}/providers/{namespace}`): azurerm 5.x no longer
+registers them (its `resource_provider_registrations` defaults to `none`), so a namespace the stack
+uses that is not `Registered` fails the apply with `MissingSubscriptionRegistration`.
+Secrets: Key Vault `GET {vault}/secrets/{name}` (REST API 7.4), read as the signed-in identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from azure.core import PipelineClient
+from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.pipeline.policies import BearerTokenCredentialPolicy, RetryPolicy
+from azure.core.rest import HttpRequest
+from azure.mgmt.compute import ComputeManagementClient
+
+from llmdeploy.catalog import InstanceType
+from llmdeploy.config.clouds import AzureCloud
+from llmdeploy.doctor.model import Check, compare
+from llmdeploy.doctor.needs import capacity_needs, secrets_on, vcpus
+from llmdeploy.doctor.secrets import SecretMissing, SecretUnreadable, judge
+from llmdeploy.plan.model import DeploymentPlan
+from llmdeploy.status.azure import sign_in
+
+#: Namespaces of the resources the Azure stack creates (modules/azure, stacks/azure.py).
+PROVIDERS = (
+    "Microsoft.Compute",
+    "Microsoft.Network",
+    "Microsoft.Cdn",
+    "Microsoft.Insights",
+    "Microsoft.ManagedIdentity",
+    "Microsoft.KeyVault",
+)
+REGIONAL = "cores"
+SPOT = "lowPriorityCores"
+ARM_URL = "https://management.azure.com"
+_PROVIDERS_API = "2021-04-01"
+_KEY_VAULT_API = "7.4"
+_HINT = "check the credentials (az login) and their access to the subscription"
+
+
+@dataclass(frozen=True)
+class AzureAccount:
+    """The compute client, and plain ARM and Key Vault pipelines, for one subscription."""
+
+    subscription: str
+    compute: ComputeManagementClient
+    arm: PipelineClient[HttpRequest, Any]
+    vault: PipelineClient[HttpRequest, Any] | None
+
+    @classmethod
+    def connect(
+        cls,
+        subscription: str,
+        vault_url: str | None,
+        credential: Any = None,
+        base_url: str = ARM_URL,
+        **options: Any,
+    ) -> AzureAccount:
+        """Clients for `subscription` (and the Key Vault at `vault_url`); `options` (transport
+        settings such as connection_verify) go to every one unchanged."""
+        credential = sign_in(credential)
+
+        def pipeline(url: str, scope: str) -> PipelineClient[HttpRequest, Any]:
+            policies = [RetryPolicy(retry_total=2), BearerTokenCredentialPolicy(credential, scope)]
+            return PipelineClient(url, policies=policies, **options)
+
+        return cls(
+            subscription=subscription,
+            compute=ComputeManagementClient(credential, subscription, base_url=base_url, **options),
+            arm=pipeline(base_url, f"{ARM_URL}/.default"),
+            vault=pipeline(vault_url, "https://vault.azure.net/.default") if vault_url else None,
+        )
+
+
+def vault_url(settings: AzureCloud) -> str | None:
+    """The URL of the environment's Key Vault (public Azure cloud)."""
+    return f"https://{settings.key_vault.name}.vault.azure.net" if settings.key_vault else None
+
+
+def checks(plan: DeploymentPlan, account: AzureAccount) -> list[Check]:
+    """Every Azure check of the environment, in a fixed order."""
+    settings = plan.cloud("azure").settings
+    assert isinstance(settings, AzureCloud)
+    found = _quota_checks(plan, settings.location, account)
+    found += [_provider(account, namespace) for namespace in PROVIDERS]
+    return found + [
+        judge("azure", use, partial(read_secret, account, use.name)) for use in secrets_on(plan, "azure")
+    ]
+
+
+def _quota_checks(plan: DeploymentPlan, location: str, account: AzureAccount) -> list[Check]:
+    needs = capacity_needs(plan.fleets_on("azure"), _size, vcpus)
+    if not needs:
+        return []
+    try:
+        families, usages = _read_quotas(account, location)
+    except AzureError as error:
+        reason = f"could not read the quotas in {location}: {_answer(error)}; {_HINT}"
+        return [Check("azure", f"vCPU quotas in {location}", "unknown", reason)]
+    found = [
+        Check("azure", f"size {name} in {location}", "fail", f"{location} does not offer {name}")
+        for name in needs
+        if name not in families
+    ]
+    by_family: dict[str, int] = {}
+    for name, need in needs.items():
+        if name in families:
+            by_family[families[name]] = by_family.get(families[name], 0) + need.on_demand
+    by_family[REGIONAL] = sum(need.on_demand for need in needs.values())
+    by_family[SPOT] = sum(need.spot for need in needs.values())
+    return found + [_usage(usages, name, location, need) for name, need in by_family.items() if need]
+
+
+def _size(kind: InstanceType) -> str:
+    return kind.name
+
+
+def _read_quotas(account: AzureAccount, location: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """VM size -> its quota family, and quota name -> its usage, in `location`."""
+    skus = account.compute.resource_skus.list(filter=f"location eq '{location}'")
+    families = {str(sku.name): str(sku.family) for sku in skus if sku.resource_type == "virtualMachines"}
+    usages = {str(usage.name.value): usage for usage in account.compute.usage.list(location)}
+    return families, usages
+
+
+def _usage(usages: Mapping[str, Any], name: str, location: str, need: int) -> Check:
+    title = f"quota {name} in {location}"
+    if name not in usages:
+        return Check("azure", title, "unknown", f"the subscription lists no {name} quota in {location}")
+    usage = usages[name]
+    return compare(
+        "azure", title, need, float(usage.limit), float(usage.current_value), "vCPUs", used_by="in use"
+    )
+
+
+def _provider(account: AzureAccount, namespace: str) -> Check:
+    title = f"resource provider {namespace}"
+    path = f"/subscriptions/{account.subscription}/providers/{namespace}?api-version={_PROVIDERS_API}"
+    try:
+        answer = account.arm.send_request(HttpRequest("GET", account.arm.format_url(path)))
+        answer.raise_for_status()
+        state = answer.json().get("registrationState")
+    except (AzureError, ValueError) as error:
+        return Check("azure", title, "unknown", f"could not read it: {_answer(error)}; {_HINT}")
+    if state == "Registered":
+        return Check("azure", title, "ok", "Registered")
+    return Check(
+        "azure",
+        title,
+        "fail",
+        f"{state}: the apply would fail with MissingSubscriptionRegistration; run "
+        f"`az provider register --namespace {namespace}` (azurerm 5.x registers nothing itself)",
+    )
+
+
+def read_secret(account: AzureAccount, name: str) -> str:
+    """The current value of a Key Vault secret.
+
+    Raises:
+        SecretMissing: no such secret (or no Key Vault configured).
+        SecretUnreadable: access refused, or no answer.
+    """
+    if account.vault is None:
+        raise SecretMissing("clouds.azure.key_vault names no Key Vault to hold it")
+    try:
+        url = account.vault.format_url(f"/secrets/{name}?api-version={_KEY_VAULT_API}")
+        answer = account.vault.send_request(HttpRequest("GET", url))
+    except AzureError as error:
+        raise SecretUnreadable(f"could not ask the Key Vault: {_answer(error)}; {_HINT}") from None
+    if answer.status_code == 404:
+        raise SecretMissing(f"the Key Vault has no secret {name}")
+    if answer.status_code != 200:
+        raise SecretUnreadable(
+            f"the Key Vault answered HTTP {answer.status_code} for secret {name} (grant the Key Vault "
+            "Secrets User role on the vault to these credentials)"
+        )
+    try:
+        return str(answer.json()["value"])
+    except (ValueError, KeyError) as error:
+        raise SecretUnreadable(f"the Key Vault's answer for {name} has no value ({error})") from None
+
+
+def _answer(error: Exception) -> str:
+    if isinstance(error, HttpResponseError) and error.status_code:
+        return f"HTTP {error.status_code} {error.reason}"
+    return str(getattr(error, "message", None) or error)
