@@ -26,6 +26,7 @@ from llmdeploy.config.clouds import AwsCloud
 from llmdeploy.doctor.model import Check, compare
 from llmdeploy.doctor.needs import capacity_needs, secrets_on, vcpus
 from llmdeploy.doctor.secrets import SecretMissing, SecretUnreadable, judge
+from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
 
 #: Quota bucket -> (on-demand quota, spot quota), each (code, name as Service Quotas shows it).
@@ -71,8 +72,16 @@ class AwsAccount:
 
     @classmethod
     def connect(cls, region: str, environ: Mapping[str, str]) -> AwsAccount:
+        """Clients configured from `environ` alone.
+
+        Raises:
+            OperationError: the configuration is unusable (e.g. a profile that does not exist).
+        """
         services = ("service-quotas", "ec2", "secretsmanager")
-        return cls(region, *(aws_client(service, region, environ) for service in services))
+        try:
+            return cls(region, *(aws_client(service, region, environ) for service in services))
+        except BotoCoreError as error:
+            raise OperationError(f"Cannot use the AWS credentials: {error}. Check AWS_PROFILE.") from None
 
 
 def checks(plan: DeploymentPlan, account: AwsAccount) -> list[Check]:
@@ -167,7 +176,7 @@ def _addresses(plan: DeploymentPlan, settings: AwsCloud, account: AwsAccount) ->
         return _unknown(title, error)
     limit = float(attributes["AccountAttributes"][0]["AttributeValues"][0]["AttributeValue"])
     used = sum(not _ours(plan, address.get("Tags", [])) for address in addresses)
-    return compare("aws", title, len(settings.zones), limit, used, "addresses")
+    return compare("aws", title, len(settings.zones), limit, used, "addresses", when="")
 
 
 def read_secret(client: Any, name: str, region: str) -> str:

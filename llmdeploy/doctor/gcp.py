@@ -27,6 +27,7 @@ from llmdeploy.config.clouds import GcpCloud
 from llmdeploy.doctor.model import Check, compare
 from llmdeploy.doctor.needs import Need, capacity_needs, gpus, secrets_on
 from llmdeploy.doctor.secrets import SecretMissing, SecretUnreadable, judge
+from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
 
 #: The catalog's GPU names -> Compute Engine's quota metric for standard VMs.
@@ -65,13 +66,16 @@ class GcpAccount:
         Credentials without them.
 
         Raises:
-            GoogleAuthError: no credentials could be found.
+            OperationError: no credentials could be found.
         """
         from google.auth import default
         from google.auth.transport.requests import AuthorizedSession
 
         settings = {"transport": "rest", **options}
-        credentials = options.get("credentials") or default(scopes=_SCOPES)[0]
+        try:
+            credentials = options.get("credentials") or default(scopes=_SCOPES)[0]
+        except GoogleAuthError as error:
+            raise OperationError(f"Cannot sign in to GCP: {error}. {_HINT.capitalize()}.") from None
         return cls(
             regions=compute_v1.RegionsClient(**settings),
             projects=compute_v1.ProjectsClient(**settings),

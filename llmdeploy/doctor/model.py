@@ -27,7 +27,14 @@ class Check:
 
 
 def compare(
-    cloud: Cloud, name: str, need: int, limit: float, used: float, unit: str, used_by: str = "used elsewhere"
+    cloud: Cloud,
+    name: str,
+    need: int,
+    limit: float,
+    used: float,
+    unit: str,
+    used_by: str = "used elsewhere",
+    when: str = " at max capacity",
 ) -> Check:
     """`need` fits in what is left of `limit` once `used` is taken away.
 
@@ -35,7 +42,7 @@ def compare(
     report usage as a whole ("in use"), this environment's own VMs included once deployed.
     """
     left = max(0, int(limit - used))
-    detail = f"needs {need} {unit} at max capacity; {left} of {int(limit)} left ({int(used)} {used_by})"
+    detail = f"needs {need} {unit}{when}; {left} of {int(limit)} left ({int(used)} {used_by})"
     if need <= left:
         return Check(cloud, name, "ok", detail)
     return Check(cloud, name, "fail", f"{detail}: request a quota increase, or lower capacity.max")

@@ -147,7 +147,7 @@ def test_elastic_ips_count_other_environments_addresses_not_its_own(
     account = AwsAccount.connect("ap-southeast-1", aws_env)
     failed = _by_name(checks(three, account))[title]
     assert failed.status == "fail"
-    assert failed.detail.startswith("needs 3 addresses at max capacity; 2 of 5 left (3 used elsewhere)")
+    assert failed.detail.startswith("needs 3 addresses; 2 of 5 left (3 used elsewhere)")
     assert _by_name(checks(two, account))[title].status == "ok"
 
 
