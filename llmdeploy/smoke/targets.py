@@ -61,11 +61,11 @@ def chosen_models(plan: DeploymentPlan, model: str | None, slot: Slot | None) ->
     if slot is not None:
         models = [entry for entry in models if slot in {fleet.slot for fleet in entry.fleets}]
         if not models:
-            which = f"model {model!r}" if model else "no model"
+            which = f"model {model!r} of {plan.env!r} has no" if model else f"no model of {plan.env!r} has a"
             raise ConfigError(
                 [
                     Problem(
-                        f"{which} of {plan.env!r} has a {slot} slot",
+                        f"{which} {slot} slot",
                         path="models",
                         hint="drop --slot, or name a configured slot",
                     )

@@ -57,7 +57,7 @@ def test_the_key_comes_from_the_named_variable_and_is_never_shown(
         (("nope",), "nope"),
         (("dev", "--model", "nope"), "environment 'dev' has no model 'nope'"),
         (("dev", "--cloud", "gcp"), "environment 'dev' has no gcp cloud"),
-        (("dev", "--slot", "green"), "model of 'dev' has a green slot"),
+        (("dev", "--slot", "green"), "no model of 'dev' has a green slot"),
         (("prod", "--local"), "--local emulates AWS only"),
         (("prod", "--cloud", "aws", "--endpoint", "http://127.0.0.1:9/"), "--endpoint serves one model"),
         (
