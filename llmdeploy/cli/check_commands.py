@@ -67,6 +67,8 @@ def doctor(
         out.print_json(json.dumps({"env": plan.env, "checks": [asdict(check) for check in found]}))
     else:
         out.print(_doctor_table(plan.env, found))
+        counts = {status: sum(check.status == status for check in found) for status in _SHOWN}
+        out.print(", ".join(f"{count} {status}" for status, count in counts.items()) + " (unknown: see why)")
     if any(check.status == "fail" for check in found):
         raise typer.Exit(1)
 

@@ -88,6 +88,12 @@ def checks(plan: DeploymentPlan, account: AwsAccount) -> list[Check]:
     """Every AWS check of the environment, in a fixed order."""
     settings = plan.cloud("aws").settings
     assert isinstance(settings, AwsCloud)
+    try:
+        account.ec2.describe_account_attributes(AttributeNames=["vpc-max-elastic-ips"])
+    except BotoCoreError as error:  # no credentials or no endpoint: no other call would answer either
+        return [Check("aws", "sign-in", "unknown", _reason(error, "read access"))]
+    except ClientError:
+        pass  # refused for this call alone: the checks that need it say so
     found = [*_quota_checks(plan, account), _addresses(plan, settings, account)]
     return found + [
         judge("aws", use, partial(read_secret, account.secrets, use.name, account.region))

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 from azure.core import PipelineClient
-from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy, RetryPolicy
 from azure.core.rest import HttpRequest
 from azure.mgmt.compute import ComputeManagementClient
@@ -29,6 +29,7 @@ from llmdeploy.config.clouds import AzureCloud
 from llmdeploy.doctor.model import Check, compare
 from llmdeploy.doctor.needs import capacity_needs, secrets_on, vcpus
 from llmdeploy.doctor.secrets import SecretMissing, SecretUnreadable, judge
+from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.status.azure import sign_in
 
@@ -68,8 +69,17 @@ class AzureAccount:
         **options: Any,
     ) -> AzureAccount:
         """Clients for `subscription` (and the Key Vault at `vault_url`); `options` (transport
-        settings such as connection_verify) go to every one unchanged."""
+        settings such as connection_verify) go to every one unchanged.
+
+        Raises:
+            OperationError: the credential cannot sign in (signing in once says so once, not per check).
+        """
         credential = sign_in(credential)
+        try:
+            credential.get_token(f"{ARM_URL}/.default")
+        except ClientAuthenticationError as error:
+            first = str(error.message).splitlines()[0]
+            raise OperationError(f"Cannot sign in to Azure: {first} ({_HINT})") from None
 
         def pipeline(url: str, scope: str) -> PipelineClient[HttpRequest, Any]:
             policies = [RetryPolicy(retry_total=2), BearerTokenCredentialPolicy(credential, scope)]

@@ -75,7 +75,9 @@ class GcpAccount:
         try:
             credentials = options.get("credentials") or default(scopes=_SCOPES)[0]
         except GoogleAuthError as error:
-            raise OperationError(f"Cannot sign in to GCP: {error}. {_HINT.capitalize()}.") from None
+            raise OperationError(
+                f"Cannot sign in to GCP: {str(error).rstrip('.')}. {_HINT.capitalize()}."
+            ) from None
         return cls(
             regions=compute_v1.RegionsClient(**settings),
             projects=compute_v1.ProjectsClient(**settings),

@@ -11,10 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError
 
 from llmdeploy.config.loader import load_environment
 from llmdeploy.doctor.azure import PROVIDERS, AzureAccount, checks
 from llmdeploy.doctor.model import Check
+from llmdeploy.errors import OperationError
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.model import DeploymentPlan
 from tests.conftest import WriteEnv
@@ -165,3 +168,17 @@ def test_a_size_the_location_does_not_offer_fails(
     _providers(api, set())
     found = _by_name(checks(plan, _account(api, tmp_path, FakeCredential())))
     assert found[f"size {SIZE} in eastus"].status == "fail"
+
+
+class _SignedOut(FakeCredential):
+    def get_token(self, *scopes: str, **_: object) -> AccessToken:
+        raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token.\nAttempted: ...")
+
+
+def test_a_failed_sign_in_is_said_once(api: LoopbackApi, tmp_path: Path) -> None:
+    with pytest.raises(
+        OperationError, match=r"^Cannot sign in to Azure: DefaultAzureCredential failed"
+    ) as caught:
+        _account(api, tmp_path, _SignedOut())
+    assert "Attempted" not in str(caught.value)
+    assert api.seen == []
