@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from llmdeploy.catalog import Cloud
@@ -78,7 +79,7 @@ def _doctor_table(env: str, found: list[Check]) -> Table:
     for column in ("cloud", "check", "result", "detail"):
         table.add_column(column)
     for check in found:
-        table.add_row(check.cloud, check.name, _SHOWN[check.status], check.detail)
+        table.add_row(check.cloud, escape(check.name), _SHOWN[check.status], escape(check.detail))
     return table
 
 
@@ -134,10 +135,10 @@ def _show_smoke(env: str, targets: list[Target], results: list[SmokeResult], as_
         table.add_row(
             target.model + (f" ({target.slot})" if target.slot else ""),
             target.cloud or "-",
-            result.url,
+            escape(result.url),
             _SHOWN["ok" if result.passed else "fail"],
             f"{result.ttft_s:.2f}" if result.ttft_s is not None else "-",
             f"{result.tokens_per_s:.1f}" if result.tokens_per_s is not None else "-",
-            result.problem or target.note or f"{result.tokens} tokens from {result.model_id}",
+            escape(result.problem or target.note or f"{result.tokens} tokens from {result.model_id}"),
         )
     out.print(table)
