@@ -114,19 +114,16 @@ def _quota_checks(plan: DeploymentPlan, location: str, account: AzureAccount) ->
     if not needs:
         return []
     try:
-        families, usages = _read_quotas(account, location)
+        skus, usages = _read_quotas(account, location)
     except AzureError as error:
         reason = f"could not read the quotas in {location}: {_answer(error)}; {_HINT}"
         return [Check("azure", f"vCPU quotas in {location}", "unknown", reason)]
-    found = [
-        Check("azure", f"size {name} in {location}", "fail", f"{location} does not offer {name}")
-        for name in needs
-        if name not in families
-    ]
+    found = [_offered(skus.get(name), name, location) for name in needs]
     by_family: dict[str, int] = {}
     for name, need in needs.items():
-        if name in families:
-            by_family[families[name]] = by_family.get(families[name], 0) + need.on_demand
+        if name in skus:
+            family = str(skus[name].family)
+            by_family[family] = by_family.get(family, 0) + need.on_demand
     by_family[REGIONAL] = sum(need.on_demand for need in needs.values())
     by_family[SPOT] = sum(need.spot for need in needs.values())
     return found + [_usage(usages, name, location, need) for name, need in by_family.items() if need]
@@ -136,19 +133,43 @@ def _size(kind: InstanceType) -> str:
     return kind.name
 
 
-def _read_quotas(account: AzureAccount, location: str) -> tuple[dict[str, str], dict[str, Any]]:
-    """VM size -> its quota family, and quota name -> its usage, in `location`."""
+def _read_quotas(account: AzureAccount, location: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """VM size -> its resource SKU, and quota name (normalised) -> its usage, in `location`."""
     skus = account.compute.resource_skus.list(filter=f"location eq '{location}'")
-    families = {str(sku.name): str(sku.family) for sku in skus if sku.resource_type == "virtualMachines"}
-    usages = {str(usage.name.value): usage for usage in account.compute.usage.list(location)}
-    return families, usages
+    sizes = {str(sku.name): sku for sku in skus if sku.resource_type == "virtualMachines"}
+    usages = {_key(str(usage.name.value)): usage for usage in account.compute.usage.list(location)}
+    return sizes, usages
+
+
+def _key(name: str) -> str:
+    """Quota names compared without spaces or case: the SKU list and the usages spell families apart
+    (e.g. `standardNCASv3_T4Family` and `Standard NCASv3_T4 Family`)."""
+    return "".join(name.split()).lower()
+
+
+def _offered(sku: Any, name: str, location: str) -> Check:
+    """The size exists in `location` and the subscription may use it there (SKU `restrictions`)."""
+    title = f"size {name} in {location}"
+    if sku is None:
+        return Check("azure", title, "fail", f"{location} does not offer {name}: pick a size it has")
+    for restriction in sku.restrictions or []:
+        if restriction.type == "Location":
+            reason = getattr(restriction.reason_code, "value", restriction.reason_code)
+            return Check(
+                "azure",
+                title,
+                "fail",
+                f"restricted for this subscription ({reason}): request access to the size in this "
+                "region with a support request (quota type: Other Requests)",
+            )
+    return Check("azure", title, "ok", "offered, not restricted")
 
 
 def _usage(usages: Mapping[str, Any], name: str, location: str, need: int) -> Check:
     title = f"quota {name} in {location}"
-    if name not in usages:
+    usage = usages.get(_key(name))
+    if usage is None:
         return Check("azure", title, "unknown", f"the subscription lists no {name} quota in {location}")
-    usage = usages[name]
     return compare(
         "azure", title, need, float(usage.limit), float(usage.current_value), "vCPUs", used_by="in use"
     )

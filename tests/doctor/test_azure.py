@@ -70,16 +70,17 @@ def _account(api: LoopbackApi, tmp_path: Path, credential: FakeCredential) -> Az
     )
 
 
-def _compute(api: LoopbackApi, usages: dict[str, tuple[int, int]]) -> None:
-    api.answer(
-        "GET",
-        f"{COMPUTE}/skus",
-        {
-            "value": [
-                {"resourceType": "virtualMachines", "name": SIZE, "family": FAMILY, "locations": ["eastus"]}
-            ]
-        },
-    )
+def _compute(
+    api: LoopbackApi, usages: dict[str, tuple[int, int]], restrictions: list[dict[str, object]] | None = None
+) -> None:
+    sku = {
+        "resourceType": "virtualMachines",
+        "name": SIZE,
+        "family": FAMILY,
+        "locations": ["eastus"],
+        "restrictions": restrictions or [],
+    }
+    api.answer("GET", f"{COMPUTE}/skus", {"value": [sku]})
     listed = [
         {
             "unit": "Count",
@@ -182,3 +183,30 @@ def test_a_failed_sign_in_is_said_once(api: LoopbackApi, tmp_path: Path) -> None
         _account(api, tmp_path, _SignedOut())
     assert "Attempted" not in str(caught.value)
     assert api.seen == []
+
+
+def test_family_names_match_however_usages_spell_them(
+    api: LoopbackApi, plan: DeploymentPlan, tmp_path: Path
+) -> None:
+    _compute(api, {"Standard NCADSA100v4 Family": (10, 0), "cores": (100, 0), "lowPriorityCores": (100, 0)})
+    _providers(api, set())
+    family = _by_name(checks(plan, _account(api, tmp_path, FakeCredential())))[f"quota {FAMILY} in eastus"]
+    assert family.status == "fail" and family.detail.startswith(
+        "needs 24 vCPUs at max capacity; 10 of 10 left"
+    )
+
+
+def test_a_size_restricted_for_the_subscription_fails_with_what_to_request(
+    api: LoopbackApi, plan: DeploymentPlan, tmp_path: Path
+) -> None:
+    restricted = {
+        "type": "Location",
+        "values": ["eastus"],
+        "restrictionInfo": {"locations": ["eastus"]},
+        "reasonCode": "NotAvailableForSubscription",
+    }
+    _compute(api, {FAMILY: (96, 0), "cores": (100, 0), "lowPriorityCores": (100, 0)}, [restricted])
+    _providers(api, set())
+    size = _by_name(checks(plan, _account(api, tmp_path, FakeCredential())))[f"size {SIZE} in eastus"]
+    assert size.status == "fail"
+    assert "restricted for this subscription (NotAvailableForSubscription)" in size.detail
