@@ -4,7 +4,8 @@ Quotas (azure-mgmt-compute `usage.list(location)`, in vCPUs): regular VMs count 
 family's quota (the family comes from `resourceSkus.list`, e.g. Standard_NC24ads_A100_v4 ->
 standardNCADSA100v4Family) and against `cores` (Total Regional vCPUs); Spot VMs against
 `lowPriorityCores` (Total Regional Spot vCPUs) alone. Usage is regional, this environment's own VMs
-included once deployed.
+included once deployed. A size the location does not list, or lists with a `Location` restriction
+(e.g. NotAvailableForSubscription), fails: no quota increase helps until access is granted.
 Resource providers (ARM `GET /subscriptions/{id}/providers/{namespace}`): azurerm 5.x no longer
 registers them (its `resource_provider_registrations` defaults to `none`), so a namespace the stack
 uses that is not `Registered` fails the apply with `MissingSubscriptionRegistration`.
