@@ -1,4 +1,8 @@
-"""AWS preflight: GPU vCPU quotas, Elastic IPs and secrets, read with boto3.
+"""AWS preflight: instance types per zone, GPU vCPU quotas, Elastic IPs and secrets, read with boto3.
+
+Instance types: each fleet's types must be offered in the configured zones
+(`DescribeInstanceTypeOfferings`, location type availability-zone); a type missing from a zone is
+only noted (the group launches the others there), a fleet with no type in any zone fails.
 
 Quotas (Service Quotas `GetServiceQuota`, service `ec2`, values in vCPUs): G and VT instances
 count against L-DB2E81BA (on-demand) and L-3819A6DF (spot); P instances against L-417A185B
@@ -94,11 +98,49 @@ def checks(plan: DeploymentPlan, account: AwsAccount) -> list[Check]:
         return [Check("aws", "sign-in", "unknown", _reason(error, "read access"))]
     except ClientError:
         pass  # refused for this call alone: the checks that need it say so
-    found = [*_quota_checks(plan, account), _addresses(plan, settings, account)]
+    found = [*_offering_checks(plan, settings, account), *_quota_checks(plan, account)]
+    found.append(_addresses(plan, settings, account))
     return found + [
         judge("aws", use, partial(read_secret, account.secrets, use.name, account.region))
         for use in secrets_on(plan, "aws")
     ]
+
+
+def _offering_checks(plan: DeploymentPlan, settings: AwsCloud, account: AwsAccount) -> list[Check]:
+    """Per list of instance types: offered in the configured zones (`DescribeInstanceTypeOfferings`)."""
+    lists = list(
+        dict.fromkeys(tuple(kind.name for kind in fleet.instance_types) for fleet in plan.fleets_on("aws"))
+    )
+    title = "instance types {} in " + ", ".join(settings.zones)
+    try:
+        pages = account.ec2.get_paginator("describe_instance_type_offerings").paginate(
+            LocationType="availability-zone",
+            Filters=[
+                {"Name": "instance-type", "Values": sorted({name for names in lists for name in names})},
+                {"Name": "location", "Values": settings.zones},
+            ],
+        )
+        offered = {
+            (entry["InstanceType"], entry["Location"])
+            for page in pages
+            for entry in page["InstanceTypeOfferings"]
+        }
+    except (BotoCoreError, ClientError) as error:
+        return [_unknown(title.format(", ".join(names)), error) for names in lists]
+    return [_offered(title.format(", ".join(names)), names, settings.zones, offered) for names in lists]
+
+
+def _offered(title: str, names: tuple[str, ...], zones: list[str], offered: set[tuple[str, str]]) -> Check:
+    """A fleet launches where any of its types is offered; a zone none of them has stays empty."""
+    missing = [f"{name} in {zone}" for name in names for zone in zones if (name, zone) not in offered]
+    usable = [zone for zone in zones if any((name, zone) in offered for name in names)]
+    if not usable:
+        return Check("aws", title, "fail", "none of these types is offered in any of the zones: pick others")
+    if not missing:
+        return Check("aws", title, "ok", "each type is offered in each zone")
+    idle = [zone for zone in zones if zone not in usable]
+    detail = f"not offered: {', '.join(missing)}"
+    return Check("aws", title, "ok", detail + (f"; no replica can run in {', '.join(idle)}" if idle else ""))
 
 
 def _quota_checks(plan: DeploymentPlan, account: AwsAccount) -> list[Check]:

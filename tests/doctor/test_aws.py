@@ -208,3 +208,15 @@ def test_secrets_missing_json_or_plain_and_never_shown(
     assert f"Secrets Manager in us-east-2 has no secret {names['next']}" in nxt.detail
     shown = repr(found)
     assert "s3cr3t" not in shown and "plainTokenValue" not in shown
+
+
+def test_instance_types_must_be_offered_in_the_zones(write_env: WriteEnv, aws_env: dict[str, str]) -> None:
+    # The emulator's offerings: g6.xlarge in eu-north-1a and -1b, not -1c; no G type at all in ap-southeast-1.
+    partly = _plan(write_env, "eu-north-1", "eu-north-1b, eu-north-1c")
+    found = _by_name(checks(partly, AwsAccount.connect("eu-north-1", aws_env)))
+    check = found["instance types g6.xlarge, g5.xlarge in eu-north-1b, eu-north-1c"]
+    assert check.status == "ok" and "not offered: g6.xlarge in eu-north-1c" in check.detail
+    nowhere = _plan(write_env, "ap-southeast-1", "ap-southeast-1a, ap-southeast-1b")
+    found = _by_name(checks(nowhere, AwsAccount.connect("ap-southeast-1", aws_env)))
+    check = found["instance types g6.xlarge, g5.xlarge in ap-southeast-1a, ap-southeast-1b"]
+    assert check.status == "fail" and "none of these types is offered" in check.detail
