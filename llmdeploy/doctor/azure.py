@@ -6,14 +6,17 @@ standardNCADSA100v4Family) and against `cores` (Total Regional vCPUs); Spot VMs 
 `lowPriorityCores` (Total Regional Spot vCPUs) alone. Usage is regional, this environment's own VMs
 included once deployed. A size the location does not list, or lists with a `Location` restriction
 (e.g. NotAvailableForSubscription), fails: no quota increase helps until access is granted.
-Resource providers (ARM `GET /subscriptions/{id}/providers/{namespace}`): azurerm 5.x no longer
-registers them (its `resource_provider_registrations` defaults to `none`), so a namespace the stack
-uses that is not `Registered` fails the apply with `MissingSubscriptionRegistration`.
+Resource providers (ARM `GET /subscriptions/{id}/providers/{namespace}`): the stack asks azurerm to
+register the namespaces it uses (status/azure_names.RESOURCE_PROVIDERS), which needs
+`<namespace>/register/action` on the subscription; one that is not `Registered` fails the apply with
+`MissingSubscriptionRegistration` unless the credentials may register it (Permissions - List For
+Subscription, `actions` / `notActions` with wildcards).
 Secrets: Key Vault `GET {vault}/secrets/{name}` (REST API 7.4), read as the signed-in identity.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -33,20 +36,15 @@ from llmdeploy.doctor.secrets import SecretMissing, SecretUnreadable, judge
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.status.azure import sign_in
+from llmdeploy.status.azure_names import RESOURCE_PROVIDERS
 
-#: Namespaces of the resources the Azure stack creates (modules/azure, stacks/azure.py).
-PROVIDERS = (
-    "Microsoft.Compute",
-    "Microsoft.Network",
-    "Microsoft.Cdn",
-    "Microsoft.Insights",
-    "Microsoft.ManagedIdentity",
-    "Microsoft.KeyVault",
-)
 REGIONAL = "cores"
 SPOT = "lowPriorityCores"
 ARM_URL = "https://management.azure.com"
 _PROVIDERS_API = "2021-04-01"
+#: Permissions - List For Subscription: what the signed-in identity may do there.
+_AUTHORIZATION = "Microsoft.Authorization/permissions"
+_AUTHORIZATION_API = "2022-04-01"
 _KEY_VAULT_API = "7.4"
 _HINT = "check the credentials (az login) and their access to the subscription"
 
@@ -104,7 +102,7 @@ def checks(plan: DeploymentPlan, account: AzureAccount) -> list[Check]:
     settings = plan.cloud("azure").settings
     assert isinstance(settings, AzureCloud)
     found = _quota_checks(plan, settings.location, account)
-    found += [_provider(account, namespace) for namespace in PROVIDERS]
+    found += _provider_checks(account)
     return found + [
         judge("azure", use, partial(read_secret, account, use.name)) for use in secrets_on(plan, "azure")
     ]
@@ -176,24 +174,58 @@ def _usage(usages: Mapping[str, Any], name: str, location: str, need: int) -> Ch
     )
 
 
-def _provider(account: AzureAccount, namespace: str) -> Check:
-    title = f"resource provider {namespace}"
-    path = f"/subscriptions/{account.subscription}/providers/{namespace}?api-version={_PROVIDERS_API}"
+def _provider_checks(account: AzureAccount) -> list[Check]:
+    """Each namespace the stack uses: registered, or registrable by these credentials at apply time."""
     try:
-        answer = account.arm.send_request(HttpRequest("GET", account.arm.format_url(path)))
-        answer.raise_for_status()
-        state = answer.json().get("registrationState")
+        path = f"/subscriptions/{account.subscription}/providers/{_AUTHORIZATION}"
+        allowed = _get(account, path, _AUTHORIZATION_API)
+    except (AzureError, ValueError) as error:
+        allowed = {"error": _answer(error)}
+    return [_provider(account, namespace, allowed) for namespace in RESOURCE_PROVIDERS]
+
+
+def _provider(account: AzureAccount, namespace: str, allowed: Mapping[str, Any]) -> Check:
+    title = f"resource provider {namespace}"
+    try:
+        path = f"/subscriptions/{account.subscription}/providers/{namespace}"
+        state = _get(account, path, _PROVIDERS_API).get("registrationState")
     except (AzureError, ValueError) as error:
         return Check("azure", title, "unknown", f"could not read it: {_answer(error)}; {_HINT}")
     if state == "Registered":
         return Check("azure", title, "ok", "Registered")
+    if "error" in allowed:
+        reason = f"could not read these credentials' permissions ({allowed['error']})"
+        return Check("azure", title, "unknown", f"{state}; whether the apply may register it: {reason}")
+    if may(allowed.get("value", []), f"{namespace}/register/action"):
+        return Check("azure", title, "ok", f"{state}: the apply registers it (these credentials may)")
     return Check(
         "azure",
         title,
         "fail",
-        f"{state}: the apply would fail with MissingSubscriptionRegistration; run "
-        f"`az provider register --namespace {namespace}` (azurerm 5.x registers nothing itself)",
+        f"{state}, and these credentials may not register it: the apply would fail with "
+        f"MissingSubscriptionRegistration. Have an Owner or Contributor run "
+        f"`az provider register --namespace {namespace}`",
     )
+
+
+def may(permissions: list[Mapping[str, Any]], action: str) -> bool:
+    """Whether ARM permissions (each `actions` and `notActions`, `*` wildcards) allow `action`."""
+
+    def matches(patterns: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in patterns)
+
+    return any(
+        matches(entry.get("actions", [])) and not matches(entry.get("notActions", []))
+        for entry in permissions
+    )
+
+
+def _get(account: AzureAccount, path: str, version: str) -> Any:
+    """The JSON answer of an ARM GET at API `version`."""
+    url = account.arm.format_url(f"{path}?api-version={version}")
+    answer = account.arm.send_request(HttpRequest("GET", url))
+    answer.raise_for_status()
+    return answer.json()
 
 
 def read_secret(account: AzureAccount, name: str) -> str:

@@ -15,11 +15,12 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from llmdeploy.config.loader import load_environment
-from llmdeploy.doctor.azure import PROVIDERS, AzureAccount, checks
+from llmdeploy.doctor.azure import AzureAccount, checks, may
 from llmdeploy.doctor.model import Check
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.model import DeploymentPlan
+from llmdeploy.status.azure_names import RESOURCE_PROVIDERS
 from tests.conftest import WriteEnv
 from tests.status.azure_api import SUBSCRIPTION, TOKEN, FakeCredential, arm_api, trusted
 from tests.status.loopback import LoopbackApi
@@ -93,14 +94,21 @@ def _compute(
     api.answer("GET", f"{COMPUTE}/locations/eastus/usages", {"value": listed})
 
 
-def _providers(api: LoopbackApi, unregistered: set[str]) -> None:
-    for namespace in PROVIDERS:
+def _providers(api: LoopbackApi, unregistered: set[str], actions: list[str] | None = None) -> None:
+    for namespace in RESOURCE_PROVIDERS:
         state = "NotRegistered" if namespace in unregistered else "Registered"
         api.answer(
             "GET",
             f"/subscriptions/{SUBSCRIPTION}/providers/{namespace}",
             {"namespace": namespace, "registrationState": state},
         )
+    # Reader's permissions by default: it may read everything and register nothing.
+    allowed = [{"actions": actions or ["*/read"], "notActions": []}]
+    api.answer(
+        "GET",
+        f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/permissions",
+        {"value": allowed},
+    )
 
 
 def _by_name(found: list[Check]) -> dict[str, Check]:
@@ -132,7 +140,7 @@ def test_regular_vms_count_against_family_and_region_spot_against_spot_vcpus(
     assert all(request.headers.get("Authorization") == f"Bearer {TOKEN}" for request in api.seen)
 
 
-def test_unregistered_providers_fail_with_the_command_to_register_them(
+def test_unregistered_providers_fail_unless_the_credentials_may_register_them(
     api: LoopbackApi, plan: DeploymentPlan, tmp_path: Path
 ) -> None:
     _compute(api, {FAMILY: (96, 0), "cores": (100, 0), "lowPriorityCores": (100, 0)})
@@ -144,6 +152,27 @@ def test_unregistered_providers_fail_with_the_command_to_register_them(
     assert "az provider register --namespace Microsoft.Cdn" in cdn.detail
     assert found["resource provider Microsoft.Insights"].status == "fail"
     assert found["resource provider Microsoft.Compute"].status == "ok"
+    # A Contributor may register (`*`, with only authorization writes excluded): the apply does it.
+    _providers(api, {"Microsoft.Cdn"}, actions=["*"])
+    cdn = _by_name(checks(plan, _account(api, tmp_path, FakeCredential())))["resource provider Microsoft.Cdn"]
+    assert (cdn.status, cdn.detail) == ("ok", "NotRegistered: the apply registers it (these credentials may)")
+
+
+@pytest.mark.parametrize(
+    ("actions", "not_actions", "allowed"),
+    [
+        (["*"], [], True),
+        (["*"], ["Microsoft.Authorization/*/Write"], True),
+        (["*/register/action"], [], True),
+        (["microsoft.cdn/*"], [], True),
+        (["*/read"], [], False),
+        (["*"], ["*/register/action"], False),
+    ],
+)
+def test_permissions_match_with_wildcards_and_exclusions(
+    actions: list[str], not_actions: list[str], allowed: bool
+) -> None:
+    assert may([{"actions": actions, "notActions": not_actions}], "Microsoft.Cdn/register/action") is allowed
 
 
 def test_key_vault_secrets_missing_json_or_plain(
