@@ -18,6 +18,7 @@ ENDPOINT_NAMES = {
     "elbv2": "ELASTIC_LOAD_BALANCING_V2",
     "route53": "ROUTE_53",
     "secretsmanager": "SECRETS_MANAGER",
+    "service-quotas": "SERVICE_QUOTAS",
 }
 
 

@@ -3,9 +3,9 @@
 Pull request: one job validates, synthesizes, scans with checkov and estimates cost; then one job
 per stack runs `terraform validate` and `llmdeploy plan` with the read-only identity; a last job
 posts the cost and every plan as one pull request comment, updated in place on each push.
-Default branch: one job per environment runs `llmdeploy apply`, tier after tier, each in the
-GitHub environment of the same name, whose protection rules (required reviewers, wait timers,
-branch policies) gate it.
+Default branch: one job per environment runs `llmdeploy apply`, then `llmdeploy smoke`, tier
+after tier, each in the GitHub environment of the same name, whose protection rules (required
+reviewers, wait timers, branch policies) gate it.
 """
 
 from __future__ import annotations
@@ -272,9 +272,7 @@ def _deploy_job(
     job: dict[str, Any] = {"name": f"deploy {env.name}"}
     if needs:
         job["needs"] = needs
-    summary = (
-        f"{{ echo \"### {env.name}\"; echo '```'; cat apply.txt; echo '```'; }} >> \"$GITHUB_STEP_SUMMARY\"\n"
-    )
+    summary = _step_summary(env.name, "apply.txt")
     return job | {
         "runs-on": versions.RUNNER,
         # The GitHub environment's protection rules (reviewers, wait timer, branches) gate this job.
@@ -291,9 +289,25 @@ def _deploy_job(
                 "run": f"llmdeploy apply {env.name} --auto-approve 2>&1 | tee apply.txt\n",
             },
             {"name": "Apply summary", "if": "always() && steps.apply.outcome != 'skipped'", "run": summary},
+            {
+                # Every model on every cloud lists its model id and streams tokens (exit 1 otherwise).
+                "name": "Smoke test",
+                "id": "smoke",
+                "run": f"llmdeploy smoke {env.name} 2>&1 | tee smoke.txt\n",
+            },
+            {
+                "name": "Smoke test summary",
+                "if": "always() && steps.smoke.outcome != 'skipped'",
+                "run": _step_summary(f"{env.name}: smoke", "smoke.txt"),
+            },
             _save_providers(settings),
         ],
     }
+
+
+def _step_summary(title: str, output: str) -> str:
+    """A command's saved output under a heading in the job's summary."""
+    return f"{{ echo \"### {title}\"; echo '```'; cat {output}; echo '```'; }} >> \"$GITHUB_STEP_SUMMARY\"\n"
 
 
 def _comment_job(jobs: list[str]) -> dict[str, Any]:

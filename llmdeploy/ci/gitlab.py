@@ -3,9 +3,10 @@
 Merge request: `validate` checks, synthesizes, scans with checkov and estimates cost (exposed in the
 merge request as an artifact); one `plan:<stack>` job per stack runs `terraform validate` and
 `llmdeploy plan` and reports the counts as a Terraform report, which GitLab shows in the merge
-request. Default branch: one `deploy:<env>` job per environment, tier after tier, each in the
-GitLab environment of the same name (protect it and add approval rules in the project settings);
-prod-tier jobs also wait for a person to start them. Clouds are reached with `id_tokens` (OIDC).
+request. Default branch: one `deploy:<env>` job per environment (apply, then smoke), tier after
+tier, each in the GitLab environment of the same name (protect it and add approval rules in the
+project settings); prod-tier jobs also wait for a person to start them. Clouds are reached with
+`id_tokens` (OIDC).
 """
 
 from __future__ import annotations
@@ -189,7 +190,12 @@ def _deploy_job(env: PipelineEnv, needs: list[str], on_branch: dict[str, str]) -
         "environment": {"name": env.name, "deployment_tier": _DEPLOYMENT_TIERS[env.tier]},
         "rules": [rule],
         **_identity(entries),
-        "script": [*_login_scripts(entries), f"llmdeploy apply {env.name} --auto-approve"],
+        # The smoke test proves every model serves: a failure fails the deployment.
+        "script": [
+            *_login_scripts(entries),
+            f"llmdeploy apply {env.name} --auto-approve",
+            f"llmdeploy smoke {env.name}",
+        ],
     }
 
 

@@ -1,5 +1,6 @@
 """The `llmdeploy` command line."""
 
+from llmdeploy.cli import check_commands as check_commands
 from llmdeploy.cli import ci_commands as ci_commands
 from llmdeploy.cli import config_commands as config_commands
 from llmdeploy.cli import deploy_commands as deploy_commands

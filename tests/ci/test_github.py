@@ -144,6 +144,21 @@ def test_merges_deploy_tier_by_tier_behind_environments(generated: tuple[dict[st
         assert all("_PLAN_" not in role for role in roles)
 
 
+def test_every_apply_is_followed_by_a_smoke_test_in_the_summary(
+    generated: tuple[dict[str, Any], ...],
+) -> None:
+    for env in ("dev", "staging", "prod"):
+        steps = _steps(generated[1]["jobs"][f"deploy-{env}"])
+        names = [step.get("name") for step in steps]
+        smoke = steps[names.index("Smoke test")]
+        assert names.index("Apply") < names.index("Smoke test") < names.index("Smoke test summary")
+        # Runs only after a successful apply; its output reaches the summary even when it fails.
+        assert "if" not in smoke and smoke["run"] == f"llmdeploy smoke {env} 2>&1 | tee smoke.txt\n"
+        summary = steps[names.index("Smoke test summary")]
+        assert summary["if"] == "always() && steps.smoke.outcome != 'skipped'"
+        assert "cat smoke.txt" in summary["run"] and "$GITHUB_STEP_SUMMARY" in summary["run"]
+
+
 def test_terraform_providers_are_cached_by_lock_files(generated: tuple[dict[str, Any], ...]) -> None:
     pr, _ = generated
     assert pr["env"]["TF_PLUGIN_CACHE_DIR"] == "${{ github.workspace }}/.terraform-plugin-cache"

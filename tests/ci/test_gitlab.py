@@ -110,7 +110,8 @@ def test_default_branch_deploys_tier_by_tier_behind_environments(pipeline: dict[
         job = deploys[f"deploy:{env}"]
         assert job["environment"] == {"name": env, "deployment_tier": tier}
         assert job["resource_group"] == f"llmdeploy-{env}" and job["interruptible"] is False
-        assert _script(job).endswith(f"llmdeploy apply {env} --auto-approve")
+        # The smoke test runs last, after the apply: a model that does not serve fails the job.
+        assert _script(job).endswith(f"llmdeploy apply {env} --auto-approve\nllmdeploy smoke {env}")
         assert ("when" in job["rules"][0]) is (env == "prod")  # prod also starts by hand
 
 
