@@ -34,7 +34,7 @@ clouds:
 access:
   scheme: internet-facing
   require_api_key: false
-  allowed_cidrs: [10.1.0.0/16, 192.168.0.0/24]
+  allowed_cidrs: [198.51.100.0/24, 203.0.113.0/24]
   routing: host
   tls: {domain: llm.example.com}
 monitoring: {dashboard: false}
@@ -44,6 +44,7 @@ models:
     model_id: Qwen/Qwen2.5-0.5B-Instruct
     revision: 7ae557604adf67be50417f59c2c2f167def9a775
     params_billion: 0.5
+    dtype: float16                     # the T4 (Turing) cannot run bfloat16
     instance_types:
       gcp: [g2-standard-4, g2-standard-8]
       azure: [Standard_NC4as_T4_v3, Standard_NC8as_T4_v3]

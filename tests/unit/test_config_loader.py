@@ -227,7 +227,7 @@ PUBLIC = "access: {scheme: internet-facing, allowed_cidrs: [198.51.100.0/24], re
 
 def test_cloud_without_instance_types_for_a_model(write_env: WriteEnv) -> None:
     text = PUBLIC + MINIMAL.replace(
-        "clouds:\n", "clouds:\n  gcp: {project_id: demo-project, region: us-central1, zones: [us-central1-a]}\n"
+        "clouds:\n", "clouds:\n  gcp: {project_id: demo-proj, region: us-central1, zones: [us-central1-a]}\n"
     )
     problem = only_problem(write_env(text))
     assert problem.path == "models[0].instance_types"
@@ -259,7 +259,7 @@ def test_floating_engine_image_is_refused(write_env: WriteEnv) -> None:
 
 def test_internal_endpoint_is_refused_where_the_balancer_is_always_public(write_env: WriteEnv) -> None:
     text = MINIMAL.replace(
-        "clouds:\n", "clouds:\n  gcp: {project_id: demo-project, region: us-central1, zones: [us-central1-a]}\n"
+        "clouds:\n", "clouds:\n  gcp: {project_id: demo-proj, region: us-central1, zones: [us-central1-a]}\n"
     ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], gcp: [g2-standard-8]}")
     problem = only_problem(write_env(text))
     assert problem.path == "access.scheme"
@@ -269,7 +269,7 @@ def test_internal_endpoint_is_refused_where_the_balancer_is_always_public(write_
 
 def test_gcp_cannot_scale_to_zero(write_env: WriteEnv) -> None:
     text = PUBLIC + MINIMAL.replace(
-        "clouds:\n", "clouds:\n  gcp: {project_id: demo-project, region: us-central1, zones: [us-central1-a]}\n"
+        "clouds:\n", "clouds:\n  gcp: {project_id: demo-proj, region: us-central1, zones: [us-central1-a]}\n"
     ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], gcp: [g2-standard-8]}")
     problem = only_problem(
         write_env(text + "    capacity: {min: 0, max: 2}\n    autoscaling: {scale_to_zero: true}\n")

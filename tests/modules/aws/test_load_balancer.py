@@ -23,8 +23,8 @@ def test_internet_facing_balancer_sits_in_public_subnets(aws_stacks: dict[str, S
     ]
     assert prod.at("aws_lb", "LoadBalancer/LoadBalancer")["subnets"] == public
     assert aws_stacks["edge-aws"].at("aws_lb", "LoadBalancer/LoadBalancer")["subnets"] == [
-        "subnet-0prv1",
-        "subnet-0prv2",
+        "subnet-0bbb0001",
+        "subnet-0bbb0002",
     ]
 
 
