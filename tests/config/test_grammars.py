@@ -13,7 +13,10 @@ from tests.conftest import MINIMAL, WriteEnv
 MODEL_ID = "model_id: Qwen/Qwen2.5-0.5B-Instruct"
 REVISION = "revision: 7ae557604adf67be50417f59c2c2f167def9a775"
 AWS = "aws: {region: us-east-1, zones: [us-east-1a, us-east-1b]}"
-KEYED = "access: {scheme: internet-facing, allowed_cidrs: [0.0.0.0/0], api_key: {secret: NAME}, tls: {aws_certificate_arn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc-1'}}\n"
+KEYED = (
+    "access: {scheme: internet-facing, allowed_cidrs: [0.0.0.0/0], api_key: {secret: NAME}, "
+    "tls: {aws_certificate_arn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc-1'}}\n"
+)
 
 
 def problems_of(path: Path) -> list[Problem]:
