@@ -25,7 +25,9 @@ class Strict(BaseModel):
     their own types, so a value of the wrong type is a mistake to report, never to convert.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False
+    )
 
 
 #: An IPv4 network in CIDR notation, written as text (the one type strict mode must parse from text).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
@@ -39,6 +40,8 @@ from llmdeploy.config.grammars import (
 from llmdeploy.config.model import ModelConfig
 
 Tier = Literal["dev", "staging", "prod"]
+#: GCP label keys and values: at most 63 characters.
+GCP_LABEL_LIMIT = 63
 #: Tags llmdeploy sets on every resource itself (llmdeploy/plan/build.py), plus its `llmdeploy-` keys:
 #: a file may not override them (status, release and cost tooling find resources by them).
 BUILT_IN_TAGS = ("project", "environment", "managed-by")
@@ -101,6 +104,7 @@ class Alarms(Strict):
     min_healthy_replicas: int = Field(
         default=1,
         ge=0,
+        le=500,
         description="Fewer healthy replicas than this in a serving slot raises an alarm (and holds a "
         "promotion); at most every fleet's capacity.max.",
     )
@@ -129,7 +133,7 @@ class Monitoring(Strict):
 class Budget(Strict):
     """A monthly budget; `llmdeploy cost` fails when the estimate exceeds it."""
 
-    monthly_usd: float = Field(gt=0, description="Budget in USD per month.")
+    monthly_usd: float = Field(gt=0, le=1e9, description="Budget in USD per month.")
     basis: Literal["min", "max"] = Field(
         default="max", description="Compare with the cost at min or at max capacity."
     )
@@ -243,11 +247,35 @@ class EnvironmentConfig(Strict):
         return problems
 
     def _tag_problems(self) -> list[str]:
-        return [
+        problems = [
             f"tags.{key}: llmdeploy sets this tag itself (it finds its resources by it): use another key"
             for key in self.tags
             if key.lower() in BUILT_IN_TAGS or key.lower().startswith(_BUILT_IN_PREFIX)
         ]
+        return problems + (self._gcp_label_problems() if "gcp" in self.clouds.names() else [])
+
+    def _gcp_label_problems(self) -> list[str]:
+        """GCP labels: keys start with a letter, keys and values at most 63 characters, lower case.
+
+        (cloud.google.com/compute/docs/labeling-resources#requirements). Tags become labels lower-cased
+        with other characters as `_` (modules/gcp/labels.py), so two keys must not become one.
+        """
+        problems = []
+        seen: dict[str, str] = {}
+        for key, value in self.tags.items():
+            label = re.sub(r"[^a-z0-9_-]", "_", key.lower())
+            if not key[0].isalpha() or len(key) > GCP_LABEL_LIMIT:
+                problems.append(
+                    f"tags.{key}: a GCP label key starts with a letter and has at most 63 characters"
+                )
+            if len(value) > GCP_LABEL_LIMIT:
+                problems.append(
+                    f"tags.{key}: a GCP label value has at most 63 characters ({len(value)} here)"
+                )
+            if label in seen:
+                problems.append(f"tags.{key}: becomes the same GCP label ({label}) as tags.{seen[label]}")
+            seen.setdefault(label, key)
+        return problems
 
     def _secret_problems(self) -> list[str]:
         """Each secret name in the grammar of every store the file deploys to (the intersection)."""

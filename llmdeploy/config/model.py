@@ -18,6 +18,8 @@ SLOTS: tuple[Slot, ...] = ("blue", "green")
 Algorithm = Literal["least_outstanding_requests", "round_robin"]
 #: Requests per minute per replica when no target is configured: a few concurrent streams each.
 DEFAULT_REQUESTS_PER_REPLICA = 60
+#: Upper bound of the token limits: far above any model's context, far below what overflows an engine flag.
+_MAX_TOKENS = 10_000_000
 _FLOATING_REVISIONS = frozenset({"main", "master", "latest", "head"})
 
 
@@ -25,16 +27,25 @@ class EngineLimits(Strict):
     """Token and concurrency limits passed to the engine. Default: the engine picks from the model."""
 
     max_input_tokens: int | None = Field(
-        default=None, gt=0, description="Longest prompt in tokens. Default: the engine's choice."
+        default=None,
+        gt=0,
+        le=_MAX_TOKENS,
+        description="Longest prompt in tokens. Default: the engine's choice.",
     )
     max_total_tokens: int | None = Field(
-        default=None, gt=0, description="Longest prompt plus completion in tokens. Default: the engine's."
+        default=None,
+        gt=0,
+        le=_MAX_TOKENS,
+        description="Longest prompt plus completion in tokens. Default: the engine's.",
     )
     max_batch_prefill_tokens: int | None = Field(
-        default=None, gt=0, description="Tokens prefilled in one batch (at least max_input_tokens)."
+        default=None,
+        gt=0,
+        le=_MAX_TOKENS,
+        description="Tokens prefilled in one batch (at least max_input_tokens).",
     )
     max_concurrent_requests: int = Field(
-        default=128, gt=0, description="Requests beyond this get HTTP 429 from the engine."
+        default=128, gt=0, le=100_000, description="Requests beyond this get HTTP 429 from the engine."
     )
 
     @model_validator(mode="after")
@@ -52,9 +63,11 @@ class EngineLimits(Strict):
 class Capacity(Strict):
     """Replica counts of one fleet (per cloud and slot)."""
 
-    min: int = Field(default=1, ge=0, description="Fewest replicas; 0 needs autoscaling.scale_to_zero.")
+    min: int = Field(
+        default=1, ge=0, le=500, description="Fewest replicas; 0 needs autoscaling.scale_to_zero."
+    )
     max: int = Field(default=2, ge=1, le=500, description="Most replicas (1-500).")
-    desired: int | None = Field(default=None, ge=0, description="Start size. Default: min.")
+    desired: int | None = Field(default=None, ge=0, le=500, description="Start size. Default: min.")
 
     # Field validators (not a model validator) so that these checks still run beside other errors.
     @field_validator("max")
@@ -77,7 +90,7 @@ class Capacity(Strict):
 class Spot(Strict):
     """How much of a fleet runs on spot capacity."""
 
-    on_demand_base: int = Field(default=0, ge=0, description="Replicas always on on-demand capacity.")
+    on_demand_base: int = Field(default=0, ge=0, le=500, description="Replicas always on on-demand capacity.")
     on_demand_percent_above_base: int = Field(
         default=0, ge=0, le=100, description="Share of replicas above the base that are on-demand."
     )
@@ -86,7 +99,10 @@ class Spot(Strict):
         description="How spot capacity is chosen among the instance types and zones.",
     )
     max_price_usd_hour: float | None = Field(
-        default=None, gt=0, description="Highest spot price per instance-hour. Default: the on-demand price."
+        default=None,
+        gt=0,
+        le=1000,
+        description="Highest spot price per instance-hour. Default: the on-demand price.",
     )
 
 
@@ -94,11 +110,15 @@ class Autoscaling(Strict):
     """How a fleet follows load. Exactly one target applies."""
 
     target_requests_per_replica: int | None = Field(
-        default=None, gt=0, description="Requests per minute per replica (load balancer metric)."
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="Requests per minute per replica (load balancer metric).",
     )
     target_queue_size: float | None = Field(
         default=None,
         gt=0,
+        le=10_000,
         description="Requests waiting in the engine's queue per replica (better for LLMs).",
     )
     scale_out_cooldown_s: int = Field(

@@ -157,3 +157,14 @@ def test_an_alarm_threshold_above_every_fleet_is_refused(write_env: WriteEnv) ->
     text = MINIMAL + "    capacity: {min: 1, max: 2}\nmonitoring: {alarms: {min_healthy_replicas: 3}}\n"
     message = paths_of(write_env(text))["monitoring.alarms.min_healthy_replicas"]
     assert "never clear" in message
+
+
+def test_tags_become_gcp_labels_without_loss(write_env: WriteEnv) -> None:
+    text = "access: {scheme: internet-facing, allowed_cidrs: [0.0.0.0/0], require_api_key: false}\n"
+    text += with_clouds(GCP, types="{aws: [g6.xlarge], gcp: [g2-standard-8]}")
+    long_value = "x" * 64
+    found = paths_of(write_env(text + f"tags: {{Team: a, team: b, '9lives': c, note: {long_value}}}\n"))
+    assert "same GCP label" in found["tags.team"]
+    assert "starts with a letter" in found["tags.9lives"]
+    assert "at most 63" in found["tags.note"]
+    assert load_environment(write_env(MINIMAL + f"tags: {{note: {long_value}}}\n")).tags["note"] == long_value
