@@ -162,9 +162,3 @@ def test_a_bad_secret_name_is_not_echoed(write_env: WriteEnv) -> None:
         write_env, MINIMAL + f"    hf_token: {{secret: '{token}'}}\n", "models[0].hf_token.secret"
     )
     assert token not in message
-
-
-def test_terraform_literal_escapes_interpolation_and_directives() -> None:
-    from modules.common import terraform_literal
-
-    assert terraform_literal("a ${b} %{ if c } $x %d") == "a $${b} %%{ if c } $x %d"
