@@ -23,6 +23,9 @@ BFLOAT16_COMPUTE_CAPABILITY = 8.0
 #: interruption notices"); GCP 30 s for Spot VMs (Compute API Scheduling: "30 seconds for Spot VMs");
 #: Azure 30 s (Scheduled Events, Preempt minimum notice).
 SPOT_NOTICE_S: dict[Cloud, int] = {"aws": 120, "gcp": 30, "azure": 30}
+#: Azure's termination notification, which holds a scale-in while the VM drains, lasts 5-15 minutes
+#: (Scheduled Events: Terminate "user-configurable 5-15 min"; azurerm termination_notification timeout).
+AZURE_TERMINATE_NOTICE_MAX_S = 15 * 60
 
 _ALGORITHM_FEATURE = {
     "least_outstanding_requests": Feature.LEAST_OUTSTANDING_REQUESTS,
@@ -32,7 +35,7 @@ _ALGORITHM_FEATURE = {
 
 def cloud_problems(model: ModelConfig, cloud: Cloud) -> list[str]:
     """Why `cloud` cannot run `model` as configured; empty when it can."""
-    return _unsupported(model, cloud) + _gpu_problems(model, cloud)
+    return _unsupported(model, cloud) + _gpu_problems(model, cloud) + _drain_problems(model, cloud)
 
 
 def requested_features(model: ModelConfig, cloud: Cloud) -> list[tuple[Feature, str]]:
@@ -85,6 +88,23 @@ def _gpu_problems(model: ModelConfig, cloud: Cloud) -> list[str]:
                 "set dtype: float16, or pick an Ampere or newer type"
             )
     return problems
+
+
+def _drain_problems(model: ModelConfig, cloud: Cloud) -> list[str]:
+    # Imported here: llmdeploy.instance reads the plan, which reads this config.
+    from llmdeploy.instance import ENGINE_STOP_S
+
+    drain = model.load_balancing.deregistration_delay_s
+    longest = AZURE_TERMINATE_NOTICE_MAX_S - ENGINE_STOP_S - 60
+    # Requests over LONG_REQUEST_S are refused on Azure already, and the drain follows them by default.
+    refused_already = model.load_balancing.request_timeout_s > LONG_REQUEST_S
+    if cloud != "azure" or drain <= longest or refused_already:
+        return []
+    return [
+        f"load_balancing.deregistration_delay_s: azure holds a scale-in for at most "
+        f"{AZURE_TERMINATE_NOTICE_MAX_S // 60} minutes, which must cover the drain, the engine's stop and a "
+        f"minute's margin: at most {longest} s, not {drain}"
+    ]
 
 
 def model_warnings(model: ModelConfig) -> list[str]:

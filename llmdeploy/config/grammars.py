@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 #: Longest bad value echoed back in a message; hostile input can be megabytes long.
 _SHOWN_CHARS = 60
@@ -26,35 +29,50 @@ def _shown(value: str) -> str:
     return repr(cut)
 
 
-def grammar(
-    pattern: str,
-    expected: str,
-    *,
-    max_length: int,
-    extra: Check | None = None,
-    echo: bool = True,
-) -> Any:
-    """A `str` type that accepts only full matches of `pattern`, at most `max_length` long.
+@dataclass(frozen=True)
+class Grammar:
+    """Annotation for a `str` that accepts only full matches of `pattern`, at most `max_length` long.
 
     `expected` completes "expected …" in the message; `extra` returns a further reason to refuse (or
     None); `echo=False` keeps the value out of the message (secret names may be secrets pasted by mistake).
+    The pattern also goes into the JSON schema, so editors flag a bad value as it is typed.
     """
-    compiled = re.compile(pattern)
 
-    def check(value: str) -> str:
+    pattern: str
+    expected: str
+    max_length: int
+    extra: Check | None = None
+    echo: bool = True
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        found = handler(schema)
+        found["pattern"] = self.pattern
+        return found
+
+    def check(self, value: str) -> str:
         reason = None
-        if len(value) > max_length:
-            reason = f"longer than {max_length} characters"
-        elif not compiled.fullmatch(value):
+        if len(value) > self.max_length:
+            reason = f"longer than {self.max_length} characters"
+        elif not re.fullmatch(self.pattern, value):
             reason = "not of the expected form"
-        elif extra is not None:
-            reason = extra(value)
+        elif self.extra is not None:
+            reason = self.extra(value)
         if reason is not None:
-            shown = f"{_shown(value)} is " if echo else "the value is "
-            raise ValueError(f"{shown}{reason}: expected {expected}")
+            shown = f"{_shown(value)} is " if self.echo else "the value is "
+            raise ValueError(f"{shown}{reason}: expected {self.expected}")
         return value
 
-    return Annotated[str, AfterValidator(check), Field(json_schema_extra={"pattern": pattern})]
+
+def grammar(
+    pattern: str, expected: str, *, max_length: int, extra: Check | None = None, echo: bool = True
+) -> Grammar:
+    """The `Grammar` annotation: `Annotated[str, grammar(...)]`."""
+    return Grammar(pattern, expected, max_length, extra, echo)
 
 
 def _forbid(*fragments: str) -> Check:
@@ -70,78 +88,111 @@ def _forbid(*fragments: str) -> Check:
 _HF_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 #: Hub repo ids: "alphanumeric chars or '-', '_', '.'; '--' and '..' are forbidden; '-' and '.' cannot
 #: start or end the name, max length is 96" (huggingface_hub `validate_repo_id`), as `org/name`.
-ModelId = grammar(
-    rf"^{_HF_PART}/{_HF_PART}$",
-    "a Hugging Face model id org/name (letters, digits, . _ -; each part at most 96)",
-    max_length=193,
-    extra=_forbid("..", "--"),
-)
+ModelId = Annotated[
+    str,
+    grammar(
+        rf"^{_HF_PART}/{_HF_PART}$",
+        "a Hugging Face model id org/name (letters, digits, . _ -; each part at most 96)",
+        max_length=193,
+        extra=_forbid("..", "--"),
+    ),
+]
 
 #: A commit sha, or a branch/tag name in git's ref grammar (`git check-ref-format`) without spaces.
-Revision = grammar(
-    r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9_-])?$",
-    "a 40-hex commit sha or a tag name (letters, digits, . _ / -)",
-    max_length=128,
-    extra=_forbid("..", "//", "@{", ".lock/", "/."),
-)
+Revision = Annotated[
+    str,
+    grammar(
+        r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9_-])?$",
+        "a 40-hex commit sha or a tag name (letters, digits, . _ / -)",
+        max_length=128,
+        extra=_forbid("..", "//", "@{", ".lock/", "/."),
+    ),
+]
 
 _DOMAIN_PART = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
 _PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 #: distribution/reference's grammar (reference/regexp.go): [domain[:port]/]path[:tag][@sha256:digest].
-ImageReference = grammar(
-    rf"^(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?/)?{_PATH_PART}(?:/{_PATH_PART})*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$",
-    "a container image reference registry/name:tag, optionally @sha256:<digest>",
-    max_length=255,
-)
+ImageReference = Annotated[
+    str,
+    grammar(
+        rf"^(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?/)?{_PATH_PART}(?:/{_PATH_PART})*"
+        r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$",
+        "a container image reference registry/name:tag, optionally @sha256:<digest>",
+        max_length=255,
+    ),
+]
 
 #: An absolute URL path the load balancers and the proxy match exactly: no query, no `..`.
-UrlPath = grammar(
-    r"^/[A-Za-z0-9/._~-]*$",
-    "an absolute URL path of letters, digits and / . _ ~ - (for example /health)",
-    max_length=255,
-    extra=_forbid(".."),
-)
+UrlPath = Annotated[
+    str,
+    grammar(
+        r"^/[A-Za-z0-9/._~-]*$",
+        "an absolute URL path of letters, digits and / . _ ~ - (for example /health)",
+        max_length=255,
+        extra=_forbid(".."),
+    ),
+]
 
 # --- Names of cloud resources ------------------------------------------------------------------
 
 #: An email address for alarm subscriptions, narrowed to characters every cloud's API takes.
-Email = grammar(
-    r"^[A-Za-z0-9._+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$",
-    "an email address like oncall@example.com",
-    max_length=254,
-)
+Email = Annotated[
+    str,
+    grammar(
+        r"^[A-Za-z0-9._+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$",
+        "an email address like oncall@example.com",
+        max_length=254,
+    ),
+]
 
 #: A DNS label: what goes left of a zone (`api` in api.example.com).
-DnsLabel = grammar(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", "a lower-case DNS label", max_length=63)
+DnsLabel = Annotated[
+    str, grammar(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", "a lower-case DNS label", max_length=63)
+]
 
 #: A domain name of two or more lower-case labels, without the trailing dot.
-DomainName = grammar(
-    r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
-    "a lower-case domain name like llm.example.com",
-    max_length=253,
-)
+DomainName = Annotated[
+    str,
+    grammar(
+        r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        "a lower-case domain name like llm.example.com",
+        max_length=253,
+    ),
+]
 
-AwsAccountId = grammar(r"^[0-9]{12}$", "a 12-digit AWS account id", max_length=12)
-AwsVpcId = grammar(r"^vpc-[0-9a-f]{8,17}$", "a VPC id like vpc-0abc12345def67890", max_length=21)
-AwsSubnetId = grammar(r"^subnet-[0-9a-f]{8,17}$", "a subnet id like subnet-0abc12345def67890", max_length=24)
+AwsAccountId = Annotated[str, grammar(r"^[0-9]{12}$", "a 12-digit AWS account id", max_length=12)]
+AwsVpcId = Annotated[
+    str, grammar(r"^vpc-[0-9a-f]{8,17}$", "a VPC id like vpc-0abc12345def67890", max_length=21)
+]
+AwsSubnetId = Annotated[
+    str, grammar(r"^subnet-[0-9a-f]{8,17}$", "a subnet id like subnet-0abc12345def67890", max_length=24)
+]
 #: SSM parameter names: "a-z, A-Z, 0-9, and _.-" plus `/` for hierarchies; at most 2048 characters.
-AwsSsmParameter = grammar(
-    r"^/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$",
-    "an SSM parameter path like /aws/service/deeplearning/ami/...",
-    max_length=2048,
-)
+AwsSsmParameter = Annotated[
+    str,
+    grammar(
+        r"^/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$",
+        "an SSM parameter path like /aws/service/deeplearning/ami/...",
+        max_length=2048,
+    ),
+]
 _ACM_REGION = r"[a-z]{2}(?:-[a-z]+)+-[0-9]"
-AwsCertificateArn = grammar(
-    rf"^arn:aws(?:-[a-z]+)*:acm:{_ACM_REGION}:[0-9]{{12}}:certificate/[A-Za-z0-9-]{{1,64}}$",
-    "an ACM certificate ARN arn:aws:acm:<region>:<account>:certificate/<id>",
-    max_length=200,
-)
-AwsSnsTopicArn = grammar(
-    rf"^arn:aws(?:-[a-z]+)*:sns:{_ACM_REGION}:[0-9]{{12}}:[A-Za-z0-9_-]{{1,256}}(?:\.fifo)?$",
-    "an SNS topic ARN arn:aws:sns:<region>:<account>:<topic>",
-    max_length=330,
-)
+AwsCertificateArn = Annotated[
+    str,
+    grammar(
+        rf"^arn:aws(?:-[a-z]+)*:acm:{_ACM_REGION}:[0-9]{{12}}:certificate/[A-Za-z0-9-]{{1,64}}$",
+        "an ACM certificate ARN arn:aws:acm:<region>:<account>:certificate/<id>",
+        max_length=200,
+    ),
+]
+AwsSnsTopicArn = Annotated[
+    str,
+    grammar(
+        rf"^arn:aws(?:-[a-z]+)*:sns:{_ACM_REGION}:[0-9]{{12}}:[A-Za-z0-9_-]{{1,256}}(?:\.fifo)?$",
+        "an SNS topic ARN arn:aws:sns:<region>:<account>:<topic>",
+        max_length=330,
+    ),
+]
 
 
 def _s3_bucket_extra(value: str) -> str | None:
@@ -153,62 +204,91 @@ def _s3_bucket_extra(value: str) -> str | None:
     return _forbid("..", ".-", "-.")(value)
 
 
-S3Bucket = grammar(
-    r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$",
-    "an S3 bucket name: 3-63 lower-case letters, digits, . and -",
-    max_length=63,
-    extra=_s3_bucket_extra,
-)
-#: cloud.google.com/storage/docs/buckets#naming (names without dots: at most 63 characters).
-GcsBucket = grammar(
-    r"^[a-z0-9][a-z0-9_-]*[a-z0-9]$",
-    "a Cloud Storage bucket name: 3-63 lower-case letters, digits, _ and -",
-    max_length=63,
-    extra=lambda value: (
-        "reserved (goog prefix or google)" if value.startswith("goog") or "google" in value else None
+S3Bucket = Annotated[
+    str,
+    grammar(
+        r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$",
+        "an S3 bucket name: 3-63 lower-case letters, digits, . and -",
+        max_length=63,
+        extra=_s3_bucket_extra,
     ),
-)
+]
+#: cloud.google.com/storage/docs/buckets#naming (names without dots: at most 63 characters).
+GcsBucket = Annotated[
+    str,
+    grammar(
+        r"^[a-z0-9][a-z0-9_-]*[a-z0-9]$",
+        "a Cloud Storage bucket name: 3-63 lower-case letters, digits, _ and -",
+        max_length=63,
+        extra=lambda value: (
+            "reserved (goog prefix or google)" if value.startswith("goog") or "google" in value else None
+        ),
+    ),
+]
 #: An object key prefix in a state bucket: path segments of safe characters.
-KeyPrefix = grammar(
-    r"^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$",
-    "a key prefix of letters, digits, . _ - separated by /",
-    max_length=200,
-    extra=_forbid(".."),
-)
+KeyPrefix = Annotated[
+    str,
+    grammar(
+        r"^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$",
+        "a key prefix of letters, digits, . _ - separated by /",
+        max_length=200,
+        extra=_forbid(".."),
+    ),
+]
 #: A local file path (state file, `extends`): no shell or template characters.
-FilePath = grammar(r"^[A-Za-z0-9._/-]+$", "a file path of letters, digits and . _ / -", max_length=255)
-GcpProjectId = grammar(
-    r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
-    "a GCP project id: 6-30 lower-case letters, digits and -, starting with a letter",
-    max_length=30,
-)
-GcpImageFamily = grammar(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$", "a GCP image family name", max_length=63)
-AzureSubscriptionId = grammar(
-    r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
-    "an Azure subscription id (a GUID)",
-    max_length=36,
-)
+FilePath = Annotated[
+    str, grammar(r"^[A-Za-z0-9._/-]+$", "a file path of letters, digits and . _ / -", max_length=255)
+]
+GcpProjectId = Annotated[
+    str,
+    grammar(
+        r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
+        "a GCP project id: 6-30 lower-case letters, digits and -, starting with a letter",
+        max_length=30,
+    ),
+]
+GcpImageFamily = Annotated[
+    str, grammar(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$", "a GCP image family name", max_length=63)
+]
+AzureSubscriptionId = Annotated[
+    str,
+    grammar(
+        r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
+        "an Azure subscription id (a GUID)",
+        max_length=36,
+    ),
+]
 #: learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules (ASCII subset).
-AzureResourceGroup = grammar(
-    r"^[A-Za-z0-9._()-]*[A-Za-z0-9_()-]$",
-    "an Azure resource group name: 1-90 letters, digits, . _ ( ) -, not ending in .",
-    max_length=90,
-)
-AzureKeyVaultName = grammar(
-    r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$",
-    "a Key Vault name: 3-24 letters, digits and -, starting with a letter",
-    max_length=24,
-    extra=_forbid("--"),
-)
-AzureStorageAccount = grammar(
-    r"^[a-z0-9]{3,24}$", "a storage account name: 3-24 lower-case letters and digits", max_length=24
-)
-AzureContainer = grammar(
-    r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$",
-    "a blob container name: 3-63 lower-case letters, digits and -",
-    max_length=63,
-    extra=_forbid("--"),
-)
+AzureResourceGroup = Annotated[
+    str,
+    grammar(
+        r"^[A-Za-z0-9._()-]*[A-Za-z0-9_()-]$",
+        "an Azure resource group name: 1-90 letters, digits, . _ ( ) -, not ending in .",
+        max_length=90,
+    ),
+]
+AzureKeyVaultName = Annotated[
+    str,
+    grammar(
+        r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$",
+        "a Key Vault name: 3-24 letters, digits and -, starting with a letter",
+        max_length=24,
+        extra=_forbid("--"),
+    ),
+]
+AzureStorageAccount = Annotated[
+    str,
+    grammar(r"^[a-z0-9]{3,24}$", "a storage account name: 3-24 lower-case letters and digits", max_length=24),
+]
+AzureContainer = Annotated[
+    str,
+    grammar(
+        r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$",
+        "a blob container name: 3-63 lower-case letters, digits and -",
+        max_length=63,
+        extra=_forbid("--"),
+    ),
+]
 
 # --- Secret names, per store -------------------------------------------------------------------
 
@@ -222,12 +302,15 @@ AZURE_SECRET_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
 #: name that itself ends like that makes the grant ambiguous (Secrets Manager user guide, "ARN").
 AWS_AMBIGUOUS_SUFFIX = re.compile(r".*-[A-Za-z0-9]{6}")
 
-SecretName = grammar(
-    AWS_SECRET_NAME.pattern.join("^$"),
-    "a secret name: 1-512 letters, digits and / _ + = . @ - (AWS; GCP and Azure allow fewer, see below)",
-    max_length=512,
-    echo=False,
-)
+SecretName = Annotated[
+    str,
+    grammar(
+        AWS_SECRET_NAME.pattern.join("^$"),
+        "a secret name: 1-512 letters, digits and / _ + = . @ - (AWS; GCP and Azure allow fewer, see below)",
+        max_length=512,
+        echo=False,
+    ),
+]
 
 # --- Tags ----------------------------------------------------------------------------------------
 
@@ -243,16 +326,22 @@ def _reserved_tag_key(key: str) -> str | None:
 #: Tag keys in the intersection of what AWS allows in a tag ("letters, numbers, spaces and + - = . _ : / @")
 #: and in instance metadata, which llmdeploy enables ("letters, digits and + - = . , _ : @"; no `/` or
 #: space; not `.` or `..`: EC2 user guide, "Work with instance tags in instance metadata").
-TagKey = grammar(
-    r"^[A-Za-z0-9+=._:@-]+$",
-    "a tag key of 1-128 letters, digits and + - = . _ : @ (no spaces or /: tags are read through "
-    "instance metadata)",
-    max_length=128,
-    extra=lambda value: _reserved_tag_key(value),
-)
+TagKey = Annotated[
+    str,
+    grammar(
+        r"^[A-Za-z0-9+=._:@-]+$",
+        "a tag key of 1-128 letters, digits and + - = . _ : @ (no spaces or /: tags are read through "
+        "instance metadata)",
+        max_length=128,
+        extra=lambda value: _reserved_tag_key(value),
+    ),
+]
 #: AWS tag values (letters, numbers, spaces and + - = . _ : / @), at most 256 characters (Azure: 256).
-TagValue = grammar(
-    r"^[A-Za-z0-9 +=._:/@-]*$",
-    "a tag value of up to 256 letters, digits, spaces and + - = . _ : / @",
-    max_length=256,
-)
+TagValue = Annotated[
+    str,
+    grammar(
+        r"^[A-Za-z0-9 +=._:/@-]*$",
+        "a tag value of up to 256 letters, digits, spaces and + - = . _ : / @",
+        max_length=256,
+    ),
+]

@@ -168,3 +168,13 @@ def test_tags_become_gcp_labels_without_loss(write_env: WriteEnv) -> None:
     assert "starts with a letter" in found["tags.9lives"]
     assert "at most 63" in found["tags.note"]
     assert load_environment(write_env(MINIMAL + f"tags: {{note: {long_value}}}\n")).tags["note"] == long_value
+
+
+def test_azure_cannot_hold_a_scale_in_longer_than_its_termination_notice(write_env: WriteEnv) -> None:
+    text = "access: {scheme: internet-facing, allowed_cidrs: [0.0.0.0/0], require_api_key: false}\n"
+    text += with_clouds(AZURE, types="{aws: [g6.xlarge], azure: [Standard_NC24ads_A100_v4]}")
+    text += (
+        "    load_balancing: {algorithm: round_robin, request_timeout_s: 240, deregistration_delay_s: 900}\n"
+    )
+    message = paths_of(write_env(text))["models[0].load_balancing.deregistration_delay_s"]
+    assert "at most 810 s" in message
