@@ -9,7 +9,6 @@ from pydantic import Field, model_validator
 
 from llmdeploy.capabilities import Feature, support
 from llmdeploy.config.access import Access as Access
-from llmdeploy.config.access import Tls as Tls
 from llmdeploy.config.clouds import (
     ALB_SUBNET_PREFIX,
     SMALLEST_SUBNET_PREFIX,
@@ -167,7 +166,10 @@ class EnvironmentConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        problems = self._name_problems() + self._cloud_problems() + self._tier_problems()
+        problems = [
+            f"models[{index}].{line}" for index, model in enumerate(self.models) for line in model.problems()
+        ]
+        problems += self._name_problems() + self._cloud_problems() + self._tier_problems()
         problems += self._tag_problems() + self._secret_problems() + self._network_problems()
         problems += self._alarm_problems() + self.access.cloud_problems(self.clouds.names())
         if problems:

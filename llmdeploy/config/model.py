@@ -7,7 +7,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from llmdeploy.catalog import Cloud, closest, instance_types
-from llmdeploy.config.common import PinnedImage, SecretField, Slug, Strict, join_problems
+from llmdeploy.config.common import PinnedImage, SecretField, Slug, Strict
 from llmdeploy.config.fleet_checks import cloud_problems
 from llmdeploy.config.grammars import ModelId, Revision, UrlPath
 from llmdeploy.engines import ENGINES, EngineName
@@ -296,11 +296,13 @@ class ModelConfig(Strict):
             raise ValueError(f"slot weights must sum to 100, got {total} ({shown})")
         return slots
 
-    # One validator for every check of the model as a whole, so that all of them are reported in one
-    # run: an unknown instance type does not hide a feature the cloud lacks (a field validator's
-    # error would stop this validator from running at all).
-    @model_validator(mode="after")
-    def _fits_and_scales(self) -> Self:
+    def problems(self) -> list[str]:
+        """Every check of the model as a whole, as `relative.key: message` lines.
+
+        The environment's validator reports them together with its own: a validator here would hide
+        them all behind the first model problem (a failed model stops every validator above it), and a
+        field validator would hide a feature the cloud lacks behind an unknown instance type.
+        """
         problems = [
             problem
             for cloud, names in self.instance_types.items()
@@ -308,10 +310,9 @@ class ModelConfig(Strict):
         ]
         problems += [problem for cloud in self.instance_types for problem in self._memory_problems(cloud)]
         problems += self._scaling_problems() + self._engine_problems()
-        problems += [problem for cloud in self.instance_types for problem in cloud_problems(self, cloud)]
-        if problems:
-            raise ValueError(join_problems(problems))
-        return self
+        return problems + [
+            problem for cloud in self.instance_types for problem in cloud_problems(self, cloud)
+        ]
 
     def _memory_problems(self, cloud: Cloud) -> list[str]:
         need = memory_need(self.params_billion, self.dtype, self.quantize)

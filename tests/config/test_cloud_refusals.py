@@ -178,3 +178,18 @@ def test_azure_cannot_hold_a_scale_in_longer_than_its_termination_notice(write_e
     )
     message = paths_of(write_env(text))["models[0].load_balancing.deregistration_delay_s"]
     assert "at most 810 s" in message
+
+
+def test_model_problems_do_not_hide_the_environment_s(write_env: WriteEnv) -> None:
+    text = with_clouds(
+        AZURE.replace(", key_vault: {name: kv-one, resource_group: rg}", ""),
+        types="{azure: [Standard_NC4as_T4_v3]}",
+    )
+    text = "access: {scheme: internet-facing, allowed_cidrs: [0.0.0.0/0], require_api_key: false}\n" + text
+    text = text.replace("  aws: {region: us-east-1, zones: [us-east-1a, us-east-1b]}\n", "")
+    found = paths_of(write_env(text + "    hf_token: {secret: chat-hf-token}\n"))
+    assert {
+        "models[0].load_balancing.algorithm",
+        "models[0].instance_types.azure[0]",
+        "clouds.azure.key_vault",
+    } <= set(found)
