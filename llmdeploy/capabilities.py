@@ -28,6 +28,7 @@ class Feature(Enum):
     PRIVATE_ENDPOINT = "internal endpoint without a public address"
     LONG_REQUESTS = "requests longer than 240 s"
     AUTOSCALING_COOLDOWNS = "autoscaling cooldowns"
+    DASHBOARD = "a dashboard per environment (monitoring.dashboard)"
     SPOT_ALLOCATION_STRATEGY = "a spot allocation strategy"
 
 
@@ -64,6 +65,7 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
             "remove autoscaling.scale_out_cooldown_s and scale_in_cooldown_s",
         ),
         Feature.SPOT_ALLOCATION_STRATEGY: Support(_YES, "ASG spot_allocation_strategy"),
+        Feature.DASHBOARD: Support(_YES, "CloudWatch dashboard"),
     },
     "gcp": {
         Feature.LEAST_OUTSTANDING_REQUESTS: Support(_YES, "backend service LEAST_REQUEST locality policy"),
@@ -91,6 +93,7 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
         Feature.SPOT_ALLOCATION_STRATEGY: Support(
             _NO, "managed instance groups choose spot capacity themselves: remove spot.allocation_strategy"
         ),
+        Feature.DASHBOARD: Support(_YES, "Cloud Monitoring dashboard"),
     },
     "azure": {
         Feature.LEAST_OUTSTANDING_REQUESTS: Support(
@@ -100,7 +103,11 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
         Feature.WEIGHTED_BLUE_GREEN: Support(_YES, "Front Door origin weights, 1% steps"),
         Feature.SPOT_WITH_ON_DEMAND_BASE: Support(_YES, "Flexible scale set priority mix"),
         Feature.SPOT_MAX_PRICE: Support(_YES, "scale set max_bid_price"),
-        Feature.SEVERAL_INSTANCE_TYPES: Support(_YES, "Flexible scale set SKU profile"),
+        # modules/azure/gpu_fleet.py runs the first size only: azurerm's SkuProfileVMSizeName validator
+        # and "Instance mix overview, Limitations" admit A, B, D, E and F sizes, never a GPU size.
+        Feature.SEVERAL_INSTANCE_TYPES: Support(
+            _NO, "a scale set's instance mix takes no GPU size: list one Azure size per model"
+        ),
         Feature.QUEUE_SIZE_AUTOSCALING: Support(_YES, "autoscale rule on an Azure Monitor custom metric"),
         Feature.SCALE_TO_ZERO: Support(_YES, "autoscale minimum 0"),
         Feature.API_KEY_AT_LOAD_BALANCER: Support(_YES, "Front Door WAF rule on Authorization, else 403"),
@@ -111,7 +118,10 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
             _NO, "Front Door waits at most 240 s for an origin: set request_timeout_s to 240 or less"
         ),
         Feature.AUTOSCALING_COOLDOWNS: Support(_YES, "autoscale rule cooldowns"),
-        Feature.SPOT_ALLOCATION_STRATEGY: Support(_YES, "Flexible scale set spot allocation strategy"),
+        Feature.SPOT_ALLOCATION_STRATEGY: Support(
+            _NO, "one VM size per scale set leaves nothing to allocate among: remove spot.allocation_strategy"
+        ),
+        Feature.DASHBOARD: Support(_YES, "Azure portal dashboard"),
     },
 }
 

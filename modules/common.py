@@ -9,11 +9,11 @@ from collections.abc import Mapping
 
 from cdktn import TerraformElement
 
-# Defined with the names `llmdeploy status` reads back (llmdeploy never imports CDK code).
-from llmdeploy.status.names import short_name as short_name
-
 # The subnet split lives with the config, which checks that the VPC CIDR is large enough for it.
 from llmdeploy.config.clouds import SUBNET_NEWBITS as SUBNET_NEWBITS
+
+# Defined with the names `llmdeploy status` reads back (llmdeploy never imports CDK code).
+from llmdeploy.status.names import short_name as short_name
 
 #: Where a skip is written in the synthesized JSON: the resource's `//` comment field, in the shape
 #: checkov reads from CloudFormation metadata. checkov's terraform_json runner does not read inline

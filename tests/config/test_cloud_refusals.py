@@ -193,3 +193,11 @@ def test_model_problems_do_not_hide_the_environment_s(write_env: WriteEnv) -> No
         "models[0].instance_types.azure[0]",
         "clouds.azure.key_vault",
     } <= set(found)
+
+
+def test_azure_runs_one_gpu_size_per_fleet(write_env: WriteEnv) -> None:
+    text = "access: {scheme: internet-facing, allowed_cidrs: [0.0.0.0/0], require_api_key: false}\n"
+    types = "{aws: [g6.xlarge], azure: [Standard_NC24ads_A100_v4, Standard_NC48ads_A100_v4]}"
+    text += with_clouds(AZURE, types=types)
+    text += "    load_balancing: {algorithm: round_robin, request_timeout_s: 240}\n"
+    assert "takes no GPU size" in paths_of(write_env(text))["models[0].instance_types.azure"]
