@@ -178,7 +178,11 @@ def test_dns_records_to_create_for_the_domain(gcp_stacks: dict[str, Stack]) -> N
     assert edge.doc["output"]["dns_records"]["value"] == [
         {"name": "coder.llm.example.com.", "type": "A", "ttl": 300, "rrdatas": [f"${{{address}.address}}"]}
     ]
-    assert gcp_stacks["prod-gcp"].doc["output"]["dns_records"]["value"] == []
+    prod = gcp_stacks["prod-gcp"]
+    address = prod.address("google_compute_global_address", "LoadBalancer/Address")
+    assert prod.doc["output"]["dns_records"]["value"] == [  # prod serves HTTPS on its tls.domain
+        {"name": "llm.example.com.", "type": "A", "ttl": 300, "rrdatas": [f"${{{address}.address}}"]}
+    ]
 
 
 def _rule(rule: dict[str, Any]) -> tuple[str, str, str]:
