@@ -27,6 +27,9 @@ class Feature(Enum):
     API_KEY_AT_LOAD_BALANCER = "API key checked at the load balancer"
     PRIVATE_ENDPOINT = "internal endpoint without a public address"
     LONG_REQUESTS = "requests longer than 240 s"
+    AUTOSCALING_COOLDOWNS = "autoscaling cooldowns"
+    DASHBOARD = "a dashboard per environment (monitoring.dashboard)"
+    SPOT_ALLOCATION_STRATEGY = "a spot allocation strategy"
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,16 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
         Feature.API_KEY_AT_LOAD_BALANCER: Support(_YES, "ALB listener rule on Authorization, else 401"),
         Feature.PRIVATE_ENDPOINT: Support(_YES, "internal ALB in the private subnets"),
         Feature.LONG_REQUESTS: Support(_YES, "ALB idle timeout up to 4000 s"),
+        # "Target tracking scaling policies ... don't support cooldown periods"; only instance warmup
+        # applies (EC2 Auto Scaling user guide, "Scaling cooldowns"), and llmdeploy sets it from the
+        # readiness grace.
+        Feature.AUTOSCALING_COOLDOWNS: Support(
+            _NO,
+            "target tracking takes no cooldowns, only the instance warmup (health_check.readiness_grace_s): "
+            "remove autoscaling.scale_out_cooldown_s and scale_in_cooldown_s",
+        ),
+        Feature.SPOT_ALLOCATION_STRATEGY: Support(_YES, "ASG spot_allocation_strategy"),
+        Feature.DASHBOARD: Support(_YES, "CloudWatch dashboard"),
     },
     "gcp": {
         Feature.LEAST_OUTSTANDING_REQUESTS: Support(_YES, "backend service LEAST_REQUEST locality policy"),
@@ -72,6 +85,15 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
             _NO, "the global external Application LB is always public: use internet-facing with allowed_cidrs"
         ),
         Feature.LONG_REQUESTS: Support(_YES, "backend service timeout_sec"),
+        Feature.AUTOSCALING_COOLDOWNS: Support(
+            _YES, "scale-in control time window; scale-out waits the initialization period"
+        ),
+        # A regional MIG spreads VMs over zones by its distribution shape; Spot VMs have no allocation
+        # strategy among types (instance flexibility picks by availability).
+        Feature.SPOT_ALLOCATION_STRATEGY: Support(
+            _NO, "managed instance groups choose spot capacity themselves: remove spot.allocation_strategy"
+        ),
+        Feature.DASHBOARD: Support(_YES, "Cloud Monitoring dashboard"),
     },
     "azure": {
         Feature.LEAST_OUTSTANDING_REQUESTS: Support(
@@ -81,7 +103,11 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
         Feature.WEIGHTED_BLUE_GREEN: Support(_YES, "Front Door origin weights, 1% steps"),
         Feature.SPOT_WITH_ON_DEMAND_BASE: Support(_YES, "Flexible scale set priority mix"),
         Feature.SPOT_MAX_PRICE: Support(_YES, "scale set max_bid_price"),
-        Feature.SEVERAL_INSTANCE_TYPES: Support(_YES, "Flexible scale set SKU profile"),
+        # modules/azure/gpu_fleet.py runs the first size only: azurerm's SkuProfileVMSizeName validator
+        # and "Instance mix overview, Limitations" admit A, B, D, E and F sizes, never a GPU size.
+        Feature.SEVERAL_INSTANCE_TYPES: Support(
+            _NO, "a scale set's instance mix takes no GPU size: list one Azure size per model"
+        ),
         Feature.QUEUE_SIZE_AUTOSCALING: Support(_YES, "autoscale rule on an Azure Monitor custom metric"),
         Feature.SCALE_TO_ZERO: Support(_YES, "autoscale minimum 0"),
         Feature.API_KEY_AT_LOAD_BALANCER: Support(_YES, "Front Door WAF rule on Authorization, else 403"),
@@ -91,6 +117,11 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
         Feature.LONG_REQUESTS: Support(
             _NO, "Front Door waits at most 240 s for an origin: set request_timeout_s to 240 or less"
         ),
+        Feature.AUTOSCALING_COOLDOWNS: Support(_YES, "autoscale rule cooldowns"),
+        Feature.SPOT_ALLOCATION_STRATEGY: Support(
+            _NO, "one VM size per scale set leaves nothing to allocate among: remove spot.allocation_strategy"
+        ),
+        Feature.DASHBOARD: Support(_YES, "Azure portal dashboard"),
     },
 }
 

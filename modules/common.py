@@ -9,6 +9,9 @@ from collections.abc import Mapping
 
 from cdktn import TerraformElement
 
+# The subnet split lives with the config, which checks that the VPC CIDR is large enough for it.
+from llmdeploy.config.clouds import SUBNET_NEWBITS as SUBNET_NEWBITS
+
 # Defined with the names `llmdeploy status` reads back (llmdeploy never imports CDK code).
 from llmdeploy.status.names import short_name as short_name
 
@@ -26,8 +29,6 @@ LB_NAME_LIMIT = 32
 LOG_RETENTION_DAYS = 365
 #: Load balancer access logs are kept this long for request analysis, then expire.
 ACCESS_LOG_EXPIRY_DAYS = 90
-#: Subnets are the VPC CIDR split in 2**4 parts: room for 8 zones of public and 8 of private.
-SUBNET_NEWBITS = 4
 #: Instance refresh never drops below full healthy capacity (GPU capacity is scarce), pausing
 #: at these percentages so alarms can stop a bad rollout.
 ROLLOUT_MIN_HEALTHY_PERCENT = 100

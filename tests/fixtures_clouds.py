@@ -24,7 +24,7 @@ from tests.fixtures_synth import Stack
 
 #: What the examples do not exercise on GCP and Azure: access from listed CIDRs without an API key, HTTPS
 #: with host routing, on-demand capacity above a zero base, a slot at 0% weight, several instance
-#: types on Azure, vLLM, no secrets at all, no dashboard or e-mail.
+#: types on GCP, vLLM, no secrets at all, no dashboard or e-mail.
 EDGE_ENV = """\
 project: edge
 tier: staging
@@ -34,7 +34,7 @@ clouds:
 access:
   scheme: internet-facing
   require_api_key: false
-  allowed_cidrs: [10.1.0.0/16, 192.168.0.0/24]
+  allowed_cidrs: [198.51.100.0/24, 203.0.113.0/24]
   routing: host
   tls: {domain: llm.example.com}
 monitoring: {dashboard: false}
@@ -44,9 +44,10 @@ models:
     model_id: Qwen/Qwen2.5-0.5B-Instruct
     revision: 7ae557604adf67be50417f59c2c2f167def9a775
     params_billion: 0.5
+    dtype: float16                     # the T4 (Turing) cannot run bfloat16
     instance_types:
       gcp: [g2-standard-4, g2-standard-8]
-      azure: [Standard_NC4as_T4_v3, Standard_NC8as_T4_v3]
+      azure: [Standard_NC4as_T4_v3]
     capacity: {min: 1, max: 3}
     spot: {on_demand_base: 0, on_demand_percent_above_base: 50}
     autoscaling: {target_queue_size: 2}

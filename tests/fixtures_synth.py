@@ -34,9 +34,9 @@ clouds:
     zones: [eu-west-1a, eu-west-1b]
     network:
       existing:
-        vpc_id: vpc-0abc123
-        public_subnet_ids: [subnet-0pub1, subnet-0pub2]
-        private_subnet_ids: [subnet-0prv1, subnet-0prv2]
+        vpc_id: vpc-0abc1234
+        public_subnet_ids: [subnet-0aaa0001, subnet-0aaa0002]
+        private_subnet_ids: [subnet-0bbb0001, subnet-0bbb0002]
 access:
   scheme: internal
   allowed_cidrs: [10.1.0.0/16, 192.168.0.0/24]

@@ -34,6 +34,11 @@ class InstanceType:
     spot_discount: float
     source: str
     as_of: str
+    #: The GPU's architecture and CUDA compute capability (from data/gpus.yaml).
+    architecture: str
+    compute_capability: float
+    #: Why llmdeploy cannot run this type, if it cannot (validation refuses it with this reason).
+    unusable: str | None = None
 
     @property
     def total_gpu_memory_gib(self) -> int:
@@ -56,8 +61,9 @@ def _load(name: str) -> Any:
 def instance_types(cloud: Cloud) -> dict[str, InstanceType]:
     """All catalogued instance types of a cloud, by name, cheapest first."""
     data = _load(f"{cloud}.yaml")
+    gpus: dict[str, dict[str, Any]] = _load("gpus.yaml")
     entries = [
-        InstanceType(cloud=cloud, source=data["source"], as_of=data["as_of"], **entry)
+        InstanceType(cloud=cloud, source=data["source"], as_of=data["as_of"], **gpus[entry["gpu"]], **entry)
         for entry in data["instance_types"]
     ]
     entries.sort(key=lambda entry: entry.on_demand_usd_hour)

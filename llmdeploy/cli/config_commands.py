@@ -32,6 +32,8 @@ def validate(envs: Envs, env_dir: EnvDir = DEFAULT_ENV_DIR) -> None:
             problems += error.problems
             continue
         out.print(f"[green]ok[/] {env}: {len(config.models)} model(s) on {', '.join(config.clouds.names())}")
+        for warning in config.warnings():
+            out.print(f"  [yellow]warning:[/] {warning}", highlight=False)
     if problems:
         raise ConfigError(problems)
 

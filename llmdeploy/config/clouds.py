@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Network
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
 from llmdeploy.catalog import Cloud, closest, regions
-from llmdeploy.config.common import EnvStr, Strict
+from llmdeploy.config.common import Cidr, EnvExpanded, Strict
+from llmdeploy.config.grammars import (
+    AwsAccountId,
+    AwsSsmParameter,
+    AwsSubnetId,
+    AwsVpcId,
+    AzureKeyVaultName,
+    AzureResourceGroup,
+    AzureSubscriptionId,
+    GcpImageFamily,
+    GcpProjectId,
+)
+
+#: Subnets are a VPC/VNet CIDR split in 2**SUBNET_NEWBITS parts: room for 8 zones of public and 8 of
+#: private subnets (modules/aws/network.py; Azure uses the first part).
+SUBNET_NEWBITS = 4
+#: An ALB needs subnets of at least /27 with 8 free addresses (ELB user guide, "Subnets for your load
+#: balancer"); other subnets may be as small as /29 (Azure, GCP). AWS and Azure keep 5 addresses of
+#: every subnet for themselves (GCP 4: 5 is the safe bound for all three).
+ALB_SUBNET_PREFIX = 27
+SMALLEST_SUBNET_PREFIX = 29
+_RESERVED_PER_SUBNET = 5
 
 DLAMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
 
@@ -35,16 +56,22 @@ def check_region(cloud: Cloud, region: str, zones: list[str], region_key: str = 
 class AwsExistingNetwork(Strict):
     """An existing VPC to deploy into instead of creating one."""
 
-    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]+$")
-    public_subnet_ids: list[str] = Field(min_length=2, description="Subnets for the load balancer.")
-    private_subnet_ids: list[str] = Field(min_length=2, description="Subnets for the GPU instances.")
+    vpc_id: AwsVpcId = Field(description="The VPC, e.g. vpc-0abc12345def67890.")
+    public_subnet_ids: list[AwsSubnetId] = Field(
+        min_length=2, description="Subnets for the load balancer, one per zone (subnet-...)."
+    )
+    private_subnet_ids: list[AwsSubnetId] = Field(
+        min_length=2, description="Subnets for the GPU instances, one per zone (subnet-...)."
+    )
 
 
 class AwsNetwork(Strict):
     """The AWS network: a new VPC (default) or an existing one."""
 
-    vpc_cidr: IPv4Network = Field(
-        default=IPv4Network("10.40.0.0/16"), description="CIDR of the VPC llmdeploy creates."
+    vpc_cidr: Cidr = Field(
+        default=IPv4Network("10.40.0.0/16"),
+        description=f"CIDR of the VPC llmdeploy creates; split in {2**SUBNET_NEWBITS} subnets, so /23 "
+        "or larger.",
     )
     existing: AwsExistingNetwork | None = Field(
         default=None, description="Deploy into this VPC instead of creating one. Default: a new VPC."
@@ -54,15 +81,19 @@ class AwsNetwork(Strict):
 class AwsCloud(Strict):
     """AWS settings of an environment."""
 
-    region: str = Field(description="AWS region, e.g. us-east-1.")
+    region: str = Field(description="AWS region, e.g. us-east-1 (one of the catalog's regions).")
     zones: list[str] = Field(
         min_length=2, description="Availability zones to spread over (an ALB needs at least two)."
     )
-    account_id: EnvStr | None = Field(
-        default=None, description="Expected account id; a plan against another account is refused."
+    account_id: Annotated[AwsAccountId, EnvExpanded] | None = Field(
+        default=None,
+        description="Expected 12-digit account id; a plan against another account is refused. "
+        "May be ${AWS_ACCOUNT_ID}.",
     )
-    network: AwsNetwork = Field(default_factory=AwsNetwork)
-    ami_parameter: str = Field(
+    network: AwsNetwork = Field(
+        default_factory=AwsNetwork, description="The VPC: a new one (default) or an existing one."
+    )
+    ami_parameter: AwsSsmParameter = Field(
         default=DLAMI_PARAMETER,
         description="SSM parameter naming the GPU AMI (the Deep Learning Base OSS NVIDIA driver AMI).",
     )
@@ -76,11 +107,15 @@ class AwsCloud(Strict):
 class GcpCloud(Strict):
     """GCP settings of an environment."""
 
-    project_id: EnvStr = Field(description="GCP project id; may be ${GCP_PROJECT}.")
-    region: str = Field(description="GCP region, e.g. us-central1.")
+    project_id: Annotated[GcpProjectId, EnvExpanded] = Field(
+        description="GCP project id; may be ${GCP_PROJECT}."
+    )
+    region: str = Field(description="GCP region, e.g. us-central1 (one of the catalog's regions).")
     zones: list[str] = Field(min_length=1, description="Zones the regional instance groups spread over.")
-    subnet_cidr: IPv4Network = Field(default=IPv4Network("10.50.0.0/20"))
-    image_family: str = Field(
+    subnet_cidr: Cidr = Field(
+        default=IPv4Network("10.50.0.0/20"), description="CIDR of the subnet llmdeploy creates."
+    )
+    image_family: GcpImageFamily = Field(
         default="common-cu128-ubuntu-2204-nvidia-570",
         description="Deep Learning VM image family (project deeplearning-platform-release), driver included.",
     )
@@ -94,17 +129,23 @@ class GcpCloud(Strict):
 class AzureKeyVault(Strict):
     """An existing Key Vault (Azure RBAC authorization): where Azure reads the secrets a file names."""
 
-    name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", description="The vault's name.")
-    resource_group: str = Field(min_length=1, description="The resource group the vault is in.")
+    name: AzureKeyVaultName = Field(description="The vault's name.")
+    resource_group: AzureResourceGroup = Field(description="The resource group the vault is in.")
 
 
 class AzureCloud(Strict):
     """Azure settings of an environment."""
 
-    subscription_id: EnvStr | None = Field(default=None, description="May be ${AZURE_SUBSCRIPTION_ID}.")
-    location: str = Field(description="Azure region, e.g. eastus.")
+    subscription_id: Annotated[AzureSubscriptionId, EnvExpanded] | None = Field(
+        default=None, description="Expected subscription id (a GUID). May be ${AZURE_SUBSCRIPTION_ID}."
+    )
+    location: str = Field(description="Azure region, e.g. eastus (one of the catalog's regions).")
     zones: list[str] = Field(min_length=1, description="Availability zones, e.g. ['1', '2'].")
-    vnet_cidr: IPv4Network = Field(default=IPv4Network("10.60.0.0/16"))
+    vnet_cidr: Cidr = Field(
+        default=IPv4Network("10.60.0.0/16"),
+        description=f"CIDR of the virtual network llmdeploy creates; its first 1/{2**SUBNET_NEWBITS} "
+        "is the fleets' subnet.",
+    )
     key_vault: AzureKeyVault | None = Field(
         default=None,
         description="Key Vault holding the secrets this file names (hf_token, api_key); "
@@ -120,9 +161,9 @@ class AzureCloud(Strict):
 class Clouds(Strict):
     """The clouds an environment deploys to; each is optional, at least one is required."""
 
-    aws: AwsCloud | None = None
-    gcp: GcpCloud | None = None
-    azure: AzureCloud | None = None
+    aws: AwsCloud | None = Field(default=None, description="Deploy to AWS. Default: not.")
+    gcp: GcpCloud | None = Field(default=None, description="Deploy to GCP. Default: not.")
+    azure: AzureCloud | None = Field(default=None, description="Deploy to Azure. Default: not.")
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Self:
@@ -133,3 +174,23 @@ class Clouds(Strict):
     def names(self) -> list[Cloud]:
         """The configured clouds, in a fixed order."""
         return [cloud for cloud in ("aws", "gcp", "azure") if getattr(self, cloud) is not None]
+
+
+def subnet_problems(key: str, network: IPv4Network, replicas: int, *, split: bool, largest: int) -> list[str]:
+    """Why `network` is too small for the subnets llmdeploy cuts from it and `replicas` instances.
+
+    `split`: the network is cut in 2**SUBNET_NEWBITS subnets (else used whole); `largest`: the longest
+    prefix a subnet may have (/27 where an ALB lives in it, /29 elsewhere). Every instance of every
+    fleet may land in one zone (spot capacity moves), so one subnet must hold them all.
+    """
+    prefix = network.prefixlen + (SUBNET_NEWBITS if split else 0)
+    addresses = max(2 ** (32 - prefix) - _RESERVED_PER_SUBNET, 0) if prefix <= 32 else 0
+    if prefix <= largest and addresses >= replicas:
+        return []
+    wanted = min(largest, 32 - (replicas + _RESERVED_PER_SUBNET - 1).bit_length())
+    needed = wanted - (SUBNET_NEWBITS if split else 0)
+    cut = f"its /{prefix} subnets hold" if split else "it holds"
+    return [
+        f"{key}: {network} is too small: {cut} {addresses} usable addresses (the smallest subnet allowed "
+        f"here is /{largest}), and the fleets may need {replicas} in one zone: use a /{needed} or larger"
+    ]

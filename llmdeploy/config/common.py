@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from ipaddress import IPv4Network
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from llmdeploy.config.grammars import ImageReference, SecretName
 
 #: Keys whose values may reference environment variables as `${NAME}`: secret names and account
 #: ids differ per account, secret *values* never appear in a config file at all.
@@ -16,9 +19,19 @@ _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class Strict(BaseModel):
-    """Base of every config model: unknown keys are errors, values are immutable."""
+    """Base of every config model: unknown keys are errors, values are immutable, types are exact.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    Strict: `max: true` is not 1 and `weight: "5"` is not 5; YAML already gives numbers and booleans
+    their own types, so a value of the wrong type is a mistake to report, never to convert.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False
+    )
+
+
+#: An IPv4 network in CIDR notation, written as text (the one type strict mode must parse from text).
+Cidr = Annotated[IPv4Network, Field(strict=False)]
 
 
 def _expand_env(value: Any) -> Any:
@@ -39,8 +52,8 @@ def env_references(value: str) -> list[str]:
     return _ENV_REFERENCE.findall(value)
 
 
-#: A string that may reference environment variables (`${AWS_ACCOUNT_ID}`).
-EnvStr = Annotated[str, BeforeValidator(_expand_env), StringConstraints(min_length=1)]
+#: Expands `${NAME}` references before a grammar checks the result: `Annotated[EnvExpanded, Grammar]`.
+EnvExpanded = BeforeValidator(_expand_env)
 
 #: A lower-case DNS-safe name, short enough to prefix cloud resource names (ALB target groups: 32).
 Slug = Annotated[
@@ -53,7 +66,7 @@ Slug = Annotated[
 class SecretRef(Strict):
     """A reference to a secret in the cloud's secret store; the value itself never enters a config."""
 
-    secret: EnvStr = Field(
+    secret: Annotated[SecretName, EnvExpanded] = Field(
         description="Name of the secret in Secrets Manager / Secret Manager / Key Vault. "
         "May reference environment variables, e.g. ${HF_TOKEN_SECRET}."
     )
@@ -73,13 +86,17 @@ SecretField = Annotated[SecretRef, BeforeValidator(_reject_literal_secret)]
 
 
 def _no_latest_tag(image: str) -> str:
-    if ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
-        raise ValueError(f"image {image!r} must be pinned to a released tag, never 'latest' or untagged")
+    name = image.split("@", 1)[0]
+    tagged = ":" in name.rsplit("/", 1)[-1] and not name.endswith(":latest")
+    if not tagged and "@" not in image:
+        raise ValueError(
+            f"image {image!r} must be pinned to a released tag or a digest, never 'latest' or untagged"
+        )
     return image
 
 
-#: A container image reference pinned to a tag.
-PinnedImage = Annotated[str, AfterValidator(_no_latest_tag)]
+#: A container image reference pinned to a tag (other than latest) or a sha256 digest.
+PinnedImage = Annotated[ImageReference, AfterValidator(_no_latest_tag)]
 
 
 def join_problems(problems: list[str]) -> str:

@@ -20,8 +20,9 @@ from llmdeploy.errors import Problem
 #: Values under these keys are never echoed back: they might be a secret pasted by mistake.
 _SECRET_KEYS = frozenset({"hf_token", "api_key", "secret"})
 _STATE_BACKENDS = frozenset({"local", "s3", "gcs", "azurerm"})
-_RELATIVE = re.compile(r"^([A-Za-z_]\w*(?:\[\d+\])*(?:\.[A-Za-z_]\w*(?:\[\d+\])*)*): (.+)$", re.DOTALL)
-_PART = re.compile(r"([A-Za-z_]\w*)|\[(\d+)\]")
+# Keys are identifiers, or map keys such as tag keys and slot names, which may hold dashes.
+_RELATIVE = re.compile(r"^(\w[\w-]*(?:\[\d+\])*(?:\.\w[\w-]*(?:\[\d+\])*)*): (.+)$", re.DOTALL)
+_PART = re.compile(r"(\w[\w-]*)|\[(\d+)\]")
 
 
 def problems_from(error: ValidationError, source: Source, root: type[BaseModel]) -> list[Problem]:

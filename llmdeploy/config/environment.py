@@ -2,145 +2,137 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network
+import re
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
 from llmdeploy.capabilities import Feature, support
-from llmdeploy.catalog import Cloud
-from llmdeploy.config.clouds import Clouds
-from llmdeploy.config.common import SecretField, Slug, Strict, join_problems
+from llmdeploy.config.access import Access as Access
+from llmdeploy.config.clouds import (
+    ALB_SUBNET_PREFIX,
+    SMALLEST_SUBNET_PREFIX,
+    Clouds,
+    check_region,
+    subnet_problems,
+)
+from llmdeploy.config.common import SecretRef, Slug, Strict, join_problems
+from llmdeploy.config.fleet_checks import model_warnings
 from llmdeploy.config.global_dns import GlobalDns
+from llmdeploy.config.grammars import (
+    AWS_AMBIGUOUS_SUFFIX,
+    AWS_SECRET_NAME,
+    AZURE_SECRET_NAME,
+    GCP_SECRET_NAME,
+    AwsSnsTopicArn,
+    AzureContainer,
+    AzureResourceGroup,
+    AzureStorageAccount,
+    Email,
+    FilePath,
+    GcsBucket,
+    KeyPrefix,
+    S3Bucket,
+    TagKey,
+    TagValue,
+)
 from llmdeploy.config.model import ModelConfig
 
 Tier = Literal["dev", "staging", "prod"]
+#: GCP label keys and values: at most 63 characters.
+GCP_LABEL_LIMIT = 63
+#: Tags llmdeploy sets on every resource itself (llmdeploy/plan/build.py), plus its `llmdeploy-` keys:
+#: a file may not override them (status, release and cost tooling find resources by them).
+BUILT_IN_TAGS = ("project", "environment", "managed-by")
+_BUILT_IN_PREFIX = "llmdeploy"
 
 
 class LocalState(Strict):
     """Terraform state in a local file (one machine only: fine for trying things out)."""
 
-    backend: Literal["local"] = "local"
-    path: str | None = Field(default=None, description="State file. Default: terraform.<stack>.tfstate.")
+    backend: Literal["local"] = Field(default="local", description="Selects this backend.")
+    path: FilePath | None = Field(default=None, description="State file. Default: terraform.<stack>.tfstate.")
 
 
 class S3State(Strict):
     """Terraform state in S3 with Terraform's native lock file (no DynamoDB table needed)."""
 
-    backend: Literal["s3"]
-    bucket: str = Field(min_length=3)
-    region: str
-    key_prefix: str = Field(default="llmdeploy", description="State key is <key_prefix>/<stack>.tfstate.")
+    backend: Literal["s3"] = Field(description="Selects this backend.")
+    bucket: S3Bucket = Field(description="Existing S3 bucket holding the state.")
+    region: str = Field(description="The bucket's region (one of the catalog's AWS regions).")
+    key_prefix: KeyPrefix = Field(
+        default="llmdeploy", description="State key is <key_prefix>/<stack>.tfstate."
+    )
+
+    @model_validator(mode="after")
+    def _known_region(self) -> Self:
+        check_region("aws", self.region, [])
+        return self
 
 
 class GcsState(Strict):
     """Terraform state in a Cloud Storage bucket."""
 
-    backend: Literal["gcs"]
-    bucket: str = Field(min_length=3)
-    prefix: str = "llmdeploy"
+    backend: Literal["gcs"] = Field(description="Selects this backend.")
+    bucket: GcsBucket = Field(description="Existing Cloud Storage bucket holding the state.")
+    prefix: KeyPrefix = Field(default="llmdeploy", description="State objects go under this prefix.")
 
 
 class AzurermState(Strict):
     """Terraform state in an Azure storage account container."""
 
-    backend: Literal["azurerm"]
-    resource_group: str
-    storage_account: str = Field(pattern=r"^[a-z0-9]{3,24}$")
-    container: str
-    key_prefix: str = "llmdeploy"
+    backend: Literal["azurerm"] = Field(description="Selects this backend.")
+    resource_group: AzureResourceGroup = Field(description="Resource group of the storage account.")
+    storage_account: AzureStorageAccount = Field(description="Existing storage account.")
+    container: AzureContainer = Field(description="Existing blob container holding the state.")
+    key_prefix: KeyPrefix = Field(
+        default="llmdeploy", description="State blob is <key_prefix>/<stack>.tfstate."
+    )
 
 
 State = Annotated[LocalState | S3State | GcsState | AzurermState, Field(discriminator="backend")]
 
 
-class Tls(Strict):
-    """HTTPS for the endpoint. Default: plain HTTP (fine only for internal endpoints)."""
-
-    domain: str | None = Field(
-        default=None, description="Public name; GCP issues a managed certificate for it."
-    )
-    aws_certificate_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:acm:")
-    insecure_plain_http_demo_only: bool = Field(
-        default=False,
-        description="Serve an internet-facing endpoint with an API key over plain HTTP, so the key "
-        "crosses the internet in clear text. For throwaway demos only.",
-    )
-
-
-class Access(Strict):
-    """Who may reach the endpoints."""
-
-    scheme: Literal["internal", "internet-facing"] = "internal"
-    allowed_cidrs: list[IPv4Network] = Field(
-        default_factory=list, description="Client networks admitted. Default (internal): the VPC only."
-    )
-    api_key: SecretField | None = Field(default=None, description="Secret holding the API key clients send.")
-    next_api_key: SecretField | None = Field(
-        default=None,
-        description="A second secret whose key is accepted alongside api_key, to rotate keys without "
-        "downtime: add it, move the clients, then make it api_key.",
-    )
-    require_api_key: bool = Field(default=True, description="Internet-facing endpoints need an API key.")
-    routing: Literal["path", "host"] = Field(
-        default="path",
-        description="Route several models by path prefix (/<model>/) or host (<model>.<domain>).",
-    )
-    tls: Tls = Field(default_factory=Tls)
-
-    @model_validator(mode="after")
-    def _host_routing_needs_domain(self) -> Self:
-        if self.routing == "host" and self.tls.domain is None:
-            raise ValueError(
-                "routing: host routing (<model>.<domain>) needs tls.domain: set it, or route by path"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _public_needs_guard(self) -> Self:
-        if self.scheme != "internet-facing":
-            return self
-        if not self.allowed_cidrs:
-            raise ValueError(
-                "allowed_cidrs: an internet-facing endpoint needs client networks "
-                "(write 0.0.0.0/0 to mean everyone)"
-            )
-        if self.require_api_key and self.api_key is None:
-            raise ValueError(
-                "api_key: an internet-facing endpoint needs an API key: "
-                "write api_key: {secret: <name>}, or require_api_key: false"
-            )
-        return self
-
-
 class Alarms(Strict):
     """Alarm thresholds, per model and slot."""
 
-    error_rate_percent: float = Field(default=5.0, gt=0, le=100)
-    p99_latency_s: float = Field(default=60.0, gt=0)
-    min_healthy_replicas: int = Field(default=1, ge=0)
-    evaluation_minutes: int = Field(default=5, ge=1, le=60)
+    error_rate_percent: float = Field(
+        default=5.0, gt=0, le=100, description="5xx answers as a share of requests that raises an alarm."
+    )
+    p99_latency_s: float = Field(default=60.0, gt=0, le=3600, description="p99 latency that raises an alarm.")
+    min_healthy_replicas: int = Field(
+        default=1,
+        ge=0,
+        le=500,
+        description="Fewer healthy replicas than this in a serving slot raises an alarm (and holds a "
+        "promotion); at most every fleet's capacity.max.",
+    )
+    evaluation_minutes: int = Field(
+        default=5, ge=1, le=60, description="Minutes a condition must hold before the alarm fires."
+    )
 
 
 class Notify(Strict):
     """Where alarms go."""
 
-    emails: list[str] = Field(default_factory=list)
-    aws_sns_topic_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:sns:")
+    emails: list[Email] = Field(default_factory=list, description="Addresses alarms are mailed to.")
+    aws_sns_topic_arn: AwsSnsTopicArn | None = Field(
+        default=None, description="Existing SNS topic AWS alarms also publish to."
+    )
 
 
 class Monitoring(Strict):
     """Dashboards and alarms."""
 
-    dashboard: bool = True
-    alarms: Alarms = Field(default_factory=Alarms)
-    notify: Notify = Field(default_factory=Notify)
+    dashboard: bool = Field(default=True, description="Create a dashboard per environment and cloud.")
+    alarms: Alarms = Field(default_factory=Alarms, description="Alarm thresholds.")
+    notify: Notify = Field(default_factory=Notify, description="Where alarms go.")
 
 
 class Budget(Strict):
     """A monthly budget; `llmdeploy cost` fails when the estimate exceeds it."""
 
-    monthly_usd: float = Field(gt=0)
+    monthly_usd: float = Field(gt=0, le=1e9, description="Budget in USD per month.")
     basis: Literal["min", "max"] = Field(
         default="max", description="Compare with the cost at min or at max capacity."
     )
@@ -149,7 +141,7 @@ class Budget(Strict):
 class EnvironmentConfig(Strict):
     """One environment (dev, staging, prod, ...): everything llmdeploy deploys for it."""
 
-    extends: str | None = Field(
+    extends: FilePath | None = Field(
         default=None, description="Base file this one overrides (merged by the loader)."
     )
     name: Slug = Field(description="Environment name. Default: the file name.")
@@ -157,23 +149,40 @@ class EnvironmentConfig(Strict):
     tier: Tier = Field(
         default="dev", description="prod forbids scale-to-zero and needs on-demand base capacity."
     )
-    tags: dict[str, str] = Field(default_factory=dict, description="Tags/labels on every resource.")
-    state: State = Field(default_factory=LocalState)
-    clouds: Clouds
-    access: Access = Field(default_factory=Access)
-    monitoring: Monitoring = Field(default_factory=Monitoring)
-    budget: Budget | None = None
-    models: list[ModelConfig] = Field(min_length=1)
+    tags: dict[TagKey, TagValue] = Field(
+        default_factory=dict,
+        description="Tags/labels on every resource (GCP lower-cases them). Keys llmdeploy sets "
+        f"({', '.join(BUILT_IN_TAGS)}, llmdeploy-*) are its own.",
+    )
+    state: State = Field(default_factory=LocalState, description="Where Terraform keeps state.")
+    clouds: Clouds = Field(description="The clouds to deploy to, at least one.")
+    access: Access = Field(default_factory=Access, description="Who may reach the endpoints, and how.")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="Dashboards and alarms.")
+    budget: Budget | None = Field(default=None, description="Monthly budget `llmdeploy cost` checks.")
+    models: list[ModelConfig] = Field(min_length=1, description="The served models.")
     global_dns: GlobalDns | None = Field(
         default=None, description="One health-checked DNS name over every cloud's endpoint. Default: none."
     )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        problems = self._name_problems() + self._cloud_problems() + self._tier_problems()
+        problems = [
+            f"models[{index}].{line}" for index, model in enumerate(self.models) for line in model.problems()
+        ]
+        problems += self._name_problems() + self._cloud_problems() + self._tier_problems()
+        problems += self._tag_problems() + self._secret_problems() + self._network_problems()
+        problems += self._alarm_problems() + self.access.cloud_problems(self.clouds.names())
         if problems:
             raise ValueError(join_problems(problems))
         return self
+
+    def warnings(self) -> list[str]:
+        """What validation accepts but the user should know is cut, as `key.path: message` lines."""
+        return [
+            f"models[{index}].{line}"
+            for index, model in enumerate(self.models)
+            for line in model_warnings(model)
+        ]
 
     def _name_problems(self) -> list[str]:
         names = [model.name for model in self.models]
@@ -190,7 +199,6 @@ class EnvironmentConfig(Strict):
             for cloud in self.clouds.names():
                 if cloud not in model.instance_types:
                     problems.append(f"{where}.instance_types: no {cloud} entry, but clouds.{cloud} is set")
-                problems += [f"{where}.{key}: {cloud} {reason}" for key, reason in unsupported(model, cloud)]
             problems += [
                 f"{where}.instance_types.{cloud}: set, but clouds.{cloud} is not configured"
                 for cloud in model.instance_types
@@ -240,39 +248,91 @@ class EnvironmentConfig(Strict):
                 )
         return problems
 
+    def _tag_problems(self) -> list[str]:
+        problems = [
+            f"tags.{key}: llmdeploy sets this tag itself (it finds its resources by it): use another key"
+            for key in self.tags
+            if key.lower() in BUILT_IN_TAGS or key.lower().startswith(_BUILT_IN_PREFIX)
+        ]
+        return problems + (self._gcp_label_problems() if "gcp" in self.clouds.names() else [])
 
-#: Requests longer than this need Feature.LONG_REQUESTS (Azure Front Door's origin limit).
-LONG_REQUEST_S = 240
+    def _gcp_label_problems(self) -> list[str]:
+        """GCP labels: keys start with a letter, keys and values at most 63 characters, lower case.
 
+        (cloud.google.com/compute/docs/labeling-resources#requirements). Tags become labels lower-cased
+        with other characters as `_` (modules/gcp/labels.py), so two keys must not become one.
+        """
+        problems = []
+        seen: dict[str, str] = {}
+        for key, value in self.tags.items():
+            label = re.sub(r"[^a-z0-9_-]", "_", key.lower())
+            if not key[0].isalpha() or len(key) > GCP_LABEL_LIMIT:
+                problems.append(
+                    f"tags.{key}: a GCP label key starts with a letter and has at most 63 characters"
+                )
+            if len(value) > GCP_LABEL_LIMIT:
+                problems.append(
+                    f"tags.{key}: a GCP label value has at most 63 characters ({len(value)} here)"
+                )
+            if label in seen:
+                problems.append(f"tags.{key}: becomes the same GCP label ({label}) as tags.{seen[label]}")
+            seen.setdefault(label, key)
+        return problems
 
-def requested_features(model: ModelConfig, cloud: Cloud) -> list[tuple[Feature, str]]:
-    """The features a model asks of a cloud, each with the config key that asks for it."""
-    asked = [(_ALGORITHM_FEATURE[model.load_balancing.algorithm_for(cloud)], "load_balancing.algorithm")]
-    if len(model.slots) > 1:
-        asked.append((Feature.WEIGHTED_BLUE_GREEN, "slots"))
-    if model.spot.max_price_usd_hour is not None:
-        asked.append((Feature.SPOT_MAX_PRICE, "spot.max_price_usd_hour"))
-    if len(model.instance_types.get(cloud, [])) > 1:
-        asked.append((Feature.SEVERAL_INSTANCE_TYPES, f"instance_types.{cloud}"))
-    if model.autoscaling.target_queue_size is not None:
-        asked.append((Feature.QUEUE_SIZE_AUTOSCALING, "autoscaling.target_queue_size"))
-    if model.autoscaling.scale_to_zero:
-        asked.append((Feature.SCALE_TO_ZERO, "autoscaling.scale_to_zero"))
-    if model.load_balancing.request_timeout_s > LONG_REQUEST_S:
-        asked.append((Feature.LONG_REQUESTS, "load_balancing.request_timeout_s"))
-    return asked
+    def _secret_problems(self) -> list[str]:
+        """Each secret name in the grammar of every store the file deploys to (the intersection)."""
+        clouds = self.clouds.names()
+        problems = []
+        for key, ref in self._secret_refs():
+            name = ref.secret
+            if "gcp" in clouds and not GCP_SECRET_NAME.fullmatch(name):
+                problems.append(f"{key}: GCP Secret Manager names are 1-255 letters, digits, _ and - only")
+            if "azure" in clouds and not AZURE_SECRET_NAME.fullmatch(name):
+                problems.append(f"{key}: Azure Key Vault names are 1-127 letters, digits and - only")
+            if "aws" in clouds and not AWS_SECRET_NAME.fullmatch(name):
+                problems.append(f"{key}: Secrets Manager names are 1-512 letters, digits and / _ + = . @ -")
+            if "aws" in clouds and AWS_AMBIGUOUS_SUFFIX.fullmatch(name):
+                problems.append(
+                    f"{key}: a Secrets Manager name must not end in a hyphen and six characters: AWS adds "
+                    "such a suffix to the ARN, and the instance's read grant (<name>-??????) would be "
+                    "ambiguous; rename the secret"
+                )
+        return problems
 
+    def _secret_refs(self) -> list[tuple[str, SecretRef]]:
+        refs = [(f"access.{key}.secret", getattr(self.access, key)) for key in ("api_key", "next_api_key")]
+        refs += [(f"models[{i}].hf_token.secret", model.hf_token) for i, model in enumerate(self.models)]
+        return [(key, ref) for key, ref in refs if ref is not None]
 
-def unsupported(model: ModelConfig, cloud: Cloud) -> list[tuple[str, str]]:
-    """The config keys `cloud` cannot honour for `model`, each with the reason; empty when it can."""
-    return [
-        (key, f"cannot do {feature.value}: {support(cloud, feature).how}")
-        for feature, key in requested_features(model, cloud)
-        if not support(cloud, feature).supported
-    ]
+    def _network_problems(self) -> list[str]:
+        """The created networks must hold every replica the fleets may run, in one zone's subnet."""
+        replicas = sum(model.slot_capacity(slot).max for model in self.models for slot in model.slots)
+        problems = []
+        aws, gcp, azure = self.clouds.aws, self.clouds.gcp, self.clouds.azure
+        if aws is not None and aws.network.existing is None:
+            key = "clouds.aws.network.vpc_cidr"
+            problems += subnet_problems(
+                key, aws.network.vpc_cidr, replicas, split=True, largest=ALB_SUBNET_PREFIX
+            )
+        if gcp is not None:
+            key = "clouds.gcp.subnet_cidr"
+            problems += subnet_problems(
+                key, gcp.subnet_cidr, replicas, split=False, largest=SMALLEST_SUBNET_PREFIX
+            )
+        if azure is not None:
+            key = "clouds.azure.vnet_cidr"
+            problems += subnet_problems(
+                key, azure.vnet_cidr, replicas, split=True, largest=SMALLEST_SUBNET_PREFIX
+            )
+        return problems
 
-
-_ALGORITHM_FEATURE = {
-    "least_outstanding_requests": Feature.LEAST_OUTSTANDING_REQUESTS,
-    "round_robin": Feature.ROUND_ROBIN,
-}
+    def _alarm_problems(self) -> list[str]:
+        """An alarm threshold no fleet can reach never fires, and a promotion gate on it never passes."""
+        wanted = self.monitoring.alarms.min_healthy_replicas
+        return [
+            f"monitoring.alarms.min_healthy_replicas: {wanted} is more than models[{index}].{where}.max "
+            f"({capacity.max}): the alarm could never clear and a promotion would wait forever; lower it"
+            for index, model in enumerate(self.models)
+            for where, capacity in model.capacities()
+            if wanted > capacity.max
+        ]

@@ -14,13 +14,10 @@ from pydantic import Field, model_validator
 
 from llmdeploy.catalog import Cloud
 from llmdeploy.config.common import Strict
+from llmdeploy.config.grammars import DnsLabel, DomainName, UrlPath
 
 #: Route 53's health checkers come from AWS's published ranges, so only an open endpoint admits them.
 ANYWHERE = IPv4Network("0.0.0.0/0")
-#: A DNS label: what goes left of the zone (`api` in api.example.com).
-_LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-#: A domain name of two or more labels, without the trailing dot.
-_DOMAIN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 
 
 class DnsHealthCheck(Strict):
@@ -35,9 +32,8 @@ class DnsHealthCheck(Strict):
     failure_threshold: int = Field(
         default=3, ge=1, le=10, description="Consecutive failures before an endpoint counts as down."
     )
-    path: str = Field(
+    path: UrlPath = Field(
         default="/health",
-        pattern=r"^/",
         description="Engine path checked under each model's route: /<model><path>, without the API key.",
     )
     protocol: Literal["HTTP", "HTTPS"] | None = Field(
@@ -48,8 +44,8 @@ class DnsHealthCheck(Strict):
 class GlobalDns(Strict):
     """One DNS name for the whole environment, answered by the healthy clouds (stack `<env>-global`)."""
 
-    zone: str = Field(pattern=_DOMAIN, description="Existing Route 53 public hosted zone, e.g. example.com.")
-    name: str = Field(pattern=_LABEL, description="Name in the zone, e.g. api for api.example.com.")
+    zone: DomainName = Field(description="Existing Route 53 public hosted zone, e.g. example.com.")
+    name: DnsLabel = Field(description="Name in the zone, e.g. api for api.example.com.")
     routing: Literal["failover", "weighted"] = Field(
         default="failover",
         description="failover: the primary cloud while healthy, then the others; "
@@ -66,7 +62,9 @@ class GlobalDns(Strict):
     ttl_s: int = Field(
         default=60, ge=0, le=86400, description="How long resolvers keep an answer: adds to failover time."
     )
-    health_check: DnsHealthCheck = Field(default_factory=DnsHealthCheck)
+    health_check: DnsHealthCheck = Field(
+        default_factory=DnsHealthCheck, description="How Route 53 checks each cloud's endpoint."
+    )
 
     @model_validator(mode="after")
     def _routing_fields(self) -> Self:

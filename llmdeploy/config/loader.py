@@ -41,7 +41,9 @@ def load_environment(path: Path) -> EnvironmentConfig:
     try:
         config = EnvironmentConfig.model_validate(source.data)
     except ValidationError as error:
-        problems += problems_from(error, source, EnvironmentConfig)
+        # A misplaced `${...}` also fails its value's grammar: report it once, as the reference it is.
+        referenced = {problem.path for problem in problems}
+        problems += [p for p in problems_from(error, source, EnvironmentConfig) if p.path not in referenced]
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)

@@ -7,7 +7,9 @@ from typing import Any, Literal, Self
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from llmdeploy.catalog import Cloud, closest, instance_types
-from llmdeploy.config.common import PinnedImage, SecretField, Slug, Strict, join_problems
+from llmdeploy.config.common import PinnedImage, SecretField, Slug, Strict
+from llmdeploy.config.fleet_checks import cloud_problems
+from llmdeploy.config.grammars import ModelId, Revision, UrlPath
 from llmdeploy.engines import ENGINES, EngineName
 from llmdeploy.plan.sizing import Dtype, Quantization, fits, fitting_types, memory_need
 
@@ -16,17 +18,34 @@ SLOTS: tuple[Slot, ...] = ("blue", "green")
 Algorithm = Literal["least_outstanding_requests", "round_robin"]
 #: Requests per minute per replica when no target is configured: a few concurrent streams each.
 DEFAULT_REQUESTS_PER_REPLICA = 60
+#: Upper bound of the token limits: far above any model's context, far below what overflows an engine flag.
+_MAX_TOKENS = 10_000_000
 _FLOATING_REVISIONS = frozenset({"main", "master", "latest", "head"})
 
 
 class EngineLimits(Strict):
     """Token and concurrency limits passed to the engine. Default: the engine picks from the model."""
 
-    max_input_tokens: int | None = Field(default=None, gt=0)
-    max_total_tokens: int | None = Field(default=None, gt=0)
-    max_batch_prefill_tokens: int | None = Field(default=None, gt=0)
+    max_input_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        le=_MAX_TOKENS,
+        description="Longest prompt in tokens. Default: the engine's choice.",
+    )
+    max_total_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        le=_MAX_TOKENS,
+        description="Longest prompt plus completion in tokens. Default: the engine's.",
+    )
+    max_batch_prefill_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        le=_MAX_TOKENS,
+        description="Tokens prefilled in one batch (at least max_input_tokens).",
+    )
     max_concurrent_requests: int = Field(
-        default=128, gt=0, description="Requests beyond this get HTTP 429 from the engine."
+        default=128, gt=0, le=100_000, description="Requests beyond this get HTTP 429 from the engine."
     )
 
     @model_validator(mode="after")
@@ -44,9 +63,11 @@ class EngineLimits(Strict):
 class Capacity(Strict):
     """Replica counts of one fleet (per cloud and slot)."""
 
-    min: int = Field(default=1, ge=0, description="Fewest replicas; 0 needs autoscaling.scale_to_zero.")
-    max: int = Field(default=2, ge=1, le=500)
-    desired: int | None = Field(default=None, ge=0, description="Start size. Default: min.")
+    min: int = Field(
+        default=1, ge=0, le=500, description="Fewest replicas; 0 needs autoscaling.scale_to_zero."
+    )
+    max: int = Field(default=2, ge=1, le=500, description="Most replicas (1-500).")
+    desired: int | None = Field(default=None, ge=0, le=500, description="Start size. Default: min.")
 
     # Field validators (not a model validator) so that these checks still run beside other errors.
     @field_validator("max")
@@ -69,7 +90,7 @@ class Capacity(Strict):
 class Spot(Strict):
     """How much of a fleet runs on spot capacity."""
 
-    on_demand_base: int = Field(default=0, ge=0, description="Replicas always on on-demand capacity.")
+    on_demand_base: int = Field(default=0, ge=0, le=500, description="Replicas always on on-demand capacity.")
     on_demand_percent_above_base: int = Field(
         default=0, ge=0, le=100, description="Share of replicas above the base that are on-demand."
     )
@@ -78,7 +99,10 @@ class Spot(Strict):
         description="How spot capacity is chosen among the instance types and zones.",
     )
     max_price_usd_hour: float | None = Field(
-        default=None, gt=0, description="Highest spot price per instance-hour. Default: the on-demand price."
+        default=None,
+        gt=0,
+        le=1000,
+        description="Highest spot price per instance-hour. Default: the on-demand price.",
     )
 
 
@@ -86,15 +110,23 @@ class Autoscaling(Strict):
     """How a fleet follows load. Exactly one target applies."""
 
     target_requests_per_replica: int | None = Field(
-        default=None, gt=0, description="Requests per minute per replica (load balancer metric)."
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="Requests per minute per replica (load balancer metric).",
     )
     target_queue_size: float | None = Field(
         default=None,
         gt=0,
+        le=10_000,
         description="Requests waiting in the engine's queue per replica (better for LLMs).",
     )
-    scale_out_cooldown_s: int = Field(default=300, ge=60)
-    scale_in_cooldown_s: int = Field(default=900, ge=60)
+    scale_out_cooldown_s: int = Field(
+        default=300, ge=60, le=3600, description="Wait after a scale-out before the next (GCP, Azure)."
+    )
+    scale_in_cooldown_s: int = Field(
+        default=900, ge=60, le=3600, description="Wait after a scale-in before the next (GCP, Azure)."
+    )
     scale_to_zero: bool = Field(default=False, description="Allow min 0 (not in prod tier).")
 
     @model_validator(mode="before")
@@ -111,11 +143,17 @@ class Autoscaling(Strict):
 class HealthCheck(Strict):
     """The engine health check the load balancer and autoscaler use."""
 
-    path: str | None = Field(default=None, pattern=r"^/", description="Default: the engine's health path.")
-    interval_s: int = Field(default=10, ge=5, le=300)
-    timeout_s: int = Field(default=5, ge=2, le=120)
-    healthy_threshold: int = Field(default=2, ge=2, le=10)
-    unhealthy_threshold: int = Field(default=3, ge=2, le=10)
+    path: UrlPath | None = Field(
+        default=None, description="Health path on the engine, e.g. /health. Default: the engine's."
+    )
+    interval_s: int = Field(default=10, ge=5, le=300, description="Seconds between checks.")
+    timeout_s: int = Field(default=5, ge=2, le=120, description="Seconds a check may take.")
+    healthy_threshold: int = Field(
+        default=2, ge=2, le=10, description="Passing checks before a replica receives traffic."
+    )
+    unhealthy_threshold: int = Field(
+        default=3, ge=2, le=10, description="Failing checks before a replica is taken out."
+    )
     readiness_grace_s: int = Field(
         default=1200,
         ge=300,
@@ -154,8 +192,30 @@ class LoadBalancing(Strict):
     )
     idle_timeout_s: int = Field(default=900, ge=60, le=4000, description="Longest silence on a connection.")
     deregistration_delay_s: int = Field(
-        default=120, ge=0, le=3600, description="Time a draining replica keeps serving in-flight streams."
+        default=900,
+        ge=0,
+        le=3600,
+        description="Time a draining replica keeps serving in-flight streams on scale-in and replacement. "
+        "Default: request_timeout_s, so that no request is cut.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drain_covers_requests(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "deregistration_delay_s" not in data:
+            timeout = data.get("request_timeout_s", cls.model_fields["request_timeout_s"].default)
+            return {**data, "deregistration_delay_s": timeout}
+        return data
+
+    @model_validator(mode="after")
+    def _drain_not_shorter(self) -> Self:
+        if self.deregistration_delay_s < self.request_timeout_s:
+            raise ValueError(
+                f"deregistration_delay_s: a {self.deregistration_delay_s} s drain cuts requests that may "
+                f"run request_timeout_s ({self.request_timeout_s} s) whenever a replica is scaled in or "
+                f"replaced: raise it to {self.request_timeout_s}, or lower request_timeout_s"
+            )
+        return self
 
     def algorithm_for(self, cloud: Cloud) -> Algorithm:
         return self.algorithm_overrides.get(cloud, self.algorithm)
@@ -165,7 +225,7 @@ class SlotConfig(Strict):
     """One release slot (blue or green): a full fleet with its own version and traffic weight."""
 
     weight: int = Field(ge=0, le=100, description="Percent of the model's traffic this slot receives.")
-    revision: str | None = Field(
+    revision: Revision | None = Field(
         default=None, description="Model revision in this slot. Default: the model's."
     )
     engine_image: PinnedImage | None = Field(default=None, description="Engine image. Default: the model's.")
@@ -193,23 +253,28 @@ class ModelConfig(Strict):
     name: Slug = Field(description="Short name; the route prefix (/<name>/) and resource name prefix.")
     engine: EngineName = Field(default="tgi", description="Serving engine: tgi, vllm or sglang.")
     engine_image: PinnedImage | None = Field(default=None, description="Default: llmdeploy's pinned release.")
-    model_id: str = Field(min_length=1, description="Hugging Face model id, e.g. mistralai/Mistral-7B-v0.3.")
-    revision: str = Field(min_length=1, description="Pinned model revision: a commit sha or release tag.")
+    model_id: ModelId = Field(description="Hugging Face model id org/name, e.g. mistralai/Mistral-7B-v0.3.")
+    revision: Revision = Field(description="Pinned model revision: a commit sha or release tag.")
     params_billion: float = Field(gt=0, le=2000, description="Parameter count in billions, for sizing.")
-    dtype: Dtype = "bfloat16"
+    dtype: Dtype = Field(
+        default="bfloat16",
+        description="Weights' number format; bfloat16 needs an Ampere or newer GPU (not T4, V100).",
+    )
     quantize: Quantization | None = Field(
         default=None, description="Quantization; sizes weights accordingly."
     )
-    limits: EngineLimits = Field(default_factory=EngineLimits)
+    limits: EngineLimits = Field(default_factory=EngineLimits, description="Engine token limits.")
     hf_token: SecretField | None = Field(default=None, description="Secret holding the Hugging Face token.")
     instance_types: dict[Cloud, list[str]] = Field(
         description="Per cloud, GPU instance types in order of preference."
     )
-    capacity: Capacity = Field(default_factory=Capacity)
-    spot: Spot = Field(default_factory=Spot)
-    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
-    health_check: HealthCheck = Field(default_factory=HealthCheck)
-    load_balancing: LoadBalancing = Field(default_factory=LoadBalancing)
+    capacity: Capacity = Field(default_factory=Capacity, description="Replica counts of each fleet.")
+    spot: Spot = Field(default_factory=Spot, description="Spot and on-demand mix.")
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling, description="How fleets follow load.")
+    health_check: HealthCheck = Field(default_factory=HealthCheck, description="Engine health check.")
+    load_balancing: LoadBalancing = Field(
+        default_factory=LoadBalancing, description="Balancing algorithm, timeouts and drain."
+    )
     slots: dict[Slot, SlotConfig] = Field(
         default_factory=_blue_only,
         description="Release slots and their traffic weights (summing to 100).",
@@ -219,14 +284,6 @@ class ModelConfig(Strict):
     @classmethod
     def _pinned_revision(cls, revision: str) -> str:
         return _pinned(revision)
-
-    @field_validator("instance_types")
-    @classmethod
-    def _known_types(cls, by_cloud: dict[Cloud, list[str]]) -> dict[Cloud, list[str]]:
-        problems = [problem for cloud, names in by_cloud.items() for problem in _unknown_types(cloud, names)]
-        if problems:
-            raise ValueError(join_problems(problems))
-        return by_cloud
 
     @field_validator("slots")
     @classmethod
@@ -239,24 +296,38 @@ class ModelConfig(Strict):
             raise ValueError(f"slot weights must sum to 100, got {total} ({shown})")
         return slots
 
-    @model_validator(mode="after")
-    def _fits_and_scales(self) -> Self:
-        problems = [problem for cloud in self.instance_types for problem in self._memory_problems(cloud)]
+    def problems(self) -> list[str]:
+        """Every check of the model as a whole, as `relative.key: message` lines.
+
+        The environment's validator reports them together with its own: a validator here would hide
+        them all behind the first model problem (a failed model stops every validator above it), and a
+        field validator would hide a feature the cloud lacks behind an unknown instance type.
+        """
+        problems = [
+            problem
+            for cloud, names in self.instance_types.items()
+            for problem in _unknown_types(cloud, names)
+        ]
+        problems += [problem for cloud in self.instance_types for problem in self._memory_problems(cloud)]
         problems += self._scaling_problems() + self._engine_problems()
-        if problems:
-            raise ValueError(join_problems(problems))
-        return self
+        return problems + [
+            problem for cloud in self.instance_types for problem in cloud_problems(self, cloud)
+        ]
 
     def _memory_problems(self, cloud: Cloud) -> list[str]:
         need = memory_need(self.params_billion, self.dtype, self.quantize)
         catalog = instance_types(cloud)
-        chosen = [catalog[name] for name in self.instance_types[cloud]]
+        chosen = [catalog[name] for name in self.instance_types[cloud] if name in catalog]
+        if not chosen:
+            return []
+        names = self.instance_types[cloud]
         problems = [
-            f"instance_types.{cloud}[{index}]: {entry.describe()} cannot hold {self.model_id}: "
+            f"instance_types.{cloud}[{names.index(entry.name)}]: {entry.describe()} "
+            f"cannot hold {self.model_id}: "
             f"it needs about {need.total_gib:.0f} GiB of GPU memory "
             f"(weights {need.weights_gib:.0f} GiB + KV cache {need.kv_cache_gib:.0f} GiB); "
             f"types that fit: {', '.join(fitting_types(cloud, need)) or 'none in the catalog'}"
-            for index, entry in enumerate(chosen)
+            for entry in chosen
             if not fits(need, entry)
         ]
         if len({entry.gpu_count for entry in chosen}) > 1:
@@ -297,7 +368,7 @@ class ModelConfig(Strict):
 
 def _unknown_types(cloud: Cloud, names: list[str]) -> list[str]:
     if not names:
-        return [f"{cloud}: list at least one instance type"]
+        return [f"instance_types.{cloud}: list at least one instance type"]
     known = list(instance_types(cloud))
     problems = []
     for index, name in enumerate(names):
@@ -305,6 +376,7 @@ def _unknown_types(cloud: Cloud, names: list[str]) -> list[str]:
             guess = closest(name, known)
             hint = f"did you mean {guess!r}?" if guess else f"known types: {', '.join(known)}"
             problems.append(
-                f"{cloud}[{index}]: {name!r} is not a GPU instance type in the {cloud} catalog; {hint}"
+                f"instance_types.{cloud}[{index}]: {name!r} is not a GPU instance type in the {cloud} "
+                f"catalog; {hint}"
             )
     return problems

@@ -19,17 +19,18 @@ from llmdeploy.config.environment import EnvironmentConfig
 def reference_markdown(root: type[BaseModel] = EnvironmentConfig) -> str:
     """A markdown table of every key under `root`, depth first, in declaration order."""
     rows = ["| key | type | default | description |", "|---|---|---|---|"]
-    rows += [_row(path, field) for path, field in _walk(root, "")]
+    rows += [_row(path, field) for path, field in walk(root, "")]
     return "\n".join(rows)
 
 
-def _walk(model: type[BaseModel], prefix: str) -> list[tuple[str, FieldInfo]]:
+def walk(model: type[BaseModel], prefix: str) -> list[tuple[str, FieldInfo]]:
+    """Every field under `model` with its key path (`models[].capacity.max`), depth first."""
     found: list[tuple[str, FieldInfo]] = []
     for name, field in model.model_fields.items():
         path = f"{prefix}{name}"
         found.append((path, field))
         for inner, suffix in _nested(field.annotation):
-            found += _walk(inner, f"{path}{suffix}.")
+            found += walk(inner, f"{path}{suffix}.")
     return found
 
 

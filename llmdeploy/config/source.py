@@ -6,16 +6,37 @@ deep in `models[0].capacity.max` can point at the line that set it, even in a ba
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.constructor import SafeConstructor
 
 from llmdeploy.config.common import ENV_REFERENCE_KEYS
 from llmdeploy.errors import ConfigError, Problem
 
 Loc = tuple[str | int, ...]
+
+# Bounds on what one file may make the loader build: `llmdeploy validate` runs in CI on pull requests,
+# so a hostile file must fail fast with a message, never exhaust memory or time. Real files are far
+# below these (the largest example holds about 150 values, 5 levels deep).
+MAX_FILE_BYTES = 512 * 1024
+MAX_NODES = 20_000
+MAX_DEPTH = 32
+
+#: The C loader where PyYAML has it: same results, faster on large inputs.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_TAG_NAMES = {
+    "tag:yaml.org,2002:bool": "a true/false value",
+    "tag:yaml.org,2002:int": "a number",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:null": "an empty value (null)",
+    "tag:yaml.org,2002:timestamp": "a date",
+}
 
 
 @dataclass
@@ -61,24 +82,63 @@ def _read(path: Path, chain: tuple[Path, ...]) -> Source:
 
 def _parse(path: Path) -> Source:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([Problem(f"cannot read the file: {error}", file=str(path))]) from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        _check_shape(text, str(path))
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as error:
         raise ConfigError([_yaml_problem(path, error)]) from None
-    if root is None or data is None:
+    if root is None:
         raise ConfigError([Problem("the file is empty", file=str(path), hint="start from `llmdeploy init`")])
-    if not isinstance(data, dict):
+    if not isinstance(root, yaml.MappingNode):
         raise ConfigError([Problem("the top level must be a mapping of keys", file=str(path), line=1)])
-    positions: dict[Loc, tuple[str, int]] = {}
-    problems: list[Problem] = []
-    _walk(root, (), str(path), positions, problems)
-    if problems:
-        raise ConfigError(problems)
-    return Source(data=data, positions=positions)
+    builder = _Builder(str(path))
+    data = builder.build(root, ())
+    if builder.problems:
+        raise ConfigError(builder.problems)
+    return Source(data=data, positions=builder.positions)
+
+
+def _read_text(path: Path) -> str:
+    with path.open("rb") as stream:
+        raw = stream.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(
+            [
+                Problem(
+                    f"the file is larger than {MAX_FILE_BYTES} bytes: not an environment file", file=str(path)
+                )
+            ]
+        )
+    return raw.decode("utf-8")
+
+
+def _check_shape(text: str, file: str) -> None:
+    """Refuse deep nesting and huge event counts from the event stream, before building any tree.
+
+    The composer recurses once per nesting level, so depth is bounded here, where nothing recurses.
+    """
+    depth = 0
+    for events, event in enumerate(yaml.parse(text, Loader=_LOADER), start=1):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError([_bound_problem(f"nesting deeper than {MAX_DEPTH} levels", file, event)])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        if events > MAX_NODES:
+            raise ConfigError([_bound_problem(f"more than {MAX_NODES} values", file, event)])
+
+
+def _bound_problem(what: str, file: str, at: yaml.Event | yaml.Node) -> Problem:
+    return Problem(
+        f"{what}: no environment file needs that many, so llmdeploy stops reading here",
+        file=file,
+        line=at.start_mark.line + 1 if at.start_mark else None,
+        hint="an environment file holds a few hundred values at most; remove generated or repeated content",
+    )
 
 
 def _yaml_problem(path: Path, error: yaml.YAMLError) -> Problem:
@@ -92,28 +152,70 @@ def _yaml_problem(path: Path, error: yaml.YAMLError) -> Problem:
     )
 
 
-def _walk(
-    node: yaml.Node, loc: Loc, file: str, positions: dict[Loc, tuple[str, int]], problems: list[Problem]
-) -> None:
-    positions[loc] = (file, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
+class _Builder:
+    """Plain data from a composed YAML tree, with the file:line of every value.
+
+    Aliases are expanded here under a budget (MAX_NODES values, MAX_DEPTH levels), so that a
+    700-byte alias bomb stops at the budget instead of taking seconds and gigabytes. Only text
+    keys are accepted, merge keys (`<<`) are refused, and `.inf`/`.nan` never get through.
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.positions: dict[Loc, tuple[str, int]] = {}
+        self.problems: list[Problem] = []
+        self._visited = 0
+        self._scalars = SafeConstructor()
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        self._visited += 1
+        if self._visited > MAX_NODES or len(loc) > MAX_DEPTH:
+            what = f"aliases (*name) expand to more than {MAX_NODES} values or {MAX_DEPTH} levels"
+            raise ConfigError([_bound_problem(what, self.file, node)])
+        self.positions[loc] = (self.file, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, loc)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*loc, index)) for index, item in enumerate(node.value)]
+        return self._scalar(node, loc)
+
+    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
+        found: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                problems.append(
-                    Problem(
-                        f"key {key!r} appears twice",
-                        path=format_loc((*loc, key)),
-                        file=file,
-                        line=key_node.start_mark.line + 1,
-                    )
-                )
-            seen.add(key)
-            _walk(value_node, (*loc, key), file, positions, problems)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, (*loc, index), file, positions, problems)
+            key = self._key(key_node, loc)
+            if key is None:
+                continue
+            if key in found:
+                self._problem(f"key {key!r} appears twice", (*loc, key), key_node)
+                continue
+            found[key] = self.build(value_node, (*loc, key))
+        return found
+
+    def _key(self, node: yaml.Node, loc: Loc) -> str | None:
+        if node.tag == _MERGE_TAG:
+            hint = "put shared settings in a base file named by `extends:`, or write the keys out"
+            self._problem("merge keys (<<) are not supported", loc, node, hint)
+            return None
+        if not isinstance(node, yaml.ScalarNode):
+            self._problem("a key must be plain text, not a list or mapping", loc, node)
+            return None
+        if node.tag != _STR_TAG:
+            kind = _TAG_NAMES.get(node.tag, "something other than text")
+            message = f"key {node.value!r} is read by YAML as {kind}, and keys must be text"
+            self._problem(message, loc, node, f"quote it: '{node.value}':")
+            return None
+        return str(node.value)
+
+    def _scalar(self, node: yaml.Node, loc: Loc) -> Any:
+        value = self._scalars.construct_object(node)
+        if isinstance(value, float) and not math.isfinite(value):
+            hint = "write a plain number (YAML reads .inf and .nan as infinity and not-a-number)"
+            self._problem(f"{node.value!r} is not a finite number", loc, node, hint)
+        return value
+
+    def _problem(self, message: str, loc: Loc, node: yaml.Node, hint: str | None = None) -> None:
+        line = node.start_mark.line + 1
+        self.problems.append(Problem(message, path=format_loc(loc), file=self.file, line=line, hint=hint))
 
 
 def merge(base: Source, override: Source) -> Source:

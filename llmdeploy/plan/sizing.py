@@ -65,8 +65,9 @@ def fits(need: MemoryNeed, instance: InstanceType) -> bool:
 
 
 def fitting_types(cloud: Cloud, need: MemoryNeed, limit: int = 4) -> list[str]:
-    """The cheapest catalogued instance types of `cloud` that hold the model."""
-    return [name for name, entry in instance_types(cloud).items() if fits(need, entry)][:limit]
+    """The cheapest catalogued instance types of `cloud` that hold the model and llmdeploy can run."""
+    usable = [entry for entry in instance_types(cloud).values() if entry.unusable is None]
+    return [entry.name for entry in usable if fits(need, entry)][:limit]
 
 
 def shards(instance: InstanceType) -> int:

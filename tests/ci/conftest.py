@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 from llmdeploy.cli import app
 from tests.conftest import MINIMAL
 
-ALL_TYPES = "{aws: [g6.xlarge], gcp: [g2-standard-8], azure: [Standard_NV36ads_A10_v5]}"
+ALL_TYPES = "{aws: [g6.xlarge], gcp: [g2-standard-8], azure: [Standard_NC24ads_A100_v4]}"
 
 
 def _models(instance_types: str) -> str:

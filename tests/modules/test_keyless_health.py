@@ -17,9 +17,10 @@ from tests.release.environments import THREE_CLOUDS
 
 pytestmark = pytest.mark.synth
 
-KEYED = THREE_CLOUDS.replace("require_api_key: false", "api_key: {secret: demo-api-key}").replace(
-    "location: eastus,", "location: eastus, key_vault: {name: demo-kv, resource_group: demo-secrets},"
-)
+# Plain HTTP keeps this about keyless health paths (the opt-out; real files serve HTTPS with a key).
+KEYED = THREE_CLOUDS.replace(
+    "require_api_key: false", "api_key: {secret: demo-api-key}, tls: {insecure_plain_http_demo_only: true}"
+).replace("location: eastus,", "location: eastus, key_vault: {name: demo-kv, resource_group: demo-secrets},")
 DNS = "global_dns: {zone: example.com, name: api}\n"
 PATHS = ["/chat/health", "/code/health"]
 

@@ -24,7 +24,7 @@ def test_failover_between_two_clouds_is_a_primary_and_a_secondary_record(write_e
         '  azure: {subscription_id: 00000000-0000-0000-0000-000000000000, location: eastus, zones: ["1"]}\n',
         "",
     )
-    text = text.replace(", azure: [Standard_NV36ads_A10_v5]", "")
+    text = text.replace(", azure: [Standard_NC24ads_A100_v4]", "")
     dns = plan_of(write_env, text + "global_dns: {zone: example.com, name: api, primary: gcp}\n")
     assert dns.stack == "demo-global"
     assert [(r.name, r.cloud, r.failover, r.weight) for r in dns.records] == [

@@ -118,7 +118,7 @@ def test_reads_scale_sets_vms_health_and_origin_weights(
     _prod(api)
     credential = FakeCredential()
     statuses = read_status(prod_plan, _clients(api, tmp_path, credential))
-    endpoint = f"https://{HOST}"
+    endpoint = "https://llm.example.com"  # prod serves its tls.domain as a custom domain
     # model, cloud, slot, desired, running, healthy, spot, on-demand, weight %, endpoint
     assert [astuple(status) for status in statuses] == [
         ("translate-fr", "azure", "blue", 3, 3, 2, 2, 1, 95, f"{endpoint}/translate-fr/"),

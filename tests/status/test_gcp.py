@@ -172,7 +172,7 @@ def _prod(api: LoopbackApi, plan: DeploymentPlan) -> None:
 def test_reads_groups_instances_health_and_weights(prod_plan: DeploymentPlan, api: LoopbackApi) -> None:
     _prod(api, prod_plan)
     statuses = read_status(prod_plan, compute_clients(api))
-    endpoint = f"http://{ADDRESS}"
+    endpoint = "https://llm.example.com"  # prod serves HTTPS on its tls.domain
     # model, cloud, slot, desired, running, healthy, spot, on-demand, weight %, endpoint
     assert [astuple(status) for status in statuses] == [
         ("translate-fr", "gcp", "blue", 5, 5, 3, 3, 2, 90, f"{endpoint}/translate-fr/"),

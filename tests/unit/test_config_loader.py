@@ -227,7 +227,7 @@ PUBLIC = "access: {scheme: internet-facing, allowed_cidrs: [198.51.100.0/24], re
 
 def test_cloud_without_instance_types_for_a_model(write_env: WriteEnv) -> None:
     text = PUBLIC + MINIMAL.replace(
-        "clouds:\n", "clouds:\n  gcp: {project_id: p, region: us-central1, zones: [us-central1-a]}\n"
+        "clouds:\n", "clouds:\n  gcp: {project_id: demo-proj, region: us-central1, zones: [us-central1-a]}\n"
     )
     problem = only_problem(write_env(text))
     assert problem.path == "models[0].instance_types"
@@ -237,7 +237,7 @@ def test_cloud_without_instance_types_for_a_model(write_env: WriteEnv) -> None:
 def test_unsupported_feature_names_cloud_and_reason(write_env: WriteEnv) -> None:
     text = PUBLIC + MINIMAL.replace(
         "clouds:\n", "clouds:\n  azure: {location: eastus, zones: ['1']}\n"
-    ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], azure: [Standard_NC4as_T4_v3]}")
+    ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], azure: [Standard_NC24ads_A100_v4]}")
     problem = only_problem(write_env(text + "    load_balancing: {request_timeout_s: 240}\n"))
     assert problem.path == "models[0].load_balancing.algorithm"
     assert "azure cannot do least outstanding requests" in problem.message
@@ -259,7 +259,7 @@ def test_floating_engine_image_is_refused(write_env: WriteEnv) -> None:
 
 def test_internal_endpoint_is_refused_where_the_balancer_is_always_public(write_env: WriteEnv) -> None:
     text = MINIMAL.replace(
-        "clouds:\n", "clouds:\n  gcp: {project_id: p, region: us-central1, zones: [us-central1-a]}\n"
+        "clouds:\n", "clouds:\n  gcp: {project_id: demo-proj, region: us-central1, zones: [us-central1-a]}\n"
     ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], gcp: [g2-standard-8]}")
     problem = only_problem(write_env(text))
     assert problem.path == "access.scheme"
@@ -269,7 +269,7 @@ def test_internal_endpoint_is_refused_where_the_balancer_is_always_public(write_
 
 def test_gcp_cannot_scale_to_zero(write_env: WriteEnv) -> None:
     text = PUBLIC + MINIMAL.replace(
-        "clouds:\n", "clouds:\n  gcp: {project_id: p, region: us-central1, zones: [us-central1-a]}\n"
+        "clouds:\n", "clouds:\n  gcp: {project_id: demo-proj, region: us-central1, zones: [us-central1-a]}\n"
     ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], gcp: [g2-standard-8]}")
     problem = only_problem(
         write_env(text + "    capacity: {min: 0, max: 2}\n    autoscaling: {scale_to_zero: true}\n")
@@ -281,7 +281,7 @@ def test_gcp_cannot_scale_to_zero(write_env: WriteEnv) -> None:
 def test_long_requests_are_refused_on_azure(write_env: WriteEnv) -> None:
     text = PUBLIC + MINIMAL.replace(
         "clouds:\n", "clouds:\n  azure: {location: eastus, zones: ['1']}\n"
-    ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], azure: [Standard_NC4as_T4_v3]}")
+    ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], azure: [Standard_NC24ads_A100_v4]}")
     text += "    load_balancing: {algorithm: round_robin}\n"
     problem = only_problem(write_env(text))
     assert problem.path == "models[0].load_balancing.request_timeout_s"

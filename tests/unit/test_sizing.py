@@ -50,6 +50,7 @@ def test_suggested_types_really_fit_and_are_cheapest_first(params: float, cloud:
         entry
         for entry in catalog.values()
         if fits(need, entry)
+        and entry.unusable is None
         and entry.name not in suggested
         and prices
         and entry.on_demand_usd_hour < prices[-1]

@@ -30,7 +30,11 @@ def test_configured_client_networks_on_every_listener_port(aws_stacks: dict[str,
         ("192.168.0.0/24", 443),
     ]
     prod = _rules(aws_stacks["prod-aws"], "aws_vpc_security_group_ingress_rule", "LoadBalancerGroup")
-    assert [(rule["cidr_ipv4"], rule["from_port"]) for rule in prod] == [("0.0.0.0/0", 80)]
+    # prod serves HTTPS (an API key crosses the internet); port 80 only redirects to it.
+    assert sorted((rule["cidr_ipv4"], rule["from_port"]) for rule in prod) == [
+        ("0.0.0.0/0", 80),
+        ("0.0.0.0/0", 443),
+    ]
 
 
 def test_engines_admit_only_the_load_balancer_on_the_proxy_port(aws_stacks: dict[str, Stack]) -> None:

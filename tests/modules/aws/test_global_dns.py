@@ -29,7 +29,7 @@ SECOND_MODEL = """\
     model_id: Qwen/Qwen2.5-0.5B-Instruct
     revision: 7ae557604adf67be50417f59c2c2f167def9a775
     params_billion: 0.5
-    instance_types: {aws: [g6.xlarge], gcp: [g2-standard-8], azure: [Standard_NV36ads_A10_v5]}
+    instance_types: {aws: [g6.xlarge], gcp: [g2-standard-8], azure: [Standard_NC24ads_A100_v4]}
     load_balancing: {algorithm: round_robin, request_timeout_s: 240}
 """
 WEIGHTED = """\

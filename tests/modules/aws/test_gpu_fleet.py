@@ -152,8 +152,8 @@ def test_instances_run_in_private_subnets(aws_stacks: dict[str, Stack]) -> None:
     ]
     assert group["vpc_zone_identifier"] == private
     assert aws_stacks["edge-aws"].at("aws_autoscaling_group", "coder-blue/Group")["vpc_zone_identifier"] == [
-        "subnet-0prv1",
-        "subnet-0prv2",
+        "subnet-0bbb0001",
+        "subnet-0bbb0002",
     ]
 
 

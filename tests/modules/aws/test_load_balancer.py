@@ -23,8 +23,8 @@ def test_internet_facing_balancer_sits_in_public_subnets(aws_stacks: dict[str, S
     ]
     assert prod.at("aws_lb", "LoadBalancer/LoadBalancer")["subnets"] == public
     assert aws_stacks["edge-aws"].at("aws_lb", "LoadBalancer/LoadBalancer")["subnets"] == [
-        "subnet-0prv1",
-        "subnet-0prv2",
+        "subnet-0bbb0001",
+        "subnet-0bbb0002",
     ]
 
 
@@ -136,8 +136,8 @@ def test_endpoints_output_one_url_per_model(aws_stacks: dict[str, Stack]) -> Non
     prod = aws_stacks["prod-aws"]
     lb = prod.address("aws_lb", "LoadBalancer/LoadBalancer")
     assert prod.doc["output"]["endpoints"]["value"] == {
-        "translate-fr": f"http://${{{lb}.dns_name}}/translate-fr/",
-        "translate-es": f"http://${{{lb}.dns_name}}/translate-es/",
+        "translate-fr": f"https://${{{lb}.dns_name}}/translate-fr/",
+        "translate-es": f"https://${{{lb}.dns_name}}/translate-es/",
     }
     assert aws_stacks["edge-aws"].doc["output"]["endpoints"]["value"] == {
         "coder": "https://coder.llm.example.com/"

@@ -49,4 +49,4 @@ def test_existing_vpc_is_read_not_created(aws_stacks: dict[str, Stack]) -> None:
     for kind in ("aws_vpc", "aws_subnet", "aws_nat_gateway", "aws_flow_log"):
         assert not stack.resources(kind), kind
     [vpc] = stack.data("aws_vpc").values()
-    assert vpc["id"] == "vpc-0abc123"
+    assert vpc["id"] == "vpc-0abc1234"

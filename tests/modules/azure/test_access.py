@@ -62,7 +62,7 @@ def test_internal_endpoint_lists_its_client_networks_and_needs_no_key(azure_stac
     assert stack.data("azurerm_key_vault_secret") == {}
     assert stack.data("azurerm_key_vault") == {}
     [clients] = stack.at("azurerm_cdn_frontdoor_firewall_policy", "Access/ClientPolicy")["custom_rule"]
-    assert clients["match_condition"][0]["match_values"] == ["10.1.0.0/16", "192.168.0.0/24"]
+    assert clients["match_condition"][0]["match_values"] == ["198.51.100.0/24", "203.0.113.0/24"]
 
 
 def test_the_waf_guards_every_front_door_domain(azure_stacks: dict[str, Stack]) -> None:

@@ -54,7 +54,8 @@ def test_path_routes_per_model_on_the_default_domain(azure_stacks: dict[str, Sta
     assert route["forwarding_protocol"] == "HttpOnly"
     group = stack.address("azurerm_cdn_frontdoor_origin_group", "LoadBalancer/translate-es/OriginGroup")
     assert route["cdn_frontdoor_origin_group_id"] == f"${{{group}.id}}"
-    assert "cdn_frontdoor_custom_domain_ids" not in route
+    domain = stack.address("azurerm_cdn_frontdoor_custom_domain", "LoadBalancer/Domains/llm.example.com")
+    assert route["cdn_frontdoor_custom_domain_ids"] == [f"${{{domain}.id}}"]  # prod's tls.domain
 
 
 def test_host_routes_on_managed_certificate_domains(azure_stacks: dict[str, Stack]) -> None:
@@ -118,10 +119,9 @@ def test_each_slot_has_a_standard_load_balancer_probing_the_engine(azure_stacks:
 
 def test_endpoints_are_https_on_front_door(azure_stacks: dict[str, Stack]) -> None:
     stack = azure_stacks["prod-azure"]
-    endpoint = stack.address("azurerm_cdn_frontdoor_endpoint", "LoadBalancer/Endpoint")
-    assert stack.doc["output"]["endpoints"]["value"] == {
-        "translate-fr": f"https://${{{endpoint}.host_name}}/translate-fr/",
-        "translate-es": f"https://${{{endpoint}.host_name}}/translate-es/",
+    assert stack.doc["output"]["endpoints"]["value"] == {  # on prod's tls.domain
+        "translate-fr": "https://llm.example.com/translate-fr/",
+        "translate-es": "https://llm.example.com/translate-es/",
     }
     assert azure_stacks["edge-azure"].doc["output"]["endpoints"]["value"] == {
         "coder": "https://coder.llm.example.com/"

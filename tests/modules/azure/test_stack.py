@@ -25,6 +25,7 @@ models:
     model_id: Qwen/Qwen2.5-0.5B-Instruct
     revision: 7ae557604adf67be50417f59c2c2f167def9a775
     params_billion: 0.5
+    dtype: float16
     hf_token: {secret: chat-hf-token}
     instance_types: {azure: [Standard_NC4as_T4_v3]}
     load_balancing: {algorithm: round_robin}

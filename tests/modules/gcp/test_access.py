@@ -89,7 +89,7 @@ def test_listed_client_networks_are_admitted(gcp_stacks: dict[str, Stack]) -> No
     allow, _ = _policy_rules(gcp_stacks["edge-gcp"])
     assert allow["match"] == {
         "versioned_expr": "SRC_IPS_V1",
-        "config": {"src_ip_ranges": ["10.1.0.0/16", "192.168.0.0/24"]},
+        "config": {"src_ip_ranges": ["198.51.100.0/24", "203.0.113.0/24"]},
     }
 
 

@@ -162,10 +162,9 @@ def test_https_with_a_managed_certificate_and_an_http_redirect(gcp_stacks: dict[
 
 def test_endpoints_per_model(gcp_stacks: dict[str, Stack]) -> None:
     prod = gcp_stacks["prod-gcp"].doc["output"]["endpoints"]["value"]
-    address = gcp_stacks["prod-gcp"].address("google_compute_global_address", "LoadBalancer/Address")
-    assert prod == {
-        "translate-fr": f"http://${{{address}.address}}/translate-fr/",
-        "translate-es": f"http://${{{address}.address}}/translate-es/",
+    assert prod == {  # on prod's tls.domain
+        "translate-fr": "https://llm.example.com/translate-fr/",
+        "translate-es": "https://llm.example.com/translate-es/",
     }
     assert gcp_stacks["edge-gcp"].doc["output"]["endpoints"]["value"] == {
         "coder": "https://coder.llm.example.com/"
@@ -179,7 +178,11 @@ def test_dns_records_to_create_for_the_domain(gcp_stacks: dict[str, Stack]) -> N
     assert edge.doc["output"]["dns_records"]["value"] == [
         {"name": "coder.llm.example.com.", "type": "A", "ttl": 300, "rrdatas": [f"${{{address}.address}}"]}
     ]
-    assert gcp_stacks["prod-gcp"].doc["output"]["dns_records"]["value"] == []
+    prod = gcp_stacks["prod-gcp"]
+    address = prod.address("google_compute_global_address", "LoadBalancer/Address")
+    assert prod.doc["output"]["dns_records"]["value"] == [  # prod serves HTTPS on its tls.domain
+        {"name": "llm.example.com.", "type": "A", "ttl": 300, "rrdatas": [f"${{{address}.address}}"]}
+    ]
 
 
 def _rule(rule: dict[str, Any]) -> tuple[str, str, str]:
