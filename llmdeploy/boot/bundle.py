@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from llmdeploy.boot.context import template_context
+from llmdeploy.boot.escape import terraform_literal
 from llmdeploy.boot.render import render
 from llmdeploy.boot.size import check_size
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
@@ -86,14 +87,17 @@ def encode(cloud: str, cloud_config: str) -> str:
 
 
 def user_data(plan: DeploymentPlan, fleet: FleetPlan) -> str:
-    """The user data of the fleet's instances, encoded as its cloud's Terraform argument expects.
+    """The user data of the fleet's instances, as its cloud's Terraform argument takes it.
 
     AWS `aws_launch_template.user_data`: gzip then base64 (cloud-init unzips it). GCP metadata
-    `user-data`: the cloud-config text. Azure `custom_data`: base64.
+    `user-data`: the cloud-config text. Azure `custom_data`: base64. Terraform reads every string
+    as a template, so `${` and `%{` (the scripts' `"${args[@]}"`) are escaped: pass the result to
+    the resource argument as it is, never through another escape (cdktn `Fn.rawString`).
 
     Raises:
         OperationError: the encoded user data exceeds the cloud's limit.
+        RenderError: a value cannot be written faithfully into a boot file.
     """
     encoded = encode(fleet.cloud, boot_files(plan, fleet)[CLOUD_CONFIG])
     check_size(fleet, encoded)
-    return encoded
+    return terraform_literal(encoded)
