@@ -59,7 +59,8 @@ ENGINES: dict[EngineName, EngineSpec] = {
     ),
     "vllm": EngineSpec(
         name="vllm",
-        image="vllm/vllm-openai:v0.11.0",
+        # The newest release found (vLLM v0.30.0, September 2026); see the README's engine table.
+        image="vllm/vllm-openai:v0.30.0",
         container_port=8000,
         health_path="/health",
         metrics_port=8000,
@@ -72,7 +73,9 @@ ENGINES: dict[EngineName, EngineSpec] = {
     ),
     "sglang": EngineSpec(
         name="sglang",
-        image="lmsysorg/sglang:v0.5.4",
+        # The newest release found (v0.5.20, 2026-09-18); its images are built on CUDA 13, which
+        # needs an NVIDIA driver of the 580 branch or later on the host.
+        image="lmsysorg/sglang:v0.5.20",
         container_port=30000,
         health_path="/health",
         metrics_port=30000,
