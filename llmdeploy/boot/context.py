@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmdeploy import instance, metrics
+from llmdeploy.boot import registry
 from llmdeploy.catalog import Cloud
 from llmdeploy.config.clouds import AwsCloud, AzureCloud, GcpCloud
 from llmdeploy.engines import PROXY_PORT, EngineName
@@ -78,6 +79,17 @@ def key_vault(plan: DeploymentPlan, cloud: Cloud) -> str:
     return vault.name if vault else ""
 
 
+def registry_host(plan: DeploymentPlan, cloud: Cloud) -> str:
+    """The host (and path prefix) of the cloud's registry cache for this environment."""
+    settings = plan.cloud(cloud).settings
+    if isinstance(settings, AwsCloud):
+        return registry.registry_host(cloud, settings.region, settings.account_id or "")
+    if isinstance(settings, GcpCloud):
+        return registry.registry_host(cloud, settings.region, settings.project_id)
+    name = registry.azure_registry(plan.project, plan.env, settings.location)
+    return registry.registry_host(cloud, settings.location, name)
+
+
 def route_prefix(plan: DeploymentPlan, fleet: FleetPlan) -> str:
     """The path prefix the load balancer routes to this fleet's model ("" with host routing)."""
     if plan.access.routing != "path":
@@ -96,6 +108,9 @@ def template_context(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, Any]:
         "engine": fleet.engine,
         "proxy_port": PROXY_PORT,
         "proxy_image": PROXY_IMAGE,
+        "registry_host": registry_host(plan, fleet.cloud),
+        "engine_mirror": registry.mirror(fleet.cloud, fleet.engine_image),
+        "proxy_mirror": registry.mirror(fleet.cloud, PROXY_IMAGE),
         "route_prefix": route_prefix(plan, fleet),
         "cache": LOCAL_NVME[fleet.cloud] if fleet.model_cache_on_nvme else CacheDisk(),
         "container_cache": CONTAINER_CACHE[fleet.engine.name],

@@ -75,7 +75,7 @@ def test_every_shell_script_passes_shellcheck(case: tuple[str, FleetPlan], tmp_p
     assert result.returncode == 0, result.stdout
 
 
-def _docker_argv(files: dict[str, str], tmp_path: Path) -> list[str]:
+def _docker_argv(files: dict[str, str], tmp_path: Path, pulled: str = "") -> list[str]:
     """Run the rendered engine script with a `docker` that records its arguments."""
     (tmp_path / "bin").mkdir(parents=True)
     record = tmp_path / "argv"
@@ -84,9 +84,15 @@ def _docker_argv(files: dict[str, str], tmp_path: Path) -> list[str]:
     docker.chmod(0o755)
     (tmp_path / "engine.env").write_text(files["/etc/llmdeploy/engine.env"])
     (tmp_path / "cache.env").write_text("MODEL_CACHE=/opt/dlami/nvme/llmdeploy-cache\n")
+    # What llmdeploy-pull-image records when it pulled from the upstream registry.
+    upstream = next(
+        line for line in files["/etc/llmdeploy/engine.env"].splitlines() if line.startswith("ENGINE_IMAGE=")
+    )
+    (tmp_path / "engine-image.env").write_text(pulled or upstream + "\n")
     script = files["/usr/local/sbin/llmdeploy-engine"]
     script = script.replace("/etc/llmdeploy/engine.env", str(tmp_path / "engine.env"))
     script = script.replace("/run/llmdeploy/cache.env", str(tmp_path / "cache.env"))
+    script = script.replace("/run/llmdeploy/engine-image.env", str(tmp_path / "engine-image.env"))
     subprocess.run(["bash", "-c", script], env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin"}, check=True)
     return record.read_text().split("\0")[:-1]
 
@@ -268,3 +274,12 @@ def test_aws_bootstrap_waits_for_the_dpkg_lock_when_it_installs_boto3() -> None:
         line for line in script.splitlines() if "apt-get" in line and not line.lstrip().startswith("#")
     ]
     assert len(installs) == 2 and all("-o DPkg::Lock::Timeout=600" in line for line in installs)
+
+
+def test_the_engine_runs_the_image_as_pulled_through_the_registry_cache(tmp_path: Path) -> None:
+    files = boot_files(plan("prod"), first_fleet("prod", "aws", "vllm"))
+    cached = "123456789012.dkr.ecr.us-east-1.amazonaws.com/docker-hub/vllm/vllm-openai:v0.30.0"
+    argv = _docker_argv(files, tmp_path, pulled=f"ENGINE_IMAGE={cached}\n")
+    assert cached in argv and "--model" in argv[argv.index(cached) :]
+    unit = files["/etc/systemd/system/llmdeploy-engine.service"]
+    assert "ExecStartPre=/usr/local/sbin/llmdeploy-pull-image ENGINE" in unit

@@ -1,0 +1,90 @@
+"""Where instances pull container images: their cloud's registry cache, never anonymous Docker Hub.
+
+Anonymous Docker Hub pulls are limited to 10 per hour per IPv4 address, and every VM of a zone
+leaves through one NAT address. So each image reference is rewritten to a cache in the VM's own
+cloud, which pulls from the upstream once. The cloud constructs create the caches with the names
+these functions return (one place for both sides):
+
+- AWS: an ECR pull-through cache rule per upstream, repository prefix `ecr_prefix(upstream)`:
+  `<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<path>`. Docker Hub's official images are
+  taken from ECR Public's copy (`public.ecr.aws/docker/library/...`), which needs no credential.
+- GCP: an Artifact Registry remote repository per upstream, id `gcp_repository(upstream)`:
+  `<region>-docker.pkg.dev/<project>/<repository>/<path>`.
+- Azure: one registry per environment, `azure_registry(...)`, with a cache rule per upstream
+  mapping `<upstream>/<path>` to `<namespace>/<path>`: `<registry>.azurecr.io/<namespace>/<path>`.
+
+An image is pinned by tag, or by tag and digest (`name:tag@sha256:...`): the mirror path keeps
+both, so a digest-pinned image is pulled by its digest through the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+#: Upstream registry host to the cache's short name, shared by the three clouds.
+CACHE_NAMES = {"docker.io": "docker-hub", "ghcr.io": "ghcr", "public.ecr.aws": "ecr-public"}
+#: Docker Hub's official images (`nginx`, `docker.io/library/nginx`) as ECR Public serves them.
+ECR_PUBLIC_LIBRARY = "docker/library"
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """One image's upstream reference and its path on the cloud's cache host."""
+
+    upstream: str
+    path: str
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """(registry host, repository path with tag/digest), the way docker normalizes a reference."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return "docker.io", image if rest else f"library/{image}"
+
+
+def ecr_prefix(upstream: str) -> str:
+    """The ECR pull-through cache rule's repository prefix for an upstream registry."""
+    return CACHE_NAMES[upstream]
+
+
+def gcp_repository(upstream: str) -> str:
+    """The Artifact Registry remote repository id (in the environment's region) for an upstream."""
+    return f"llmdeploy-{CACHE_NAMES[upstream]}"
+
+
+def azure_registry(project: str, env: str, location: str) -> str:
+    """The environment's Azure Container Registry name: 5-50 lowercase letters and digits, global.
+
+    A hash of the inputs keeps it unique across customers while deterministic for a plan.
+    """
+    stem = re.sub(r"[^a-z0-9]", "", f"llmd{project}{env}".lower())[:40]
+    digest = hashlib.sha256(f"{project}/{env}/{location}".encode()).hexdigest()[:8]
+    return f"{stem}{digest}"
+
+
+def mirror(cloud: str, image: str) -> Mirror:
+    """`image` and its path under its cloud's cache host; path "" when no cache serves its registry
+    (an image from the user's own registry is pulled from there)."""
+    upstream, path = split_image(image)
+    if cloud == "aws" and upstream == "docker.io" and path.startswith("library/"):
+        upstream, path = "public.ecr.aws", f"{ECR_PUBLIC_LIBRARY}/{path.removeprefix('library/')}"
+    if upstream not in CACHE_NAMES:
+        return Mirror(image, "")
+    if cloud == "aws":
+        return Mirror(image, f"{ecr_prefix(upstream)}/{path}")
+    if cloud == "gcp":
+        return Mirror(image, f"{gcp_repository(upstream)}/{path}")
+    return Mirror(image, f"{CACHE_NAMES[upstream]}/{path}")
+
+
+def registry_host(cloud: str, region: str, account_or_project: str) -> str:
+    """The cache host (and path prefix) on a cloud; "" on AWS when the account id is not in the
+    config (the VM reads it from its instance identity document)."""
+    if cloud == "aws":
+        return f"{account_or_project}.dkr.ecr.{region}.amazonaws.com" if account_or_project else ""
+    if cloud == "gcp":
+        return f"{region}-docker.pkg.dev/{account_or_project}"
+    return f"{account_or_project}.azurecr.io"

@@ -1,0 +1,96 @@
+"""Images come through the VM's own cloud's registry cache, named in one place for both sides."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from llmdeploy.boot import boot_files
+from llmdeploy.boot.registry import Mirror, azure_registry, mirror, split_image
+from tests.boot.bundles import first_fleet, plan
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ("nginx:1.30.6-alpine", ("docker.io", "library/nginx:1.30.6-alpine")),
+        ("vllm/vllm-openai:v0.30.0", ("docker.io", "vllm/vllm-openai:v0.30.0")),
+        (
+            "ghcr.io/huggingface/text-generation-inference:3.3.7",
+            ("ghcr.io", "huggingface/text-generation-inference:3.3.7"),
+        ),
+        ("localhost:5000/x:1", ("localhost:5000", "x:1")),
+    ],
+)
+def test_image_references_split_the_way_docker_reads_them(image: str, expected: tuple[str, str]) -> None:
+    assert split_image(image) == expected
+
+
+def test_each_cloud_names_its_cache_path_and_keeps_a_digest() -> None:
+    digest = "vllm/vllm-openai:v0.30.0@sha256:" + "0" * 64
+    assert mirror("aws", digest).path == f"docker-hub/{digest}"
+    assert mirror("gcp", "ghcr.io/a/b:1").path == "llmdeploy-ghcr/a/b:1"
+    assert mirror("azure", "nginx:1").path == "docker-hub/library/nginx:1"
+    # Docker Hub's official images come from ECR Public's copy on AWS: that cache needs no credential.
+    assert mirror("aws", "nginx:1").path == "ecr-public/docker/library/nginx:1"
+    assert mirror("aws", "quay.io/x/y:1") == Mirror("quay.io/x/y:1", "")
+
+
+def test_the_azure_registry_name_is_a_valid_deterministic_acr_name() -> None:
+    name = azure_registry("My-Project", "prod", "eastus")
+    assert (
+        name
+        == azure_registry("My-Project", "prod", "eastus")
+        != azure_registry("My-Project", "dev", "eastus")
+    )
+    assert name.isalnum() and name.islower() and 5 <= len(name) <= 50
+
+
+def _pull(tmp_path: Path, cloud: str, docker: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run the rendered llmdeploy-pull-image ENGINE with stand-ins for curl, docker and logger."""
+    files = boot_files(plan("prod"), first_fleet("prod", cloud))  # type: ignore[arg-type]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stubs = {
+        "curl": 'echo \'{"access_token": "token", "refresh_token": "refresh", "accountId": "1"}\'',
+        "docker": docker,
+        "logger": "",
+    }
+    for name, body in stubs.items():
+        (bin_dir / name).write_text(f'#!/bin/bash\necho "{name} $*" >> {tmp_path / "calls"}\n{body}\n')
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "images.env").write_text(files["/etc/llmdeploy/images.env"])
+    script = files["/usr/local/sbin/llmdeploy-pull-image"].replace(
+        "/etc/llmdeploy/images.env", str(tmp_path / "images.env")
+    )
+    script = script.replace("/run/llmdeploy", str(tmp_path / "run"))
+    result = subprocess.run(
+        ["bash", "-c", script, "pull", "ENGINE"],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    return result, (tmp_path / "calls").read_text()
+
+
+def test_gcp_pulls_the_engine_through_artifact_registry_with_the_vm_token(tmp_path: Path) -> None:
+    result, calls = _pull(tmp_path, "gcp", "")
+    assert result.returncode == 0, result.stderr
+    host = "us-central1-docker.pkg.dev"
+    cached = f"{host}/llmdeploy-demo-123/llmdeploy-ghcr/huggingface/text-generation-inference:3.3.6"
+    assert f"docker login --username oauth2accesstoken --password-stdin https://{host}" in calls
+    assert f"docker pull --quiet {cached}" in calls
+    assert (tmp_path / "run" / "engine-image.env").read_text() == f"ENGINE_IMAGE={cached}\n"
+
+
+def test_a_failing_cache_falls_back_to_the_upstream_registry_and_says_so(tmp_path: Path) -> None:
+    result, calls = _pull(tmp_path, "azure", '[[ "$1 $3" != "pull "*azurecr.io* ]]')
+    assert result.returncode == 0, result.stderr
+    upstream = next(
+        line for line in calls.splitlines() if line.startswith("docker pull") and "azurecr" not in line
+    )
+    assert "could not pull" in result.stderr and "logger --tag llmdeploy" in calls
+    image = upstream.removeprefix("docker pull --quiet ")
+    assert (tmp_path / "run" / "engine-image.env").read_text() == f"ENGINE_IMAGE={image}\n"
