@@ -5,13 +5,17 @@ leaves through one NAT address. So each image reference is rewritten to a cache 
 cloud, which pulls from the upstream once. The cloud constructs create the caches with the names
 these functions return (one place for both sides):
 
-- AWS: an ECR pull-through cache rule per upstream, repository prefix `ecr_prefix(upstream)`:
-  `<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<path>`. Docker Hub's official images are
-  taken from ECR Public's copy (`public.ecr.aws/docker/library/...`), which needs no credential.
-- GCP: an Artifact Registry remote repository per upstream, id `gcp_repository(upstream)`:
-  `<region>-docker.pkg.dev/<project>/<repository>/<path>`.
+- AWS: an ECR pull-through cache rule per upstream, repository prefix
+  `ecr_prefix(upstream, project, env)`: `<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<path>`.
+  Docker Hub's official images are taken from ECR Public's copy
+  (`public.ecr.aws/docker/library/...`), which needs no credential.
+- GCP: an Artifact Registry remote repository per upstream, id `gcp_repository(upstream, project,
+  env)`: `<region>-docker.pkg.dev/<gcp project>/<repository>/<path>`.
 - Azure: one registry per environment, `azure_registry(...)`, with a cache rule per upstream
   mapping `<upstream>/<path>` to `<namespace>/<path>`: `<registry>.azurecr.io/<namespace>/<path>`.
+
+Every name is per llmdeploy project and environment: environments sharing an account, a GCP
+project or a region never create the same rule, repository or registry.
 
 An image is pinned by tag, or by tag and digest (`name:tag@sha256:...`): the mirror path keeps
 both, so a digest-pinned image is pulled by its digest through the cache.
@@ -45,14 +49,21 @@ def split_image(image: str) -> tuple[str, str]:
     return "docker.io", image if rest else f"library/{image}"
 
 
-def ecr_prefix(upstream: str) -> str:
-    """The ECR pull-through cache rule's repository prefix for an upstream registry."""
-    return CACHE_NAMES[upstream]
+def _digest(project: str, env: str, *more: str) -> str:
+    return hashlib.sha256("/".join((project, env, *more)).encode()).hexdigest()[:8]
 
 
-def gcp_repository(upstream: str) -> str:
+def ecr_prefix(upstream: str, project: str, env: str) -> str:
+    """The ECR pull-through cache rule's repository prefix for an upstream registry.
+
+    ECR allows 2-30 characters, so the project and environment are a hash: `llmd-<8 hex>-<name>`.
+    """
+    return f"llmd-{_digest(project, env)}-{CACHE_NAMES[upstream]}"
+
+
+def gcp_repository(upstream: str, project: str, env: str) -> str:
     """The Artifact Registry remote repository id (in the environment's region) for an upstream."""
-    return f"llmdeploy-{CACHE_NAMES[upstream]}"
+    return f"{project}-{env}-{CACHE_NAMES[upstream]}"
 
 
 def azure_registry(project: str, env: str, location: str) -> str:
@@ -61,11 +72,10 @@ def azure_registry(project: str, env: str, location: str) -> str:
     A hash of the inputs keeps it unique across customers while deterministic for a plan.
     """
     stem = re.sub(r"[^a-z0-9]", "", f"llmd{project}{env}".lower())[:40]
-    digest = hashlib.sha256(f"{project}/{env}/{location}".encode()).hexdigest()[:8]
-    return f"{stem}{digest}"
+    return f"{stem}{_digest(project, env, location)}"
 
 
-def mirror(cloud: str, image: str) -> Mirror:
+def mirror(cloud: str, image: str, project: str, env: str) -> Mirror:
     """`image` and its path under its cloud's cache host; path "" when no cache serves its registry
     (an image from the user's own registry is pulled from there)."""
     upstream, path = split_image(image)
@@ -74,9 +84,9 @@ def mirror(cloud: str, image: str) -> Mirror:
     if upstream not in CACHE_NAMES:
         return Mirror(image, "")
     if cloud == "aws":
-        return Mirror(image, f"{ecr_prefix(upstream)}/{path}")
+        return Mirror(image, f"{ecr_prefix(upstream, project, env)}/{path}")
     if cloud == "gcp":
-        return Mirror(image, f"{gcp_repository(upstream)}/{path}")
+        return Mirror(image, f"{gcp_repository(upstream, project, env)}/{path}")
     return Mirror(image, f"{CACHE_NAMES[upstream]}/{path}")
 
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from llmdeploy.boot import boot_files
-from llmdeploy.boot.registry import Mirror, azure_registry, mirror, split_image
+from llmdeploy.boot.registry import (
+    CACHE_NAMES,
+    Mirror,
+    azure_registry,
+    ecr_prefix,
+    gcp_repository,
+    mirror,
+    split_image,
+)
 from tests.boot.bundles import first_fleet, plan
 
 
@@ -30,12 +39,28 @@ def test_image_references_split_the_way_docker_reads_them(image: str, expected: 
 
 def test_each_cloud_names_its_cache_path_and_keeps_a_digest() -> None:
     digest = "vllm/vllm-openai:v0.30.0@sha256:" + "0" * 64
-    assert mirror("aws", digest).path == f"docker-hub/{digest}"
-    assert mirror("gcp", "ghcr.io/a/b:1").path == "llmdeploy-ghcr/a/b:1"
-    assert mirror("azure", "nginx:1").path == "docker-hub/library/nginx:1"
+    prefix = ecr_prefix("docker.io", "acme", "prod")
+    assert mirror("aws", digest, "acme", "prod").path == f"{prefix}/{digest}"
+    assert mirror("gcp", "ghcr.io/a/b:1", "acme", "prod").path == "acme-prod-ghcr/a/b:1"
+    assert mirror("azure", "nginx:1", "acme", "prod").path == "docker-hub/library/nginx:1"
     # Docker Hub's official images come from ECR Public's copy on AWS: that cache needs no credential.
-    assert mirror("aws", "nginx:1").path == "ecr-public/docker/library/nginx:1"
-    assert mirror("aws", "quay.io/x/y:1") == Mirror("quay.io/x/y:1", "")
+    nginx = mirror("aws", "nginx:1", "acme", "prod").path
+    assert nginx == f"{ecr_prefix('public.ecr.aws', 'acme', 'prod')}/docker/library/nginx:1"
+    assert mirror("aws", "quay.io/x/y:1", "acme", "prod") == Mirror("quay.io/x/y:1", "")
+
+
+def test_ecr_prefixes_are_valid_and_differ_per_environment() -> None:
+    # ECR: 2-30 characters, lowercase letters and digits separated by . _ or -.
+    prefixes = {
+        ecr_prefix(upstream, "a-long-project-name", env)
+        for upstream in CACHE_NAMES
+        for env in ("dev", "prod")
+    }
+    assert len(prefixes) == 2 * len(CACHE_NAMES)
+    assert all(
+        re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*", prefix) and 2 <= len(prefix) <= 30
+        for prefix in prefixes
+    )
 
 
 def test_the_azure_registry_name_is_a_valid_deterministic_acr_name() -> None:
@@ -79,7 +104,8 @@ def test_gcp_pulls_the_engine_through_artifact_registry_with_the_vm_token(tmp_pa
     result, calls = _pull(tmp_path, "gcp", "")
     assert result.returncode == 0, result.stderr
     host = "us-central1-docker.pkg.dev"
-    cached = f"{host}/llmdeploy-demo-123/llmdeploy-ghcr/huggingface/text-generation-inference:3.3.6"
+    repository = gcp_repository("ghcr.io", plan("prod").project, "prod")
+    cached = f"{host}/llmdeploy-demo-123/{repository}/huggingface/text-generation-inference:3.3.6"
     assert f"docker login --username oauth2accesstoken --password-stdin https://{host}" in calls
     assert f"docker pull --quiet {cached}" in calls
     assert (tmp_path / "run" / "engine-image.env").read_text() == f"ENGINE_IMAGE={cached}\n"
