@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from importlib import resources
 
 from llmdeploy.boot.context import template_context
-from llmdeploy.boot.escape import terraform_literal
 from llmdeploy.boot.render import render
 from llmdeploy.boot.size import check_size
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
@@ -103,12 +102,12 @@ def encode(cloud: str, cloud_config: str) -> str:
 
 
 def user_data(plan: DeploymentPlan, fleet: FleetPlan) -> str:
-    """The user data of the fleet's instances, as its cloud's Terraform argument takes it.
+    """The user data of the fleet's instances, encoded as its cloud's Terraform argument expects.
 
     AWS `aws_launch_template.user_data`: gzip then base64 (cloud-init unzips it). GCP metadata
-    `user-data`: the cloud-config text. Azure `custom_data`: base64. Terraform reads every string
-    as a template, so `${` and `%{` (the scripts' `"${args[@]}"`) are escaped: pass the result to
-    the resource argument as it is, never through another escape (cdktn `Fn.rawString`).
+    `user-data`: the cloud-config text, which holds `${` (the scripts' `"${args[@]}"`): Terraform
+    reads every string as a template, so the GCP construct passes it through
+    `modules.common.terraform_literal`. Azure `custom_data`: base64.
 
     Raises:
         OperationError: the encoded user data exceeds the cloud's limit.
@@ -116,4 +115,4 @@ def user_data(plan: DeploymentPlan, fleet: FleetPlan) -> str:
     """
     encoded = encode(fleet.cloud, boot_files(plan, fleet)[CLOUD_CONFIG])
     check_size(fleet, encoded)
-    return terraform_literal(encoded)
+    return encoded

@@ -174,13 +174,3 @@ def _block_safe(value: str, body: str) -> bool:
         and body.lstrip("\n")[:1] not in ("", " ", "\t")
         and all(char in "\t\n" or (char.isprintable() and char not in _YAML_BREAKS) for char in body)
     )
-
-
-def terraform_literal(value: str) -> str:
-    """A string for a Terraform argument (HCL or JSON syntax), read back as exactly `value`.
-
-    Terraform reads every string argument as a template: `${` starts an interpolation and `%{` a
-    directive. `$${` and `%%{` are their escapes (Terraform docs, "Strings and Templates",
-    Escape Sequences).
-    """
-    return value.replace("${", "$${").replace("%{", "%%{")

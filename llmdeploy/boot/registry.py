@@ -9,8 +9,8 @@ these functions return (one place for both sides):
   `ecr_prefix(upstream, project, env)`: `<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<path>`.
   Docker Hub's official images are taken from ECR Public's copy
   (`public.ecr.aws/docker/library/...`), which needs no credential.
-- GCP: an Artifact Registry remote repository per upstream, id `gcp_repository(upstream, project,
-  env)`: `<region>-docker.pkg.dev/<gcp project>/<repository>/<path>`.
+- GCP: an Artifact Registry remote repository per upstream of `names.GCP_REGISTRY_UPSTREAMS`, id
+  `names.gcp_registry_mirror(plan, upstream)`: `<region>-docker.pkg.dev/<gcp project>/<id>/<path>`.
 - Azure: one registry per environment, `azure_registry(...)`, with a cache rule per upstream
   mapping `<upstream>/<path>` to `<namespace>/<path>`: `<registry>.azurecr.io/<namespace>/<path>`.
 
@@ -26,6 +26,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+
+from llmdeploy.plan.model import DeploymentPlan
+from llmdeploy.status import names
 
 #: Upstream registry host to the cache's short name, shared by the three clouds.
 CACHE_NAMES = {"docker.io": "docker-hub", "ghcr.io": "ghcr", "public.ecr.aws": "ecr-public"}
@@ -61,11 +64,6 @@ def ecr_prefix(upstream: str, project: str, env: str) -> str:
     return f"llmd-{_digest(project, env)}-{CACHE_NAMES[upstream]}"
 
 
-def gcp_repository(upstream: str, project: str, env: str) -> str:
-    """The Artifact Registry remote repository id (in the environment's region) for an upstream."""
-    return f"{project}-{env}-{CACHE_NAMES[upstream]}"
-
-
 def azure_registry(project: str, env: str, location: str) -> str:
     """The environment's Azure Container Registry name: 5-50 lowercase letters and digits, global.
 
@@ -75,18 +73,19 @@ def azure_registry(project: str, env: str, location: str) -> str:
     return f"{stem}{_digest(project, env, location)}"
 
 
-def mirror(cloud: str, image: str, project: str, env: str) -> Mirror:
+def mirror(plan: DeploymentPlan, cloud: str, image: str) -> Mirror:
     """`image` and its path under its cloud's cache host; path "" when no cache serves its registry
     (an image from the user's own registry is pulled from there)."""
     upstream, path = split_image(image)
     if cloud == "aws" and upstream == "docker.io" and path.startswith("library/"):
         upstream, path = "public.ecr.aws", f"{ECR_PUBLIC_LIBRARY}/{path.removeprefix('library/')}"
+    if cloud == "gcp":
+        cached = upstream in names.GCP_REGISTRY_UPSTREAMS
+        return Mirror(image, f"{names.gcp_registry_mirror(plan, upstream)}/{path}" if cached else "")
     if upstream not in CACHE_NAMES:
         return Mirror(image, "")
     if cloud == "aws":
-        return Mirror(image, f"{ecr_prefix(upstream, project, env)}/{path}")
-    if cloud == "gcp":
-        return Mirror(image, f"{gcp_repository(upstream, project, env)}/{path}")
+        return Mirror(image, f"{ecr_prefix(upstream, plan.project, plan.env)}/{path}")
     return Mirror(image, f"{CACHE_NAMES[upstream]}/{path}")
 
 

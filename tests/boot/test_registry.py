@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 from pathlib import Path
@@ -14,10 +15,10 @@ from llmdeploy.boot.registry import (
     Mirror,
     azure_registry,
     ecr_prefix,
-    gcp_repository,
     mirror,
     split_image,
 )
+from llmdeploy.status import names
 from tests.boot.bundles import first_fleet, plan
 
 
@@ -38,15 +39,17 @@ def test_image_references_split_the_way_docker_reads_them(image: str, expected: 
 
 
 def test_each_cloud_names_its_cache_path_and_keeps_a_digest() -> None:
-    digest = "vllm/vllm-openai:v0.30.0@sha256:" + "0" * 64
-    prefix = ecr_prefix("docker.io", "acme", "prod")
-    assert mirror("aws", digest, "acme", "prod").path == f"{prefix}/{digest}"
-    assert mirror("gcp", "ghcr.io/a/b:1", "acme", "prod").path == "acme-prod-ghcr/a/b:1"
-    assert mirror("azure", "nginx:1", "acme", "prod").path == "docker-hub/library/nginx:1"
+    acme = dataclasses.replace(plan("prod"), project="acme")
+    digest = "vllm/vllm-openai:v0.31.0@sha256:" + "0" * 64
+    assert mirror(acme, "aws", digest).path == f"{ecr_prefix('docker.io', 'acme', 'prod')}/{digest}"
+    # The repository the GCP construct creates (modules/gcp/registry.py) under the same name.
+    assert mirror(acme, "gcp", "ghcr.io/a/b:1").path == "acme-prod-ghcr/a/b:1"
+    assert mirror(acme, "azure", "nginx:1").path == "docker-hub/library/nginx:1"
     # Docker Hub's official images come from ECR Public's copy on AWS: that cache needs no credential.
-    nginx = mirror("aws", "nginx:1", "acme", "prod").path
+    nginx = mirror(acme, "aws", "nginx:1").path
     assert nginx == f"{ecr_prefix('public.ecr.aws', 'acme', 'prod')}/docker/library/nginx:1"
-    assert mirror("aws", "quay.io/x/y:1", "acme", "prod") == Mirror("quay.io/x/y:1", "")
+    for cloud in ("aws", "gcp", "azure"):
+        assert mirror(acme, cloud, "quay.io/x/y:1") == Mirror("quay.io/x/y:1", "")
 
 
 def test_ecr_prefixes_are_valid_and_differ_per_environment() -> None:
@@ -104,7 +107,7 @@ def test_gcp_pulls_the_engine_through_artifact_registry_with_the_vm_token(tmp_pa
     result, calls = _pull(tmp_path, "gcp", "")
     assert result.returncode == 0, result.stderr
     host = "us-central1-docker.pkg.dev"
-    repository = gcp_repository("ghcr.io", plan("prod").project, "prod")
+    repository = names.gcp_registry_mirror(plan("prod"), "ghcr.io")
     cached = f"{host}/llmdeploy-demo-123/{repository}/huggingface/text-generation-inference:3.3.6"
     assert f"docker login --username oauth2accesstoken --password-stdin https://{host}" in calls
     assert f"docker pull --quiet {cached}" in calls

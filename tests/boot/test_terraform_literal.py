@@ -1,6 +1,7 @@
 """User data reaches the VM unchanged through Terraform, which reads every string as a template.
 
-A provider-free configuration (outputs only, JSON syntax as CDK Terrain writes it) is applied by
+The GCP construct passes the cloud-config text through `modules.common.terraform_literal`. A
+provider-free configuration (outputs only, JSON syntax as CDK Terrain writes it) is applied by
 the real terraform binary, and each output must read back exactly the text the cloud should get.
 """
 
@@ -14,7 +15,7 @@ import pytest
 
 from llmdeploy.boot import boot_files, user_data
 from llmdeploy.boot.bundle import CLOUD_CONFIG
-from llmdeploy.boot.escape import terraform_literal
+from modules.common import terraform_literal
 from tests.boot.bundles import every_fleet, plan
 from tests.fixtures_aws import terraform_binary
 
@@ -35,7 +36,10 @@ def test_terraform_reads_back_every_gcp_user_data_and_hostile_text(
         f"user_data_{index}": boot_files(plan(env), fleet)[CLOUD_CONFIG]
         for index, (env, fleet) in enumerate(gcp)
     }
-    literals = {f"user_data_{index}": user_data(plan(env), fleet) for index, (env, fleet) in enumerate(gcp)}
+    literals = {
+        f"user_data_{index}": terraform_literal(user_data(plan(env), fleet))
+        for index, (env, fleet) in enumerate(gcp)
+    }
     for index, text in enumerate(HOSTILE):
         expected[f"hostile_{index}"] = text
         literals[f"hostile_{index}"] = terraform_literal(text)
