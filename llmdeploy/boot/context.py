@@ -79,17 +79,6 @@ def key_vault(plan: DeploymentPlan, cloud: Cloud) -> str:
     return vault.name if vault else ""
 
 
-def registry_host(plan: DeploymentPlan, cloud: Cloud) -> str:
-    """The host (and path prefix) of the cloud's registry cache for this environment."""
-    settings = plan.cloud(cloud).settings
-    if isinstance(settings, AwsCloud):
-        return registry.registry_host(cloud, settings.region, settings.account_id or "")
-    if isinstance(settings, GcpCloud):
-        return registry.registry_host(cloud, settings.region, settings.project_id)
-    name = registry.azure_registry(plan.project, plan.env, settings.location)
-    return registry.registry_host(cloud, settings.location, name)
-
-
 def route_prefix(plan: DeploymentPlan, fleet: FleetPlan) -> str:
     """The path prefix the load balancer routes to this fleet's model ("" with host routing)."""
     if plan.access.routing != "path":
@@ -108,7 +97,7 @@ def template_context(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, Any]:
         "engine": fleet.engine,
         "proxy_port": PROXY_PORT,
         "proxy_image": PROXY_IMAGE,
-        "registry_host": registry_host(plan, fleet.cloud),
+        "registry_host": registry.registry_host(plan, fleet.cloud),
         "engine_mirror": registry.mirror(plan, fleet.cloud, fleet.engine_image),
         "proxy_mirror": registry.mirror(plan, fleet.cloud, PROXY_IMAGE),
         "route_prefix": route_prefix(plan, fleet),

@@ -11,8 +11,8 @@ these functions return (one place for both sides):
   (`public.ecr.aws/docker/library/...`), which needs no credential.
 - GCP: an Artifact Registry remote repository per upstream of `names.GCP_REGISTRY_UPSTREAMS`, id
   `names.gcp_registry_mirror(plan, upstream)`: `<region>-docker.pkg.dev/<gcp project>/<id>/<path>`.
-- Azure: one registry per environment, `azure_registry(...)`, with a cache rule per upstream
-  mapping `<upstream>/<path>` to `<namespace>/<path>`: `<registry>.azurecr.io/<namespace>/<path>`.
+- Azure: the environment's registry `azure_names.registry_name(...)` with a cache rule per
+  upstream repository (`azure_names.cached_image`): `<registry>.azurecr.io/<repository>:<tag>`.
 
 Every name is per llmdeploy project and environment: environments sharing an account, a GCP
 project or a region never create the same rule, repository or registry.
@@ -24,11 +24,12 @@ both, so a digest-pinned image is pulled by its digest through the cache.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
+from llmdeploy.catalog import Cloud
+from llmdeploy.config.clouds import AwsCloud, GcpCloud
 from llmdeploy.plan.model import DeploymentPlan
-from llmdeploy.status import names
+from llmdeploy.status import azure_names, names
 
 #: Upstream registry host to the cache's short name, shared by the three clouds.
 CACHE_NAMES = {"docker.io": "docker-hub", "ghcr.io": "ghcr", "public.ecr.aws": "ecr-public"}
@@ -52,8 +53,8 @@ def split_image(image: str) -> tuple[str, str]:
     return "docker.io", image if rest else f"library/{image}"
 
 
-def _digest(project: str, env: str, *more: str) -> str:
-    return hashlib.sha256("/".join((project, env, *more)).encode()).hexdigest()[:8]
+def _digest(project: str, env: str) -> str:
+    return hashlib.sha256(f"{project}/{env}".encode()).hexdigest()[:8]
 
 
 def ecr_prefix(upstream: str, project: str, env: str) -> str:
@@ -64,16 +65,7 @@ def ecr_prefix(upstream: str, project: str, env: str) -> str:
     return f"llmd-{_digest(project, env)}-{CACHE_NAMES[upstream]}"
 
 
-def azure_registry(project: str, env: str, location: str) -> str:
-    """The environment's Azure Container Registry name: 5-50 lowercase letters and digits, global.
-
-    A hash of the inputs keeps it unique across customers while deterministic for a plan.
-    """
-    stem = re.sub(r"[^a-z0-9]", "", f"llmd{project}{env}".lower())[:40]
-    return f"{stem}{_digest(project, env, location)}"
-
-
-def mirror(plan: DeploymentPlan, cloud: str, image: str) -> Mirror:
+def mirror(plan: DeploymentPlan, cloud: Cloud, image: str) -> Mirror:
     """`image` and its path under its cloud's cache host; path "" when no cache serves its registry
     (an image from the user's own registry is pulled from there)."""
     upstream, path = split_image(image)
@@ -82,18 +74,22 @@ def mirror(plan: DeploymentPlan, cloud: str, image: str) -> Mirror:
     if cloud == "gcp":
         cached = upstream in names.GCP_REGISTRY_UPSTREAMS
         return Mirror(image, f"{names.gcp_registry_mirror(plan, upstream)}/{path}" if cached else "")
+    if cloud == "azure":
+        found = azure_names.cached_image(image)
+        return Mirror(image, f"{found.target_repo}:{found.tag}" if found else "")
     if upstream not in CACHE_NAMES:
         return Mirror(image, "")
-    if cloud == "aws":
-        return Mirror(image, f"{ecr_prefix(upstream, plan.project, plan.env)}/{path}")
-    return Mirror(image, f"{CACHE_NAMES[upstream]}/{path}")
+    return Mirror(image, f"{ecr_prefix(upstream, plan.project, plan.env)}/{path}")
 
 
-def registry_host(cloud: str, region: str, account_or_project: str) -> str:
-    """The cache host (and path prefix) on a cloud; "" on AWS when the account id is not in the
-    config (the VM reads it from its instance identity document)."""
-    if cloud == "aws":
-        return f"{account_or_project}.dkr.ecr.{region}.amazonaws.com" if account_or_project else ""
-    if cloud == "gcp":
-        return f"{region}-docker.pkg.dev/{account_or_project}"
-    return f"{account_or_project}.azurecr.io"
+def registry_host(plan: DeploymentPlan, cloud: Cloud) -> str:
+    """The cache host (and path prefix) of the environment on a cloud; "" on AWS when the account
+    id is not in the config (the VM reads it from its instance identity document)."""
+    settings = plan.cloud(cloud).settings
+    if isinstance(settings, AwsCloud):
+        account = settings.account_id
+        return f"{account}.dkr.ecr.{settings.region}.amazonaws.com" if account else ""
+    if isinstance(settings, GcpCloud):
+        return f"{settings.region}-docker.pkg.dev/{settings.project_id}"
+    name = azure_names.registry_name(names.stack_prefix(plan), settings.subscription_id)
+    return f"{name}.azurecr.io"

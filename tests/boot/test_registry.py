@@ -13,7 +13,6 @@ from llmdeploy.boot import boot_files
 from llmdeploy.boot.registry import (
     CACHE_NAMES,
     Mirror,
-    azure_registry,
     ecr_prefix,
     mirror,
     split_image,
@@ -44,12 +43,14 @@ def test_each_cloud_names_its_cache_path_and_keeps_a_digest() -> None:
     assert mirror(acme, "aws", digest).path == f"{ecr_prefix('docker.io', 'acme', 'prod')}/{digest}"
     # The repository the GCP construct creates (modules/gcp/registry.py) under the same name.
     assert mirror(acme, "gcp", "ghcr.io/a/b:1").path == "acme-prod-ghcr/a/b:1"
-    assert mirror(acme, "azure", "nginx:1").path == "docker-hub/library/nginx:1"
+    # The repository of the Azure construct's cache rule (azure_names.cached_image); a digest is not cached.
+    assert mirror(acme, "azure", "nginx:1").path == "library/nginx:1"
+    assert mirror(acme, "azure", digest).path == ""
     # Docker Hub's official images come from ECR Public's copy on AWS: that cache needs no credential.
     nginx = mirror(acme, "aws", "nginx:1").path
     assert nginx == f"{ecr_prefix('public.ecr.aws', 'acme', 'prod')}/docker/library/nginx:1"
     for cloud in ("aws", "gcp", "azure"):
-        assert mirror(acme, cloud, "quay.io/x/y:1") == Mirror("quay.io/x/y:1", "")
+        assert mirror(acme, cloud, "registry.example.com/x:1") == Mirror("registry.example.com/x:1", "")
 
 
 def test_ecr_prefixes_are_valid_and_differ_per_environment() -> None:
@@ -64,16 +65,6 @@ def test_ecr_prefixes_are_valid_and_differ_per_environment() -> None:
         re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*", prefix) and 2 <= len(prefix) <= 30
         for prefix in prefixes
     )
-
-
-def test_the_azure_registry_name_is_a_valid_deterministic_acr_name() -> None:
-    name = azure_registry("My-Project", "prod", "eastus")
-    assert (
-        name
-        == azure_registry("My-Project", "prod", "eastus")
-        != azure_registry("My-Project", "dev", "eastus")
-    )
-    assert name.isalnum() and name.islower() and 5 <= len(name) <= 50
 
 
 def _pull(tmp_path: Path, cloud: str, docker: str) -> tuple[subprocess.CompletedProcess[str], str]:
