@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,9 @@ def test_ecr_prefixes_are_valid_and_differ_per_environment() -> None:
     )
 
 
-def _pull(tmp_path: Path, cloud: str, docker: str) -> tuple[subprocess.CompletedProcess[str], str]:
+def _pull(
+    tmp_path: Path, cloud: str, docker: str, environ: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], str]:
     """Run the rendered llmdeploy-pull-image ENGINE with stand-ins for curl, docker and logger."""
     files = boot_files(plan("prod"), first_fleet("prod", cloud))  # type: ignore[arg-type]
     bin_dir = tmp_path / "bin"
@@ -85,9 +88,11 @@ def _pull(tmp_path: Path, cloud: str, docker: str) -> tuple[subprocess.Completed
         "/etc/llmdeploy/images.env", str(tmp_path / "images.env")
     )
     script = script.replace("/run/llmdeploy", str(tmp_path / "run"))
+    # python3 is this interpreter (it has boto3, as the Deep Learning AMI's python3 does).
+    path = f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin"
     result = subprocess.run(
         ["bash", "-c", script, "pull", "ENGINE"],
-        env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+        env={**(environ or {}), "PATH": path},
         capture_output=True,
         text=True,
     )
@@ -114,3 +119,16 @@ def test_a_failing_cache_falls_back_to_the_upstream_registry_and_says_so(tmp_pat
     assert "could not pull" in result.stderr and "logger --tag llmdeploy" in calls
     image = upstream.removeprefix("docker pull --quiet ")
     assert (tmp_path / "run" / "engine-image.env").read_text() == f"ENGINE_IMAGE={image}\n"
+
+
+def test_aws_pulls_through_ecr_with_a_token_from_the_instance_role(
+    tmp_path: Path, aws_env: dict[str, str]
+) -> None:
+    result, calls = _pull(tmp_path, "aws", "cat > /dev/null", aws_env)
+    assert result.returncode == 0, result.stderr
+    host = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+    assert f"docker login --username AWS --password-stdin {host}" in calls
+    fleet = first_fleet("prod", "aws")
+    cached = f"{host}/{mirror(plan('prod'), 'aws', fleet.engine_image).path}"
+    assert f"docker pull --quiet {cached}" in calls and "could not pull" not in result.stderr
+    assert (tmp_path / "run" / "engine-image.env").read_text() == f"ENGINE_IMAGE={cached}\n"
