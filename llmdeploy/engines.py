@@ -1,7 +1,8 @@
 """What llmdeploy knows about each serving engine: image, ports, health path and metric names.
 
 The boot templates and the monitoring constructs read these, so an engine is described once.
-Images are pinned to released tags, never `latest` (TGI's `latest` is built from its main branch).
+Images are pinned to released tags, never `latest` (TGI's `latest` is built from its main branch),
+and by digest where the digest could be checked against several independent sources.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ ENGINES: dict[EngineName, EngineSpec] = {
     ),
     "vllm": EngineSpec(
         name="vllm",
-        image="vllm/vllm-openai:v0.11.0",
+        # The newest stable release found (v0.31.0, 2026-10-04), pinned by its manifest-list digest
+        # (the same digest in many independent pins). Built on CUDA 13: needs a 580+ driver.
+        image="vllm/vllm-openai:v0.31.0@sha256:c1c9f6fd5c109ba7f0546a59f5b2f15fb87f64c77782e90a27b648b42a8e67c3",
         container_port=8000,
         health_path="/health",
         metrics_port=8000,
@@ -72,7 +75,9 @@ ENGINES: dict[EngineName, EngineSpec] = {
     ),
     "sglang": EngineSpec(
         name="sglang",
-        image="lmsysorg/sglang:v0.5.4",
+        # v0.5.20 (2026-09-18), pinned by its index digest (the same in independent pins); v0.5.21
+        # exists but no digest of it could be checked. Built on CUDA 13: needs a 580+ driver.
+        image="lmsysorg/sglang:v0.5.20@sha256:06e4f2ed21afde4ff513cda65070124e727ba23ccaeff7712b8c40e1097d611f",
         container_port=30000,
         health_path="/health",
         metrics_port=30000,

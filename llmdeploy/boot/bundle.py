@@ -34,10 +34,11 @@ def _agent_files(fleet: FleetPlan) -> list[BootFile]:
 def _rendered_files(plan: DeploymentPlan, fleet: FleetPlan) -> list[BootFile]:
     context = template_context(plan, fleet)
     units = agent_units(plan, fleet)
-    scripts = ["llmdeploy-bootstrap", "llmdeploy-engine", "llmdeploy-prepare-cache"]
+    scripts = ["llmdeploy-bootstrap", "llmdeploy-engine", "llmdeploy-prepare-cache", "llmdeploy-pull-image"]
     return [
         BootFile("/etc/llmdeploy/engine.env", "0644", render("boot/engine.env.j2", context)),
         BootFile("/etc/llmdeploy/agents.env", "0644", render("boot/agents.env.j2", context)),
+        BootFile("/etc/llmdeploy/images.env", "0644", render("boot/images.env.j2", context)),
         BootFile("/etc/llmdeploy/proxy.conf", "0644", render("boot/proxy.conf.j2", context)),
         *(
             BootFile(f"/usr/local/sbin/{name}", "0755", render(f"boot/{name}.sh.j2", context))
@@ -66,11 +67,14 @@ def boot_files(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, str]:
 
 
 def encode(cloud: str, cloud_config: str) -> str:
-    """The cloud-config as the cloud's Terraform argument takes it (gzip is deterministic: mtime 0)."""
-    if cloud == "aws":
+    """The cloud-config as the cloud's Terraform argument takes it (gzip is deterministic: mtime 0).
+
+    AWS and Azure take base64, so the gzip fits in a quarter of the room (EC2 counts 16 KB, Azure 64 KB);
+    cloud-init unzips user data on every datasource ("Content found to be gzip compressed will be
+    uncompressed", docs.cloud-init.io/en/latest/explanation/format.html). GCE metadata holds text only.
+    """
+    if cloud in ("aws", "azure"):
         return base64.b64encode(gzip.compress(cloud_config.encode(), mtime=0)).decode()
-    if cloud == "azure":
-        return base64.b64encode(cloud_config.encode()).decode()
     return cloud_config
 
 
@@ -78,10 +82,13 @@ def user_data(plan: DeploymentPlan, fleet: FleetPlan) -> str:
     """The user data of the fleet's instances, encoded as its cloud's Terraform argument expects.
 
     AWS `aws_launch_template.user_data`: gzip then base64 (cloud-init unzips it). GCP metadata
-    `user-data`: the cloud-config text. Azure `custom_data`: base64.
+    `user-data`: the cloud-config text, which holds `${` (the scripts' `"${args[@]}"`): Terraform
+    reads every string as a template, so the GCP construct passes it through
+    `modules.common.terraform_literal`. Azure `custom_data`: gzip then base64, like AWS.
 
     Raises:
         OperationError: the encoded user data exceeds the cloud's limit.
+        RenderError: a value cannot be written faithfully into a boot file.
     """
     encoded = encode(fleet.cloud, boot_files(plan, fleet)[CLOUD_CONFIG])
     check_size(fleet, encoded)

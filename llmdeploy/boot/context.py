@@ -7,6 +7,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from llmdeploy import instance, metrics
+from llmdeploy.boot import registry
 from llmdeploy.catalog import Cloud
 from llmdeploy.config.clouds import AwsCloud, AzureCloud, GcpCloud
 from llmdeploy.engines import PROXY_PORT, EngineName
@@ -28,6 +29,15 @@ CONTAINER_ENV: dict[EngineName, dict[str, str]] = {
     "vllm": {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"},
     "sglang": {},
 }
+
+
+#: /dev/shm of a single-GPU engine (TGI's documented size), and of a sharded one: NCCL passes
+#: tensors between shards through shared memory, and 1g is too small for tensor parallelism 4 or
+#: 8 (vLLM "Deploying with Docker": --ipc=host or a larger --shm-size; SGLang's examples use 32g).
+#: A tmpfs limit, not a reservation: only what NCCL writes is used.
+SHM_SIZES = ("1g", "32g")
+#: Seconds the cache script waits for an image-managed NVMe mount before using the boot disk.
+CACHE_MOUNT_WAIT_S = 120
 
 
 @dataclass(frozen=True)
@@ -139,10 +149,15 @@ def template_context(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, Any]:
         "engine": fleet.engine,
         "proxy_port": PROXY_PORT,
         "proxy_image": PROXY_IMAGE,
+        "registry_host": registry.registry_host(plan, fleet.cloud),
+        "engine_mirror": registry.mirror(plan, fleet.cloud, fleet.engine_image),
+        "proxy_mirror": registry.mirror(plan, fleet.cloud, PROXY_IMAGE),
         "route_prefix": route_prefix(plan, fleet),
         "cache": LOCAL_NVME[fleet.cloud] if fleet.model_cache_on_nvme else CacheDisk(),
         "container_cache": CONTAINER_CACHE[fleet.engine.name],
         "container_env": CONTAINER_ENV[fleet.engine.name],
+        "shm_size": SHM_SIZES[fleet.shards > 1],
+        "cache_wait_s": CACHE_MOUNT_WAIT_S,
         "token_file": TOKEN_FILE,
         "hook_name": instance.TERMINATION_HOOK_NAME,
         "engine_stop_s": instance.ENGINE_STOP_S,

@@ -20,10 +20,11 @@ from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN_DIR = REPO / "tests" / "golden" / "boot"
 GOLDEN_ENV = "prod"
-#: prod.yaml references these; the bundle never contains them, so any value renders the same.
+#: prod.yaml references these; the registry cache hosts hold the AWS account and GCP project.
+#: The same values as the tests' (tests/conftest.py EXAMPLE_VARIABLES), whatever the shell says.
 _PLACEHOLDERS = {
-    "GCP_PROJECT": "golden-project",
-    "AWS_ACCOUNT_ID": "000000000000",
+    "GCP_PROJECT": "llmdeploy-demo-123",
+    "AWS_ACCOUNT_ID": "123456789012",
     "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
 }
 
@@ -48,8 +49,7 @@ def golden_bundles(plan: DeploymentPlan) -> dict[str, str]:
 
 
 def main() -> None:
-    for name, value in _PLACEHOLDERS.items():
-        os.environ.setdefault(name, value)
+    os.environ.update(_PLACEHOLDERS)
     plan = build_plan(load(str(REPO / "environments" / f"{GOLDEN_ENV}.yaml")))
     GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
     for name, text in golden_bundles(plan).items():

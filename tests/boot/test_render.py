@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import gzip
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from llmdeploy.boot import boot_files, user_data
 from llmdeploy.boot.bundle import CLOUD_CONFIG
 from llmdeploy.boot.render import render
 from llmdeploy.catalog import CLOUDS, Cloud
+from llmdeploy.engines import ENGINES, EngineName
 from llmdeploy.plan.model import FleetPlan
 from tests.boot.bundles import every_fleet, first_fleet, fleet_id, plan
 from tests.tools import venv_tool
@@ -73,7 +75,7 @@ def test_every_shell_script_passes_shellcheck(case: tuple[str, FleetPlan], tmp_p
     assert result.returncode == 0, result.stdout
 
 
-def _docker_argv(files: dict[str, str], tmp_path: Path) -> list[str]:
+def _docker_argv(files: dict[str, str], tmp_path: Path, pulled: str = "") -> list[str]:
     """Run the rendered engine script with a `docker` that records its arguments."""
     (tmp_path / "bin").mkdir(parents=True)
     record = tmp_path / "argv"
@@ -82,9 +84,15 @@ def _docker_argv(files: dict[str, str], tmp_path: Path) -> list[str]:
     docker.chmod(0o755)
     (tmp_path / "engine.env").write_text(files["/etc/llmdeploy/engine.env"])
     (tmp_path / "cache.env").write_text("MODEL_CACHE=/opt/dlami/nvme/llmdeploy-cache\n")
+    # What llmdeploy-pull-image records when it pulled from the upstream registry.
+    upstream = next(
+        line for line in files["/etc/llmdeploy/engine.env"].splitlines() if line.startswith("ENGINE_IMAGE=")
+    )
+    (tmp_path / "engine-image.env").write_text(pulled or upstream + "\n")
     script = files["/usr/local/sbin/llmdeploy-engine"]
     script = script.replace("/etc/llmdeploy/engine.env", str(tmp_path / "engine.env"))
     script = script.replace("/run/llmdeploy/cache.env", str(tmp_path / "cache.env"))
+    script = script.replace("/run/llmdeploy/engine-image.env", str(tmp_path / "engine-image.env"))
     subprocess.run(["bash", "-c", script], env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin"}, check=True)
     return record.read_text().split("\0")[:-1]
 
@@ -100,6 +108,7 @@ def test_tgi_runs_pinned_with_gpus_shards_limits_and_a_90s_stop(tmp_path: Path) 
     run, engine = argv[:image], argv[image + 1 :]
     assert run[0] == "run" and _flag(run, "--gpus") == "all" and _flag(run, "--shm-size") == "1g"
     assert _flag(run, "--stop-timeout") == "90"
+    assert _flag(run, "--log-driver") == "journald" and _flag(run, "--log-opt") == "tag=llmdeploy-engine"
     assert "USAGE_STATS=off" in run
     assert _flag(run, "--env-file") == "/run/llmdeploy/hf-token.env"
     assert _flag(run, "--volume") == "/opt/dlami/nvme/llmdeploy-cache:/data"
@@ -115,11 +124,12 @@ def test_tgi_runs_pinned_with_gpus_shards_limits_and_a_90s_stop(tmp_path: Path) 
     assert "--max-batch-prefill-tokens" not in engine  # dev leaves it to TGI
 
 
-def test_vllm_gets_the_model_first_and_its_own_flag_names(tmp_path: Path) -> None:
+def test_vllm_gets_the_model_as_a_flag_and_its_own_flag_names(tmp_path: Path) -> None:
     fleet = first_fleet("staging", "gcp", "vllm")
     argv = _docker_argv(boot_files(plan("staging"), fleet), tmp_path)
-    engine = argv[argv.index("vllm/vllm-openai:v0.11.0") + 1 :]
-    assert engine[0] == fleet.model_id
+    engine = argv[argv.index(fleet.engine_image) + 1 :]
+    # The api_server entrypoint ignores a positional model and serves its default one instead.
+    assert _flag(engine, "--model") == fleet.model_id and fleet.model_id not in engine[:1]
     assert _flag(engine, "--tensor-parallel-size") == str(fleet.shards)
     assert _flag(engine, "--max-model-len") == "8192"
     assert _flag(engine, "--max-num-batched-tokens") == "8192"
@@ -135,7 +145,7 @@ def test_vllm_gets_the_model_first_and_its_own_flag_names(tmp_path: Path) -> Non
 def test_sglang_runs_its_launcher_with_metrics_enabled(tmp_path: Path) -> None:
     fleet = first_fleet("prod", "azure", "sglang")
     argv = _docker_argv(boot_files(plan("prod"), fleet), tmp_path)
-    engine = argv[argv.index("lmsysorg/sglang:v0.5.4") + 1 :]
+    engine = argv[argv.index(fleet.engine_image) + 1 :]
     assert engine[:3] == ["python3", "-m", "sglang.launch_server"]
     assert _flag(engine, "--model-path") == fleet.model_id
     assert _flag(engine, "--tp-size") == str(fleet.shards)
@@ -181,7 +191,7 @@ def test_user_data_decodes_to_the_cloud_config_and_is_stable(cloud: Cloud) -> No
     expected = boot_files(plan("prod"), fleet)[CLOUD_CONFIG]
     decoded = {
         "aws": lambda: gzip.decompress(base64.b64decode(encoded)).decode(),
-        "azure": lambda: base64.b64decode(encoded).decode(),
+        "azure": lambda: gzip.decompress(base64.b64decode(encoded)).decode(),
         "gcp": lambda: encoded,
     }[cloud]()
     assert decoded == expected
@@ -215,3 +225,60 @@ def test_vllm_takes_its_own_quantization_name_beside_the_dtype(tmp_path: Path) -
     engine = _docker_argv(boot_files(plan("staging"), fleet), tmp_path)
     assert _flag(engine, "--quantization") == "bitsandbytes"
     assert _flag(engine, "--dtype") == "bfloat16"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sharded_engines_get_room_for_nccl_in_dev_shm(engine: EngineName, tmp_path: Path) -> None:
+    fleet = dataclasses.replace(first_fleet("prod", "aws", engine), shards=4)
+    argv = _docker_argv(boot_files(plan("prod"), fleet), tmp_path)
+    assert _flag(argv, "--shm-size") == "32g"
+
+
+def _run_bootstrap(
+    files: dict[str, str], tmp_path: Path, tools: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run the rendered bootstrap with stand-in commands (name: body) first on PATH; log their calls."""
+    (tmp_path / "bin").mkdir()
+    for name in ("docker", "nvidia-smi", "logger", "systemctl", *tools):
+        stub = tmp_path / "bin" / name
+        stub.write_text(f'#!/bin/bash\necho "{name} $*" >> {tmp_path / "calls"}\n{tools.get(name, "")}\n')
+        stub.chmod(0o755)
+    script = files["/usr/local/sbin/llmdeploy-bootstrap"]
+    path = f"{tmp_path / 'bin'}:/usr/bin:/bin"
+    return subprocess.run(["bash", "-c", script], env={"PATH": path}, capture_output=True, text=True)
+
+
+def test_bootstrap_refuses_a_host_without_the_nvidia_container_toolkit_loudly(tmp_path: Path) -> None:
+    files = boot_files(plan("prod"), first_fleet("prod", "gcp"))
+    if shutil.which("nvidia-container-cli"):
+        pytest.skip("this machine has the NVIDIA Container Toolkit")
+    result = _run_bootstrap(files, tmp_path, {})
+    assert result.returncode == 1 and "NVIDIA Container Toolkit" in result.stderr
+    calls = (tmp_path / "calls").read_text()
+    assert "logger --tag llmdeploy --priority user.err" in calls and "systemctl" not in calls
+
+
+def test_bootstrap_starts_the_units_when_the_gpu_runtime_answers(tmp_path: Path) -> None:
+    files = boot_files(plan("prod"), first_fleet("prod", "gcp"))
+    result = _run_bootstrap(files, tmp_path, {"nvidia-container-cli": "exit 0"})
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "calls").read_text()
+    assert "nvidia-container-cli info" in calls
+    assert "systemctl enable --now --no-block llmdeploy-proxy.service llmdeploy-engine.service" in calls
+
+
+def test_aws_bootstrap_waits_for_the_dpkg_lock_when_it_installs_boto3() -> None:
+    script = boot_files(plan("prod"), first_fleet("prod", "aws"))["/usr/local/sbin/llmdeploy-bootstrap"]
+    installs = [
+        line for line in script.splitlines() if "apt-get" in line and not line.lstrip().startswith("#")
+    ]
+    assert len(installs) == 2 and all("-o DPkg::Lock::Timeout=600" in line for line in installs)
+
+
+def test_the_engine_runs_the_image_as_pulled_through_the_registry_cache(tmp_path: Path) -> None:
+    files = boot_files(plan("prod"), first_fleet("prod", "aws", "vllm"))
+    cached = "123456789012.dkr.ecr.us-east-1.amazonaws.com/docker-hub/vllm/vllm-openai:v0.30.0"
+    argv = _docker_argv(files, tmp_path, pulled=f"ENGINE_IMAGE={cached}\n")
+    assert cached in argv and "--model" in argv[argv.index(cached) :]
+    unit = files["/etc/systemd/system/llmdeploy-engine.service"]
+    assert "ExecStartPre=/usr/local/sbin/llmdeploy-pull-image ENGINE" in unit

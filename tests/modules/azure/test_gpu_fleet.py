@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 
 import pytest
@@ -59,7 +60,8 @@ def test_gpu_image_with_driver_and_the_boot_bundle_as_custom_data(azure_stacks: 
         profile = scale_set["os_profile"]
         assert profile["custom_data"] == user_data(stack.plan, fleet)
         assert (
-            base64.b64decode(profile["custom_data"]).decode() == boot_files(stack.plan, fleet)["cloud-config"]
+            gzip.decompress(base64.b64decode(profile["custom_data"])).decode()
+            == boot_files(stack.plan, fleet)["cloud-config"]
         )
         linux = profile["linux_configuration"]
         assert linux["disable_password_authentication"] is True

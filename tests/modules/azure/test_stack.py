@@ -4,6 +4,7 @@ checkov, terraform validate, no secrets, and a readable refusal without a Key Va
 from __future__ import annotations
 
 import base64
+import gzip
 import subprocess
 import sys
 from pathlib import Path
@@ -142,7 +143,7 @@ def test_no_secret_value_in_any_synthesized_file(azure_stacks: dict[str, Stack])
     root = next(iter(azure_stacks.values())).folder.parent.parent
     texts = [path.read_text(encoding="utf-8") for path in root.rglob("*.json")]
     texts += [
-        base64.b64decode(scale_set["os_profile"]["custom_data"]).decode()
+        gzip.decompress(base64.b64decode(scale_set["os_profile"]["custom_data"])).decode()
         for stack in azure_stacks.values()
         for scale_set in stack.resources("azurerm_orchestrated_virtual_machine_scale_set").values()
     ]
