@@ -53,6 +53,7 @@ class CachedImage:
     source_repo: str
     #: Repository in the cache, e.g. vllm/vllm-openai: pull `<login server>/<target_repo>:<tag>`.
     target_repo: str
+    #: The tag, with its `@sha256:` digest when the image is pinned by one.
     tag: str
 
     def pull_name(self, login_server: str) -> str:
@@ -61,10 +62,13 @@ class CachedImage:
 
 
 def cached_image(image: str) -> CachedImage | None:
-    """How the artifact cache serves `image` (`repo:tag`), or None when its upstream is not cached."""
-    repository, _, tag = image.rpartition(":")
-    if not repository or "/" in tag or "@" in image:
+    """How the artifact cache serves `image` (`repo:tag`, optionally `@sha256:<digest>`), or None when
+    its upstream is not cached. A digest travels with the tag: the cache serves it as the upstream does."""
+    named, at, digest = image.partition("@")
+    repository, _, tag = named.rpartition(":")
+    if not repository or "/" in tag or "@" in digest:
         return None
+    tag = f"{tag}{at}{digest}"
     host, _, path = repository.partition("/")
     if "." not in host:  # Docker Hub's short form: vllm/vllm-openai
         host, path = _DOCKER_HUB, repository

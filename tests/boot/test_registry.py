@@ -44,9 +44,9 @@ def test_each_cloud_names_its_cache_path_and_keeps_a_digest() -> None:
     assert mirror(acme, "aws", digest).path == f"{ecr_prefix('docker.io', 'acme', 'prod')}/{digest}"
     # The repository the GCP construct creates (modules/gcp/registry.py) under the same name.
     assert mirror(acme, "gcp", "ghcr.io/a/b:1").path == "acme-prod-ghcr/a/b:1"
-    # The repository of the Azure construct's cache rule (azure_names.cached_image); a digest is not cached.
+    # The repository of the Azure construct's cache rule (azure_names.cached_image), digest kept.
     assert mirror(acme, "azure", "nginx:1").path == "library/nginx:1"
-    assert mirror(acme, "azure", digest).path == ""
+    assert mirror(acme, "azure", digest).path == digest
     # Docker Hub's official images come from ECR Public's copy on AWS: that cache needs no credential.
     nginx = mirror(acme, "aws", "nginx:1").path
     assert nginx == f"{ecr_prefix('public.ecr.aws', 'acme', 'prod')}/docker/library/nginx:1"

@@ -154,8 +154,8 @@ def test_elastic_ips_count_other_environments_addresses_not_its_own(
 def test_existing_vpc_needs_no_address(write_env: WriteEnv, aws_env: dict[str, str]) -> None:
     network = (
         "    network:\n"
-        "      existing: {vpc_id: vpc-0abc, public_subnet_ids: [subnet-1, subnet-2], "
-        "private_subnet_ids: [subnet-3, subnet-4]}"
+        "      existing: {vpc_id: vpc-0abc1234, public_subnet_ids: [subnet-0aaa1111, subnet-0aaa2222], "
+        "private_subnet_ids: [subnet-0bbb1111, subnet-0bbb2222]}"
     )
     path = write_env(
         f"""\

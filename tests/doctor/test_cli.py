@@ -36,7 +36,7 @@ def test_a_missing_secret_fails_and_quotas_the_emulator_cannot_tell_are_unknown(
 def test_the_table_names_each_check_and_its_result(
     aws_env: dict[str, str], aws_client: AwsClient, tmp_path: Path
 ) -> None:
-    name = f"llmdeploy/dev/hf-token-{uuid.uuid4().hex[:6]}"
+    name = f"llmdeploy/dev/{uuid.uuid4().hex[:6]}/hf-token"
     aws_client("secretsmanager").create_secret(Name=name, SecretString='{"token": "hf_x"}')
     dev = (EXAMPLES / "dev.yaml").read_text(encoding="utf-8").replace("llmdeploy/dev/hf-token", name)
     (tmp_path / "dev.yaml").write_text(dev, encoding="utf-8")

@@ -42,6 +42,7 @@ def plan(write_env: WriteEnv) -> DeploymentPlan:
           scheme: internet-facing
           allowed_cidrs: [0.0.0.0/0]
           api_key: {{secret: doc-api-key}}
+          tls: {{domain: llm.example.com}}
         models:
           - name: chat
             model_id: Qwen/Qwen2.5-0.5B-Instruct

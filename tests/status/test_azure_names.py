@@ -26,7 +26,12 @@ from llmdeploy.status.azure_names import CachedImage, cached_image, registry_nam
             CachedImage("docker.io/vllm/vllm-openai", "vllm/vllm-openai", "v0.11.0"),
         ),
         ("ubuntu:22.04", CachedImage("docker.io/library/ubuntu", "library/ubuntu", "22.04")),
-        # Not an upstream the cache pulls from, no tag, or pinned by digest: pulled directly.
+        # A digest travels with the tag.
+        (
+            "vllm/vllm-openai:v0.31.0@sha256:" + "0" * 64,
+            CachedImage("docker.io/vllm/vllm-openai", "vllm/vllm-openai", "v0.31.0@sha256:" + "0" * 64),
+        ),
+        # Not an upstream the cache pulls from, or no tag: pulled directly.
         ("registry.example.com/team/engine:1", None),
         ("localhost:5000/engine", None),
         ("vllm/vllm-openai@sha256:" + "0" * 64, None),
@@ -42,7 +47,7 @@ def test_every_engine_image_is_cached() -> None:
         assert found is not None, engine.image
         assert (
             found.pull_name("r.azurecr.io")
-            == f"r.azurecr.io/{found.target_repo}:{engine.image.rsplit(':', 1)[1]}"
+            == f"r.azurecr.io/{found.target_repo}:{engine.image.split(':', 1)[1]}"
         )
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
+
+from llmdeploy.config.loader import load_environment
+from llmdeploy.plan.build import build_plan
 from llmdeploy.status import names
 from modules.gcp.load_balancer import RETRY_CONDITIONS
 from tests.fixtures_synth import Stack
+from tests.release.environments import THREE_CLOUDS
 
 NOT_FOUND = {"abort": {"http_status": 404, "percentage": 100}}
 
@@ -126,8 +132,21 @@ def test_host_routes_leave_a_zero_weight_slot_out(gcp_stacks: dict[str, Stack]) 
     assert "fault_injection_policy" not in matcher["default_route_action"]
 
 
-def test_plain_http_front_end_without_a_domain(gcp_stacks: dict[str, Stack]) -> None:
-    stack = gcp_stacks["prod-gcp"]
+@pytest.fixture(scope="module")
+def keyless_gcp(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    """The GCP stack of an internet-facing environment without an API key or a domain: plain HTTP."""
+    from stacks.app import build_app  # imports the provider bindings
+
+    root = tmp_path_factory.mktemp("keyless-gcp")
+    (root / "open.yaml").write_text(THREE_CLOUDS, encoding="utf-8")
+    plan = build_plan(load_environment(root / "open.yaml"))
+    build_app([plan], root / "cdktf.out", clouds=["gcp"], project_dir=root).synth()
+    folder = root / "cdktf.out" / "stacks" / "open-gcp"
+    return Stack(plan, folder, json.loads((folder / "cdk.tf.json").read_text(encoding="utf-8")))
+
+
+def test_plain_http_front_end_without_a_domain(keyless_gcp: Stack) -> None:
+    stack = keyless_gcp
     assert stack.resources("google_compute_target_https_proxy") == {}
     [rule] = stack.resources("google_compute_global_forwarding_rule").values()
     proxy = stack.address("google_compute_target_http_proxy", "LoadBalancer/Proxy")
