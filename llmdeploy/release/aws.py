@@ -40,7 +40,9 @@ class AwsObserver:
     def sample(self, model: str, slot: Slot) -> CloudSample:
         fleet = fleet_outputs(self._stack, model, slot)
         target_group = str(fleet["target_group_arn"])
-        alarms = [str(name) for name in _list(fleet.get("alarm_names"))]
+        # Only the alarms that judge a release: latency and replica counts page, but would roll back
+        # a healthy release (long generations, a spot reclaim).
+        alarms = [str(name) for name in _list(fleet.get("gate_alarm_names"))]
         try:
             return CloudSample(
                 cloud="aws",
