@@ -203,6 +203,16 @@ def test_request_count_scaling_tracks_the_fleets_target_group(aws_stacks: dict[s
     }
 
 
+def test_scaling_policies_emit_no_cooldown(aws_stacks: dict[str, Stack]) -> None:
+    """Target tracking on a group takes no cooldown (only warmup); the wake-up step policy uses the
+    group's warmup too. autoscaling.*_cooldown_s are GCP and Azure settings (review finding #14)."""
+    for stack in aws_stacks.values():
+        for policy in stack.resources("aws_autoscaling_policy").values():
+            assert "cooldown" not in policy
+        for group in stack.resources("aws_autoscaling_group").values():
+            assert "default_cooldown" not in group
+
+
 def test_queue_size_scaling_reads_the_relayed_engine_metric(aws_stacks: dict[str, Stack]) -> None:
     stack = aws_stacks["staging-aws"]
     tracking = stack.at("aws_autoscaling_policy", "translate-fr-blue/TargetTracking")[
