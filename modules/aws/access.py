@@ -21,9 +21,8 @@ from modules.common import skip_checks
 
 #: checkov's port-80 ingress check, on the two kinds of rule that trip it.
 _OPEN_PORT_80 = "CKV_AWS_260"
-_CLIENTS_ON_80 = (
-    "clients admitted by config (access.allowed_cidrs); with a certificate port 80 only redirects to HTTPS"
-)
+_CLIENTS_ON_80 = "clients admitted by config (access.allowed_cidrs) on a plain-HTTP endpoint it allows"
+_REDIRECT_ON_80 = "clients admitted by config (access.allowed_cidrs); port 80 only redirects them to HTTPS"
 _SOURCE_GROUP_ON_80 = (
     "false positive: the only source is the load balancer's security group "
     "(referenced_security_group_id), which this check does not read"
@@ -87,7 +86,8 @@ class Access(Construct):
                     cidr_ipv4=cidr,
                 )
                 if cidr == ANYWHERE and port == HTTP_PORT:
-                    skip_checks(rule, {_OPEN_PORT_80: _CLIENTS_ON_80})
+                    reason = _REDIRECT_ON_80 if HTTPS_PORT in listener_ports else _CLIENTS_ON_80
+                    skip_checks(rule, {_OPEN_PORT_80: reason})
         for port in engine_ports:
             VpcSecurityGroupEgressRule(
                 self,
