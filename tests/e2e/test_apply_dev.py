@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from llmdeploy.instance import LAUNCH_HOOK_NAME, TERMINATION_HOOK_NAME
-from llmdeploy.registry_cache import repository_prefix
+from llmdeploy.registry_cache import ecr_prefix
 from tests.e2e.project import Project, local_project
 
 pytestmark = pytest.mark.terraform
@@ -156,7 +156,7 @@ def test_alarms_exist_for_the_fleet(deployment: Deployment) -> None:
 def test_images_are_cached_under_the_stacks_own_prefix(deployment: Deployment) -> None:
     rules = deployment.client("ecr").describe_pull_through_cache_rules()["pullThroughCacheRules"]
     assert [(rule["ecrRepositoryPrefix"], rule["upstreamRegistryUrl"]) for rule in rules] == [
-        (repository_prefix("llmdeploy-demo", "dev", "ecr-public"), "public.ecr.aws")
+        (ecr_prefix("public.ecr.aws", "llmdeploy-demo", "dev"), "public.ecr.aws")
     ]
 
 

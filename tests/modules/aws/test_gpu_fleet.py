@@ -282,7 +282,7 @@ def test_instance_role_is_scoped_to_its_own_group_target_group_and_cache(
     target_group = stack.address("aws_lb_target_group", "translate-es-blue/TargetGroup")
     assert resources["elasticloadbalancing:DeregisterTargets"] == f"${{{target_group}.arn}}"
     for action in REGISTRY_ACTIONS - {"ecr:GetAuthorizationToken"}:
-        assert str(resources[action]).endswith(f":repository/{stack_prefix('llmdeploy-demo', 'prod')}/*")
+        assert str(resources[action]).endswith(f":repository/{stack_prefix('llmdeploy-demo', 'prod')}*")
     document = json.loads(stack.at("aws_iam_role_policy", "translate-es-blue/InstancePolicy")["policy"])
     [publish] = [s for s in document["Statement"] if s["Action"] == ["cloudwatch:PutMetricData"]]
     assert publish["Condition"] == {"StringEquals": {"cloudwatch:namespace": metrics.NAMESPACE}}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llmdeploy.registry_cache import UPSTREAMS, repository_prefix
+from llmdeploy.registry_cache import CACHE_NAMES, ecr_prefix
 from tests.fixtures_synth import Stack
 
 pytestmark = pytest.mark.synth
@@ -21,12 +21,12 @@ PREFIX = re.compile(r"^((?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0
 def test_prefixes_fit_ecr_and_differ_per_project_and_environment() -> None:
     long = "a-very-long-project-name-that-goes-on"
     prefixes = {
-        repository_prefix(project, env, upstream)
+        ecr_prefix(upstream, project, env)
         for project in ("llmdeploy-demo", long)
         for env in ("dev", "staging", "prod")
-        for upstream in UPSTREAMS
+        for upstream in CACHE_NAMES
     }
-    assert len(prefixes) == 2 * 3 * len(UPSTREAMS)
+    assert len(prefixes) == 2 * 3 * len(CACHE_NAMES)
     assert all(2 <= len(prefix) <= 30 and PREFIX.match(prefix) for prefix in prefixes)
 
 
@@ -38,8 +38,8 @@ def test_every_stack_caches_ecr_public_and_credential_free_upstreams_only(
         assert [(rule["upstream_registry_url"], rule.get("credential_arn")) for rule in rules] == [
             ("public.ecr.aws", None)
         ]
-        assert rules[0]["ecr_repository_prefix"] == repository_prefix(
-            stack.plan.project, stack.plan.env, "ecr-public"
+        assert rules[0]["ecr_repository_prefix"] == ecr_prefix(
+            "public.ecr.aws", stack.plan.project, stack.plan.env
         )
 
 
@@ -54,7 +54,7 @@ def test_credentialed_upstreams_read_only_the_secrets_arn(tmp_path: Path) -> Non
     app = App(outdir=str(tmp_path))
     stack = TerraformStack(app, "cache")
     AwsProvider(stack, "aws", region="eu-west-1")
-    credentials = {"docker-hub": "ecr-pullthroughcache/docker-hub", "ghcr": "ecr-pullthroughcache/ghcr"}
+    credentials = {"docker.io": "ecr-pullthroughcache/docker-hub", "ghcr.io": "ecr-pullthroughcache/ghcr"}
     RegistryCache(stack, "RegistryCache", project="demo", env="prod", credentials=credentials)
     app.synth()
     doc = json.loads((tmp_path / "stacks" / "cache" / "cdk.tf.json").read_text(encoding="utf-8"))
@@ -72,4 +72,4 @@ def test_credentialed_upstreams_read_only_the_secrets_arn(tmp_path: Path) -> Non
             for rule in rules.values()
             if rule.get("credential_arn") == f"${{data.aws_secretsmanager_secret.{key}.arn}}"
         ]
-        assert rule["ecr_repository_prefix"].endswith(("/docker-hub", "/ghcr"))
+        assert rule["ecr_repository_prefix"].endswith(("-docker-hub", "-ghcr"))
