@@ -392,8 +392,9 @@ def instance_statements(
     own secrets, pull its images through the registry cache, publish metrics."""
     statements: list[Statement] = [
         {
-            "Sid": "OwnLifecycle",
+            "Sid": "LeaveOwnGroup",
             "Effect": "Allow",
+            # Complete (and keep alive) its own launch and termination lifecycle hooks.
             "Action": ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
             "Resource": account.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{group_name}"),
         },
