@@ -3,7 +3,7 @@
 Outputs (read by `llmdeploy status` / `promote` with `terraform output -json`):
     endpoints: model name -> endpoint URL.
     fleets: `<model>-<slot>` -> {model, slot, weight, asg_name, target_group_arn,
-        launch_template_id, alarm_names}.
+        launch_template_id, alarm_names (every alarm), gate_alarm_names (those that judge a release)}.
     listener_arn: the listener carrying the model routes.
     listener_rule_arns: model name -> its listener rule.
     load_balancer_arn_suffix: the `app/<name>/<id>` CloudWatch dimension.
@@ -25,6 +25,7 @@ from modules.aws.account import Account
 from modules.aws.encryption import EncryptionKey
 from modules.aws.load_balancer import listener_ports
 from modules.aws.monitoring import FleetRefs
+from modules.aws.registry_cache import RegistryCache
 
 #: hashicorp/aws versions the synthesized JSON accepts: the 5.100 mirror on offline machines and 6.x.
 PROVIDER_VERSIONS = ">= 5.100, < 7.0"
@@ -44,6 +45,7 @@ class AwsStack(TerraformStack):
     _LB_ID = "LoadBalancer"
     _IMAGE_ID = "GpuImage"
     _MONITORING_ID = "Monitoring"
+    _CACHE_ID = "RegistryCache"
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
@@ -69,6 +71,9 @@ class AwsStack(TerraformStack):
         logs = AccessLogBucket(self, self._LOGS_ID, name=name, account=account)
         lb = LoadBalancer(self, self._LB_ID, name=name, plan=plan, network=network, access=access, logs=logs)
         image = DataAwsSsmParameter(self, self._IMAGE_ID, name=settings.ami_parameter)
+        # Docker Hub and ghcr.io rules wait for their credentials in the config (reported: no
+        # config key names an `ecr-pullthroughcache/` secret yet); ECR Public needs none.
+        RegistryCache(self, self._CACHE_ID, project=plan.project, env=plan.env, credentials={})
         groups = {
             fleet.name: GpuFleet(
                 self,
@@ -102,7 +107,7 @@ class AwsStack(TerraformStack):
         TerraformOutput(
             self,
             "fleets",
-            description="Per fleet (<model>-<slot>): its group, target group, template and alarms.",
+            description="Per fleet (<model>-<slot>): group, target group, template, alarms, gate alarms.",
             value={
                 fleet.name: {
                     "model": fleet.model,
@@ -112,6 +117,7 @@ class AwsStack(TerraformStack):
                     "target_group_arn": lb.target_groups[fleet.name].arn,
                     "launch_template_id": groups[fleet.name].launch_template_id,
                     "alarm_names": monitoring.alarm_names[fleet.name],
+                    "gate_alarm_names": monitoring.gate_alarm_names[fleet.name],
                 }
                 for fleet in fleets
             },

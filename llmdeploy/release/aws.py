@@ -40,13 +40,17 @@ class AwsObserver:
     def sample(self, model: str, slot: Slot) -> CloudSample:
         fleet = fleet_outputs(self._stack, model, slot)
         target_group = str(fleet["target_group_arn"])
-        alarms = [str(name) for name in _list(fleet.get("alarm_names"))]
+        # Only the alarms that judge a release: latency and replica counts page, but would roll back
+        # a healthy release (long generations, a spot reclaim).
+        alarms = [str(name) for name in _list(fleet.get("gate_alarm_names"))]
         try:
+            errors, requests = self._requests(target_group)
             return CloudSample(
                 cloud="aws",
                 healthy=self._healthy(target_group),
                 firing_alarms=self._firing(alarms),
-                error_rate_percent=self._error_rate(target_group),
+                error_rate_percent=100 * errors / requests if requests else None,
+                requests=requests,
             )
         except (BotoCoreError, ClientError) as error:
             raise OperationError(
@@ -67,7 +71,8 @@ class AwsObserver:
         found = self._cloudwatch.describe_alarms(AlarmNames=alarms)
         return tuple(alarm["AlarmName"] for alarm in found["MetricAlarms"] if alarm["StateValue"] == "ALARM")
 
-    def _error_rate(self, target_group: str) -> float | None:
+    def _requests(self, target_group: str) -> tuple[int, int]:
+        """5xx answers and requests of the target group over the window."""
         end = datetime.now(UTC)
         start = end - timedelta(minutes=self._stack.window_minutes)
         dimensions = [
@@ -83,8 +88,7 @@ class AwsObserver:
             EndTime=end,
         )
         totals = {result["Id"]: sum(result["Values"]) for result in found["MetricDataResults"]}
-        requests = totals.get("requests", 0)
-        return 100 * totals.get("errors", 0) / requests if requests else None
+        return round(totals.get("errors", 0)), round(totals.get("requests", 0))
 
 
 def observer(stack: DeployedStack) -> AwsObserver:

@@ -5,6 +5,11 @@ watch (wait for health within the timeout, then hold it for the pause) runs in t
 sleeping. A gate fails at once on a firing alarm or a high error rate (alarms already integrate
 over minutes, and errors are what a rollback exists for); too few healthy targets is waited out
 until the timeout, but once the gate has passed, losing them during the pause fails it.
+
+An error rate over a handful of requests is noise (one failed request of two is 50 %), and a
+gate must not roll back a healthy release on noise: when a cloud reports how many requests the
+rate covers, the rate is judged only from `min_requests` on. A cloud's observer that reports no
+count has its rate judged as it is.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ class CloudSample:
     firing_alarms: tuple[str, ...] = ()
     #: 5xx answers as a percentage of requests over the recent window; None without requests.
     error_rate_percent: float | None = None
+    #: How many requests that rate covers; None when the cloud does not say.
+    requests: int | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,8 @@ class GatePolicy:
     timeout_s: float
     pause_s: float
     poll_s: float
+    #: Fewest requests an error rate is judged on (see the module docstring).
+    min_requests: int = 20
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,8 @@ def evaluate(slot: Slot, samples: Sequence[CloudSample], policy: GatePolicy) -> 
 def _final_reasons(slot: Slot, sample: CloudSample, policy: GatePolicy) -> list[str]:
     reasons = [f"{slot} on {sample.cloud}: alarm {name} is firing" for name in sample.firing_alarms]
     rate = sample.error_rate_percent
-    if rate is not None and rate >= policy.max_error_rate_percent:
+    too_few = sample.requests is not None and sample.requests < policy.min_requests
+    if rate is not None and not too_few and rate >= policy.max_error_rate_percent:
         reasons.append(
             f"{slot} on {sample.cloud}: {rate:.1f}% of requests failed (5xx), "
             f"the limit is {policy.max_error_rate_percent:g}%"

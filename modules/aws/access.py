@@ -2,15 +2,14 @@
 
 Two security groups: the load balancer's admits only the configured client CIDRs (for an internal
 endpoint without any, the VPC) on the listener ports; the instances' admits only the load
-balancer's group on the engine ports. The API key of an internet-facing endpoint is read from
-Secrets Manager at plan time, so its value reaches Terraform's state but never the synthesized JSON.
+balancer's group on the engine ports. The API key is checked by each replica's proxy, which reads
+it from Secrets Manager itself: no Terraform plan or state ever holds it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cdktn_provider_aws.data_aws_secretsmanager_secret_version import DataAwsSecretsmanagerSecretVersion
 from cdktn_provider_aws.security_group import SecurityGroup
 from cdktn_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from cdktn_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
@@ -22,7 +21,8 @@ from modules.common import skip_checks
 
 #: checkov's port-80 ingress check, on the two kinds of rule that trip it.
 _OPEN_PORT_80 = "CKV_AWS_260"
-_CLIENTS_ON_80 = "clients admitted by config (access.allowed_cidrs); the API key rule guards requests"
+_CLIENTS_ON_80 = "clients admitted by config (access.allowed_cidrs) on a plain-HTTP endpoint it allows"
+_REDIRECT_ON_80 = "clients admitted by config (access.allowed_cidrs); port 80 only redirects them to HTTPS"
 _SOURCE_GROUP_ON_80 = (
     "false positive: the only source is the load balancer's security group "
     "(referenced_security_group_id), which this check does not read"
@@ -34,18 +34,15 @@ _EGRESS_PORTS = (HTTPS_PORT, HTTP_PORT)
 
 
 class Access(Construct):
-    """The load balancer's and the instances' security groups, and the endpoint's API key.
+    """The load balancer's and the instances' security groups.
 
     Attributes:
         load_balancer_group_id: security group of the load balancer.
         instance_group_id: security group of every GPU instance.
-        api_key: the key clients must send as `Authorization: Bearer <key>` (a Terraform
-            reference to the secret's value), or None when the endpoint needs none.
     """
 
     _LB_GROUP_ID = "LoadBalancerGroup"
     _INSTANCE_GROUP_ID = "InstanceGroup"
-    _API_KEY_ID = "ApiKey"
 
     def __init__(
         self,
@@ -89,7 +86,8 @@ class Access(Construct):
                     cidr_ipv4=cidr,
                 )
                 if cidr == ANYWHERE and port == HTTP_PORT:
-                    skip_checks(rule, {_OPEN_PORT_80: _CLIENTS_ON_80})
+                    reason = _REDIRECT_ON_80 if HTTPS_PORT in listener_ports else _CLIENTS_ON_80
+                    skip_checks(rule, {_OPEN_PORT_80: reason})
         for port in engine_ports:
             VpcSecurityGroupEgressRule(
                 self,
@@ -126,9 +124,3 @@ class Access(Construct):
             )
         self.load_balancer_group_id: str = lb_group.id
         self.instance_group_id: str = instance_group.id
-        self.api_key: str | None = None
-        if config.api_key is not None:
-            secret = DataAwsSecretsmanagerSecretVersion(
-                self, self._API_KEY_ID, secret_id=config.api_key.secret
-            )
-            self.api_key = secret.secret_string

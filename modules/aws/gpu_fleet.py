@@ -48,16 +48,11 @@ from constructs import Construct
 
 from llmdeploy import metrics
 from llmdeploy.boot import user_data
-from llmdeploy.instance import TERMINATION_HOOK_NAME, termination_heartbeat_s
+from llmdeploy.instance import LAUNCH_HOOK_NAME, TERMINATION_HOOK_NAME, termination_heartbeat_s
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 from modules.aws.account import Account, Statement, policy, service_trust
-from modules.aws.monitoring import (
-    ASG_NAMESPACE,
-    ERROR_RATE_ALARM,
-    UNHEALTHY_ALARM,
-    alarm_name,
-    metric_query,
-)
+from modules.aws.monitoring import ASG_NAMESPACE, GATE_ALARMS, alarm_name, metric_query
+from modules.aws.registry_cache import registry_cache_statements
 from modules.common import (
     IAM_NAME_LIMIT,
     ROLLOUT_CHECKPOINTS,
@@ -124,14 +119,14 @@ class GpuFleet(Construct):
             self,
             self._ROLE_POLICY_ID,
             role=role.id,
-            policy=policy(*instance_statements(fleet, account, self.group_name, target_group.arn)),
+            policy=policy(*instance_statements(plan, fleet, account, self.group_name, target_group.arn)),
         )
         profile = IamInstanceProfile(self, self._PROFILE_ID, name=role.name, role=role.name)
         template = self._launch_template(plan, fleet, image_id, profile.arn, security_group_id)
         # Plain names, not references: both derive from the stack and fleet names, which never
         # change for an existing group, and a refresh starts only on an update, when the alarms
         # created with the group exist already. (Monitoring is built after the fleets.)
-        alarms = [alarm_name(name, fleet, suffix) for suffix in (ERROR_RATE_ALARM, UNHEALTHY_ALARM)]
+        alarms = [alarm_name(name, fleet, suffix) for suffix in GATE_ALARMS]
         group = self._group(plan, fleet, template, subnet_ids, target_group.arn, alarms)
         self._scaling(plan, fleet, group, f"{load_balancer_arn_suffix}/{target_group.arn_suffix}")
         if fleet.min_size == 0:
@@ -186,7 +181,7 @@ class GpuFleet(Construct):
         refresh_alarms: list[str],
     ) -> AutoscalingGroup:
         spot = fleet.spot
-        grace = fleet.health.readiness_grace_s
+        warmup = ready_warmup_s(fleet)
         return AutoscalingGroup(
             self,
             self._GROUP_ID,
@@ -197,8 +192,12 @@ class GpuFleet(Construct):
             vpc_zone_identifier=subnet_ids,
             target_group_arns=[target_group_arn],
             health_check_type="ELB",
-            health_check_grace_period=grace,
-            default_instance_warmup=grace,
+            # A replica enters service (and its target group) only once the launch hook is
+            # completed, i.e. once its engine answers: AWS, "Set the health check grace period":
+            # "If you use lifecycle hooks for instance launch, you can set the health check grace
+            # period to 0" (docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html).
+            health_check_grace_period=0,
+            default_instance_warmup=warmup,
             # GPU replicas take many minutes to load a model; Terraform must not wait for them.
             wait_for_capacity_timeout="0",
             capacity_rebalance=True,
@@ -225,28 +224,27 @@ class GpuFleet(Construct):
                     ],
                 ),
             ),
-            initial_lifecycle_hook=[
-                AutoscalingGroupInitialLifecycleHook(
-                    name=TERMINATION_HOOK_NAME,
-                    lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
-                    heartbeat_timeout=termination_heartbeat_s(fleet),
-                    default_result="CONTINUE",
-                )
-            ],
+            # Hooks given here exist before the first instance launches: the provider creates the
+            # group at size 0, puts the hooks, then sets the sizes (resourceGroupCreate, "twoPhases").
+            # The block is ForceNew in the provider: changing a hook replaces the group.
+            initial_lifecycle_hook=lifecycle_hooks(fleet),
             instance_refresh=AutoscalingGroupInstanceRefresh(
                 strategy="Rolling",
                 preferences=AutoscalingGroupInstanceRefreshPreferences(
                     min_healthy_percentage=ROLLOUT_MIN_HEALTHY_PERCENT,
                     max_healthy_percentage=ROLLOUT_MAX_HEALTHY_PERCENT,
-                    instance_warmup=str(grace),
+                    instance_warmup=str(warmup),
                     checkpoint_percentages=list(ROLLOUT_CHECKPOINTS),
-                    # AWS waits an hour at each checkpoint by default; the replicas just
-                    # replaced need the readiness grace to show whether they serve.
-                    checkpoint_delay=str(grace),
+                    # AWS waits an hour at each checkpoint by default; the replicas just replaced
+                    # serve already (launch hook), and the alarms need their window to judge them.
+                    checkpoint_delay=str(plan.monitoring.alarms.evaluation_minutes * 60),
                     skip_matching=True,
-                    # A refresh that trips the fleet's own alarms stops and restores the
-                    # previous launch template version on the replaced replicas.
-                    auto_rollback=True,
+                    # A refresh that trips the fleet's gate alarms stops (fails) where it is. No
+                    # auto rollback: it would restore the previous launch template version behind
+                    # Terraform's back (state keeps the new one, so the next apply refreshes
+                    # again), and `release --new-image` destroys that template at the end of its
+                    # apply. Going back is `llmdeploy rollback`, an apply like any other.
+                    auto_rollback=False,
                     alarm_specification=AutoscalingGroupInstanceRefreshPreferencesAlarmSpecification(
                         alarms=refresh_alarms
                     ),
@@ -352,10 +350,46 @@ class GpuFleet(Construct):
         )
 
 
+def ready_warmup_s(fleet: FleetPlan) -> int:
+    """Seconds from a replica entering service until its load counts for scaling and refreshes.
+
+    It enters service ready (the launch hook), so only the load balancer's healthy threshold and
+    the first publication of its engine metrics remain.
+    """
+    health = fleet.health
+    return health.healthy_threshold * health.interval_s + metrics.PUBLISH_INTERVAL_S
+
+
+def lifecycle_hooks(fleet: FleetPlan) -> list[AutoscalingGroupInitialLifecycleHook]:
+    """The launch hook the replica completes once ready, and the termination hook it drains in.
+
+    A replica stays in Pending:Wait, outside its target group, until its agent completes the launch
+    hook ("...instances are registered with the load balancer at the end of the lifecycle hook",
+    docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html). One that is not ready
+    within the readiness grace is abandoned: terminated and replaced.
+    Heartbeats: 30 to 7200 s (provider `initial_lifecycle_hook.heartbeat_timeout`, IntBetween).
+    """
+    return [
+        AutoscalingGroupInitialLifecycleHook(
+            name=LAUNCH_HOOK_NAME,
+            lifecycle_transition="autoscaling:EC2_INSTANCE_LAUNCHING",
+            heartbeat_timeout=fleet.health.readiness_grace_s,
+            default_result="ABANDON",
+        ),
+        AutoscalingGroupInitialLifecycleHook(
+            name=TERMINATION_HOOK_NAME,
+            lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
+            heartbeat_timeout=termination_heartbeat_s(fleet),
+            default_result="CONTINUE",
+        ),
+    ]
+
+
 def instance_statements(
-    fleet: FleetPlan, account: Account, group_name: str, target_group_arn: str
+    plan: DeploymentPlan, fleet: FleetPlan, account: Account, group_name: str, target_group_arn: str
 ) -> list[Statement]:
-    """What a replica may do: read its own token, leave its own group and target group, publish metrics."""
+    """What a replica may do: finish its own lifecycle hooks, leave its own target group, read its
+    own secrets, pull its images through the registry cache, publish metrics."""
     statements: list[Statement] = [
         {
             "Sid": "LeaveOwnGroup",
@@ -384,18 +418,29 @@ def instance_statements(
             "Resource": "*",
             "Condition": {"StringEquals": {"cloudwatch:namespace": metrics.NAMESPACE}},
         },
+        *registry_cache_statements(account, plan.project, plan.env),
     ]
-    if fleet.hf_token_secret is not None:
+    secrets = instance_secrets(plan, fleet)
+    if secrets:
         statements.append(
             {
-                "Sid": "ReadOwnToken",
+                "Sid": "ReadOwnSecrets",
                 "Effect": "Allow",
                 "Action": ["secretsmanager:GetSecretValue"],
                 # Secrets Manager appends six random characters to a secret's name in its ARN.
-                "Resource": account.arn("secretsmanager", f"secret:{fleet.hf_token_secret}-??????"),
+                "Resource": [account.arn("secretsmanager", f"secret:{secret}-??????") for secret in secrets],
             }
         )
     return statements
+
+
+def instance_secrets(plan: DeploymentPlan, fleet: FleetPlan) -> list[str]:
+    """Secret names a replica reads: its Hugging Face token and the API keys its proxy accepts."""
+    access = plan.access
+    named = [fleet.hf_token_secret] + [
+        ref.secret if ref else None for ref in (access.api_key, access.next_api_key)
+    ]
+    return [name for name in named if name is not None]
 
 
 def _fleet_tags(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, str]:

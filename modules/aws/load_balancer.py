@@ -1,10 +1,13 @@
 """The Application Load Balancer: one target group per model and slot, weighted blue/green routes.
 
 Each model gets a listener rule (path prefix `/<model>/` or host `<model>.<domain>`, per
-`access.routing`) that forwards to its slots' target groups with the slots' weights. With an API
-key, a rule matches only when `Authorization: Bearer <key>` is present; everything else gets 401,
-except `GET /<model>/health` when global DNS checks the endpoint (Route 53 cannot send a key).
-Unknown routes get 404. HTTPS when a certificate is configured (HTTP then only redirects).
+`access.routing`) that forwards to its slots' target groups with the slots' weights. Unknown routes
+get 404. HTTPS when a certificate is configured (HTTP then only redirects to it).
+
+The API key is not checked here: each replica's proxy checks it (and serves the health path without
+it, for the load balancer and Route 53). ALB header conditions compare case-insensitively, treat
+`*` and `?` as wildcards, stop at 128 characters and show the key to anyone allowed
+DescribeRules (CloudFormation `ListenerRule HttpHeaderConfig`), so no rule holds it.
 """
 
 from __future__ import annotations
@@ -19,14 +22,11 @@ from cdktn_provider_aws.lb_listener import (
 from cdktn_provider_aws.lb_listener_rule import (
     LbListenerRule,
     LbListenerRuleAction,
-    LbListenerRuleActionFixedResponse,
     LbListenerRuleActionForward,
     LbListenerRuleActionForwardStickiness,
     LbListenerRuleActionForwardTargetGroup,
     LbListenerRuleCondition,
     LbListenerRuleConditionHostHeader,
-    LbListenerRuleConditionHttpHeader,
-    LbListenerRuleConditionHttpRequestMethod,
     LbListenerRuleConditionPathPattern,
 )
 from cdktn_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
@@ -39,15 +39,19 @@ from modules.aws.access_logs import AccessLogBucket
 from modules.aws.network import Network
 from modules.common import LB_NAME_LIMIT, short_name, skip_checks
 
-#: TLS 1.3 with 1.2 fallback: AWS's recommended policy for new HTTPS listeners.
+#: TLS 1.3 with 1.2 fallback: the default policy of new HTTPS listeners in the console and API
+#: (docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html).
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-#: Rule priorities: models from 100 in steps of 10, the keyed catch-all last.
+#: Rule priorities: models from 100 in steps of 10.
 _FIRST_PRIORITY = 100
 _PRIORITY_STEP = 10
-_CATCH_ALL_PRIORITY = 50000
 
 _LB_REASONS = {"CKV_AWS_150": "`llmdeploy destroy` must be able to remove the environment"}
-_PUBLIC_LB_REASONS = {"CKV2_AWS_28": "clients are admitted by CIDR and API key at the listener; no WAF rules"}
+_PUBLIC_LB_REASONS = {
+    "CKV2_AWS_28": "clients are admitted by CIDR here and by API key at each replica's proxy; no WAF rules"
+}
+# Plain HTTP is what the config allows without a certificate: an internal endpoint, one without an
+# API key, or the loudly named access.tls.insecure_plain_http_demo_only (config validation).
 _PLAIN_HTTP_LB_REASONS = {
     "CKV2_AWS_20": "no certificate configured: there is no HTTPS listener to redirect to"
 }
@@ -80,7 +84,6 @@ class LoadBalancer(Construct):
     _LB_ID = "LoadBalancer"
     _LISTENER_ID = "Listener"
     _REDIRECT_ID = "HttpRedirect"
-    _CATCH_ALL_ID = "KeyedCatchAll"
 
     def __init__(
         self,
@@ -119,33 +122,23 @@ class LoadBalancer(Construct):
                 **(_PLAIN_HTTP_LB_REASONS if plain_http else {}),
             },
         )
-        listener = self._listener(lb, plan.access, access.api_key)
+        listener = self._listener(lb, plan.access)
         self.target_groups = {
             fleet.name: _target_group(self, fleet, name=name, vpc_id=network.vpc_id) for fleet in fleets
         }
-        self.rule_arns: dict[str, str] = {}
-        for index, model in enumerate(plan.models):
-            scope = _Route(self, model.name)
-            self.rule_arns[model.name] = self._route(
-                scope, listener, model, index, plan.access, access.api_key
-            )
-            if model.name in plan.keyless_health_paths:
-                self._keyless_health(scope, listener, model, index, plan.keyless_health_paths[model.name])
-        if access.api_key is not None:
-            self._keyed_catch_all(listener, access.api_key)
+        self.rule_arns = {
+            model.name: self._route(_Route(self, model.name), listener, model, index, plan.access)
+            for index, model in enumerate(plan.models)
+        }
         self.endpoints = {model.name: _endpoint(model, plan.access, lb.dns_name) for model in plan.models}
         self.arn_suffix: str = lb.arn_suffix
         self.listener_arn: str = listener.arn
 
-    def _listener(self, lb: Lb, config: AccessConfig, api_key: str | None) -> LbListener:
+    def _listener(self, lb: Lb, config: AccessConfig) -> LbListener:
         default = LbListenerDefaultAction(
             type="fixed-response",
             fixed_response=LbListenerDefaultActionFixedResponse(
-                content_type="application/json",
-                status_code="401" if api_key is not None else "404",
-                message_body='{"error":"unauthorized"}'
-                if api_key is not None
-                else '{"error":"no such model"}',
+                content_type="application/json", status_code="404", message_body='{"error":"no such model"}'
             ),
         )
         certificate = config.tls.aws_certificate_arn
@@ -187,24 +180,15 @@ class LoadBalancer(Construct):
         )
 
     def _route(
-        self,
-        scope: _Route,
-        listener: LbListener,
-        model: ModelPlan,
-        index: int,
-        config: AccessConfig,
-        api_key: str | None,
+        self, scope: _Route, listener: LbListener, model: ModelPlan, index: int, config: AccessConfig
     ) -> str:
-        """The model's rule, keyed when there is an API key; returns its ARN."""
-        conditions = [_route_condition(model, config)]
-        if api_key is not None:
-            conditions.append(_key_condition(api_key))
+        """The model's rule; returns its ARN."""
         rule = LbListenerRule(
             scope,
             _Route.RULE_ID,
             listener_arn=listener.arn,
             priority=_FIRST_PRIORITY + index * _PRIORITY_STEP,
-            condition=conditions,
+            condition=[_route_condition(model, config)],
             action=[self._forward(model)],
         )
         arn: str = rule.arn
@@ -226,50 +210,11 @@ class LoadBalancer(Construct):
             ),
         )
 
-    def _keyless_health(
-        self, scope: _Route, listener: LbListener, model: ModelPlan, index: int, path: str
-    ) -> None:
-        """`GET <path>` without the key, ahead of the model's keyed rule: Route 53 cannot send one."""
-        LbListenerRule(
-            scope,
-            _Route.KEYLESS_HEALTH_ID,
-            listener_arn=listener.arn,
-            priority=_FIRST_PRIORITY + index * _PRIORITY_STEP - 1,
-            condition=[
-                LbListenerRuleCondition(path_pattern=LbListenerRuleConditionPathPattern(values=[path])),
-                LbListenerRuleCondition(
-                    http_request_method=LbListenerRuleConditionHttpRequestMethod(values=["GET"])
-                ),
-            ],
-            action=[self._forward(model)],
-        )
-
-    def _keyed_catch_all(self, listener: LbListener, api_key: str) -> None:
-        """Authorized requests to an unknown route get 404, not the 401 of the default action."""
-        LbListenerRule(
-            self,
-            self._CATCH_ALL_ID,
-            listener_arn=listener.arn,
-            priority=_CATCH_ALL_PRIORITY,
-            condition=[_key_condition(api_key)],
-            action=[
-                LbListenerRuleAction(
-                    type="fixed-response",
-                    fixed_response=LbListenerRuleActionFixedResponse(
-                        content_type="application/json",
-                        status_code="404",
-                        message_body='{"error":"no such model"}',
-                    ),
-                )
-            ],
-        )
-
 
 class _Route(Construct):
     """Scope of one model's listener rule, so its address carries the model's name."""
 
     RULE_ID = "Rule"
-    KEYLESS_HEALTH_ID = "KeylessHealth"
 
 
 class _Slot(Construct):
@@ -288,7 +233,7 @@ def _target_group(scope: Construct, fleet: FleetPlan, *, name: str, vpc_id: str)
         protocol="HTTP",
         target_type="instance",
         vpc_id=vpc_id,
-        deregistration_delay=str(fleet.traffic.deregistration_delay_s),
+        deregistration_delay=str(drain_s(fleet)),
         load_balancing_algorithm_type=fleet.traffic.algorithm,
         health_check=LbTargetGroupHealthCheck(
             enabled=True,
@@ -307,6 +252,21 @@ def _target_group(scope: Construct, fleet: FleetPlan, *, name: str, vpc_id: str)
     return group
 
 
+def drain_s(fleet: FleetPlan) -> int:
+    """The target group's deregistration delay: long enough for the longest request to finish.
+
+    On scale-in and instance refresh the group deregisters the replica and waits this long before
+    its termination hook runs, so this, not the hook, is the drain ("Amazon EC2 Auto Scaling waits
+    for the instance to deregister from the load balancer before calling the termination lifecycle
+    hook", capacity-rebalancing user guide). A replica whose requests are done leaves early: "If a
+    deregistering target has no in-flight requests and no active connections, Elastic Load
+    Balancing immediately completes the deregistration process" (ALB target group docs,
+    "Deregistration delay"). Both values are at most 3600 s, the provider's limit
+    (`deregistration_delay`, IntBetween(0, 3600)).
+    """
+    return max(fleet.traffic.deregistration_delay_s, fleet.traffic.request_timeout_s)
+
+
 def _route_condition(model: ModelPlan, config: AccessConfig) -> LbListenerRuleCondition:
     if config.routing == "host":
         return LbListenerRuleCondition(
@@ -314,14 +274,6 @@ def _route_condition(model: ModelPlan, config: AccessConfig) -> LbListenerRuleCo
         )
     return LbListenerRuleCondition(
         path_pattern=LbListenerRuleConditionPathPattern(values=[f"{model.route_prefix}*"])
-    )
-
-
-def _key_condition(api_key: str) -> LbListenerRuleCondition:
-    return LbListenerRuleCondition(
-        http_header=LbListenerRuleConditionHttpHeader(
-            http_header_name="Authorization", values=[f"Bearer {api_key}"]
-        )
     )
 
 

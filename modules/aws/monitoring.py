@@ -29,9 +29,16 @@ from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 ELB_NAMESPACE = "AWS/ApplicationELB"
 ASG_NAMESPACE = "AWS/AutoScaling"
 PERIOD_S = 60
-#: Alarm name suffixes that an instance refresh of the fleet also watches (see GpuFleet).
 ERROR_RATE_ALARM = "5xx-rate"
 UNHEALTHY_ALARM = "unhealthy-hosts"
+LATENCY_ALARM = "p99-latency"
+HEALTHY_ALARM = "healthy-hosts"
+#: Alarms that judge a release: promotion gates and instance refreshes stop on them. Both say the
+#: new version serves badly: its answers fail, or replicas that served fail their health check
+#: (booting replicas are outside the target group until ready: the launch hook). Latency (long
+#: generations) and too few healthy replicas (a spot reclaim, a scale-out) page, but say nothing
+#: about the release: a gate waits for healthy replicas on its own, until its timeout.
+GATE_ALARMS = (ERROR_RATE_ALARM, UNHEALTHY_ALARM)
 
 
 def alarm_name(name: str, fleet: FleetPlan, suffix: str) -> str:
@@ -54,6 +61,7 @@ class Monitoring(Construct):
     Attributes:
         topic_arn: where alarms notify.
         alarm_names: the alarm names of each fleet, by fleet name.
+        gate_alarm_names: of those, the ones that judge a release (GATE_ALARMS).
     """
 
     _TOPIC_ID = "AlarmTopic"
@@ -74,7 +82,7 @@ class Monitoring(Construct):
         super().__init__(scope, id)
         self.topic_arn = self._topic(name, plan, key_arn)
         lb = load_balancer_arn_suffix
-        self.alarm_names = {
+        fleet_alarms = {
             refs.fleet.name: _FleetAlarms(
                 self,
                 refs.fleet.name,
@@ -83,9 +91,11 @@ class Monitoring(Construct):
                 lb=lb,
                 alarms=plan.monitoring.alarms,
                 topic_arn=self.topic_arn,
-            ).names
+            )
             for refs in fleets
         }
+        self.alarm_names = {fleet: alarms.names for fleet, alarms in fleet_alarms.items()}
+        self.gate_alarm_names = {fleet: alarms.gate_names for fleet, alarms in fleet_alarms.items()}
         if plan.monitoring.dashboard:
             CloudwatchDashboard(
                 self,
@@ -129,6 +139,7 @@ class _FleetAlarms(Construct):
         fleet = refs.fleet
         self._name, self._fleet = name, fleet
         self._alarms, self._topic_arn = alarms, topic_arn
+        self._by_suffix: dict[str, str] = {}
         dims = {"LoadBalancer": lb, "TargetGroup": refs.target_group_arn_suffix}
         self.names = [
             self._alarm(
@@ -147,17 +158,22 @@ class _FleetAlarms(Construct):
                     ),
                 ],
             ),
+            # Minimum: unhealthy through every whole minute, not a replica's last seconds of a drain
+            # (the proxy fails its check while draining). Booting replicas are not in the target
+            # group (launch hook), so they are never counted.
             self._alarm(
                 self._UNHEALTHY_ID,
                 UNHEALTHY_ALARM,
-                f"{fleet.name}: replicas failing the health check",
+                f"{fleet.name}: replicas that served now fail the health check",
                 ("GreaterThanThreshold", 0, "notBreaching"),
-                **_elb_metric("UnHealthyHostCount", dims, statistic="Maximum"),
+                **_elb_metric("UnHealthyHostCount", dims, statistic="Minimum"),
             ),
+            # A page only: for a non-streamed request TargetResponseTime covers the whole
+            # generation, which long outputs legitimately stretch past any fixed threshold.
             self._alarm(
                 self._LATENCY_ID,
-                "p99-latency",
-                f"{fleet.name}: p99 response time above {alarms.p99_latency_s} s",
+                LATENCY_ALARM,
+                f"{fleet.name}: p99 response time above {alarms.p99_latency_s} s (a page, not a gate)",
                 ("GreaterThanThreshold", alarms.p99_latency_s, "notBreaching"),
                 **_elb_metric("TargetResponseTime", dims, extended_statistic="p99"),
             ),
@@ -168,12 +184,13 @@ class _FleetAlarms(Construct):
             self.names.append(
                 self._alarm(
                     self._HEALTHY_ID,
-                    "healthy-hosts",
+                    HEALTHY_ALARM,
                     f"{fleet.name}: fewer than {alarms.min_healthy_replicas} healthy replicas",
                     ("LessThanThreshold", alarms.min_healthy_replicas, "breaching"),
                     **_elb_metric("HealthyHostCount", dims, statistic="Minimum"),
                 )
             )
+        self.gate_names = [self._by_suffix[suffix] for suffix in GATE_ALARMS]
 
     def _alarm(
         self, id: str, suffix: str, description: str, condition: tuple[str, float, str], **metric: Any
@@ -195,6 +212,7 @@ class _FleetAlarms(Construct):
             actions_enabled=True,
             **metric,
         )
+        self._by_suffix[suffix] = alarm.alarm_name
         return alarm.alarm_name
 
 

@@ -217,6 +217,7 @@ class _FlowLogs(Construct):
             log_destination_type="cloud-watch-logs",
             log_destination=group.arn,
             iam_role_arn=role.arn,
-            max_aggregation_interval=60,
+            # AWS default: a record per flow every 10 minutes, not every minute (a tenth of the records).
+            max_aggregation_interval=600,
             tags={"Name": name},
         )

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from llmdeploy.instance import LAUNCH_HOOK_NAME, TERMINATION_HOOK_NAME
+from llmdeploy.registry_cache import ecr_prefix
 from tests.e2e.project import Project, local_project
 
 pytestmark = pytest.mark.terraform
@@ -60,7 +62,7 @@ def test_fleet_is_a_mixed_spot_group_spread_over_the_configured_types(deployment
     ]
     assert (group["MinSize"], group["MaxSize"]) == (0, 2)
     assert group["HealthCheckType"] == "ELB"
-    assert group["HealthCheckGracePeriod"] == 900
+    assert group["HealthCheckGracePeriod"] == 0  # replicas enter service ready: the launch hook
     assert group["CapacityRebalance"] is True
     policy = group["MixedInstancesPolicy"]
     distribution = policy["InstancesDistribution"]
@@ -72,11 +74,16 @@ def test_fleet_is_a_mixed_spot_group_spread_over_the_configured_types(deployment
     assert set(group.get("TargetGroupARNs", [])) == {deployment.fleet("chat-blue")["target_group_arn"]}
 
 
-def test_group_drains_through_a_termination_hook_and_scales_on_requests(deployment: Deployment) -> None:
+def test_group_holds_replicas_until_ready_drains_them_and_scales_on_requests(deployment: Deployment) -> None:
     autoscaling = deployment.client("autoscaling")
     name = deployment.fleet("chat-blue")["asg_name"]
     hooks = autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
-    assert [hook["LifecycleTransition"] for hook in hooks] == ["autoscaling:EC2_INSTANCE_TERMINATING"]
+    assert {hook["LifecycleHookName"]: hook["LifecycleTransition"] for hook in hooks} == {
+        LAUNCH_HOOK_NAME: "autoscaling:EC2_INSTANCE_LAUNCHING",
+        TERMINATION_HOOK_NAME: "autoscaling:EC2_INSTANCE_TERMINATING",
+    }
+    launch = next(hook for hook in hooks if hook["LifecycleHookName"] == LAUNCH_HOOK_NAME)
+    assert (launch["DefaultResult"], launch["HeartbeatTimeout"]) == ("ABANDON", 900)
     policies = autoscaling.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"]
     by_type = {policy["PolicyType"]: policy for policy in policies}
     assert len(by_type) == len(policies) == 2
@@ -113,7 +120,8 @@ def test_target_group_checks_engine_health_and_balances_least_outstanding(deploy
         for item in elbv2.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]
     }
     assert attributes["load_balancing.algorithm.type"] == "least_outstanding_requests"
-    assert attributes["deregistration_delay.timeout_seconds"] == "120"
+    # The drain covers the longest request (request_timeout_s 900), not only the configured 120 s.
+    assert attributes["deregistration_delay.timeout_seconds"] == "900"
 
 
 def test_listener_routes_the_model_path_with_slot_weights(deployment: Deployment) -> None:
@@ -143,6 +151,13 @@ def test_alarms_exist_for_the_fleet(deployment: Deployment) -> None:
         alarm["TreatMissingData"] in {"notBreaching", "missing", "ignore", "breaching"} for alarm in alarms
     )
     assert all(alarm["AlarmActions"] for alarm in alarms)
+
+
+def test_images_are_cached_under_the_stacks_own_prefix(deployment: Deployment) -> None:
+    rules = deployment.client("ecr").describe_pull_through_cache_rules()["pullThroughCacheRules"]
+    assert [(rule["ecrRepositoryPrefix"], rule["upstreamRegistryUrl"]) for rule in rules] == [
+        (ecr_prefix("public.ecr.aws", "llmdeploy-demo", "dev"), "public.ecr.aws")
+    ]
 
 
 def test_endpoint_output_names_the_model_route(deployment: Deployment) -> None:

@@ -57,3 +57,30 @@ def test_plain_moto_still_omits_capacity_reservation_specification(plain: Client
     assert "CapacityReservationSpecification" not in group, (
         "moto now reports it: remove report_capacity_reservation_preference"
     )
+
+
+def test_health_check_grace_period_defaults_to_zero_and_follows_requests(
+    corrected: Clients, unique_name: str
+) -> None:
+    """CreateAutoScalingGroup: HealthCheckGracePeriod "Default: 0 seconds" (API reference); the
+    provider omits a configured 0, so the group must report 0, not moto's 300."""
+    assert _group(corrected, unique_name)["HealthCheckGracePeriod"] == 0
+    corrected("autoscaling").update_auto_scaling_group(
+        AutoScalingGroupName=unique_name, HealthCheckGracePeriod=60
+    )
+    assert described_group(corrected, unique_name)["HealthCheckGracePeriod"] == 60
+    corrected("autoscaling").update_auto_scaling_group(AutoScalingGroupName=unique_name, MaxSize=2)
+    assert described_group(corrected, unique_name)["HealthCheckGracePeriod"] == 60, (
+        "an update without it keeps it"
+    )
+
+
+def test_group_created_with_a_grace_period_keeps_it(corrected: Clients, unique_name: str) -> None:
+    assert _group(corrected, unique_name, HealthCheckGracePeriod=120)["HealthCheckGracePeriod"] == 120
+
+
+def test_plain_moto_still_defaults_the_grace_period_to_300(plain: Clients, unique_name: str) -> None:
+    group = _group(plain, unique_name)
+    assert group["HealthCheckGracePeriod"] == 300, (
+        "moto now defaults to 0: remove default_health_check_grace_period"
+    )

@@ -63,3 +63,26 @@ def test_plain_moto_still_lacks_complete_lifecycle_action(plain: Clients, unique
     # moto answers an action it does not implement with an HTML 500 page.
     with pytest.raises(ResponseParserError, match="500 Internal Server Error"):
         _complete(plain, unique_name, InstanceId=instance)
+
+
+def _heartbeat(clients: Clients, group: str, **request: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = clients("autoscaling").record_lifecycle_action_heartbeat(
+        AutoScalingGroupName=group, **{"LifecycleHookName": HOOK, **request}
+    )
+    return answer
+
+
+def test_a_heartbeat_is_recorded_for_a_member_instance(corrected: Clients, unique_name: str) -> None:
+    instance = _group_with_hook(corrected, unique_name)
+    answer = _heartbeat(corrected, unique_name, InstanceId=instance)
+    assert set(answer) == {"ResponseMetadata"}, "the response has no fields"
+    with pytest.raises(ClientError, match="ValidationError"):
+        _heartbeat(corrected, unique_name, InstanceId=instance, LifecycleHookName="nope")
+    with pytest.raises(ClientError, match="ValidationError"):
+        _heartbeat(corrected, unique_name, InstanceId="i-0123456789abcdef0")
+
+
+def test_plain_moto_still_lacks_record_lifecycle_action_heartbeat(plain: Clients, unique_name: str) -> None:
+    instance = _group_with_hook(plain, unique_name)
+    with pytest.raises(ResponseParserError, match="500 Internal Server Error"):
+        _heartbeat(plain, unique_name, InstanceId=instance)

@@ -117,3 +117,14 @@ def test_every_verdict_is_reported_as_it_is_made() -> None:
     seen: list[Verdict] = []
     watch("green", timeline(clock, {0: [healthy(0)], 10: [healthy()]}), POLICY, clock, seen.append)
     assert [verdict.passed for verdict in seen] == [False, True, True, True, True]
+
+
+@pytest.mark.parametrize(
+    ("requests", "final"), [(None, True), (1, False), (19, False), (20, True), (500, True)]
+)
+def test_an_error_rate_over_too_few_requests_is_noise_not_a_rollback(
+    requests: int | None, final: bool
+) -> None:
+    """One failed request of two is 50 %: a canary on little traffic must not roll back on it."""
+    verdict = evaluate("green", [healthy(error_rate_percent=50.0, requests=requests)], POLICY)
+    assert (verdict.passed, verdict.final) == (not final, final)

@@ -17,13 +17,18 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from llmdeploy.emulator.corrections.groups import (
+    default_health_check_grace_period,
     keep_default_instance_warmup,
     keep_mixed_instances_policy,
     report_capacity_reservation_preference,
 )
-from llmdeploy.emulator.corrections.lifecycle import complete_lifecycle_action
+from llmdeploy.emulator.corrections.lifecycle import (
+    complete_lifecycle_action,
+    record_lifecycle_action_heartbeat,
+)
 from llmdeploy.emulator.corrections.policies import omit_unset_predictive_config, report_policy_enabled
 from llmdeploy.emulator.corrections.refreshes import start_instance_refreshes
+from llmdeploy.emulator.corrections.registry import pull_through_cache_rules
 from llmdeploy.emulator.corrections.rules import describe_referenced_group_rules
 from llmdeploy.emulator.corrections.templates import keep_template_tags_out_of_data
 
@@ -56,9 +61,19 @@ CORRECTIONS: tuple[Correction, ...] = (
         report_capacity_reservation_preference,
     ),
     Correction(
+        "default-health-check-grace-period",
+        "CreateAutoScalingGroup without HealthCheckGracePeriod stores 0 s, the API default",
+        default_health_check_grace_period,
+    ),
+    Correction(
         "complete-lifecycle-action",
         "CompleteLifecycleAction exists and validates its hook, group, instance and result",
         complete_lifecycle_action,
+    ),
+    Correction(
+        "record-lifecycle-action-heartbeat",
+        "RecordLifecycleActionHeartbeat exists and validates its hook, group and instance",
+        record_lifecycle_action_heartbeat,
     ),
     Correction(
         "start-instance-refreshes",
@@ -79,6 +94,11 @@ CORRECTIONS: tuple[Correction, ...] = (
         "keep-template-tags-out-of-data",
         "CreateLaunchTemplate tags the template, not LaunchTemplateData.TagSpecifications",
         keep_template_tags_out_of_data,
+    ),
+    Correction(
+        "pull-through-cache-rules",
+        "Create/Describe/DeletePullThroughCacheRule exist and keep one rule per prefix",
+        pull_through_cache_rules,
     ),
     Correction(
         "describe-referenced-group-rules",

@@ -123,3 +123,23 @@ def report_capacity_reservation_preference() -> None:
             group.capacity_reservation_specification = specification  # type: ignore[attr-defined]
 
     _record_on_group_writes(record)
+
+
+def default_health_check_grace_period() -> None:
+    """CreateAutoScalingGroup without HealthCheckGracePeriod gives the group a grace of 0 s.
+
+    AWS API reference, CreateAutoScalingGroup: HealthCheckGracePeriod "Default: 0 seconds" (the
+    300 s default is the console's: "Set the health check grace period", user guide). moto
+    stores `HealthCheckGracePeriod or 300`, so a group created without one (the provider omits
+    a 0 it was given: `d.GetOk`) reports 300 and the next plan wants `300 -> 0`.
+    """
+    original = AutoScalingResponse.create_auto_scaling_group
+
+    @functools.wraps(original)
+    def create(self: AutoScalingResponse) -> Any:
+        result = original(self)
+        group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
+        group.health_check_grace_period = self._get_int_param("HealthCheckGracePeriod") or 0
+        return result
+
+    AutoScalingResponse.create_auto_scaling_group = create  # type: ignore[method-assign]

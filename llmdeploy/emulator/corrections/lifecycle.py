@@ -1,4 +1,4 @@
-"""CompleteLifecycleAction, which moto 5.2.5 does not implement at all."""
+"""CompleteLifecycleAction and RecordLifecycleActionHeartbeat, which moto 5.2.5 does not implement."""
 
 from __future__ import annotations
 
@@ -53,3 +53,25 @@ def complete_lifecycle_action() -> None:
         return EmptyResult()
 
     AutoScalingResponse.complete_lifecycle_action = handler  # type: ignore[attr-defined]
+
+
+def record_lifecycle_action_heartbeat() -> None:
+    """RecordLifecycleActionHeartbeat answers as AWS does for a known hook, group and instance.
+
+    AWS API reference, RecordLifecycleActionHeartbeat: restarts the timeout of a lifecycle action
+    (LifecycleHookName and AutoScalingGroupName required; InstanceId or LifecycleActionToken);
+    the response has no fields. The agent that completes the launch hook (`llmdeploy-ready`)
+    records heartbeats while a model loads longer than one heartbeat timeout. Same leniency as
+    CompleteLifecycleAction: any in-service member of the group is accepted, and no timeout runs.
+    """
+
+    def handler(self: AutoScalingResponse) -> ActionResult:
+        _check_action(
+            self.autoscaling_backend,
+            group=self._get_param("AutoScalingGroupName"),
+            hook=self._get_param("LifecycleHookName"),
+            instance=self._get_param("InstanceId"),
+        )
+        return EmptyResult()
+
+    AutoScalingResponse.record_lifecycle_action_heartbeat = handler  # type: ignore[attr-defined]

@@ -8,7 +8,13 @@ import json
 
 from llmdeploy import metrics
 from llmdeploy.boot import boot_files
-from llmdeploy.instance import INSTANCE_ROLE_ACTIONS, TERMINATION_HOOK_NAME, termination_heartbeat_s
+from llmdeploy.instance import (
+    INSTANCE_ROLE_ACTIONS,
+    LAUNCH_HOOK_NAME,
+    TERMINATION_HOOK_NAME,
+    termination_heartbeat_s,
+)
+from llmdeploy.registry_cache import stack_prefix
 from tests.fixtures_synth import Stack
 
 
@@ -107,17 +113,8 @@ def test_group_health_sizes_and_draining(aws_stacks: dict[str, Stack]) -> None:
             )
             assert group["lifecycle"] == {"ignore_changes": ["desired_capacity"]}
             assert group["health_check_type"] == "ELB"
-            assert group["health_check_grace_period"] == fleet.health.readiness_grace_s
             assert group["wait_for_capacity_timeout"] == "0"
             assert group["capacity_rebalance"] is True
-            assert group["initial_lifecycle_hook"] == [
-                {
-                    "name": TERMINATION_HOOK_NAME,
-                    "lifecycle_transition": "autoscaling:EC2_INSTANCE_TERMINATING",
-                    "heartbeat_timeout": termination_heartbeat_s(fleet),
-                    "default_result": "CONTINUE",
-                }
-            ]
             refresh = group["instance_refresh"]
             assert refresh["strategy"] == "Rolling"
             assert refresh["preferences"]["min_healthy_percentage"] == 100
@@ -126,17 +123,52 @@ def test_group_health_sizes_and_draining(aws_stacks: dict[str, Stack]) -> None:
             assert group["target_group_arns"] == [f"${{{target_group}.arn}}"]
 
 
-def test_refresh_pauses_for_the_grace_and_rolls_back_on_the_fleets_alarms(
+def test_a_replica_enters_service_only_once_ready_and_is_replaced_if_never(
     aws_stacks: dict[str, Stack],
 ) -> None:
+    """AWS: "If you use lifecycle hooks for instance launch, you can set the health check grace period
+    to 0" (autoscaling/ec2/userguide/health-check-grace-period.html); instances in Pending:Wait are
+    registered with the load balancer only at the end of the hook (.../lifecycle-hooks.html).
+    Heartbeats must lie in 30-7200 s (provider group.go, initial_lifecycle_hook.heartbeat_timeout)."""
+    for stack in aws_stacks.values():
+        for fleet in stack.plan.fleets_on("aws"):
+            group = stack.at("aws_autoscaling_group", f"{fleet.name}/Group")
+            hooks = {hook["name"]: hook for hook in group["initial_lifecycle_hook"]}
+            assert hooks[LAUNCH_HOOK_NAME] == {
+                "name": LAUNCH_HOOK_NAME,
+                "lifecycle_transition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+                "heartbeat_timeout": fleet.health.readiness_grace_s,
+                "default_result": "ABANDON",
+            }
+            assert hooks[TERMINATION_HOOK_NAME] == {
+                "name": TERMINATION_HOOK_NAME,
+                "lifecycle_transition": "autoscaling:EC2_INSTANCE_TERMINATING",
+                "heartbeat_timeout": termination_heartbeat_s(fleet),
+                "default_result": "CONTINUE",
+            }
+            assert all(30 <= hook["heartbeat_timeout"] <= 7200 for hook in hooks.values())
+            assert group["health_check_grace_period"] == 0
+            # In service means ready: the warmup covers the healthy threshold and a first metric only.
+            warmup = fleet.health.healthy_threshold * fleet.health.interval_s + metrics.PUBLISH_INTERVAL_S
+            assert group["default_instance_warmup"] == warmup < fleet.health.readiness_grace_s
+            assert group["instance_refresh"]["preferences"]["instance_warmup"] == str(warmup)
+
+
+def test_refresh_stops_on_the_gate_alarms_and_leaves_rollback_to_terraform(
+    aws_stacks: dict[str, Stack],
+) -> None:
+    """No auto rollback: AWS would restore the previous template version ("RollbackInstanceRefresh
+    ... restores your Auto Scaling group to the configuration that it was using before"), which
+    Terraform state does not record, so the next apply would refresh forward again."""
     for stack in aws_stacks.values():
         alarms = {alarm["alarm_name"] for alarm in stack.resources("aws_cloudwatch_metric_alarm").values()}
+        minutes = stack.plan.monitoring.alarms.evaluation_minutes
         for fleet in stack.plan.fleets_on("aws"):
             refresh = stack.at("aws_autoscaling_group", f"{fleet.name}/Group")["instance_refresh"]
             preferences = refresh["preferences"]
-            # Not AWS's default of an hour at each checkpoint.
-            assert preferences["checkpoint_delay"] == str(fleet.health.readiness_grace_s)
-            assert preferences["auto_rollback"] is True
+            # Not AWS's default of an hour at each checkpoint: the alarms' window, then judge.
+            assert preferences["checkpoint_delay"] == str(minutes * 60)
+            assert preferences["auto_rollback"] is False
             watched = preferences["alarm_specification"]["alarms"]
             assert [name.rsplit("-", 2)[-2:] for name in watched] == [["5xx", "rate"], ["unhealthy", "hosts"]]
             assert set(watched) <= alarms, (stack.name, fleet.name, "names alarms the stack does not create")
@@ -171,6 +203,16 @@ def test_request_count_scaling_tracks_the_fleets_target_group(aws_stacks: dict[s
     }
 
 
+def test_scaling_policies_emit_no_cooldown(aws_stacks: dict[str, Stack]) -> None:
+    """Target tracking on a group takes no cooldown (only warmup); the wake-up step policy uses the
+    group's warmup too. autoscaling.*_cooldown_s are GCP and Azure settings (review finding #14)."""
+    for stack in aws_stacks.values():
+        for policy in stack.resources("aws_autoscaling_policy").values():
+            assert "cooldown" not in policy
+        for group in stack.resources("aws_autoscaling_group").values():
+            assert "default_cooldown" not in group
+
+
 def test_queue_size_scaling_reads_the_relayed_engine_metric(aws_stacks: dict[str, Stack]) -> None:
     stack = aws_stacks["staging-aws"]
     tracking = stack.at("aws_autoscaling_policy", "translate-fr-blue/TargetTracking")[
@@ -190,31 +232,60 @@ def test_queue_size_scaling_reads_the_relayed_engine_metric(aws_stacks: dict[str
     }
 
 
-def test_instance_role_grants_exactly_what_the_boot_agents_use(aws_stacks: dict[str, Stack]) -> None:
+#: Granted for the docker daemon's pulls through the registry cache, not for the agents.
+REGISTRY_ACTIONS = {
+    "ecr:GetAuthorizationToken",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchImportUpstreamImage",
+    "ecr:CreateRepository",
+}
+
+
+def _policy(stack: Stack, fleet: str) -> dict[str, object]:
+    document = json.loads(stack.at("aws_iam_role_policy", f"{fleet}/InstancePolicy")["policy"])
+    return {
+        action: statement["Resource"] for statement in document["Statement"] for action in statement["Action"]
+    }
+
+
+def test_instance_role_grants_exactly_what_the_agents_and_pulls_use(aws_stacks: dict[str, Stack]) -> None:
     for stack in aws_stacks.values():
         for fleet in stack.plan.fleets_on("aws"):
-            document = json.loads(stack.at("aws_iam_role_policy", f"{fleet.name}/InstancePolicy")["policy"])
-            granted = {action for statement in document["Statement"] for action in statement["Action"]}
-            expected = set(INSTANCE_ROLE_ACTIONS["aws"])
-            if fleet.hf_token_secret is None:
+            expected = set(INSTANCE_ROLE_ACTIONS["aws"]) | REGISTRY_ACTIONS
+            # The agent that completes the launch hook may need more than one heartbeat.
+            expected.add("autoscaling:RecordLifecycleActionHeartbeat")
+            if fleet.hf_token_secret is None and stack.plan.access.api_key is None:
                 expected.discard("secretsmanager:GetSecretValue")
-            assert granted == expected, fleet.name
+            assert set(_policy(stack, fleet.name)) == expected, fleet.name
 
 
-def test_instance_role_is_scoped_to_its_own_secret_group_and_target_group(
+def test_instance_role_reads_exactly_its_token_and_the_api_keys(aws_stacks: dict[str, Stack]) -> None:
+    stack = aws_stacks["prod-aws"]
+    secrets = _policy(stack, "translate-es-blue")["secretsmanager:GetSecretValue"]
+    assert isinstance(secrets, list)
+    names = sorted(arn.split(":secret:")[1] for arn in secrets)
+    assert names == ["llmdeploy-prod-api-key-??????", "llmdeploy-prod-hf-token-??????"]
+    assert all(
+        arn.startswith("arn:${data.aws_partition.") and ":secretsmanager:us-east-1:" in arn for arn in secrets
+    )
+    # Neither a token nor an API key (edge): nothing to read.
+    assert "secretsmanager:GetSecretValue" not in _policy(aws_stacks["edge-aws"], "coder-blue")
+
+
+def test_instance_role_is_scoped_to_its_own_group_target_group_and_cache(
     aws_stacks: dict[str, Stack],
 ) -> None:
     stack = aws_stacks["prod-aws"]
-    document = json.loads(stack.at("aws_iam_role_policy", "translate-es-blue/InstancePolicy")["policy"])
-    resources = {
-        action: statement["Resource"] for statement in document["Statement"] for action in statement["Action"]
-    }
-    assert resources["secretsmanager:GetSecretValue"].endswith(":secret:llmdeploy-prod-hf-token-??????")
-    assert resources["autoscaling:CompleteLifecycleAction"].endswith(
-        ":autoScalingGroup:*:autoScalingGroupName/llmdeploy-demo-prod-translate-es-blue"
-    )
+    resources = _policy(stack, "translate-es-blue")
+    own_group = ":autoScalingGroup:*:autoScalingGroupName/llmdeploy-demo-prod-translate-es-blue"
+    for action in ("autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"):
+        assert str(resources[action]).endswith(own_group)
     target_group = stack.address("aws_lb_target_group", "translate-es-blue/TargetGroup")
     assert resources["elasticloadbalancing:DeregisterTargets"] == f"${{{target_group}.arn}}"
+    for action in REGISTRY_ACTIONS - {"ecr:GetAuthorizationToken"}:
+        assert str(resources[action]).endswith(f":repository/{stack_prefix('llmdeploy-demo', 'prod')}*")
+    document = json.loads(stack.at("aws_iam_role_policy", "translate-es-blue/InstancePolicy")["policy"])
     [publish] = [s for s in document["Statement"] if s["Action"] == ["cloudwatch:PutMetricData"]]
     assert publish["Condition"] == {"StringEquals": {"cloudwatch:namespace": metrics.NAMESPACE}}
 

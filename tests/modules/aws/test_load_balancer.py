@@ -1,6 +1,8 @@
-"""The Application Load Balancer: target groups, weighted routes, API key, HTTPS, access logs."""
+"""The Application Load Balancer: target groups, weighted routes, drain, HTTPS, access logs."""
 
 from __future__ import annotations
+
+import fnmatch
 
 from llmdeploy.engines import PROXY_PORT
 from tests.fixtures_synth import Stack
@@ -47,7 +49,9 @@ def test_one_target_group_per_fleet_with_the_engines_health_check(aws_stacks: di
                 "HTTP",
                 "instance",
             )
-            assert group["deregistration_delay"] == str(fleet.traffic.deregistration_delay_s)
+            assert group["deregistration_delay"] == str(
+                max(fleet.traffic.deregistration_delay_s, fleet.traffic.request_timeout_s)
+            )
             assert group["load_balancing_algorithm_type"] == fleet.traffic.algorithm
             assert group["health_check"] == {
                 "enabled": True,
@@ -84,22 +88,39 @@ def test_each_model_forwards_to_its_slots_with_their_weights(aws_stacks: dict[st
     assert len(set(priorities)) == len(priorities)
 
 
-def test_api_key_rules_read_the_key_from_secrets_manager(aws_stacks: dict[str, Stack]) -> None:
+def test_a_scale_in_lets_the_longest_request_finish(aws_stacks: dict[str, Stack]) -> None:
+    """The group waits the deregistration delay before the termination hook (capacity-rebalancing
+    guide), so the delay is the drain; it must cover request_timeout_s (at most 3600 s, which is the
+    provider's limit for `deregistration_delay`)."""
+    for stack in aws_stacks.values():
+        for fleet in stack.plan.fleets_on("aws"):
+            delay = int(stack.at("aws_lb_target_group", f"{fleet.name}/TargetGroup")["deregistration_delay"])
+            assert fleet.traffic.request_timeout_s <= delay <= 3600
+    # dev asks for 120 s of drain but lets requests run 900 s: the 900 s win.
+    dev = aws_stacks["dev-aws"].at("aws_lb_target_group", "chat-blue/TargetGroup")
+    assert dev["deregistration_delay"] == "900"
+
+
+def test_no_load_balancer_rule_or_data_source_holds_the_api_key(aws_stacks: dict[str, Stack]) -> None:
+    """Header conditions compare case-insensitively with `*`/`?` wildcards, stop at 128 characters and
+    show the key to DescribeRules (CloudFormation ListenerRule HttpHeaderConfig); the proxy checks it."""
     stack = aws_stacks["prod-aws"]
-    [(name, secret)] = stack.data("aws_secretsmanager_secret_version").items()
-    assert secret["secret_id"] == "llmdeploy-prod-api-key"
-    key_condition = {
-        "http_header": {
-            "http_header_name": "Authorization",
-            "values": [f"Bearer ${{data.aws_secretsmanager_secret_version.{name}.secret_string}}"],
-        }
-    }
+    assert stack.plan.access.api_key is not None
+    assert not stack.data("aws_secretsmanager_secret_version")
     for rule in stack.resources("aws_lb_listener_rule").values():
-        assert key_condition in rule["condition"]
+        assert [list(condition) for condition in rule["condition"]] == [["path_pattern"]]
+    # One rule per model: no keyless health rule, no keyed catch-all.
+    assert len(stack.resources("aws_lb_listener_rule")) == len(stack.plan.models)
     listener = stack.at("aws_lb_listener", "LoadBalancer/Listener")
-    assert listener["default_action"][0]["fixed_response"]["status_code"] == "401"
-    catch_all = stack.at("aws_lb_listener_rule", "LoadBalancer/KeyedCatchAll")
-    assert catch_all["action"][0]["fixed_response"]["status_code"] == "404"
+    assert listener["default_action"][0]["fixed_response"]["status_code"] == "404"
+
+
+def test_the_health_path_route_53_checks_reaches_the_proxy(aws_stacks: dict[str, Stack]) -> None:
+    """Global DNS checks GET /<model>/health: the model's own rule forwards it to the proxy."""
+    stack = aws_stacks["prod-aws"]
+    rule = stack.at("aws_lb_listener_rule", "translate-fr/Rule")
+    [pattern] = rule["condition"][0]["path_pattern"]["values"]
+    assert fnmatch.fnmatchcase("/translate-fr/health", pattern)
 
 
 def test_without_a_key_unknown_routes_get_404(aws_stacks: dict[str, Stack]) -> None:
@@ -107,7 +128,6 @@ def test_without_a_key_unknown_routes_get_404(aws_stacks: dict[str, Stack]) -> N
     listener = stack.at("aws_lb_listener", "LoadBalancer/Listener")
     assert (listener["port"], listener["protocol"]) == (80, "HTTP")
     assert listener["default_action"][0]["fixed_response"]["status_code"] == "404"
-    assert not stack.data("aws_secretsmanager_secret_version")
     [rule] = stack.resources("aws_lb_listener_rule").values()
     assert rule["condition"] == [{"path_pattern": {"values": ["/chat/*"]}}]
 
@@ -117,7 +137,8 @@ def test_certificate_gives_https_with_an_http_redirect(aws_stacks: dict[str, Sta
     listener = stack.at("aws_lb_listener", "LoadBalancer/Listener")
     assert (listener["port"], listener["protocol"]) == (443, "HTTPS")
     assert listener["certificate_arn"] == "arn:aws:acm:eu-west-1:123456789012:certificate/abc"
-    assert listener["ssl_policy"].startswith("ELBSecurityPolicy-TLS13")
+    # TLS 1.3 with 1.2 fallback, the AWS default for new HTTPS listeners (or newer).
+    assert listener["ssl_policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
     redirect = stack.at("aws_lb_listener", "LoadBalancer/HttpRedirect")
     assert redirect["port"] == 80
     assert redirect["default_action"][0]["redirect"] == {

@@ -24,6 +24,30 @@ def test_every_fleet_alarms_on_errors_unhealthy_replicas_and_latency(aws_stacks:
             assert (latency["extended_statistic"], latency["threshold"]) == ("p99", alarms.p99_latency_s)
             unhealthy = _alarm(stack, fleet.name, "UnhealthyHosts")
             assert (unhealthy["metric_name"], unhealthy["threshold"]) == ("UnHealthyHostCount", 0)
+            # Unhealthy through whole minutes, not the last seconds of a replica's drain.
+            assert unhealthy["statistic"] == "Minimum"
+
+
+def test_gates_and_refreshes_judge_a_release_by_errors_and_failing_replicas_only(
+    aws_stacks: dict[str, Stack],
+) -> None:
+    """p99 latency covers whole non-streamed generations, and healthy-replica counts drop on spot
+    reclaims: both page, neither may roll back a release (review findings #2, #3)."""
+    stack = aws_stacks["prod-aws"]
+    names = {
+        f"${{aws_cloudwatch_metric_alarm.{key}.alarm_name}}": alarm["alarm_name"]
+        for key, alarm in stack.resources("aws_cloudwatch_metric_alarm").items()
+    }
+    fleets = stack.doc["output"]["fleets"]["value"]
+    for fleet in stack.plan.fleets_on("aws"):
+        gate = [names[reference] for reference in fleets[fleet.name]["gate_alarm_names"]]
+        every = [names[reference] for reference in fleets[fleet.name]["alarm_names"]]
+        assert [name.removeprefix(f"llmdeploy-demo-prod-{fleet.name}-") for name in gate] == [
+            "5xx-rate",
+            "unhealthy-hosts",
+        ]
+        assert set(gate) < set(every)
+        assert any(name.endswith("-p99-latency") for name in every)
 
 
 def test_error_rate_is_metric_math_over_the_fleets_target_group(aws_stacks: dict[str, Stack]) -> None:

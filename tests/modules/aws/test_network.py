@@ -39,6 +39,11 @@ def test_flow_logs_are_kept_encrypted(aws_stacks: dict[str, Stack]) -> None:
     assert log_group["retention_in_days"] >= 365
 
 
+def test_flow_logs_aggregate_over_ten_minutes_not_one(aws_stacks: dict[str, Stack]) -> None:
+    """Every flow record is ingested and billed: the provider allows 60 or 600 s; 600 writes a tenth."""
+    assert aws_stacks["dev-aws"].at("aws_flow_log", "FlowLogs/FlowLog")["max_aggregation_interval"] == 600
+
+
 def test_default_security_group_admits_nothing(aws_stacks: dict[str, Stack]) -> None:
     group = aws_stacks["dev-aws"].at("aws_default_security_group", "Network/Vpc/DefaultSecurityGroup")
     assert "ingress" not in group and "egress" not in group
