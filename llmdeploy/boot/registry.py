@@ -53,8 +53,10 @@ def split_image(image: str) -> tuple[str, str]:
     return "docker.io", image if rest else f"library/{image}"
 
 
-def _digest(project: str, env: str) -> str:
-    return hashlib.sha256(f"{project}/{env}".encode()).hexdigest()[:8]
+def stack_prefix(project: str, env: str) -> str:
+    """What every ECR cache prefix of one stack starts with (`llmd-<8 hex>-`): cache rules are
+    registry-wide, so two stacks in one account and region never claim the same prefix."""
+    return f"llmd-{hashlib.sha256(f'{project}/{env}'.encode()).hexdigest()[:8]}-"
 
 
 def ecr_prefix(upstream: str, project: str, env: str) -> str:
@@ -62,7 +64,7 @@ def ecr_prefix(upstream: str, project: str, env: str) -> str:
 
     ECR allows 2-30 characters, so the project and environment are a hash: `llmd-<8 hex>-<name>`.
     """
-    return f"llmd-{_digest(project, env)}-{CACHE_NAMES[upstream]}"
+    return f"{stack_prefix(project, env)}{CACHE_NAMES[upstream]}"
 
 
 def mirror(plan: DeploymentPlan, cloud: Cloud, image: str) -> Mirror:

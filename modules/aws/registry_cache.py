@@ -1,7 +1,7 @@
 """The stack's ECR pull-through cache: one rule per upstream registry the engines' images come from.
 
 Replicas pull `<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<repository>:<tag>`; ECR fetches
-the image from the upstream once and serves it from then on (llmdeploy/registry_cache.py names the
+the image from the upstream once and serves it from then on (llmdeploy/boot/registry.py names the
 prefixes, as the boot bundle does). Docker Hub's official images (nginx) come from ECR Public's
 copy, `public.ecr.aws/docker/library/...`, which needs no credential. Docker Hub and GitHub
 Container Registry need credentials: a Secrets Manager secret whose name starts with
@@ -19,7 +19,7 @@ from cdktn_provider_aws.data_aws_secretsmanager_secret import DataAwsSecretsmana
 from cdktn_provider_aws.ecr_pull_through_cache_rule import EcrPullThroughCacheRule
 from constructs import Construct
 
-from llmdeploy.registry_cache import CACHE_NAMES, ecr_prefix, stack_prefix
+from llmdeploy.boot.registry import CACHE_NAMES, ecr_prefix, stack_prefix
 from modules.aws.account import Account, Statement
 
 #: Upstream registry host to the rule's `upstream_registry_url` (CreatePullThroughCacheRule API

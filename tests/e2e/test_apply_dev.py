@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from llmdeploy.boot.registry import ecr_prefix
 from llmdeploy.instance import LAUNCH_HOOK_NAME, TERMINATION_HOOK_NAME
-from llmdeploy.registry_cache import ecr_prefix
 from tests.e2e.project import Project, local_project
 
 pytestmark = pytest.mark.terraform

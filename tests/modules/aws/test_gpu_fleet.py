@@ -8,13 +8,13 @@ import json
 
 from llmdeploy import metrics
 from llmdeploy.boot import boot_files
+from llmdeploy.boot.registry import stack_prefix
 from llmdeploy.instance import (
     INSTANCE_ROLE_ACTIONS,
     LAUNCH_HOOK_NAME,
     TERMINATION_HOOK_NAME,
     termination_heartbeat_s,
 )
-from llmdeploy.registry_cache import stack_prefix
 from tests.fixtures_synth import Stack
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llmdeploy.registry_cache import CACHE_NAMES, ecr_prefix
+from llmdeploy.boot.registry import CACHE_NAMES, ecr_prefix
 from tests.fixtures_synth import Stack
 
 pytestmark = pytest.mark.synth
