@@ -15,14 +15,18 @@ from rich.table import Table
 from llmdeploy.catalog import Cloud
 from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, err, out, reported
 from llmdeploy.cli.local_commands import LOCAL_STATE_DIR, local_environ
+from llmdeploy.cli.next_steps import DEFAULT_OUTDIR as DEFAULT_OUTDIR  # re-exported: other commands use it
+from llmdeploy.cli.next_steps import Invocation
 from llmdeploy.cli.progress import terraform_progress
 from llmdeploy.config import load
-from llmdeploy.errors import ConfigError, OperationError, Problem
+from llmdeploy.errors import ConfigError, Problem
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.global_dns import DNS_PROVIDER
 from llmdeploy.plan.model import CloudPlan
 from llmdeploy.synth import synth
 from llmdeploy.terraform import PlanSummary, TerraformRunner, binary_from_env
+from llmdeploy.terraform.diagnose import Recovery
+from llmdeploy.terraform.runner import PLAN_FILE
 
 Env = Annotated[str, typer.Argument(help="Environment name (in --env-dir) or file path.")]
 CloudOption = Annotated[Cloud | None, typer.Option("--cloud", help="Only this cloud's stack.")]
@@ -31,7 +35,6 @@ Local = Annotated[
 ]
 AutoApprove = Annotated[bool, typer.Option("--auto-approve", help="Do not ask before changing anything.")]
 Outdir = Annotated[Path, typer.Option("--out", help="Where synthesized stacks go.")]
-DEFAULT_OUTDIR = Path("cdktf.out")
 #: Terraform's working data (providers, backend config) lives outside cdktf.out, which synth replaces whole.
 TERRAFORM_DATA = Path(".llmdeploy") / "terraform"
 
@@ -63,9 +66,12 @@ class StackTarget:
 
 
 def stack_targets(
-    env: str, env_dir: Path, outdir: Path, cloud: Cloud | None, local: bool
+    env: str, env_dir: Path, outdir: Path, cloud: Cloud | None, local: bool, rerun: str | None = None
 ) -> list[StackTarget]:
-    """Synthesize an environment's stacks (one cloud's with `cloud`) and return them in apply order."""
+    """Synthesize an environment's stacks (one cloud's with `cloud`) and return them in apply order.
+
+    `rerun`: the command line a failure message suggests to continue (default: `llmdeploy plan`).
+    """
     plan = build_plan(load(env, env_dir))
     chosen = [entry for entry in plan.clouds if cloud is None or entry.cloud == cloud]
     if not chosen:
@@ -86,18 +92,28 @@ def stack_targets(
         clouds.add(DNS_PROVIDER)
     synth([env], env_dir=env_dir, outdir=outdir, clouds=sorted(clouds))
     environ = local_environ(LOCAL_STATE_DIR) if local else dict(os.environ)
-    return [_target(stack, entry, outdir, environ) for stack, entry in stacks]
+    invocation = Invocation(env, env_dir, outdir, cloud, local)
+    rerun = rerun or invocation.command("plan")
+    return [
+        StackTarget(
+            stack, entry, stack_runner(stack, outdir, environ, invocation.recovery(rerun, stack)), environ
+        )
+        for stack, entry in stacks
+    ]
 
 
-def _target(stack: str, entry: CloudPlan | None, outdir: Path, environ: dict[str, str]) -> StackTarget:
+def stack_runner(
+    stack: str, outdir: Path, environ: dict[str, str], recovery: Recovery | None = None
+) -> TerraformRunner:
+    """The runner of a synthesized stack, with its Terraform data kept outside cdktf.out."""
     data_dir = (TERRAFORM_DATA / stack).resolve()
-    runner = TerraformRunner(
+    return TerraformRunner(
         outdir / "stacks" / stack,
         stack=stack,
         binary=binary_from_env(environ),
         env={**environ, "TF_DATA_DIR": str(data_dir)},
+        recovery=recovery,
     )
-    return StackTarget(stack, entry, runner, environ)
 
 
 def _summary_table(title: str, rows: list[tuple[str, PlanSummary, float]]) -> Table:
@@ -139,7 +155,8 @@ def plan(
         with terraform_progress(err, target.stack, "plan") as on_message:
             target.runner.on_message = on_message
             target.runner.init()
-            rows.append((target.stack, target.runner.plan(), time.monotonic() - started))
+            # A fixed name: CI shows this plan; apply and destroy always plan afresh.
+            rows.append((target.stack, target.runner.plan(plan_name=PLAN_FILE), time.monotonic() - started))
     out.print(_summary_table(f"{env}: plan", rows))
     if detailed_exitcode and any(summary.has_changes for _, summary, _ in rows):
         raise typer.Exit(2)
@@ -168,7 +185,7 @@ def apply(
     outdir: Outdir = DEFAULT_OUTDIR,
 ) -> None:
     """Create or update every stack of an environment (asks first unless --auto-approve)."""
-    run_stacks(env, env_dir, outdir, cloud, local, "apply", auto_approve)
+    run_stacks(Invocation(env, env_dir, outdir, cloud, local), "apply", auto_approve)
 
 
 @app.command()
@@ -182,25 +199,24 @@ def destroy(
     outdir: Outdir = DEFAULT_OUTDIR,
 ) -> None:
     """Delete everything an environment's stacks created (asks first unless --auto-approve)."""
-    run_stacks(env, env_dir, outdir, cloud, local, "destroy", auto_approve)
+    run_stacks(Invocation(env, env_dir, outdir, cloud, local), "destroy", auto_approve)
 
 
 def run_stacks(
-    env: str,
-    env_dir: Path,
-    outdir: Path,
-    cloud: Cloud | None,
-    local: bool,
+    where: Invocation,
     command: str,
     yes: bool,
     replacing: Callable[[StackTarget], Sequence[str]] | None = None,
+    rerun: str | None = None,
 ) -> list[StackTarget]:
     """Synthesize, plan and apply (or destroy) an environment's stacks; return them.
 
-    `replacing` names, per stack, resources to create anew although unchanged.
+    `replacing` names, per stack, resources to create anew although unchanged. `rerun`: the
+    command line failure messages suggest to continue (default: this apply or destroy).
     """
     rows = []
-    targets = stack_targets(env, env_dir, outdir, cloud, local)
+    rerun = rerun or where.command(command)
+    targets = stack_targets(where.env, where.env_dir, where.outdir, where.cloud, where.local, rerun)
     # Destroy in reverse: the global DNS stack reads the cloud stacks' state.
     for target in reversed(targets) if command == "destroy" else targets:
         started = time.monotonic()
@@ -210,18 +226,34 @@ def run_stacks(
             renewed = replacing(target) if replacing else ()
             planned = target.runner.plan(destroy=command == "destroy", replacing=renewed)
         if planned.has_changes:
-            _approve(target.stack, command, planned, yes)
+            _approve(target, command, planned, yes)
             with terraform_progress(err, target.stack, command) as on_message:
                 target.runner.on_message = on_message
                 planned = target.runner.apply_plan(planned, command)
+        else:
+            target.runner.discard(planned)
         rows.append((target.stack, planned, time.monotonic() - started))
-    out.print(_summary_table(f"{env}: {command}", rows))
+    out.print(_summary_table(f"{where.env}: {command}", rows))
     return targets
 
 
-def _approve(stack: str, command: str, planned: PlanSummary, yes: bool) -> None:
-    """Ask before changing anything; the saved plan is what gets applied, nothing more."""
+def _approve(target: StackTarget, command: str, planned: PlanSummary, yes: bool) -> None:
+    """Ask before changing anything; the saved plan is what gets applied, nothing more.
+
+    A "no" is a decision, not a failure: a plain message and exit 0.
+    """
     changes = f"{planned.add} to add, {planned.change} to change, {planned.destroy} to destroy"
-    if yes or typer.confirm(f"{stack}: {changes}. {command.capitalize()}?", default=False, err=True):
+    if yes or typer.confirm(f"{target.stack}: {changes}. {command.capitalize()}?", default=False, err=True):
         return
-    raise OperationError(f"Did not {command} stack '{stack}' ({changes}): not approved. Nothing was changed.")
+    target.runner.discard(planned)
+    err.print(
+        f"Not {_past(command)}: stack '{target.stack}' ({changes}) was left as it is, and so were the "
+        "stacks after it.",
+        markup=False,
+        highlight=False,
+    )
+    raise typer.Exit(0)
+
+
+def _past(command: str) -> str:
+    return {"apply": "applied", "destroy": "destroyed"}.get(command, command)

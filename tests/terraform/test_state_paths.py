@@ -49,9 +49,8 @@ def test_every_stack_has_its_own_state_file(tmp_path: Path, state: str, expected
 def test_a_path_shared_by_every_stack_is_refused_before_anything_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "multi.yaml").write_text(
-        "state: {backend: local, path: state/terraform.tfstate}\n" + THREE_CLOUDS + GLOBAL_DNS, encoding="utf-8"
-    )
+    shared = "state: {backend: local, path: state/terraform.tfstate}\n"
+    (tmp_path / "multi.yaml").write_text(shared + THREE_CLOUDS + GLOBAL_DNS, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["plan", "multi", "--env-dir", "."])
     message = " ".join(result.stderr.split())
