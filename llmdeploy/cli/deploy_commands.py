@@ -19,12 +19,19 @@ from llmdeploy.cli.next_steps import DEFAULT_OUTDIR as DEFAULT_OUTDIR  # re-expo
 from llmdeploy.cli.next_steps import Invocation
 from llmdeploy.cli.progress import terraform_progress
 from llmdeploy.config import load
-from llmdeploy.errors import ConfigError, Problem
+from llmdeploy.errors import ConfigError, OperationError, Problem
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.global_dns import DNS_PROVIDER
 from llmdeploy.plan.model import CloudPlan
 from llmdeploy.synth import synth
 from llmdeploy.terraform import PlanSummary, TerraformRunner, binary_from_env
+from llmdeploy.terraform.backends import (
+    BACKENDS_DIR,
+    configured_backend,
+    describe,
+    read_backend,
+    write_backend,
+)
 from llmdeploy.terraform.diagnose import Recovery
 from llmdeploy.terraform.runner import PLAN_FILE
 
@@ -154,7 +161,7 @@ def plan(
         started = time.monotonic()
         with terraform_progress(err, target.stack, "plan") as on_message:
             target.runner.on_message = on_message
-            target.runner.init()
+            init_stack(target)
             # A fixed name: CI shows this plan; apply and destroy always plan afresh.
             rows.append((target.stack, target.runner.plan(plan_name=PLAN_FILE), time.monotonic() - started))
     out.print(_summary_table(f"{env}: plan", rows))
@@ -222,7 +229,7 @@ def run_stacks(
         started = time.monotonic()
         with terraform_progress(err, target.stack, f"plan ({command})") as on_message:
             target.runner.on_message = on_message
-            target.runner.init()
+            init_stack(target)
             renewed = replacing(target) if replacing else ()
             planned = target.runner.plan(destroy=command == "destroy", replacing=renewed)
         if planned.has_changes:
@@ -230,11 +237,39 @@ def run_stacks(
             with terraform_progress(err, target.stack, command) as on_message:
                 target.runner.on_message = on_message
                 planned = target.runner.apply_plan(planned, command)
+            _remember_backend(target)
         else:
             target.runner.discard(planned)
         rows.append((target.stack, planned, time.monotonic() - started))
     out.print(_summary_table(f"{where.env}: {command}", rows))
     return targets
+
+
+def init_stack(target: StackTarget) -> None:
+    """`terraform init`, once the stack's backend is known to be where its state was last applied.
+
+    A backend that moved (a changed `state:`) is refused before Terraform runs: with its data
+    folder gone, Terraform would start from an empty state and plan the live fleet anew.
+    """
+    current = configured_backend(target.runner.stack_dir)
+    known = read_backend(BACKENDS_DIR, target.stack)
+    if current is not None and known is not None and known != current:
+        recovery = target.runner.recovery
+        migrate = recovery.migrate if recovery else f"llmdeploy state migrate {target.stack}"
+        raise OperationError(
+            f"Stack '{target.stack}' was last applied with its state in {describe(known)}; its "
+            f"environment now puts it in {describe(current)}, which Terraform would start empty, planning "
+            f"to create every resource again. Run `{migrate}` to copy the state there (it asks first), "
+            "or undo the change to `state:`."
+        )
+    # Known and unchanged: the same state, maybe spelled from another --out folder.
+    target.runner.init(reconfigure=known is not None)
+
+
+def _remember_backend(target: StackTarget) -> None:
+    current = configured_backend(target.runner.stack_dir)
+    if current is not None:
+        write_backend(BACKENDS_DIR, target.stack, current)
 
 
 def _approve(target: StackTarget, command: str, planned: PlanSummary, yes: bool) -> None:

@@ -30,6 +30,7 @@ from types import FrameType
 from typing import IO, Any
 
 from llmdeploy.errors import OperationError
+from llmdeploy.terraform.backends import configured_backend
 from llmdeploy.terraform.cli_config import find_provider_mirror, write_cli_config
 from llmdeploy.terraform.diagnose import Failure, Interrupted, Recovery, binary_missing, explain
 from llmdeploy.terraform.messages import (
@@ -91,9 +92,36 @@ class TerraformRunner:
 
     # -- commands ----------------------------------------------------------------
 
-    def init(self) -> None:
-        """Install providers and set up the backend (safe to repeat)."""
-        self._stream(["init", "-input=false"], "init")
+    def init(self, reconfigure: bool = False) -> None:
+        """Install providers and set up the backend (safe to repeat).
+
+        `reconfigure`: ignore the backend settings the data folder remembers; only for a backend
+        known to hold this stack's state (the same file named from another folder, say).
+        """
+        self._stream(["init", "-input=false", *(["-reconfigure"] if reconfigure else [])], "init")
+
+    def init_migrating(self) -> None:
+        """init that copies the state from the backend the data folder remembers to the configured one."""
+        self._capture(["init", "-input=false", "-migrate-state", "-force-copy"], "init -migrate-state")
+
+    def force_unlock(self, lock_id: str) -> None:
+        """Release the state lock `lock_id` that a stopped run left behind."""
+        self._capture(["force-unlock", "-force", lock_id], "force-unlock")
+
+    def pull_state(self) -> str:
+        """The stack's state document, as its backend holds it."""
+        return self._capture(["state", "pull"], "state pull")
+
+    def push_state(self, state_file: Path) -> None:
+        """Write a state document into the (empty) backend; Terraform refuses another lineage."""
+        self._capture(["state", "push", str(state_file)], "state push")
+
+    def elsewhere(self, stack_dir: Path) -> TerraformRunner:
+        """A runner for another folder, with this one's environment and a data folder of its own."""
+        env = {**self._base_env, "TF_DATA_DIR": str(stack_dir.resolve() / ".terraform")}
+        return TerraformRunner(
+            stack_dir, stack=self.stack, binary=self.binary, env=env, cache_dir=self._cache_dir
+        )
 
     def plan(
         self,
@@ -341,12 +369,10 @@ def _narrow_local_state(stack_dir: Path) -> None:
     Terraform rewrites an existing state file in place, keeping its mode, so a file created
     before llmdeploy set the umask (or by another tool) stays world-readable otherwise.
     """
-    try:
-        document = json.loads((stack_dir / "cdk.tf.json").read_text(encoding="utf-8"))
-        path = document["terraform"]["backend"]["local"]["path"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return  # not synthesized yet, or not a local backend
-    state = stack_dir / str(path)
+    backend = configured_backend(stack_dir) or {}
+    if "local" not in backend:
+        return  # not synthesized yet, or state kept elsewhere
+    state = Path(backend["local"]["path"])
     for file in (state, state.with_name(state.name + ".backup")):
         if file.is_file() and file.stat().st_mode & 0o077:
             file.chmod(0o600)

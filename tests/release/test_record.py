@@ -47,7 +47,9 @@ GOOD = {"env": "dev", "model": "chat", "source": "blue", "target": "green", "sta
         ({"reason": 7}, "reason is not text"),
     ],
 )
-def test_a_record_that_cannot_be_right_is_refused(tmp_path: Path, changes: dict[str, object], why: str) -> None:
+def test_a_record_that_cannot_be_right_is_refused(
+    tmp_path: Path, changes: dict[str, object], why: str
+) -> None:
     path = tmp_path / "dev-chat.json"
     body = json.dumps({**GOOD, "steps_done": [10], **changes}).replace('"__1e999__"', "[1e999]")
     path.write_text(body, encoding="utf-8")
