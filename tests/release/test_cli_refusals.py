@@ -100,3 +100,15 @@ def test_rollback_without_a_record_asks_which_slot(project: Path) -> None:
     assert "cannot tell which slot of chat to return traffic to (blue 100%, green 0%)" in stderr
     assert "--to blue or --to green" in stderr
     assert unchanged(project)
+
+
+def test_a_read_only_environment_file_is_refused_before_anything_is_deployed(project: Path) -> None:
+    dev = project / "environments" / "dev.yaml"
+    dev.chmod(0o444)
+    code, stderr = invoke("release", "dev", "--model", "chat", "--revision", SHA)
+    assert code == 2, stderr
+    assert f"the environment file {Path('environments') / 'dev.yaml'} is read-only" in stderr
+    assert "make environments/dev.yaml writable" in stderr
+    assert "Traceback" not in stderr and "PermissionError" not in stderr
+    dev.chmod(0o644)
+    assert unchanged(project)

@@ -126,3 +126,11 @@ def test_models_inherited_from_a_base_are_copied_into_the_environment_and_the_ba
     assert "    model_id: Qwen/Qwen2.5-0.5B-Instruct\n" in child
     assert config.name == "child"
     assert config.models[0].slots["green"].revision == SHA
+
+
+def test_a_check_file_left_by_a_killed_edit_is_not_taken_for_an_environment(envs: Path) -> None:
+    from llmdeploy.ci.environments import pipeline_envs
+
+    # Where the edit validates itself (see _validated): a killed release leaves it behind.
+    (envs / ".dev.k2j4x0.check.yaml").write_text((envs / "dev.yaml").read_text(encoding="utf-8"))
+    assert [env.name for env in pipeline_envs(envs)] == ["dev", "staging", "prod"]
