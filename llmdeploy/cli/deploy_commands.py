@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +18,7 @@ from llmdeploy.cli.local_commands import LOCAL_STATE_DIR, local_environ
 from llmdeploy.cli.next_steps import DEFAULT_OUTDIR as DEFAULT_OUTDIR  # re-exported: other commands use it
 from llmdeploy.cli.next_steps import Invocation
 from llmdeploy.cli.progress import terraform_progress
+from llmdeploy.cli.unfinished import aws_orphans, killed_run, listed, mark, unmark
 from llmdeploy.config import load
 from llmdeploy.errors import ConfigError, OperationError, Problem
 from llmdeploy.plan.build import build_plan
@@ -32,7 +33,7 @@ from llmdeploy.terraform.backends import (
     read_backend,
     write_backend,
 )
-from llmdeploy.terraform.diagnose import Recovery
+from llmdeploy.terraform.diagnose import Interrupted, Recovery
 from llmdeploy.terraform.runner import PLAN_FILE
 
 Env = Annotated[str, typer.Argument(help="Environment name (in --env-dir) or file path.")]
@@ -70,6 +71,15 @@ class StackTarget:
     runner: TerraformRunner
     #: The environment Terraform runs with (the emulator's with --local).
     environ: dict[str, str]
+    #: The tags on everything the stack creates (how orphans of a killed run are found).
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def aws_region(self) -> str | None:
+        """The region of an AWS cloud stack; None for any other stack."""
+        settings = self.cloud.settings if self.cloud is not None and self.cloud.cloud == "aws" else None
+        region = getattr(settings, "region", None)
+        return region if isinstance(region, str) else None
 
 
 def stack_targets(
@@ -230,19 +240,77 @@ def run_stacks(
         with terraform_progress(err, target.stack, f"plan ({command})") as on_message:
             target.runner.on_message = on_message
             init_stack(target)
+            _check_unfinished(target, where, rerun)
             renewed = replacing(target) if replacing else ()
             planned = target.runner.plan(destroy=command == "destroy", replacing=renewed)
         if planned.has_changes:
             _approve(target, command, planned, yes)
             with terraform_progress(err, target.stack, command) as on_message:
                 target.runner.on_message = on_message
-                planned = target.runner.apply_plan(planned, command)
+                planned = _changing(target, command, planned)
             _remember_backend(target)
         else:
             target.runner.discard(planned)
         rows.append((target.stack, planned, time.monotonic() - started))
+        if command == "destroy":
+            _check_left_behind(target, where)
     out.print(_summary_table(f"{where.env}: {command}", rows))
     return targets
+
+
+def _changing(target: StackTarget, command: str, planned: PlanSummary) -> PlanSummary:
+    """Apply a saved plan, marked as under way until Terraform stops by itself (its state then saved).
+
+    A failure keeps the marker: Terraform may have died with resources unrecorded.
+    """
+    mark(target.stack, command)
+    try:
+        applied = target.runner.apply_plan(planned, command)
+    except Interrupted:
+        unmark(target.stack)
+        raise
+    unmark(target.stack)
+    return applied
+
+
+def _check_unfinished(target: StackTarget, where: Invocation, rerun: str) -> None:
+    """After a killed run, refuse to go on while the cloud holds resources no state records."""
+    killed = killed_run(target.stack)
+    if killed is None:
+        return
+    region = target.aws_region
+    if region is None:
+        err.print(
+            f"{target.stack}: the {killed.command} started at {killed.started} was killed before it "
+            "finished; resources it was creating may exist outside the state: look for the tags "
+            f"{dict(target.tags)} in the cloud's console.",
+            markup=False,
+            highlight=False,
+        )
+    elif orphans := aws_orphans(target.runner, target.tags, region, target.environ):
+        raise OperationError(
+            f"The {killed.command} of stack '{target.stack}' started at {killed.started} was killed before "
+            f"Terraform recorded everything it created: {len(orphans)} resources carry {where.env}'s tags "
+            f"but are in no state ({listed(orphans)}); applying now would create them again or fail on "
+            f"names that already exist. Run `{where.command('state orphans', '--delete', cloud=False)}` "
+            f"to delete them, then run `{rerun}` again."
+        )
+    unmark(target.stack)
+
+
+def _check_left_behind(target: StackTarget, where: Invocation) -> None:
+    """A destroy removes what the state holds; say so when tagged resources outlive it."""
+    region = target.aws_region
+    if region is None:
+        return
+    orphans = aws_orphans(target.runner, target.tags, region, target.environ)
+    if orphans:
+        raise OperationError(
+            f"Stack '{target.stack}' destroyed everything its state held, but {len(orphans)} resources "
+            f"carrying {where.env}'s tags are in no state and remain ({listed(orphans)}): left by a run "
+            f"that was killed. Run `{where.command('state orphans', '--delete', cloud=False)}` to delete "
+            "them."
+        )
 
 
 def init_stack(target: StackTarget) -> None:

@@ -1,4 +1,4 @@
-"""`llmdeploy state unlock | migrate`: repair one stack's Terraform state from where llmdeploy keeps it.
+"""`llmdeploy state unlock | migrate | orphans`: repair a stack's Terraform state where llmdeploy keeps it.
 
 Terraform's data for a stack lives in `.llmdeploy/terraform/<stack>`, not in the stack folder, so a
 bare `terraform force-unlock` or `terraform init -migrate-state` run by hand finds nothing: these run
@@ -13,13 +13,24 @@ from typing import Annotated
 
 import typer
 
-from llmdeploy.cli.app import app, err, out, reported
-from llmdeploy.cli.deploy_commands import AutoApprove, Local, Outdir, stack_runner
+from llmdeploy.aws_session import aws_client
+from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, err, out, reported
+from llmdeploy.cli.deploy_commands import (
+    AutoApprove,
+    Env,
+    Local,
+    Outdir,
+    init_stack,
+    stack_runner,
+    stack_targets,
+)
 from llmdeploy.cli.local_commands import LOCAL_STATE_DIR, local_environ
-from llmdeploy.cli.next_steps import DEFAULT_OUTDIR
+from llmdeploy.cli.next_steps import DEFAULT_OUTDIR, Invocation
+from llmdeploy.cli.unfinished import aws_orphans, unmark
 from llmdeploy.errors import OperationError
 from llmdeploy.synth import STACK_FILE
 from llmdeploy.terraform import TerraformRunner
+from llmdeploy.terraform.aws_orphans import delete_orphans
 from llmdeploy.terraform.backends import (
     BACKENDS_DIR,
     configured_backend,
@@ -29,7 +40,10 @@ from llmdeploy.terraform.backends import (
 )
 from llmdeploy.terraform.migrate import copy_state
 
-state = typer.Typer(help="Repair a stack's Terraform state: release a stale lock, move it to a new backend.")
+state = typer.Typer(
+    help="Repair a stack's Terraform state: release a stale lock, move it to a new backend, "
+    "remove what a killed run left outside it."
+)
 app.add_typer(state, name="state")
 
 Stack = Annotated[str, typer.Argument(help="The stack, as named in messages: <env>-<cloud> or <env>-global.")]
@@ -81,6 +95,56 @@ def migrate(
     out.print(
         f"{stack}: state now in {describe(current)}; run `llmdeploy plan` for its environment to check that "
         "nothing is planned to be created again.",
+        markup=False,
+        highlight=False,
+    )
+
+
+@state.command("orphans")
+@reported
+def orphans(
+    env: Env,
+    env_dir: EnvDir = DEFAULT_ENV_DIR,
+    local: Local = False,
+    outdir: Outdir = DEFAULT_OUTDIR,
+    delete: Annotated[bool, typer.Option("--delete", help="Delete them (asks first).")] = False,
+    yes: AutoApprove = False,
+) -> None:
+    """List (or delete) AWS resources with the environment's tags that its state does not hold.
+
+    A run killed mid-apply leaves them: created by AWS, never recorded by Terraform.
+    """
+    where = Invocation(env, env_dir, outdir, None, local)
+    (target,) = [entry for entry in stack_targets(env, env_dir, outdir, "aws", local) if entry.aws_region]
+    init_stack(target)
+    assert target.aws_region is not None
+    found = aws_orphans(target.runner, target.tags, target.aws_region, target.environ)
+    if not found:
+        unmark(target.stack)
+        out.print(
+            f"{target.stack}: no orphans: every resource with {env}'s tags is in its state", markup=False
+        )
+        return
+    for orphan in found:
+        out.print(f"{target.stack}: orphan {orphan.shown()}", markup=False, highlight=False)
+    delete_command = where.command("state orphans", "--delete")
+    if not delete:
+        out.print(f"{len(found)} orphans; `{delete_command}` deletes them.", markup=False, highlight=False)
+        return
+    if not (yes or typer.confirm(f"Delete these {len(found)} resources?", default=False, err=True)):
+        err.print("Not deleted: the orphans are left as they are.", markup=False)
+        return
+    region = target.aws_region
+    failed = delete_orphans(found, lambda service: aws_client(service, region, target.environ))
+    if failed:
+        raise OperationError(
+            f"Could not delete {len(failed)} of {len(found)} orphans ({'; '.join(failed)}). Those that "
+            f"depend on others still going (instances terminating) go once they are gone: run "
+            f"`{delete_command}` again in a few minutes."
+        )
+    unmark(target.stack)
+    out.print(
+        f"{target.stack}: {len(found)} orphans deleted; next: `{where.command('apply', '--cloud', 'aws')}`",
         markup=False,
         highlight=False,
     )

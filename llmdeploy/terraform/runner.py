@@ -191,6 +191,11 @@ class TerraformRunner:
         raw = json.loads(self._capture(["output", "-json"], "output") or "{}")
         return {name: entry.get("value") for name, entry in raw.items()}
 
+    def state_document(self) -> dict[str, Any]:
+        """The stack's current state as Terraform's JSON document (`show -json`)."""
+        document = json.loads(self._capture(["show", "-json"], "show") or "{}")
+        return document if isinstance(document, dict) else {}
+
     def show(self, plan_file: Path) -> dict[str, Any]:
         """A saved plan as Terraform's JSON plan document."""
         document = json.loads(self._capture(["show", "-json", str(plan_file)], "show"))
