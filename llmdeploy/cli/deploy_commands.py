@@ -232,7 +232,7 @@ def run_stacks(
     command line failure messages suggest to continue (default: this apply or destroy).
     """
     rows = []
-    rerun = rerun or where.command(command)
+    rerun = rerun or where.command(command, *(["--auto-approve"] if yes else []))
     targets = stack_targets(where.env, where.env_dir, where.outdir, where.cloud, where.local, rerun)
     # Destroy in reverse: the global DNS stack reads the cloud stacks' state.
     for target in reversed(targets) if command == "destroy" else targets:
