@@ -247,7 +247,7 @@ def run_stacks(
             _approve(target, command, planned, yes)
             with terraform_progress(err, target.stack, command) as on_message:
                 target.runner.on_message = on_message
-                planned = _changing(target, command, planned)
+                planned = _changing(target, command, planned, where, rerun)
             _remember_backend(target)
         else:
             target.runner.discard(planned)
@@ -258,17 +258,31 @@ def run_stacks(
     return targets
 
 
-def _changing(target: StackTarget, command: str, planned: PlanSummary) -> PlanSummary:
-    """Apply a saved plan, marked as under way until Terraform stops by itself (its state then saved).
+def _changing(
+    target: StackTarget, command: str, planned: PlanSummary, where: Invocation, rerun: str
+) -> PlanSummary:
+    """Apply a saved plan, marked as under way until it succeeds.
 
-    A failure keeps the marker: Terraform may have died with resources unrecorded.
+    Even a graceful stop can leave a resource AWS created but Terraform never recorded (a
+    create cancelled after its API call succeeded), so after a Ctrl-C the orphans are looked up
+    at once and the message says how to remove them; any other failure keeps the marker and the
+    next run looks.
     """
     mark(target.stack, command)
     try:
         applied = target.runner.apply_plan(planned, command)
-    except Interrupted:
-        unmark(target.stack)
-        raise
+    except Interrupted as stopped:
+        region = target.aws_region
+        orphans = aws_orphans(target.runner, target.tags, region, target.environ) if region else []
+        if not orphans:
+            unmark(target.stack)
+            raise
+        raise Interrupted(
+            stopped.what,
+            f"{len(orphans)} resources it was creating exist in AWS but not in the state "
+            f"({listed(orphans)}): run `{where.command('state orphans', '--delete', cloud=False)}` to "
+            f"delete them, then run `{rerun}` to finish.",
+        ) from None
     unmark(target.stack)
     return applied
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from llmdeploy.atomic_write import write_atomically
 from llmdeploy.aws_session import aws_client
+from llmdeploy.errors import OperationError
 from llmdeploy.terraform import TerraformRunner
 from llmdeploy.terraform.aws_orphans import Orphan, find_orphans
 
@@ -60,7 +61,17 @@ def aws_orphans(
     runner: TerraformRunner, tags: Mapping[str, str], region: str, environ: Mapping[str, str]
 ) -> list[Orphan]:
     """The environment's tagged AWS resources that the stack's state does not hold."""
-    return find_orphans(tags, runner.state_document(), lambda service: aws_client(service, region, environ))
+    from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+
+    state = runner.state_document()
+    try:
+        return find_orphans(tags, state, lambda service: aws_client(service, region, environ))
+    except (BotoCoreError, ClientError) as error:
+        raise OperationError(
+            f"Could not look for resources of stack '{runner.stack}' outside its state ({error}). The "
+            "lookup needs tag:GetResources, ec2:DescribeLaunchTemplates and "
+            "autoscaling:DescribeAutoScalingGroups: grant them, then run the command again."
+        ) from None
 
 
 def listed(orphans: list[Orphan]) -> str:

@@ -84,15 +84,20 @@ class Failure:
 class Interrupted(OperationError):
     """Terraform stopped early because llmdeploy was interrupted (Ctrl-C, SIGTERM).
 
-    `what` says what happened; the message adds the command that continues.
+    `what` says what happened; the message adds `next_step`, the command that continues.
     """
 
     exit_code = INTERRUPTED_EXIT
 
-    def __init__(self, failure: Failure) -> None:
-        self.what = _interrupted(failure)
-        verb = "start again" if failure.started == 0 else "finish"
-        super().__init__(f"{self.what} Run {failure.rerun} to {verb}.")
+    def __init__(self, what: str, next_step: str) -> None:
+        self.what = what
+        super().__init__(f"{what} {next_step}")
+
+
+def interrupted(failure: Failure) -> Interrupted:
+    """The error of a run interrupted while Terraform ran `failure.command`."""
+    verb = "start again" if failure.started == 0 else "finish"
+    return Interrupted(_interrupted(failure), f"Run {failure.rerun} to {verb}.")
 
 
 def _interrupted(failure: Failure) -> str:

@@ -32,7 +32,7 @@ from typing import IO, Any
 from llmdeploy.errors import OperationError
 from llmdeploy.terraform.backends import configured_backend
 from llmdeploy.terraform.cli_config import find_provider_mirror, write_cli_config
-from llmdeploy.terraform.diagnose import Failure, Interrupted, Recovery, binary_missing, explain
+from llmdeploy.terraform.diagnose import Failure, Recovery, binary_missing, explain, interrupted
 from llmdeploy.terraform.messages import (
     PlanSummary,
     StreamState,
@@ -268,11 +268,11 @@ class TerraformRunner:
         process = self._spawn([args[0], "-json", "-no-color", *args[1:]], command)
         stderr = _collect(process.stderr)
         state = StreamState()
-        with _forwarding(process) as interrupted:
+        with _forwarding(process) as stopped:
             self._consume(process, state)
             returncode = process.wait()
-        if interrupted:
-            raise Interrupted(self._details(command, returncode, state, stderr.text()))
+        if stopped:
+            raise interrupted(self._details(command, returncode, state, stderr.text()))
         if returncode != 0:
             raise explain(self._details(command, returncode, state, stderr.text()))
         return state

@@ -3,9 +3,9 @@ the machine dies mid-apply (SIGKILL to llmdeploy, Terraform and its provider), t
 mid-apply. Each time the command llmdeploy prints is run as printed, and at the end every resource
 with dev's tags is in the state, once.
 
-Both faults strike while the load balancer is being created: the AWS provider then waits about
-60 s for it to become active, so the window is wide, and the load balancer already exists in AWS
-while Terraform has not recorded it.
+The machine dies in the worst moment, made deterministic: AWS has created a launch template and
+Terraform has not recorded it (Terraform is frozen until then). The Ctrl-C comes while the load
+balancer is being created, which takes the AWS provider about a minute.
 """
 
 from __future__ import annotations
@@ -42,41 +42,19 @@ def project(
         yield project
 
 
-def _state_types(project: Project) -> set[str] | None:
-    """The resource types in the stack's state; None while Terraform is rewriting the file."""
-    path = project.root / f"terraform.{STACK}.tfstate"
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return {resource["type"] for resource in state.get("resources", [])}
-
-
 def _load_balancers(project: Project) -> list[str]:
     found = project.client("elbv2").describe_load_balancers()["LoadBalancers"]
     return [balancer["LoadBalancerArn"] for balancer in found]
 
 
-def _creating_load_balancer(project: Project, run: Background, seen: list[str]) -> bool | None:
-    """True while the load balancer exists in AWS and Terraform, still creating it, has not recorded it.
-
-    Terraform's progress lines (plain, as in any log) say when it finishes the resource.
-    """
-    log = run.stderr.read_text(encoding="utf-8")
-    started, done = (f"{verb} aws_lb.LoadBalancer" in log for verb in ("working on", "done"))
-    balancers = _load_balancers(project)
-    seen.append(f"started={started} done={done} balancers={len(balancers)}")
-    return True if started and balancers and not done else None
+def _working_on(run: Background, address: str) -> bool | None:
+    """True once Terraform has started on `address` (its plain progress lines say so)."""
+    return True if f"working on {address}" in run.stderr.read_text(encoding="utf-8") else None
 
 
-def _wait_for_load_balancer(project: Project, run: Background) -> None:
-    seen: list[str] = []
-    try:
-        wait_for(
-            lambda: _creating_load_balancer(project, run, seen), 600, "the load balancer", interval_s=0.5
-        )
-    except AssertionError:
-        raise AssertionError(f"never caught the load balancer in creation: {sorted(set(seen))}") from None
+def _launch_templates(project: Project) -> list[str]:
+    found = project.client("ec2").describe_launch_templates()["LaunchTemplates"]
+    return [template["LaunchTemplateId"] for template in found]
 
 
 def _descendants(pid: int) -> list[int]:
@@ -97,11 +75,28 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _machine_dies(run: Background) -> None:
+def _machine_dies_after_aws_created(project: Project, run: Background) -> None:
+    """The machine dies after AWS created a launch template and before Terraform recorded it.
+
+    Terraform (the process that writes the state) is frozen once it has asked its provider to
+    create the template; when the template exists in AWS, every process is killed.
+    """
+    wait_for(lambda: _working_on(run, "aws_launch_template."), 600, "the launch template's creation")
+    (terraform,) = [pid for pid in _descendants(run.process.pid) if _is_terraform(pid)]
+    os.kill(terraform, signal.SIGSTOP)
+    wait_for(lambda: _launch_templates(project) or None, 60, "the launch template in AWS")
     for pid in [run.process.pid, *_descendants(run.process.pid)]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     run.process.wait(timeout=30)
+
+
+def _is_terraform(pid: int) -> bool:
+    try:
+        command = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return Path(command[0].decode()).name == "terraform" and b"apply" in command
 
 
 def _printed(text: str, verb: str) -> list[str]:
@@ -120,30 +115,37 @@ def _orphans(project: Project) -> list[str]:
 
 def test_a_killed_apply_then_a_ctrl_c_are_both_recovered_with_the_printed_commands(project: Project) -> None:
     first = project.start("apply", "dev", "--local", "--auto-approve")
-    _wait_for_load_balancer(project, first)
-    _machine_dies(first)
-    assert _load_balancers(project) and "aws_lb" not in (_state_types(project) or ())  # a real orphan
+    _machine_dies_after_aws_created(project, first)
+    (orphan,) = _launch_templates(project)
+    assert orphan not in (project.root / f"terraform.{STACK}.tfstate").read_text(encoding="utf-8")
 
     refused = project.run("apply", "dev", "--local", "--auto-approve")
     message = " ".join(refused.stderr.split())
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "was killed before Terraform recorded everything it created" in message
-    assert "elasticloadbalancing:loadbalancer" in message
+    assert f"ec2:launch-template {orphan}" in message
     cleanup = project.run(*_printed(message, "state orphans"), answer="y\n")
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
-    assert _load_balancers(project) == []
+    assert orphan not in _launch_templates(project)
 
     second = project.start(*_printed(message, "apply"))
-    wait_for(
-        lambda: _creating_load_balancer(project), 600, "the load balancer's creation again", interval_s=0.5
-    )
+    wait_for(lambda: _working_on(second, "aws_lb."), 600, "the load balancer's creation")
     code, _, stderr = second.interrupt()
     interrupted = " ".join(stderr.split())
     assert code == 130, stderr
     assert f"Interrupted: `terraform apply` of stack '{STACK}' stopped gracefully" in interrupted
     assert "Traceback" not in stderr
+    if "state orphans" in interrupted:  # a create cut short after AWS had made the resource
+        removed = project.run(*_printed(interrupted, "state orphans"), answer="y\n")
+        assert removed.returncode == 0, removed.stdout + removed.stderr
 
     finished = project.run(*_printed(interrupted, "apply"), answer="y\n" * 3)
     assert finished.returncode == 0, finished.stdout + finished.stderr
-    assert len(_load_balancers(project)) == 1
+    assert len(_launch_templates(project)) == len(_load_balancers(project)) == 1
     assert _orphans(project) == []
+
+    # A deliberate "no" is not an error: a plain message, exit 0, nothing destroyed.
+    declined = project.run("destroy", "dev", "--local", answer="n\n")
+    assert declined.returncode == 0, declined.stdout + declined.stderr
+    assert "Not destroyed: stack 'dev-aws'" in declined.stderr and "error:" not in declined.stderr
+    assert len(_load_balancers(project)) == 1
