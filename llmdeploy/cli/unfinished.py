@@ -69,8 +69,9 @@ def aws_orphans(
     except (BotoCoreError, ClientError) as error:
         raise OperationError(
             f"Could not look for resources of stack '{runner.stack}' outside its state ({error}). The "
-            "lookup needs tag:GetResources, ec2:DescribeLaunchTemplates and "
-            "autoscaling:DescribeAutoScalingGroups: grant them, then run the command again."
+            "lookup needs tag:GetResources, ec2:Describe*, autoscaling:DescribeAutoScalingGroups, "
+            "iam:ListRoles, iam:ListRoleTags, iam:ListInstanceProfiles and iam:GetInstanceProfile: "
+            "grant them, then run the command again."
         ) from None
 
 

@@ -7,10 +7,11 @@ The next apply then creates them again, or fails forever on a name that "already
 (launch templates, groups, target groups). Every resource llmdeploy creates carries the plan's
 tags (`project`, `environment`, `managed-by`), so they can be found and removed.
 
-Found through the Resource Groups Tagging API, plus describe calls for the two kinds it does
+Found through the Resource Groups Tagging API, plus describe and list calls for the kinds it does
 not return: Auto Scaling groups (documented as unsupported by GetResources, see
-https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/supported-services.html)
-and launch templates (which the local emulator leaves out).
+https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/supported-services.html),
+IAM roles and instance profiles (global, listed with their tags one by one), and launch
+templates, security group rules and addresses (which the local emulator leaves out).
 """
 
 from __future__ import annotations
@@ -29,17 +30,32 @@ DELETION_ORDER = (
     "elasticloadbalancing:targetgroup",
     "ec2:launch-template",
     "ec2:natgateway",
+    "ec2:elastic-ip",
     "ec2:internet-gateway",
+    "ec2:security-group-rule",
     "ec2:subnet",
     "ec2:route-table",
     "ec2:security-group",
     "ec2:vpc",
+    "iam:instance-profile",
+    "iam:role",
     "logs:log-group",
     "sns:topic",
     "cloudwatch:alarm",
 )
-#: Kinds asked of the Tagging API (groups are found by a describe call instead; launch templates both ways).
-_TAGGING_API_KINDS = DELETION_ORDER[1:]
+#: Kinds found by describe and list calls: the Tagging API does not return them (groups, IAM), or
+#: not on every implementation (the emulator leaves out templates, rules and addresses).
+_LISTED_KINDS = frozenset(
+    {
+        "autoscaling:autoScalingGroup",
+        "ec2:launch-template",
+        "ec2:elastic-ip",
+        "ec2:security-group-rule",
+        "iam:instance-profile",
+        "iam:role",
+    }
+)
+_TAGGING_API_KINDS = tuple(kind for kind in DELETION_ORDER if kind not in _LISTED_KINDS)
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,8 @@ class Orphan:
     kind: str
     id: str
     arn: str
+    #: What the delete call also needs: a rule's security group.
+    parent: str = ""
 
     def shown(self) -> str:
         return f"{self.kind} {self.id}"
@@ -89,18 +107,49 @@ def _tagged(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
             orphan = _from_arn(entry["ResourceARN"])
             if orphan is not None:
                 yield orphan
-    describe_filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
-    templates = clients("ec2").get_paginator("describe_launch_templates")
-    for page in templates.paginate(Filters=describe_filters):
+    yield from _described(tags, clients)
+    yield from _iam(tags, clients)
+
+
+def _described(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
+    filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
+    ec2 = clients("ec2")
+    for page in ec2.get_paginator("describe_launch_templates").paginate(Filters=filters):
         for template in page.get("LaunchTemplates", []):
             identifier = template["LaunchTemplateId"]
             yield Orphan("ec2:launch-template", identifier, identifier)  # describe gives no ARN
+    for page in ec2.get_paginator("describe_security_group_rules").paginate(Filters=filters):
+        for rule in page.get("SecurityGroupRules", []):
+            identifier = rule["SecurityGroupRuleId"]
+            yield Orphan("ec2:security-group-rule", identifier, identifier, parent=rule["GroupId"])
+    for address in ec2.describe_addresses(Filters=filters).get("Addresses", []):
+        yield Orphan("ec2:elastic-ip", address["AllocationId"], address["AllocationId"])
     groups = clients("autoscaling").get_paginator("describe_auto_scaling_groups")
-    for page in groups.paginate(Filters=describe_filters):
+    for page in groups.paginate(Filters=filters):
         for group in page.get("AutoScalingGroups", []):
             yield Orphan(
                 "autoscaling:autoScalingGroup", group["AutoScalingGroupName"], group["AutoScalingGroupARN"]
             )
+
+
+def _iam(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
+    """IAM roles and instance profiles with all of `tags` (IAM lists tags per entity only)."""
+    iam = clients("iam")
+    for page in iam.get_paginator("list_roles").paginate():
+        for role in page.get("Roles", []):
+            if _has_tags(iam.list_role_tags(RoleName=role["RoleName"]).get("Tags", []), tags):
+                yield Orphan("iam:role", role["RoleName"], role["Arn"])
+    for page in iam.get_paginator("list_instance_profiles").paginate():
+        for profile in page.get("InstanceProfiles", []):
+            # GetInstanceProfile returns the tags (listing does not; the emulator lacks the tag call).
+            found = iam.get_instance_profile(InstanceProfileName=profile["InstanceProfileName"])
+            if _has_tags(found["InstanceProfile"].get("Tags", []), tags):
+                yield Orphan("iam:instance-profile", profile["InstanceProfileName"], profile["Arn"])
+
+
+def _has_tags(found: list[dict[str, str]], wanted: Mapping[str, str]) -> bool:
+    present = {tag["Key"]: tag["Value"] for tag in found}
+    return all(present.get(key) == value for key, value in wanted.items())
 
 
 def _from_arn(arn: str) -> Orphan | None:
@@ -156,6 +205,35 @@ def _delete_route_table(clients: Clients, orphan: Orphan) -> None:
     ec2.delete_route_table(RouteTableId=orphan.id)
 
 
+def _delete_rule(clients: Clients, orphan: Orphan) -> None:
+    ec2 = clients("ec2")
+    (rule,) = ec2.describe_security_group_rules(SecurityGroupRuleIds=[orphan.id])["SecurityGroupRules"]
+    revoke = ec2.revoke_security_group_egress if rule.get("IsEgress") else ec2.revoke_security_group_ingress
+    revoke(GroupId=orphan.parent, SecurityGroupRuleIds=[orphan.id])
+
+
+def _delete_instance_profile(clients: Clients, orphan: Orphan) -> None:
+    iam = clients("iam")
+    profile = iam.get_instance_profile(InstanceProfileName=orphan.id)["InstanceProfile"]
+    for role in profile.get("Roles", []):
+        iam.remove_role_from_instance_profile(InstanceProfileName=orphan.id, RoleName=role["RoleName"])
+    iam.delete_instance_profile(InstanceProfileName=orphan.id)
+
+
+def _delete_role(clients: Clients, orphan: Orphan) -> None:
+    """A role goes only once no profile holds it and it has no policies left."""
+    iam = clients("iam")
+    for profile in iam.list_instance_profiles_for_role(RoleName=orphan.id).get("InstanceProfiles", []):
+        iam.remove_role_from_instance_profile(
+            InstanceProfileName=profile["InstanceProfileName"], RoleName=orphan.id
+        )
+    for name in iam.list_role_policies(RoleName=orphan.id).get("PolicyNames", []):
+        iam.delete_role_policy(RoleName=orphan.id, PolicyName=name)
+    for policy in iam.list_attached_role_policies(RoleName=orphan.id).get("AttachedPolicies", []):
+        iam.detach_role_policy(RoleName=orphan.id, PolicyArn=policy["PolicyArn"])
+    iam.delete_role(RoleName=orphan.id)
+
+
 def _delete_security_group(clients: Clients, orphan: Orphan) -> None:
     """Its rules first: groups of one stack refer to each other, which blocks deleting either."""
     ec2 = clients("ec2")
@@ -173,11 +251,15 @@ _DELETE: dict[str, Callable[[Clients, Orphan], None]] = {
     "elasticloadbalancing:targetgroup": lambda c, o: c("elbv2").delete_target_group(TargetGroupArn=o.id),
     "ec2:launch-template": lambda c, o: c("ec2").delete_launch_template(LaunchTemplateId=o.id),
     "ec2:natgateway": lambda c, o: c("ec2").delete_nat_gateway(NatGatewayId=o.id),
+    "ec2:elastic-ip": lambda c, o: c("ec2").release_address(AllocationId=o.id),
     "ec2:internet-gateway": _delete_internet_gateway,
+    "ec2:security-group-rule": _delete_rule,
     "ec2:subnet": lambda c, o: c("ec2").delete_subnet(SubnetId=o.id),
     "ec2:route-table": _delete_route_table,
     "ec2:security-group": _delete_security_group,
     "ec2:vpc": lambda c, o: c("ec2").delete_vpc(VpcId=o.id),
+    "iam:instance-profile": _delete_instance_profile,
+    "iam:role": _delete_role,
     "logs:log-group": lambda c, o: c("logs").delete_log_group(logGroupName=o.id),
     "sns:topic": lambda c, o: c("sns").delete_topic(TopicArn=o.id),
     "cloudwatch:alarm": lambda c, o: c("cloudwatch").delete_alarms(AlarmNames=[o.id]),

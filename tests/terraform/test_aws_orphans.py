@@ -3,6 +3,7 @@ found (by the Tagging API and describe calls) and deleted in an order AWS accept
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from llmdeploy.terraform.aws_orphans import delete_orphans, find_orphans
@@ -51,14 +52,24 @@ def _stack(aws_client: AwsClient, env: str) -> dict[str, str]:
         VPCZoneIdentifier=subnet,
         Tags=[{**tag, "PropagateAtLaunch": True} for tag in _tag_list(tags)],
     )
-    return {
-        "vpc": vpc,
-        "subnet": subnet,
-        "sg": group,
-        "lt": template,
-        "tg": target_group,
-        "asg": f"{env}-asg",
+    rule = ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}
+        ],
+        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": _tag_list(tags)}],
+    )["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+    iam = aws_client("iam")
+    role = iam.create_role(RoleName=f"{env}-role", AssumeRolePolicyDocument="{}", Tags=_tag_list(tags))
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
     }
+    iam.put_role_policy(RoleName=f"{env}-role", PolicyName="read", PolicyDocument=json.dumps(policy))
+    iam.create_instance_profile(InstanceProfileName=f"{env}-profile", Tags=_tag_list(tags))
+    iam.add_role_to_instance_profile(InstanceProfileName=f"{env}-profile", RoleName=f"{env}-role")
+    ids = {"vpc": vpc, "subnet": subnet, "sg": group, "lt": template, "tg": target_group, "rule": rule}
+    return ids | {"asg": f"{env}-asg", "role": role["Role"]["Arn"], "profile": f"{env}-profile"}
 
 
 def _state(*values: str) -> dict[str, Any]:
@@ -72,13 +83,16 @@ def test_only_what_the_state_lacks_is_an_orphan_and_deleting_them_leaves_the_res
 ) -> None:
     ids = _stack(aws_client, unique_name)
     other_env = _stack(aws_client, f"{unique_name}x")  # another environment's: never touched
-    # Killed while creating the launch template, the group and the target group: never recorded.
-    state = _state(ids["vpc"], ids["subnet"], ids["sg"])
+    # Killed while creating the launch template, the group, the target group, a rule and the
+    # instance profile: never recorded. The role is in the state by its ARN.
+    state = _state(ids["vpc"], ids["subnet"], ids["sg"], ids["role"])
     found = find_orphans(_tags(unique_name), state, aws_client)
     assert [(orphan.kind, orphan.id) for orphan in found] == [
         ("autoscaling:autoScalingGroup", ids["asg"]),
         ("elasticloadbalancing:targetgroup", ids["tg"]),
         ("ec2:launch-template", ids["lt"]),
+        ("ec2:security-group-rule", ids["rule"]),
+        ("iam:instance-profile", ids["profile"]),
     ]
     assert delete_orphans(found, aws_client) == []
     assert find_orphans(_tags(unique_name), state, aws_client) == []
@@ -87,6 +101,12 @@ def test_only_what_the_state_lacks_is_an_orphan_and_deleting_them_leaves_the_res
     assert ec2.describe_launch_templates(LaunchTemplateIds=[other_env["lt"]])["LaunchTemplates"]
     # Everything of a stack whose state is gone (a killed first apply) goes, dependents first.
     everything = find_orphans(_tags(f"{unique_name}x"), _state(), aws_client)
-    assert {orphan.kind for orphan in everything} >= {"ec2:vpc", "ec2:subnet", "ec2:security-group"}
+    assert {orphan.kind for orphan in everything} >= {
+        "ec2:vpc",
+        "ec2:subnet",
+        "ec2:security-group",
+        "iam:role",
+    }
     assert delete_orphans(everything, aws_client) == []
     assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [other_env["vpc"]]}])["Vpcs"] == []
+    assert find_orphans(_tags(f"{unique_name}x"), _state(), aws_client) == []
