@@ -4,8 +4,8 @@ mid-apply. Each time the command llmdeploy prints is run as printed, and at the 
 with dev's tags is in the state, once.
 
 The machine dies in the worst moment, made deterministic: AWS has created a launch template and
-Terraform has not recorded it (Terraform is frozen until then). The Ctrl-C comes while the load
-balancer is being created, which takes the AWS provider about a minute.
+Terraform has not recorded it (Terraform is frozen until then, and applies one resource at a time,
+so nothing else is half-made). The Ctrl-C comes as the launch template is created again.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def project(
     with local_project(root, "faults", terraform_cli_env["LLMDEPLOY_CACHE_DIR"]) as project:
         # The CLI runs from the project folder: make it run this checkout's code, not the installed one.
         project.env["PYTHONPATH"] = str(REPO)
+        # One resource operation at a time, so what is in flight when a fault strikes is known.
+        project.env["TF_CLI_ARGS_apply"] = "-parallelism=1"
         yield project
 
 
@@ -129,7 +131,7 @@ def test_a_killed_apply_then_a_ctrl_c_are_both_recovered_with_the_printed_comman
     assert orphan not in _launch_templates(project)
 
     second = project.start(*_printed(message, "apply"))
-    wait_for(lambda: _working_on(second, "aws_lb."), 600, "the load balancer's creation")
+    wait_for(lambda: _working_on(second, "aws_launch_template."), 600, "the template's creation again")
     code, _, stderr = second.interrupt()
     interrupted = " ".join(stderr.split())
     assert code == 130, stderr
