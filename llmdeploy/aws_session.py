@@ -16,9 +16,13 @@ ENDPOINT_NAMES = {
     "cloudwatch": "CLOUDWATCH",
     "ec2": "EC2",
     "elbv2": "ELASTIC_LOAD_BALANCING_V2",
+    "iam": "IAM",
+    "logs": "CLOUDWATCH_LOGS",
+    "resourcegroupstaggingapi": "RESOURCE_GROUPS_TAGGING_API",
     "route53": "ROUTE_53",
     "secretsmanager": "SECRETS_MANAGER",
     "service-quotas": "SERVICE_QUOTAS",
+    "sns": "SNS",
 }
 
 

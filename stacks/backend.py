@@ -81,7 +81,7 @@ def remote_state(
 
 
 def _local_path(name: str, state: LocalState, project_dir: Path, stack_dir: Path) -> str:
-    path = Path(state.path or f"terraform.{name}.tfstate")
+    path = Path(state.file_for(name))
     return str(path if path.is_absolute() else Path(os.path.relpath(project_dir / path, stack_dir)))
 
 

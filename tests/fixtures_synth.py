@@ -27,7 +27,7 @@ Doc = dict[str, Any]
 EDGE_ENV = """\
 project: edge
 tier: staging
-state: {backend: local, path: state/edge.tfstate}
+state: {backend: local, path: "state/{stack}.tfstate"}
 clouds:
   aws:
     region: eu-west-1

@@ -86,7 +86,13 @@ def pipeline_envs(env_dir: Path, names: Sequence[str] = ()) -> list[PipelineEnv]
 
 
 def _environment_files(env_dir: Path) -> list[Path]:
-    files = sorted(path for path in env_dir.glob("*.y*ml") if path.suffix in {".yaml", ".yml"})
+    # Hidden files are not environments: `release` validates its edits in a `.<env>.*.check.yaml`
+    # beside the file, which a killed run can leave behind.
+    files = sorted(
+        path
+        for path in env_dir.glob("*.y*ml")
+        if path.suffix in {".yaml", ".yml"} and not path.name.startswith(".")
+    )
     bases = {(path.parent / name).resolve() for path in files if (name := _extends(path))}
     found = [path for path in files if path.resolve() not in bases]
     if not found:

@@ -7,13 +7,12 @@ stack of the environment (or `--cloud`'s) without asking: the file, once valid, 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
-from llmdeploy.catalog import Cloud
 from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, err, out, reported
 from llmdeploy.cli.deploy_commands import (
     DEFAULT_OUTDIR,
@@ -24,6 +23,7 @@ from llmdeploy.cli.deploy_commands import (
     StackTarget,
     run_stacks,
 )
+from llmdeploy.cli.next_steps import Invocation
 from llmdeploy.config import load, resolve_env_path
 from llmdeploy.config.model import Slot
 from llmdeploy.plan.traffic import parse_duration, parse_steps
@@ -32,12 +32,11 @@ from llmdeploy.release.gates import GatePolicy, SystemClock
 from llmdeploy.release.images import image_pins
 from llmdeploy.release.observer import DeployedStack
 from llmdeploy.release.promotion import ReleaseContext
-from llmdeploy.release.record import RECORDS_DIR
+from llmdeploy.release.record import RECORDS_DIR, read_record, record_path
 from llmdeploy.synth import STACK_FILE
+from llmdeploy.terraform.diagnose import INTERRUPTED_EXIT, Interrupted
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="The model (its `name` in the file).")]
-#: Exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
-INTERRUPTED = 130
 
 
 @app.command()
@@ -56,7 +55,12 @@ def release(
     outdir: Outdir = DEFAULT_OUTDIR,
 ) -> None:
     """Write a new version into the model's idle slot at 0% traffic and deploy it."""
-    promotion.release(_context(env, env_dir, model, cloud, local, outdir), revision, engine_image, new_image)
+    where = Invocation(env, env_dir, outdir, cloud, local)
+    versions = [*_option("--revision", revision), *_option("--engine-image", engine_image)]
+    rerun = where.command("release", "--model", model, *versions, *(["--new-image"] if new_image else []))
+    context = _context(where, model, rerun)
+    with _interrupts(f"Run `{rerun}` to finish the release (it continues with the file as edited)."):
+        promotion.release(context, revision, engine_image, new_image)
 
 
 @app.command()
@@ -86,19 +90,13 @@ def promote(
         pause_s=parse_duration(pause, "--pause"),
         poll_s=max(parse_duration(poll, "--poll"), 1.0),
     )
-    context = _context(env, env_dir, model, cloud, local, outdir)
-    try:
+    where = Invocation(env, env_dir, outdir, cloud, local)
+    gates = ["--steps", steps, "--pause", pause, "--step-timeout", step_timeout, "--poll", poll]
+    gates += _option("--min-healthy", None if min_healthy is None else str(min_healthy))
+    rerun = where.command("promote", "--model", model, *gates)
+    context = _context(where, model, rerun)
+    with _interrupts(lambda: _promotion_next(context, where, rerun)):
         promotion.promote(context, parse_steps(steps), policy, SystemClock())
-    except KeyboardInterrupt:
-        err.print(
-            f"interrupted. The promotion record in {RECORDS_DIR} keeps the last step that passed its "
-            "gate; the environment file may already hold the next step's weights, which are applied "
-            "first when you continue. Run the same command again to continue from there, or "
-            f"`llmdeploy rollback {env} --model {model}` to return all traffic to the previous slot.",
-            markup=False,
-            highlight=False,
-        )
-        raise typer.Exit(INTERRUPTED) from None
 
 
 @app.command()
@@ -113,12 +111,45 @@ def rollback(
     outdir: Outdir = DEFAULT_OUTDIR,
 ) -> None:
     """Return all of the model's traffic to the previous slot at once."""
-    promotion.rollback(_context(env, env_dir, model, cloud, local, outdir), to)
+    where = Invocation(env, env_dir, outdir, cloud, local)
+    rerun = where.command("rollback", "--model", model, *_option("--to", to))
+    with _interrupts(f"Run `{rerun}` to finish the rollback."):
+        promotion.rollback(_context(where, model, rerun), to)
 
 
-def _context(
-    env: str, env_dir: Path, model: str, cloud: Cloud | None, local: bool, outdir: Path
-) -> ReleaseContext:
+def _option(name: str, value: str | None) -> list[str]:
+    return [name, value] if value else []
+
+
+@contextmanager
+def _interrupts(next_step: str | Callable[[], str]) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM): say where things stand and what to run, and exit 130."""
+    try:
+        yield
+    except (KeyboardInterrupt, Interrupted) as stopped:
+        what = stopped.what if isinstance(stopped, Interrupted) else "Interrupted."
+        advice = next_step if isinstance(next_step, str) else next_step()
+        err.print(f"{what} {advice}", markup=False, highlight=False)
+        raise typer.Exit(INTERRUPTED_EXIT) from None
+
+
+def _promotion_next(context: ReleaseContext, where: Invocation, rerun: str) -> str:
+    """What to run after an interrupted promote: it depends on whether a rollback had begun."""
+    record = read_record(record_path(RECORDS_DIR, where.env, context.model), where.env, context.model)
+    rollback = where.command("rollback", "--model", context.model)
+    if record is not None and record.state == "rolling-back":
+        return (
+            f"A rollback to {record.source} was under way ({record.reason}). Run `{rollback}` to finish "
+            f"it; `{rerun}` finishes it too and does not promote."
+        )
+    return (
+        f"The promotion record in {RECORDS_DIR} keeps the last step that passed its gate; the environment "
+        "file may already hold the next step's weights, which are applied first when you continue. Run "
+        f"`{rerun}` to continue from there, or `{rollback}` to return all traffic to the previous slot."
+    )
+
+
+def _context(where: Invocation, model: str, rerun: str) -> ReleaseContext:
     def deploy(new_images: Sequence[str] = ()) -> list[DeployedStack]:
         def renewed(target: StackTarget) -> list[str]:
             addresses = _image_pins(target, new_images)
@@ -126,14 +157,15 @@ def _context(
                 say(f"{target.stack}: replacing {', '.join(addresses)} to take the newest image")
             return addresses
 
-        targets = run_stacks(env, env_dir, outdir, cloud, local, "apply", yes=True, replacing=renewed)
-        window = load(env, env_dir).monitoring.alarms.evaluation_minutes
-        return [_deployed(env, target, window) for target in targets if target.cloud is not None]
+        targets = run_stacks(where, "apply", yes=True, replacing=renewed, rerun=rerun)
+        window = load(where.env, where.env_dir).monitoring.alarms.evaluation_minutes
+        return [_deployed(where.env, target, window) for target in targets if target.cloud is not None]
 
     def say(text: str) -> None:
         out.print(text, markup=False, highlight=False)
 
-    return ReleaseContext(resolve_env_path(env, env_dir), model, deploy, RECORDS_DIR, say)
+    env_path = resolve_env_path(where.env, where.env_dir)
+    return ReleaseContext(env_path, model, deploy, RECORDS_DIR, say, where.command)
 
 
 def _image_pins(target: StackTarget, fleets: Sequence[str]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from llmdeploy.capabilities import Feature, support
 from llmdeploy.config.access import Access as Access
@@ -33,6 +33,7 @@ from llmdeploy.config.grammars import (
     GcsBucket,
     KeyPrefix,
     S3Bucket,
+    StatePath,
     TagKey,
     TagValue,
 )
@@ -47,11 +48,42 @@ BUILT_IN_TAGS = ("project", "environment", "managed-by")
 _BUILT_IN_PREFIX = "llmdeploy"
 
 
+#: The placeholder a local state path names each stack with.
+STACK_PLACEHOLDER = "{stack}"
+
+
 class LocalState(Strict):
-    """Terraform state in a local file (one machine only: fine for trying things out)."""
+    """Terraform state in a local file (one machine only: fine for trying things out).
+
+    Every stack of an environment needs a state of its own: two stacks sharing one file plan to
+    destroy each other's resources. So `path` is a folder (ending in /) or names `{stack}`.
+    """
 
     backend: Literal["local"] = Field(default="local", description="Selects this backend.")
-    path: FilePath | None = Field(default=None, description="State file. Default: terraform.<stack>.tfstate.")
+    path: StatePath | None = Field(
+        default=None,
+        description="A folder ending in / (holding terraform.<stack>.tfstate) or a file name "
+        "containing {stack}. Default: terraform.<stack>.tfstate in the project folder.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _per_stack(cls, path: str | None) -> str | None:
+        if path is None or path.endswith("/") or STACK_PLACEHOLDER in path:
+            return path
+        raise ValueError(
+            f"{path!r} would hold the state of every stack of the environment in one file, so applying "
+            "one stack would destroy the others' resources: name a folder ending in / (e.g. state/) or "
+            "a file containing {stack} (e.g. state/{stack}.tfstate)"
+        )
+
+    def file_for(self, stack: str) -> str:
+        """The state file of `stack`, relative to the project folder unless absolute."""
+        if self.path is None:
+            return f"terraform.{stack}.tfstate"
+        if self.path.endswith("/"):
+            return f"{self.path}terraform.{stack}.tfstate"
+        return self.path.replace(STACK_PLACEHOLDER, stack)
 
 
 class S3State(Strict):

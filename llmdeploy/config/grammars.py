@@ -239,6 +239,15 @@ KeyPrefix = Annotated[
 FilePath = Annotated[
     str, grammar(r"^[A-Za-z0-9._/-]+$", "a file path of letters, digits and . _ / -", max_length=255)
 ]
+#: A local state path: a file path that may name each stack as `{stack}` (replaced before Terraform sees it).
+StatePath = Annotated[
+    str,
+    grammar(
+        r"^(?:[A-Za-z0-9._/-]|\{stack\})+$",
+        "a file path of letters, digits and . _ / -, with {stack} where each stack's name goes",
+        max_length=255,
+    ),
+]
 GcpProjectId = Annotated[
     str,
     grammar(

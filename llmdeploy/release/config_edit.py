@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import replace
@@ -27,7 +28,7 @@ from llmdeploy.config.diagnostics import problems_from
 from llmdeploy.config.environment import EnvironmentConfig
 from llmdeploy.config.model import Slot
 from llmdeploy.config.source import misplaced_env_references, read_source
-from llmdeploy.errors import ConfigError, Problem
+from llmdeploy.errors import ConfigError, OperationError, Problem
 from llmdeploy.release.yaml_edit import delete_key, dump_document, load_document, set_key
 
 #: Per slot, version keys to set (a value) or to remove (None: the slot inherits the model's).
@@ -43,6 +44,7 @@ def edit_slots(
         ConfigError: the model is not in the file, or the edited environment would be invalid
             (the file is then left as it was).
     """
+    _check_writable(env_path)
     document = _document_with_models(env_path)
     slots = _slots(_model_entry(document, model, env_path))
     for slot, weight in weights.items():
@@ -55,10 +57,38 @@ def edit_slots(
             else:
                 set_key(entry, key, value)
     text = dump_document(document)
-    config = _validated(text, env_path)
-    if text != env_path.read_text(encoding="utf-8"):
-        write_atomically(env_path, text)
+    try:
+        config = _validated(text, env_path)
+        if text != env_path.read_text(encoding="utf-8"):
+            write_atomically(env_path, text)
+    except OSError as error:
+        raise OperationError(
+            f"Could not write the edit into {env_path} ({error.strerror or error}); the file is unchanged "
+            "and nothing was deployed. Fix the cause (disk space, permissions) and run the command again."
+        ) from None
     return config
+
+
+def _check_writable(env_path: Path) -> None:
+    """Refuse, before anything is deployed, a file (or folder) the edit could not be written to.
+
+    The folder matters too: the edit is validated in a temporary file beside the environment
+    file, then renamed over it.
+    """
+    for path, what in ((env_path, "file"), (env_path.parent, "folder")):
+        # The owner's write bit as well: root may write anything, but a file made read-only on
+        # purpose is not edited behind its owner's back.
+        if not (os.access(path, os.W_OK) and path.stat().st_mode & stat.S_IWUSR):
+            raise ConfigError(
+                [
+                    Problem(
+                        f"the environment {what} {path} is read-only: release, promote and rollback "
+                        "write every traffic change into the environment file before applying it",
+                        file=str(env_path),
+                        hint=f"make {path} writable (e.g. chmod u+w), then run the command again",
+                    )
+                ]
+            )
 
 
 def _document_with_models(env_path: Path) -> CommentedMap:

@@ -42,6 +42,8 @@ class Deploy(Protocol):
 
 
 Say = Callable[[str], None]
+#: `(verb, *args) -> "llmdeploy <verb> <env> <args> <the user's options>"`: commands to suggest.
+Suggest = Callable[..., str]
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ReleaseContext:
     deploy: Deploy
     records_dir: Path
     say: Say
+    suggest: Suggest
 
 
 def release(
@@ -82,7 +85,7 @@ def release(
         f"{model.name}: {shown or 'the model version'}{image} written into {target} at 0% ({ctx.env_path})"
     )
     ctx.deploy(new_images=(f"{model.name}-{target}",) if new_image else ())
-    ctx.say(f"{model.name}: {target} deployed; next: llmdeploy promote {config.name} --model {model.name}")
+    ctx.say(f"{model.name}: {target} deployed; next: {ctx.suggest('promote', '--model', model.name)}")
     return target
 
 
@@ -91,6 +94,8 @@ def promote(ctx: ReleaseContext, steps: list[int], policy: GatePolicy, clock: Cl
     config, model = _load(ctx)
     weights = _weights(model)
     record = _promotion_record(ctx, config, model, weights)
+    if record.state == "rolling-back":
+        _finish_rollback(ctx, record)
     gated = record.done_percent if record.state in ("released", "promoting", "promoted") else 0
     start = resume_point(gated, weights[record.target])
     remaining = promotion_weights(record.target, steps, start)
@@ -119,7 +124,7 @@ def rollback(ctx: ReleaseContext, to: Slot | None) -> Slot:
     """Return all traffic to the previous slot at once; return that slot."""
     config, model = _load(ctx)
     weights = _weights(model)
-    record = read_record(_record_file(ctx, config))
+    record = read_record(_record_file(ctx, config), config.name, ctx.model)
     previous = to or (record.source if record is not None else None) or rollback_slot(weights)
     if previous is None or previous not in model.slots:
         raise ConfigError(
@@ -132,8 +137,27 @@ def rollback(ctx: ReleaseContext, to: Slot | None) -> Slot:
         )
     if record is None or record.source != previous:
         record = PromotionRecord(config.name, ctx.model, previous, other(previous), "rolling-back")
-    _roll_back(ctx, record, "requested")
+    # Continuing a rollback a failed gate started keeps that gate's verdict in the record.
+    unfinished = record.state == "rolling-back" and record.reason
+    _roll_back(ctx, record, record.reason if unfinished and record.reason else "requested")
     return previous
+
+
+def _finish_rollback(ctx: ReleaseContext, record: PromotionRecord) -> None:
+    """Complete a rollback that was interrupted, and refuse to promote: its cause still stands.
+
+    A rollback starts only once the record says why (a failed gate, or a request), so resuming
+    must never turn it into a promotion of the release whose gate had just failed.
+    """
+    reason = record.reason or "a rollback was under way"
+    ctx.say(f"{ctx.model}: an interrupted rollback to {record.source} is under way; finishing it first")
+    _roll_back(ctx, record, reason)
+    raise OperationError(
+        f"Did not promote {ctx.model} to {record.target}: the last promotion was being rolled back "
+        f"({reason}). The rollback is now finished: {record.source} has 100% of the traffic again. "
+        f"Fix {record.target} (or release another version), then run "
+        f"`{ctx.suggest('promote', '--model', ctx.model)}` to start a new, gated promotion."
+    )
 
 
 def _gate(
@@ -162,7 +186,8 @@ def _gate(
     raise OperationError(
         f"Promotion of {ctx.model} to {record.target} stopped: its gate failed at {where}: {reason}. "
         f"Rolled back: {record.source} has 100% of the traffic again, in {ctx.env_path} and in the "
-        f"Terraform state. Fix {record.target} (or release another version), then promote again."
+        f"Terraform state. Fix {record.target} (or release another version), then run "
+        f"`{ctx.suggest('promote', '--model', ctx.model)}` again."
     )
 
 
@@ -191,7 +216,7 @@ def _promotion_record(
     ctx: ReleaseContext, config: EnvironmentConfig, model: ModelConfig, weights: Weights
 ) -> PromotionRecord:
     """The record of the release being promoted; without one, the idle slot is the target."""
-    record = read_record(_record_file(ctx, config))
+    record = read_record(_record_file(ctx, config), config.name, ctx.model)
     if record is None:
         target = idle_slot(weights)
         if target not in model.slots:
@@ -199,7 +224,7 @@ def _promotion_record(
                 [
                     Problem(
                         f"nothing is released into the idle slot of {model.name}",
-                        hint=f"llmdeploy release {config.name} --model {model.name} --revision <sha>",
+                        hint=ctx.suggest("release", "--model", model.name, "--revision", "<sha>"),
                     )
                 ]
             )
@@ -241,7 +266,8 @@ def _busy(ctx: ReleaseContext, model: ModelConfig, weights: Weights) -> Problem:
     return Problem(
         f"a promotion of {model.name} is under way ({_shown(weights)}): both slots serve traffic",
         file=str(ctx.env_path),
-        hint="finish it (llmdeploy promote) or undo it (llmdeploy rollback) before releasing again",
+        hint=f"finish it (`{ctx.suggest('promote', '--model', model.name)}`) or undo it "
+        f"(`{ctx.suggest('rollback', '--model', model.name)}`) before releasing again",
     )
 
 

@@ -50,19 +50,16 @@ def record_path(records_dir: Path, env: str, model: str) -> Path:
     return records_dir / f"{env}-{model}.json"
 
 
-def read_record(path: Path) -> PromotionRecord | None:
-    """The record at `path`, or None when there is none."""
+def read_record(path: Path, env: str, model: str) -> PromotionRecord | None:
+    """The record at `path` for `env` and `model`, or None when there is none.
+
+    The file is checked, not trusted: it decides which slot gets traffic, so a record of another
+    environment or model, a slot promoted onto itself or an impossible step is refused.
+    """
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        record = PromotionRecord(
-            env=str(raw["env"]),
-            model=str(raw["model"]),
-            source=_slot(raw["source"]),
-            target=_slot(raw["target"]),
-            state=_state(raw["state"]),
-            steps_done=tuple(int(step) for step in raw["steps_done"]),
-            reason=raw.get("reason"),
-        )
+        record = _parsed(raw)
+        _check(record, env, model)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as error:
@@ -71,6 +68,45 @@ def read_record(path: Path) -> PromotionRecord | None:
             "weights; delete the record and run the command again to start from them."
         ) from None
     return record
+
+
+def _parsed(raw: object) -> PromotionRecord:
+    if not isinstance(raw, dict):
+        raise ValueError("it is not a JSON object")
+    reason = raw.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError("reason is not text")
+    return PromotionRecord(
+        env=_text(raw["env"], "env"),
+        model=_text(raw["model"], "model"),
+        source=_slot(raw["source"]),
+        target=_slot(raw["target"]),
+        state=_state(raw["state"]),
+        steps_done=tuple(_step(step) for step in raw["steps_done"]),
+        reason=reason,
+    )
+
+
+def _check(record: PromotionRecord, env: str, model: str) -> None:
+    if (record.env, record.model) != (env, model):
+        raise ValueError(f"it is the record of {record.env}/{record.model}, not of {env}/{model}")
+    if record.source == record.target:
+        raise ValueError(f"its source and target are both {record.source}")
+    if list(record.steps_done) != sorted(set(record.steps_done)):
+        raise ValueError(f"its steps {list(record.steps_done)} do not rise")
+
+
+def _text(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is not text")
+    return value
+
+
+def _step(value: object) -> int:
+    """A traffic share that passed its gate: a whole percentage from 1 to 100 (JSON gives 1e999 as inf)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise ValueError(f"step {value!r} is not a percentage from 1 to 100")
+    return value
 
 
 def write_record(path: Path, record: PromotionRecord) -> None:

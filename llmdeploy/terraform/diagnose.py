@@ -16,6 +16,9 @@ from pathlib import Path
 from llmdeploy.errors import OperationError
 from llmdeploy.terraform.messages import Diagnostic
 
+#: Exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED_EXIT = 130
+
 MAX_DIAGNOSTICS = 3
 MAX_CAUSE_CHARS = 600
 
@@ -45,6 +48,18 @@ _PROVIDER_MARKERS = (
 
 
 @dataclass(frozen=True)
+class Recovery:
+    """The llmdeploy commands, with the user's own flags, that continue or repair one stack.
+
+    `unlock` and `migrate` are full command lines; `unlock` ends with the lock ID.
+    """
+
+    rerun: str
+    unlock: str
+    migrate: str
+
+
+@dataclass(frozen=True)
 class Failure:
     """What is known about one failed command."""
 
@@ -58,6 +73,42 @@ class Failure:
     started: int = 0
     completed: int = 0
     mirror: Path | None = None
+    recovery: Recovery | None = None
+
+    @property
+    def rerun(self) -> str:
+        """How to run the failed command again: the llmdeploy command line when known."""
+        return f"`{self.recovery.rerun}`" if self.recovery is not None else self.command
+
+
+class Interrupted(OperationError):
+    """Terraform stopped early because llmdeploy was interrupted (Ctrl-C, SIGTERM).
+
+    `what` says what happened; the message adds `next_step`, the command that continues.
+    """
+
+    exit_code = INTERRUPTED_EXIT
+
+    def __init__(self, what: str, next_step: str) -> None:
+        self.what = what
+        super().__init__(f"{what} {next_step}")
+
+
+def interrupted(failure: Failure) -> Interrupted:
+    """The error of a run interrupted while Terraform ran `failure.command`."""
+    verb = "start again" if failure.started == 0 else "finish"
+    return Interrupted(_interrupted(failure), f"Run {failure.rerun} to {verb}.")
+
+
+def _interrupted(failure: Failure) -> str:
+    where = f"`{failure.binary} {failure.command}` of stack '{failure.stack}'"
+    if failure.started == 0:
+        return f"Interrupted: {where} stopped before changing anything."
+    return (
+        f"Interrupted: {where} stopped gracefully after {failure.completed} of the {failure.started} "
+        "resource operations it began had finished, and Terraform saved the state (an operation cut short is "
+        "recorded as tainted and replaced next time)."
+    )
 
 
 def explain(failure: Failure) -> OperationError:
@@ -140,10 +191,15 @@ def _lock_advice(failure: Failure, cause: str) -> str:
     facts += [f"for {op}" for op in [_lock_field(cause, "Operation")] if op]
     return (
         f"Another run holds the lock on this stack's state ({', '.join(facts)}). Wait for it to "
-        f"finish and run {failure.command} again; only if you are sure no run is "
-        f"active, release it with `{failure.binary} force-unlock {lock_id}` in "
-        f"{failure.stack_dir}."
+        f"finish and run {failure.rerun} again; only if you are sure no run is "
+        f"active, release it with {_unlock(failure, lock_id)}."
     )
+
+
+def _unlock(failure: Failure, lock_id: str) -> str:
+    if failure.recovery is not None:
+        return f"`{failure.recovery.unlock} {lock_id}`"
+    return f"`{failure.binary} force-unlock {lock_id}` in {failure.stack_dir}, with the same TF_DATA_DIR"
 
 
 def _is_credentials(failure: Failure, cause: str) -> bool:
@@ -156,7 +212,21 @@ def _credentials_advice(failure: Failure, cause: str) -> str:
         "AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; for GCP run "
         "`gcloud auth application-default login`; for Azure run `az login`), or, to "
         "work against the local emulator, start it with `llmdeploy local up`, then "
-        f"run {failure.command} again."
+        f"run {failure.rerun} again."
+    )
+
+
+def _is_backend_change(failure: Failure, cause: str) -> bool:
+    return "backend configuration changed" in cause or "backend initialization required" in cause
+
+
+def _backend_change_advice(failure: Failure, cause: str) -> str:
+    migrate = f"`{failure.recovery.migrate}`" if failure.recovery else "`terraform init -migrate-state`"
+    return (
+        "The stack's state settings (`state:` in the environment file) are not the ones its Terraform "
+        "data was set up with, so Terraform would no longer see the resources it created. To move the "
+        f"state to the new settings, run {migrate} (it asks first); to keep the old place, undo the "
+        "change to `state:`."
     )
 
 
@@ -177,7 +247,7 @@ def _provider_advice(failure: Failure, cause: str) -> str:
             "registry.terraform.io: check network access, or set "
             "LLMDEPLOY_PROVIDER_MIRROR to a folder holding the providers"
         )
-    return f"Terraform could not install a provider. {where}; then run init again."
+    return f"Terraform could not install a provider. {where}; then run {failure.rerun} again."
 
 
 def _is_partial(failure: Failure, cause: str) -> bool:
@@ -189,13 +259,13 @@ def _partial_advice(failure: Failure, cause: str) -> str:
     plural = "s" if failure.completed != 1 else ""
     done = f" ({failure.completed} resource operation{plural} finished first)" if failure.completed else ""
     if failure.command == "destroy":
-        return f"The state keeps what is left{done}; fix the cause and run destroy again to finish."
-    return f"The state keeps what was created{done}; fix the cause and run apply again to continue."
+        return f"The state keeps what is left{done}; fix the cause and run {failure.rerun} again to finish."
+    return f"The state keeps what was created{done}; fix the cause and run {failure.rerun} again to continue."
 
 
 def _generic(failure: Failure) -> str:
     return (
-        f"Fix the cause above (the stack's files are in {failure.stack_dir}) and run {failure.command} again."
+        f"Fix the cause above (the stack's files are in {failure.stack_dir}) and run {failure.rerun} again."
     )
 
 
@@ -206,6 +276,7 @@ _Rule = tuple[Callable[[Failure, str], bool], Callable[[Failure, str], str]]
 # cause too.)
 _RULES: tuple[_Rule, ...] = (
     (_is_credentials, _credentials_advice),
+    (_is_backend_change, _backend_change_advice),
     (_is_provider, _provider_advice),
     (_is_partial, _partial_advice),
 )

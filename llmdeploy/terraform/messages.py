@@ -55,6 +55,8 @@ class PlanSummary:
     outputs_changed: int = 0
     resources: tuple[ResourceChange, ...] = ()
     plan_file: Path | None = None
+    #: The saved plan's SHA-256 when it was written: what apply checks it still is.
+    plan_sha256: str | None = None
     plan_json: Mapping[str, Any] | None = None
 
     @property

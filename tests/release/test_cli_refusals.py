@@ -60,10 +60,14 @@ def test_release_refuses_bad_versions(project: Path, args: list[str], message: s
 
 
 def test_release_refuses_while_both_slots_serve(project: Path) -> None:
-    code, stderr = invoke("release", "prod", "--model", "translate-fr", "--revision", SHA)
+    code, stderr = invoke("release", "prod", "--model", "translate-fr", "--revision", SHA, "--cloud", "aws")
     assert code == 2
     assert "a promotion of translate-fr is under way (blue 95%, green 5%)" in stderr
-    assert "finish it (llmdeploy promote) or undo it (llmdeploy rollback)" in stderr
+    # The suggested commands keep the user's --cloud: without it they would act on every cloud.
+    assert (
+        "finish it (`llmdeploy promote prod --model translate-fr --cloud aws`) or undo it "
+        "(`llmdeploy rollback prod --model translate-fr --cloud aws`)"
+    ) in stderr
     assert unchanged(project)
 
 
@@ -73,10 +77,10 @@ def test_release_names_the_models_of_the_environment(project: Path) -> None:
 
 
 def test_promote_needs_a_release_first(project: Path) -> None:
-    code, stderr = invoke("promote", "dev", "--model", "chat")
+    code, stderr = invoke("promote", "dev", "--model", "chat", "--local", "--cloud", "aws")
     assert code == 2
     assert "nothing is released into the idle slot of chat" in stderr
-    assert "llmdeploy release dev --model chat --revision <sha>" in stderr
+    assert "llmdeploy release dev --model chat --revision <sha> --cloud aws --local" in stderr
     assert unchanged(project)
 
 
@@ -95,4 +99,16 @@ def test_rollback_without_a_record_asks_which_slot(project: Path) -> None:
     assert code == 2
     assert "cannot tell which slot of chat to return traffic to (blue 100%, green 0%)" in stderr
     assert "--to blue or --to green" in stderr
+    assert unchanged(project)
+
+
+def test_a_read_only_environment_file_is_refused_before_anything_is_deployed(project: Path) -> None:
+    dev = project / "environments" / "dev.yaml"
+    dev.chmod(0o444)
+    code, stderr = invoke("release", "dev", "--model", "chat", "--revision", SHA)
+    assert code == 2, stderr
+    assert f"the environment file {Path('environments') / 'dev.yaml'} is read-only" in stderr
+    assert "make environments/dev.yaml writable" in stderr
+    assert "Traceback" not in stderr and "PermissionError" not in stderr
+    dev.chmod(0o644)
     assert unchanged(project)

@@ -126,3 +126,19 @@ def test_models_inherited_from_a_base_are_copied_into_the_environment_and_the_ba
     assert "    model_id: Qwen/Qwen2.5-0.5B-Instruct\n" in child
     assert config.name == "child"
     assert config.models[0].slots["green"].revision == SHA
+
+
+def test_a_check_file_left_by_a_killed_edit_is_not_taken_for_an_environment(envs: Path) -> None:
+    from llmdeploy.ci.environments import pipeline_envs
+
+    # Where the edit validates itself (see _validated): a killed release leaves it behind.
+    (envs / ".dev.k2j4x0.check.yaml").write_text((envs / "dev.yaml").read_text(encoding="utf-8"))
+    assert [env.name for env in pipeline_envs(envs)] == ["dev", "staging", "prod"]
+
+
+def test_an_edit_keeps_the_file_mode(envs: Path) -> None:
+    """The edit goes through a temp file (0600 from mkstemp) renamed over the file: its mode stays."""
+    dev = envs / "dev.yaml"
+    dev.chmod(0o664)
+    edit_slots(dev, "chat", {"blue": 100, "green": 0}, {"green": {"revision": SHA}})
+    assert dev.stat().st_mode & 0o777 == 0o664

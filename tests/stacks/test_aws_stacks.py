@@ -57,7 +57,7 @@ def test_state_backend_follows_the_environment(aws_stacks: dict[str, Stack]) -> 
         }
     }
     # Local state lives in the project folder, outside cdktf.out, referred to from the stack folder.
-    for name, relative in (("dev-aws", "terraform.dev-aws.tfstate"), ("edge-aws", "state/edge.tfstate")):
+    for name, relative in (("dev-aws", "terraform.dev-aws.tfstate"), ("edge-aws", "state/edge-aws.tfstate")):
         stack = aws_stacks[name]
         path = stack.doc["terraform"]["backend"]["local"]["path"]
         assert not Path(path).is_absolute()

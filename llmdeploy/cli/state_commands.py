@@ -1,0 +1,160 @@
+"""`llmdeploy state unlock | migrate | orphans`: repair a stack's Terraform state where llmdeploy keeps it.
+
+Terraform's data for a stack lives in `.llmdeploy/terraform/<stack>`, not in the stack folder, so a
+bare `terraform force-unlock` or `terraform init -migrate-state` run by hand finds nothing: these run
+Terraform the way every other llmdeploy command does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from llmdeploy.aws_session import aws_client
+from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, err, out, reported
+from llmdeploy.cli.deploy_commands import (
+    AutoApprove,
+    Env,
+    Local,
+    Outdir,
+    init_stack,
+    stack_runner,
+    stack_targets,
+)
+from llmdeploy.cli.local_commands import LOCAL_STATE_DIR, local_environ
+from llmdeploy.cli.next_steps import DEFAULT_OUTDIR, Invocation
+from llmdeploy.cli.unfinished import aws_orphans, unmark
+from llmdeploy.errors import OperationError
+from llmdeploy.synth import STACK_FILE
+from llmdeploy.terraform import TerraformRunner
+from llmdeploy.terraform.aws_orphans import delete_orphans
+from llmdeploy.terraform.backends import (
+    BACKENDS_DIR,
+    configured_backend,
+    describe,
+    read_backend,
+    write_backend,
+)
+from llmdeploy.terraform.migrate import copy_state
+
+state = typer.Typer(
+    help="Repair a stack's Terraform state: release a stale lock, move it to a new backend, "
+    "remove what a killed run left outside it."
+)
+app.add_typer(state, name="state")
+
+Stack = Annotated[str, typer.Argument(help="The stack, as named in messages: <env>-<cloud> or <env>-global.")]
+
+
+@state.command("unlock")
+@reported
+def unlock(
+    stack: Stack,
+    lock_id: Annotated[str, typer.Argument(help="The lock ID the lock error printed.")],
+    local: Local = False,
+    outdir: Outdir = DEFAULT_OUTDIR,
+    yes: AutoApprove = False,
+) -> None:
+    """Release a state lock left by a run that was stopped (only when no run is active)."""
+    runner = _runner(stack, outdir, local)
+    question = f"{stack}: release state lock {lock_id}? Only do this when no other run is active."
+    if not (yes or typer.confirm(question, default=False, err=True)):
+        err.print(f"Not unlocked: lock {lock_id} of stack '{stack}' is still held.", markup=False)
+        return
+    runner.force_unlock(lock_id)
+    out.print(f"{stack}: lock {lock_id} released", markup=False, highlight=False)
+
+
+@state.command("migrate")
+@reported
+def migrate(
+    stack: Stack,
+    local: Local = False,
+    outdir: Outdir = DEFAULT_OUTDIR,
+    yes: AutoApprove = False,
+) -> None:
+    """Copy a stack's state to the backend its environment now names (the old copy is kept)."""
+    runner = _runner(stack, outdir, local)
+    current = configured_backend(runner.stack_dir)
+    if current is None:
+        raise OperationError(f"Stack '{stack}' in {runner.stack_dir} names no backend; synthesize it again.")
+    known = read_backend(BACKENDS_DIR, stack)
+    source = describe(known) if known else "the backend its Terraform data was set up with"
+    question = f"{stack}: copy the state from {source} to {describe(current)}?"
+    if not (yes or typer.confirm(question, default=False, err=True)):
+        err.print(f"Not migrated: the state of '{stack}' stays in {source}.", markup=False)
+        return
+    if known is None or known == current:
+        runner.init_migrating()  # what the data folder remembers is the only record of the old place
+    else:
+        copy_state(runner, known)
+    write_backend(BACKENDS_DIR, stack, current)
+    out.print(
+        f"{stack}: state now in {describe(current)}; run `llmdeploy plan` for its environment to check that "
+        "nothing is planned to be created again.",
+        markup=False,
+        highlight=False,
+    )
+
+
+@state.command("orphans")
+@reported
+def orphans(
+    env: Env,
+    env_dir: EnvDir = DEFAULT_ENV_DIR,
+    local: Local = False,
+    outdir: Outdir = DEFAULT_OUTDIR,
+    delete: Annotated[bool, typer.Option("--delete", help="Delete them (asks first).")] = False,
+    yes: AutoApprove = False,
+) -> None:
+    """List (or delete) AWS resources with the environment's tags that its state does not hold.
+
+    A run killed mid-apply leaves them: created by AWS, never recorded by Terraform.
+    """
+    where = Invocation(env, env_dir, outdir, None, local)
+    (target,) = [entry for entry in stack_targets(env, env_dir, outdir, "aws", local) if entry.aws_region]
+    init_stack(target)
+    assert target.aws_region is not None
+    found = aws_orphans(target.runner, target.tags, target.aws_region, target.environ)
+    if not found:
+        unmark(target.stack)
+        out.print(
+            f"{target.stack}: no orphans: every resource with {env}'s tags is in its state", markup=False
+        )
+        return
+    for orphan in found:
+        out.print(f"{target.stack}: orphan {orphan.shown()}", markup=False, highlight=False)
+    delete_command = where.command("state orphans", "--delete")
+    if not delete:
+        out.print(f"{len(found)} orphans; `{delete_command}` deletes them.", markup=False, highlight=False)
+        return
+    if not (yes or typer.confirm(f"Delete these {len(found)} resources?", default=False, err=True)):
+        err.print("Not deleted: the orphans are left as they are.", markup=False)
+        return
+    region = target.aws_region
+    failed = delete_orphans(found, lambda service: aws_client(service, region, target.environ))
+    if failed:
+        raise OperationError(
+            f"Could not delete {len(failed)} of {len(found)} orphans ({'; '.join(failed)}). Those that "
+            f"depend on others still going (instances terminating) go once they are gone: run "
+            f"`{delete_command}` again in a few minutes."
+        )
+    unmark(target.stack)
+    out.print(
+        f"{target.stack}: {len(found)} orphans deleted; next: `{where.command('apply', '--cloud', 'aws')}`",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _runner(stack: str, outdir: Path, local: bool) -> TerraformRunner:
+    runner = stack_runner(stack, outdir, local_environ(LOCAL_STATE_DIR) if local else dict(os.environ))
+    if not (runner.stack_dir / STACK_FILE).is_file():
+        raise OperationError(
+            f"No synthesized stack '{stack}' in {runner.stack_dir.parent}: run the command that failed "
+            "again (it synthesizes its stacks), or pass the --out it used."
+        )
+    return runner

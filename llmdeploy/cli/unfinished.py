@@ -1,0 +1,91 @@
+"""Applies that never finished: a marker per stack while Terraform changes it, and the orphan check.
+
+The marker is written before Terraform starts changing a stack and removed once Terraform has
+stopped by itself (done, failed, or interrupted gracefully: its state is then saved). A marker
+still there on the next run means the run was killed outright, so resources may exist that no
+state records; on AWS they are looked up by the environment's tags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from llmdeploy.atomic_write import write_atomically
+from llmdeploy.aws_session import aws_client
+from llmdeploy.errors import OperationError
+from llmdeploy.terraform import TerraformRunner
+from llmdeploy.terraform.aws_orphans import Orphan, find_orphans
+
+#: One marker per stack being changed, in the project folder.
+RUNS_DIR = Path(".llmdeploy") / "runs"
+MAX_LISTED = 8
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A run that was changing a stack when it was killed."""
+
+    command: str
+    pid: int
+    started: str
+
+
+def mark(stack: str, command: str) -> None:
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    body = {"command": command, "pid": os.getpid(), "started": started}
+    write_atomically(RUNS_DIR / f"{stack}.json", json.dumps(body) + "\n")
+
+
+def unmark(stack: str) -> None:
+    (RUNS_DIR / f"{stack}.json").unlink(missing_ok=True)
+
+
+def killed_run(stack: str) -> Unfinished | None:
+    """The run that left a marker for `stack` and is no longer running; None when there is none."""
+    try:
+        raw = json.loads((RUNS_DIR / f"{stack}.json").read_text(encoding="utf-8"))
+        found = Unfinished(str(raw["command"]), int(raw["pid"]), str(raw["started"]))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return Unfinished("an llmdeploy run", 0, "an unknown time")  # unreadable: assume the worst
+    return None if found.pid and _alive(found.pid) else found
+
+
+def aws_orphans(
+    runner: TerraformRunner, tags: Mapping[str, str], region: str, environ: Mapping[str, str]
+) -> list[Orphan]:
+    """The environment's tagged AWS resources that the stack's state does not hold."""
+    from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+
+    state = runner.state_document()
+    try:
+        return find_orphans(tags, state, lambda service: aws_client(service, region, environ))
+    except (BotoCoreError, ClientError) as error:
+        raise OperationError(
+            f"Could not look for resources of stack '{runner.stack}' outside its state ({error}). The "
+            "lookup needs tag:GetResources, ec2:Describe*, autoscaling:DescribeAutoScalingGroups, "
+            "iam:ListRoles, iam:ListRoleTags, iam:ListInstanceProfiles and iam:GetInstanceProfile: "
+            "grant them, then run the command again."
+        ) from None
+
+
+def listed(orphans: list[Orphan]) -> str:
+    shown = ", ".join(orphan.shown() for orphan in orphans[:MAX_LISTED])
+    more = len(orphans) - MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return pid != os.getpid()

@@ -1,0 +1,266 @@
+"""AWS resources that carry an environment's tags but are in no Terraform state: orphans.
+
+A run killed mid-apply (SIGKILL, OOM, a lost CI runner) can leave resources that AWS created but
+Terraform never recorded: Terraform records a resource only once its create call returns, and a
+remote backend saves state at most every 20 s (TF_STATE_PERSIST_INTERVAL only lengthens that).
+The next apply then creates them again, or fails forever on a name that "already exists"
+(launch templates, groups, target groups). Every resource llmdeploy creates carries the plan's
+tags (`project`, `environment`, `managed-by`), so they can be found and removed.
+
+Found through the Resource Groups Tagging API, plus describe and list calls for the kinds it does
+not return: Auto Scaling groups (documented as unsupported by GetResources, see
+https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/supported-services.html),
+IAM roles and instance profiles (global, listed with their tags one by one), and launch
+templates, security group rules and addresses (which the local emulator leaves out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Clients = Callable[[str], Any]
+
+#: The kinds Terraform creates for a stack, in the order they can be deleted (dependents first).
+#: Instances, volumes and network interfaces are left out: groups and load balancers own them.
+DELETION_ORDER = (
+    "autoscaling:autoScalingGroup",
+    "elasticloadbalancing:loadbalancer",
+    "elasticloadbalancing:targetgroup",
+    "ec2:launch-template",
+    "ec2:natgateway",
+    "ec2:elastic-ip",
+    "ec2:internet-gateway",
+    "ec2:security-group-rule",
+    "ec2:subnet",
+    "ec2:route-table",
+    "ec2:security-group",
+    "ec2:vpc",
+    "iam:instance-profile",
+    "iam:role",
+    "logs:log-group",
+    "sns:topic",
+    "cloudwatch:alarm",
+)
+#: Kinds found by describe and list calls: the Tagging API does not return them (groups, IAM), or
+#: not on every implementation (the emulator leaves out templates, rules and addresses).
+_LISTED_KINDS = frozenset(
+    {
+        "autoscaling:autoScalingGroup",
+        "ec2:launch-template",
+        "ec2:elastic-ip",
+        "ec2:security-group-rule",
+        "iam:instance-profile",
+        "iam:role",
+    }
+)
+_TAGGING_API_KINDS = tuple(kind for kind in DELETION_ORDER if kind not in _LISTED_KINDS)
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """One resource outside the state: its kind, the ID its delete call takes, and its ARN."""
+
+    kind: str
+    id: str
+    arn: str
+    #: What the delete call also needs: a rule's security group.
+    parent: str = ""
+
+    def shown(self) -> str:
+        return f"{self.kind} {self.id}"
+
+
+def find_orphans(tags: Mapping[str, str], state: Mapping[str, Any], clients: Clients) -> list[Orphan]:
+    """Resources tagged with every one of `tags` whose ARN or ID the state document never names."""
+    known = set(_strings(state))
+    found = {(orphan.kind, orphan.id): orphan for orphan in _tagged(tags, clients)}
+    return sorted(
+        (orphan for orphan in found.values() if orphan.arn not in known and orphan.id not in known),
+        key=lambda orphan: (DELETION_ORDER.index(orphan.kind), orphan.id),
+    )
+
+
+def delete_orphans(orphans: list[Orphan], clients: Clients) -> list[str]:
+    """Delete `orphans` (in DELETION_ORDER, as find_orphans sorts them); return what failed.
+
+    A failure does not stop the others: a subnet whose instances are still terminating fails
+    now and goes on the next run.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+
+    failed = []
+    for orphan in orphans:
+        try:
+            _DELETE[orphan.kind](clients, orphan)
+        except (BotoCoreError, ClientError) as error:
+            failed.append(f"{orphan.shown()}: {error}")
+    return failed
+
+
+def _tagged(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
+    filters = [{"Key": key, "Values": [value]} for key, value in tags.items()]
+    pages = clients("resourcegroupstaggingapi").get_paginator("get_resources")
+    for page in pages.paginate(TagFilters=filters, ResourceTypeFilters=list(_TAGGING_API_KINDS)):
+        for entry in page.get("ResourceTagMappingList", []):
+            orphan = _from_arn(entry["ResourceARN"])
+            if orphan is not None:
+                yield orphan
+    yield from _described(tags, clients)
+    yield from _iam(tags, clients)
+
+
+def _described(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
+    filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
+    ec2 = clients("ec2")
+    for page in ec2.get_paginator("describe_launch_templates").paginate(Filters=filters):
+        for template in page.get("LaunchTemplates", []):
+            identifier = template["LaunchTemplateId"]
+            yield Orphan("ec2:launch-template", identifier, identifier)  # describe gives no ARN
+    for page in ec2.get_paginator("describe_security_group_rules").paginate(Filters=filters):
+        for rule in page.get("SecurityGroupRules", []):
+            identifier = rule["SecurityGroupRuleId"]
+            yield Orphan("ec2:security-group-rule", identifier, identifier, parent=rule["GroupId"])
+    for address in ec2.describe_addresses(Filters=filters).get("Addresses", []):
+        yield Orphan("ec2:elastic-ip", address["AllocationId"], address["AllocationId"])
+    groups = clients("autoscaling").get_paginator("describe_auto_scaling_groups")
+    for page in groups.paginate(Filters=filters):
+        for group in page.get("AutoScalingGroups", []):
+            yield Orphan(
+                "autoscaling:autoScalingGroup", group["AutoScalingGroupName"], group["AutoScalingGroupARN"]
+            )
+
+
+def _iam(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
+    """IAM roles and instance profiles with all of `tags` (IAM lists tags per entity only)."""
+    iam = clients("iam")
+    for page in iam.get_paginator("list_roles").paginate():
+        for role in page.get("Roles", []):
+            if _has_tags(iam.list_role_tags(RoleName=role["RoleName"]).get("Tags", []), tags):
+                yield Orphan("iam:role", role["RoleName"], role["Arn"])
+    for page in iam.get_paginator("list_instance_profiles").paginate():
+        for profile in page.get("InstanceProfiles", []):
+            # GetInstanceProfile returns the tags (listing does not; the emulator lacks the tag call).
+            found = iam.get_instance_profile(InstanceProfileName=profile["InstanceProfileName"])
+            if _has_tags(found["InstanceProfile"].get("Tags", []), tags):
+                yield Orphan("iam:instance-profile", profile["InstanceProfileName"], profile["Arn"])
+
+
+def _has_tags(found: list[dict[str, str]], wanted: Mapping[str, str]) -> bool:
+    present = {tag["Key"]: tag["Value"] for tag in found}
+    return all(present.get(key) == value for key, value in wanted.items())
+
+
+def _from_arn(arn: str) -> Orphan | None:
+    """The kind and ID of a Tagging API ARN, as Terraform's state and the delete call name it."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return None
+    service, resource = parts[2], parts[5]
+    if service == "ec2":
+        kind, _, identifier = resource.partition("/")
+        return Orphan(f"ec2:{kind}", identifier, arn) if f"ec2:{kind}" in DELETION_ORDER else None
+    if service == "elasticloadbalancing":
+        kind = "loadbalancer" if resource.startswith("loadbalancer/") else "targetgroup"
+        return Orphan(f"elasticloadbalancing:{kind}", arn, arn)  # Terraform's ID is the ARN
+    if service == "logs" and resource.startswith("log-group:"):
+        return Orphan("logs:log-group", resource.removeprefix("log-group:").removesuffix(":*"), arn)
+    if service == "sns":
+        return Orphan("sns:topic", arn, arn)
+    if service == "cloudwatch" and resource.startswith("alarm:"):
+        return Orphan("cloudwatch:alarm", resource.removeprefix("alarm:"), arn)
+    return None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _delete_group(clients: Clients, orphan: Orphan) -> None:
+    clients("autoscaling").delete_auto_scaling_group(AutoScalingGroupName=orphan.id, ForceDelete=True)
+
+
+def _delete_internet_gateway(clients: Clients, orphan: Orphan) -> None:
+    ec2 = clients("ec2")
+    (gateway,) = ec2.describe_internet_gateways(InternetGatewayIds=[orphan.id])["InternetGateways"]
+    for attachment in gateway.get("Attachments", []):
+        ec2.detach_internet_gateway(InternetGatewayId=orphan.id, VpcId=attachment["VpcId"])
+    ec2.delete_internet_gateway(InternetGatewayId=orphan.id)
+
+
+def _delete_route_table(clients: Clients, orphan: Orphan) -> None:
+    ec2 = clients("ec2")
+    (table,) = ec2.describe_route_tables(RouteTableIds=[orphan.id])["RouteTables"]
+    for association in table.get("Associations", []):
+        if not association.get("Main"):
+            ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+    ec2.delete_route_table(RouteTableId=orphan.id)
+
+
+def _delete_rule(clients: Clients, orphan: Orphan) -> None:
+    ec2 = clients("ec2")
+    (rule,) = ec2.describe_security_group_rules(SecurityGroupRuleIds=[orphan.id])["SecurityGroupRules"]
+    revoke = ec2.revoke_security_group_egress if rule.get("IsEgress") else ec2.revoke_security_group_ingress
+    revoke(GroupId=orphan.parent, SecurityGroupRuleIds=[orphan.id])
+
+
+def _delete_instance_profile(clients: Clients, orphan: Orphan) -> None:
+    iam = clients("iam")
+    profile = iam.get_instance_profile(InstanceProfileName=orphan.id)["InstanceProfile"]
+    for role in profile.get("Roles", []):
+        iam.remove_role_from_instance_profile(InstanceProfileName=orphan.id, RoleName=role["RoleName"])
+    iam.delete_instance_profile(InstanceProfileName=orphan.id)
+
+
+def _delete_role(clients: Clients, orphan: Orphan) -> None:
+    """A role goes only once no profile holds it and it has no policies left."""
+    iam = clients("iam")
+    for profile in iam.list_instance_profiles_for_role(RoleName=orphan.id).get("InstanceProfiles", []):
+        iam.remove_role_from_instance_profile(
+            InstanceProfileName=profile["InstanceProfileName"], RoleName=orphan.id
+        )
+    for name in iam.list_role_policies(RoleName=orphan.id).get("PolicyNames", []):
+        iam.delete_role_policy(RoleName=orphan.id, PolicyName=name)
+    for policy in iam.list_attached_role_policies(RoleName=orphan.id).get("AttachedPolicies", []):
+        iam.detach_role_policy(RoleName=orphan.id, PolicyArn=policy["PolicyArn"])
+    iam.delete_role(RoleName=orphan.id)
+
+
+def _delete_security_group(clients: Clients, orphan: Orphan) -> None:
+    """Its rules first: groups of one stack refer to each other, which blocks deleting either."""
+    ec2 = clients("ec2")
+    (group,) = ec2.describe_security_groups(GroupIds=[orphan.id])["SecurityGroups"]
+    if group.get("IpPermissions"):
+        ec2.revoke_security_group_ingress(GroupId=orphan.id, IpPermissions=group["IpPermissions"])
+    if group.get("IpPermissionsEgress"):
+        ec2.revoke_security_group_egress(GroupId=orphan.id, IpPermissions=group["IpPermissionsEgress"])
+    ec2.delete_security_group(GroupId=orphan.id)
+
+
+_DELETE: dict[str, Callable[[Clients, Orphan], None]] = {
+    "autoscaling:autoScalingGroup": _delete_group,
+    "elasticloadbalancing:loadbalancer": lambda c, o: c("elbv2").delete_load_balancer(LoadBalancerArn=o.id),
+    "elasticloadbalancing:targetgroup": lambda c, o: c("elbv2").delete_target_group(TargetGroupArn=o.id),
+    "ec2:launch-template": lambda c, o: c("ec2").delete_launch_template(LaunchTemplateId=o.id),
+    "ec2:natgateway": lambda c, o: c("ec2").delete_nat_gateway(NatGatewayId=o.id),
+    "ec2:elastic-ip": lambda c, o: c("ec2").release_address(AllocationId=o.id),
+    "ec2:internet-gateway": _delete_internet_gateway,
+    "ec2:security-group-rule": _delete_rule,
+    "ec2:subnet": lambda c, o: c("ec2").delete_subnet(SubnetId=o.id),
+    "ec2:route-table": _delete_route_table,
+    "ec2:security-group": _delete_security_group,
+    "ec2:vpc": lambda c, o: c("ec2").delete_vpc(VpcId=o.id),
+    "iam:instance-profile": _delete_instance_profile,
+    "iam:role": _delete_role,
+    "logs:log-group": lambda c, o: c("logs").delete_log_group(logGroupName=o.id),
+    "sns:topic": lambda c, o: c("sns").delete_topic(TopicArn=o.id),
+    "cloudwatch:alarm": lambda c, o: c("cloudwatch").delete_alarms(AlarmNames=[o.id]),
+}

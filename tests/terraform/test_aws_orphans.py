@@ -1,0 +1,112 @@
+"""Orphans on the emulator: resources with the environment's tags that the state does not name are
+found (by the Tagging API and describe calls) and deleted in an order AWS accepts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llmdeploy.terraform.aws_orphans import delete_orphans, find_orphans
+from tests.fixtures_aws import AwsClient
+
+
+def _tags(env: str) -> dict[str, str]:
+    return {"project": "orphans", "environment": env, "managed-by": "llmdeploy"}
+
+
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def _stack(aws_client: AwsClient, env: str) -> dict[str, str]:
+    """What an apply of a fleet creates, tagged as llmdeploy tags it; returns the ids."""
+    tags = _tags(env)
+    ec2, elbv2, autoscaling = aws_client("ec2"), aws_client("elbv2"), aws_client("autoscaling")
+    spec = [{"ResourceType": kind, "Tags": _tag_list(tags)} for kind in ("vpc",)]
+    vpc = ec2.create_vpc(CidrBlock="10.61.0.0/16", TagSpecifications=spec)["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(
+        VpcId=vpc,
+        CidrBlock="10.61.1.0/24",
+        AvailabilityZone="us-east-1a",
+        TagSpecifications=[{"ResourceType": "subnet", "Tags": _tag_list(tags)}],
+    )["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(
+        GroupName=f"{env}-sg",
+        Description="fleet",
+        VpcId=vpc,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(tags)}],
+    )["GroupId"]
+    template = ec2.create_launch_template(
+        LaunchTemplateName=f"{env}-lt",
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "g6.xlarge"},
+        TagSpecifications=[{"ResourceType": "launch-template", "Tags": _tag_list(tags)}],
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    target_group = elbv2.create_target_group(
+        Name=f"{env}-tg", Protocol="HTTP", Port=80, VpcId=vpc, Tags=_tag_list(tags)
+    )["TargetGroups"][0]["TargetGroupArn"]
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=f"{env}-asg",
+        LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+        MinSize=0,
+        MaxSize=1,
+        VPCZoneIdentifier=subnet,
+        Tags=[{**tag, "PropagateAtLaunch": True} for tag in _tag_list(tags)],
+    )
+    rule = ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}
+        ],
+        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": _tag_list(tags)}],
+    )["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+    iam = aws_client("iam")
+    role = iam.create_role(RoleName=f"{env}-role", AssumeRolePolicyDocument="{}", Tags=_tag_list(tags))
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName=f"{env}-role", PolicyName="read", PolicyDocument=json.dumps(policy))
+    iam.create_instance_profile(InstanceProfileName=f"{env}-profile", Tags=_tag_list(tags))
+    iam.add_role_to_instance_profile(InstanceProfileName=f"{env}-profile", RoleName=f"{env}-role")
+    ids = {"vpc": vpc, "subnet": subnet, "sg": group, "lt": template, "tg": target_group, "rule": rule}
+    return ids | {"asg": f"{env}-asg", "role": role["Role"]["Arn"], "profile": f"{env}-profile"}
+
+
+def _state(*values: str) -> dict[str, Any]:
+    """A `show -json` state document naming `values` (as ids and ARNs appear in it)."""
+    resources = [{"address": f"r.{index}", "values": {"id": value}} for index, value in enumerate(values)]
+    return {"values": {"root_module": {"resources": resources}}}
+
+
+def test_only_what_the_state_lacks_is_an_orphan_and_deleting_them_leaves_the_rest(
+    aws_client: AwsClient, unique_name: str
+) -> None:
+    ids = _stack(aws_client, unique_name)
+    other_env = _stack(aws_client, f"{unique_name}x")  # another environment's: never touched
+    # Killed while creating the launch template, the group, the target group, a rule and the
+    # instance profile: never recorded. The role is in the state by its ARN.
+    state = _state(ids["vpc"], ids["subnet"], ids["sg"], ids["role"])
+    found = find_orphans(_tags(unique_name), state, aws_client)
+    assert [(orphan.kind, orphan.id) for orphan in found] == [
+        ("autoscaling:autoScalingGroup", ids["asg"]),
+        ("elasticloadbalancing:targetgroup", ids["tg"]),
+        ("ec2:launch-template", ids["lt"]),
+        ("ec2:security-group-rule", ids["rule"]),
+        ("iam:instance-profile", ids["profile"]),
+    ]
+    assert delete_orphans(found, aws_client) == []
+    assert find_orphans(_tags(unique_name), state, aws_client) == []
+    ec2 = aws_client("ec2")
+    assert ec2.describe_vpcs(VpcIds=[ids["vpc"]])["Vpcs"]  # recorded in the state: kept
+    assert ec2.describe_launch_templates(LaunchTemplateIds=[other_env["lt"]])["LaunchTemplates"]
+    # Everything of a stack whose state is gone (a killed first apply) goes, dependents first.
+    everything = find_orphans(_tags(f"{unique_name}x"), _state(), aws_client)
+    assert {orphan.kind for orphan in everything} >= {
+        "ec2:vpc",
+        "ec2:subnet",
+        "ec2:security-group",
+        "iam:role",
+    }
+    assert delete_orphans(everything, aws_client) == []
+    assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [other_env["vpc"]]}])["Vpcs"] == []
+    assert find_orphans(_tags(f"{unique_name}x"), _state(), aws_client) == []
