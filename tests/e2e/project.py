@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from llmdeploy.cli.local_commands import local_environ
 from llmdeploy.emulator import EmulatorHandle, read_emulator
 from llmdeploy.terraform import TerraformRunner
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, REPO
 
 #: Generous: the first apply of a stack with a load balancer takes 60-100 s on the emulator.
 CLI_TIMEOUT_S = 900
@@ -145,6 +145,8 @@ def local_project(root: Path, project_name: str, cache_dir: str) -> Iterator[Pro
     env = {
         **os.environ,
         "LLMDEPLOY_ENV_DIR": str(root / "environments"),
+        # The CLI child runs this checkout's llmdeploy, not whichever one the venv installed.
+        "PYTHONPATH": str(REPO),
         "LLMDEPLOY_CACHE_DIR": cache_dir,
         "NO_COLOR": "1",
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",

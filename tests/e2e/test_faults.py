@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 from llmdeploy.terraform.aws_orphans import find_orphans
-from tests.conftest import REPO
 from tests.e2e.project import Background, Project, local_project, wait_for
 
 pytestmark = pytest.mark.terraform
@@ -37,8 +36,6 @@ def project(
 ) -> Iterator[Project]:
     root = tmp_path_factory.mktemp("faults")
     with local_project(root, "faults", terraform_cli_env["LLMDEPLOY_CACHE_DIR"]) as project:
-        # The CLI runs from the project folder: make it run this checkout's code, not the installed one.
-        project.env["PYTHONPATH"] = str(REPO)
         # One resource operation at a time, so what is in flight when a fault strikes is known.
         project.env["TF_CLI_ARGS_apply"] = "-parallelism=1"
         yield project

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import REPO
 from tests.e2e.project import Project, local_project
 
 pytestmark = pytest.mark.terraform
@@ -25,8 +24,6 @@ def applied(
 ) -> Iterator[Project]:
     root = tmp_path_factory.mktemp("project")
     with local_project(root, "llmdeploy-demo", terraform_cli_env["LLMDEPLOY_CACHE_DIR"]) as project:
-        # The commands run from the scratch folder: import this checkout's llmdeploy, not an installed one.
-        project.env["PYTHONPATH"] = str(REPO)
         try:
             done = project.run("apply", "dev", "--cloud", "aws", "--local", "--auto-approve")
             assert done.returncode == 0, done.stdout + done.stderr
