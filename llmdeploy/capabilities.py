@@ -24,7 +24,7 @@ class Feature(Enum):
     SEVERAL_INSTANCE_TYPES = "several instance types per fleet"
     QUEUE_SIZE_AUTOSCALING = "autoscaling on the engine's queue size"
     SCALE_TO_ZERO = "scale to zero"
-    API_KEY_AT_LOAD_BALANCER = "API key checked at the load balancer"
+    API_KEY_ON_REPLICAS = "API key checked on every replica, never stored in the load balancer"
     PRIVATE_ENDPOINT = "internal endpoint without a public address"
     LONG_REQUESTS = "requests longer than 240 s"
     AUTOSCALING_COOLDOWNS = "autoscaling cooldowns"
@@ -42,6 +42,9 @@ class Support:
 
 _YES = True
 _NO = False
+#: The nginx proxy of each replica compares `Authorization: Bearer` in constant time with api_key and
+#: next_api_key (rotation), read from the secret store; only the exact health path is keyless.
+_KEY_ON_REPLICAS = "the replica's proxy, in constant time, api_key and next_api_key (rotation); else 401"
 
 CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
     "aws": {
@@ -53,7 +56,7 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
         Feature.SEVERAL_INSTANCE_TYPES: Support(_YES, "ASG launch template overrides"),
         Feature.QUEUE_SIZE_AUTOSCALING: Support(_YES, "target tracking on a CloudWatch agent metric"),
         Feature.SCALE_TO_ZERO: Support(_YES, "ASG min size 0, woken by the load balancer's 503s"),
-        Feature.API_KEY_AT_LOAD_BALANCER: Support(_YES, "ALB listener rule on Authorization, else 401"),
+        Feature.API_KEY_ON_REPLICAS: Support(_YES, _KEY_ON_REPLICAS),
         Feature.PRIVATE_ENDPOINT: Support(_YES, "internal ALB in the private subnets"),
         Feature.LONG_REQUESTS: Support(_YES, "ALB idle timeout up to 4000 s"),
         # "Target tracking scaling policies ... don't support cooldown periods"; only instance warmup
@@ -80,7 +83,7 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
         # "When using per-instance metrics, the MIG cannot scale below a size of 1 VM"
         # (cloud.google.com/compute/docs/autoscaler/scaling-stackdriver-monitoring-metrics).
         Feature.SCALE_TO_ZERO: Support(_NO, "a managed instance group autoscaler keeps at least one VM"),
-        Feature.API_KEY_AT_LOAD_BALANCER: Support(_YES, "Cloud Armor rule on Authorization, else 403"),
+        Feature.API_KEY_ON_REPLICAS: Support(_YES, _KEY_ON_REPLICAS),
         Feature.PRIVATE_ENDPOINT: Support(
             _NO, "the global external Application LB is always public: use internet-facing with allowed_cidrs"
         ),
@@ -109,8 +112,15 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
             _NO, "a scale set's instance mix takes no GPU size: list one Azure size per model"
         ),
         Feature.QUEUE_SIZE_AUTOSCALING: Support(_YES, "autoscale rule on an Azure Monitor custom metric"),
-        Feature.SCALE_TO_ZERO: Support(_YES, "autoscale minimum 0"),
-        Feature.API_KEY_AT_LOAD_BALANCER: Support(_YES, "Front Door WAF rule on Authorization, else 403"),
+        # The queue signal comes from the replicas and Front Door's request signal needs a replica to answer;
+        # the profile default applies only when metrics are missing (review of the Azure stack, #7).
+        Feature.SCALE_TO_ZERO: Support(
+            _NO,
+            "nothing can wake a scale set at 0 (its signals come from its replicas): set capacity.min to 1",
+        ),
+        Feature.API_KEY_ON_REPLICAS: Support(
+            _YES, _KEY_ON_REPLICAS + "; origins admit only this Front Door (X-Azure-FDID)"
+        ),
         Feature.PRIVATE_ENDPOINT: Support(
             _NO, "Front Door is always public: use internet-facing with allowed_cidrs"
         ),

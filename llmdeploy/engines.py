@@ -36,6 +36,9 @@ class EngineSpec:
     quantizations: dict[str, str] = field(default_factory=dict)
     #: Whether `--dtype` may be passed together with a quantization (TGI refuses the pair).
     dtype_with_quantization: bool = True
+    #: The oldest NVIDIA driver branch the image's CUDA runs on (NVIDIA's CUDA toolkit release notes,
+    #: "minimum required driver version": CUDA 12.4 needs 550, CUDA 13.0 needs 580).
+    min_driver: int = 550
 
 
 _TGI_QUANTIZATIONS = (
@@ -60,6 +63,7 @@ ENGINES: dict[EngineName, EngineSpec] = {
     ),
     "vllm": EngineSpec(
         name="vllm",
+        min_driver=580,
         # The newest stable release found (v0.31.0, 2026-10-04), pinned by its manifest-list digest
         # (the same digest in many independent pins). Built on CUDA 13: needs a 580+ driver.
         image="vllm/vllm-openai:v0.31.0@sha256:c1c9f6fd5c109ba7f0546a59f5b2f15fb87f64c77782e90a27b648b42a8e67c3",
@@ -75,6 +79,7 @@ ENGINES: dict[EngineName, EngineSpec] = {
     ),
     "sglang": EngineSpec(
         name="sglang",
+        min_driver=580,
         # v0.5.20 (2026-09-18), pinned by its index digest (the same in independent pins); v0.5.21
         # exists but no digest of it could be checked. Built on CUDA 13: needs a 580+ driver.
         image="lmsysorg/sglang:v0.5.20@sha256:06e4f2ed21afde4ff513cda65070124e727ba23ccaeff7712b8c40e1097d611f",

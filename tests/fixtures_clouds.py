@@ -29,7 +29,11 @@ EDGE_ENV = """\
 project: edge
 tier: staging
 clouds:
-  gcp: {project_id: edge-project, region: europe-west4, zones: [europe-west4-a, europe-west4-b]}
+  gcp:
+    project_id: edge-project
+    region: europe-west4
+    zones: [europe-west4-a, europe-west4-b]
+    image_family: common-cu129-ubuntu-2204-nvidia-580  # vLLM images need driver 580+
   azure: {location: westeurope, zones: ["1", "2"]}
 access:
   scheme: internet-facing

@@ -38,6 +38,7 @@ from llmdeploy.config.grammars import (
     TagValue,
 )
 from llmdeploy.config.model import ModelConfig
+from llmdeploy.engines import ENGINES
 
 Tier = Literal["dev", "staging", "prod"]
 #: GCP label keys and values: at most 63 characters.
@@ -250,13 +251,34 @@ class EnvironmentConfig(Strict):
                 routing=self.access.routing,
                 allowed_cidrs=self.access.allowed_cidrs,
             )
-        return problems + self._key_vault_problems()
+        return problems + self._key_vault_problems() + self._gcp_driver_problems()
+
+    def _gcp_driver_problems(self) -> list[str]:
+        """Deep Learning VM families name their driver branch (`...-nvidia-570`); an engine image built
+        on a newer CUDA than that driver runs fails at its first CUDA call."""
+        gcp = self.clouds.gcp
+        found = re.search(r"nvidia-(\d+)", gcp.image_family) if gcp else None
+        if gcp is None or found is None:
+            return []
+        driver = int(found.group(1))
+        problems = []
+        for index, model in enumerate(self.models):
+            needed = ENGINES[model.engine].min_driver
+            if "gcp" in model.instance_types and needed > driver:
+                problems.append(
+                    f"clouds.gcp.image_family: {gcp.image_family} carries NVIDIA driver {driver}, but "
+                    f"models[{index}] runs {model.engine}, whose image needs driver {needed} or newer: "
+                    f"choose a Deep Learning VM family ending in -nvidia-{needed} or newer"
+                )
+        return problems
 
     def _key_vault_problems(self) -> list[str]:
         """Azure reads named secrets from a Key Vault, which only the config can name."""
         azure = self.clouds.azure
-        named = self.access.api_key is not None or any(
-            model.hf_token is not None and "azure" in model.instance_types for model in self.models
+        named = (
+            self.access.api_key is not None
+            or self.access.next_api_key is not None
+            or any(model.hf_token is not None and "azure" in model.instance_types for model in self.models)
         )
         if azure is None or azure.key_vault is not None or not named:
             return []

@@ -201,3 +201,29 @@ def test_azure_runs_one_gpu_size_per_fleet(write_env: WriteEnv) -> None:
     text += with_clouds(AZURE, types=types)
     text += "    load_balancing: {algorithm: round_robin, request_timeout_s: 240}\n"
     assert "takes no GPU size" in paths_of(write_env(text))["models[0].instance_types.azure"]
+
+
+GCP_VLLM = """\
+project: demo
+clouds:
+  gcp: {project_id: demo-123456, region: us-central1, zones: [us-central1-a]FAMILY}
+access: {scheme: internet-facing, allowed_cidrs: [0.0.0.0/0], require_api_key: false}
+models:
+  - name: chat
+    engine: ENGINE
+    model_id: Qwen/Qwen2.5-0.5B-Instruct
+    revision: 7ae557604adf67be50417f59c2c2f167def9a775
+    params_billion: 0.5
+    instance_types: {gcp: [g2-standard-8]}
+"""
+
+
+def test_an_engine_built_on_a_newer_cuda_than_the_gcp_image_s_driver_is_refused(write_env: WriteEnv) -> None:
+    """vLLM and SGLang images are built on CUDA 13 (driver 580+); the default family carries 570."""
+    for engine in ("vllm", "sglang"):
+        found = paths_of(write_env(GCP_VLLM.replace("ENGINE", engine).replace("FAMILY", "")))
+        assert "driver 570" in found["clouds.gcp.image_family"]
+        assert "-nvidia-580 or newer" in found["clouds.gcp.image_family"]
+    newer = ", image_family: common-cu129-ubuntu-2204-nvidia-580"
+    assert load_environment(write_env(GCP_VLLM.replace("ENGINE", "vllm").replace("FAMILY", newer)))
+    assert load_environment(write_env(GCP_VLLM.replace("ENGINE", "tgi").replace("FAMILY", "")))
