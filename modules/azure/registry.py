@@ -18,6 +18,7 @@ from cdktn_provider_azurerm.container_registry import ContainerRegistry
 from cdktn_provider_azurerm.container_registry_cache_rule import ContainerRegistryCacheRule
 from constructs import Construct
 
+from llmdeploy.boot.context import PROXY_IMAGE
 from llmdeploy.plan.model import FleetPlan
 from llmdeploy.status.azure_names import cached_image
 from modules.common import skip_checks
@@ -73,7 +74,9 @@ class Registry(Construct):
             tags=tags,
         )
         skip_checks(registry, _PREMIUM_ONLY)
-        cached = {found.source_repo: found for fleet in fleets if (found := cached_image(fleet.engine_image))}
+        # Every VM also pulls the proxy in front of its engine.
+        images = [*(fleet.engine_image for fleet in fleets), PROXY_IMAGE]
+        cached = {found.source_repo: found for image in images if (found := cached_image(image))}
         for source, image in sorted(cached.items()):
             rule = _RULE_NAME.sub("-", image.target_repo).strip("-")[:_RULE_NAME_LIMIT].strip("-")
             ContainerRegistryCacheRule(
