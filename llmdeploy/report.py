@@ -51,8 +51,11 @@ def explain_table(plan: DeploymentPlan, costs: CostReport) -> Table:
 
 
 def _gpus(fleet: FleetPlan) -> str:
-    first = fleet.instance_types[0]
-    return f"{first.gpu_count}x {first.gpu} ({first.total_gpu_memory_gib} GiB)"
+    """Each GPU set the fleet's instance types bring, in their order of preference (a fleet may get any)."""
+    shown = (
+        f"{entry.gpu_count}x {entry.gpu} ({entry.total_gpu_memory_gib} GiB)" for entry in fleet.instance_types
+    )
+    return ", ".join(dict.fromkeys(shown))
 
 
 def _usd(low_usd_hour: float, high_usd_hour: float, hours: int = 1) -> str:
