@@ -106,7 +106,7 @@ def watch(
     observe: Callable[[], Sequence[CloudSample]],
     policy: GatePolicy,
     clock: Clock,
-    on_verdict: Callable[[Verdict], None] | None = None,
+    on_round: Callable[[Sequence[CloudSample], Verdict], None] | None = None,
 ) -> Verdict:
     """Sample until the gate has held for `pause_s`, or fails; the result says why it failed.
 
@@ -115,10 +115,11 @@ def watch(
     deadline = clock.now() + policy.timeout_s
     passed_at: float | None = None
     while True:
-        verdict = evaluate(slot, observe(), policy)
+        samples = observe()
+        verdict = evaluate(slot, samples, policy)
         now = clock.now()
-        if on_verdict is not None:
-            on_verdict(verdict)
+        if on_round is not None:
+            on_round(samples, verdict)
         if verdict.final:
             return verdict
         if not verdict.passed:
@@ -132,6 +133,20 @@ def watch(
         if now >= passed_at + policy.pause_s:
             return verdict
         clock.sleep(min(policy.poll_s, passed_at + policy.pause_s - now))
+
+
+def describe(slot: Slot, sample: CloudSample, policy: GatePolicy) -> str:
+    """One cloud's sample as the operator reads it while a gate watches."""
+    alarms = ", ".join(sample.firing_alarms) or "none"
+    if sample.error_rate_percent is None:
+        errors = "no requests yet"
+    else:
+        counted = "" if sample.requests is None else f" of {sample.requests} requests"
+        errors = f"{sample.error_rate_percent:.1f}% 5xx{counted} (at most {policy.max_error_rate_percent:g}%)"
+    return (
+        f"{slot} on {sample.cloud}: {sample.healthy} healthy ({policy.min_healthy} needed), "
+        f"alarms firing: {alarms}, {errors}"
+    )
 
 
 def _failed(verdict: Verdict, when: str) -> Verdict:

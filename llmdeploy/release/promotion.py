@@ -27,7 +27,7 @@ from llmdeploy.plan.traffic import (
     split,
 )
 from llmdeploy.release.config_edit import edit_slots
-from llmdeploy.release.gates import Clock, GatePolicy, Verdict, watch
+from llmdeploy.release.gates import Clock, CloudSample, GatePolicy, Verdict, describe, watch
 from llmdeploy.release.observer import DeployedStack, HealthObserver, observer_for
 from llmdeploy.release.record import PromotionRecord, read_record, record_path, write_record
 
@@ -175,11 +175,12 @@ def _gate(
             lambda: [observer.sample(ctx.model, record.target) for observer in observers],
             policy,
             clock,
-            _progress(ctx),
+            _progress(ctx, record.target, policy),
         )
     except OperationError as error:
         verdict = Verdict(passed=False, reasons=(str(error),), final=True)
     if verdict.passed:
+        ctx.say(f"  gate passed at {where}")
         return
     reason = "; ".join(verdict.reasons)
     _roll_back(ctx, record, f"gate failed at {where}: {reason}")
@@ -200,11 +201,15 @@ def _roll_back(ctx: ReleaseContext, record: PromotionRecord, reason: str) -> Non
     ctx.say(f"{ctx.model}: rolled back: {record.source} has 100% of the traffic")
 
 
-def _progress(ctx: ReleaseContext) -> Callable[[Verdict], None]:
-    """Say what the gate waits for, once per change."""
+def _progress(
+    ctx: ReleaseContext, slot: Slot, policy: GatePolicy
+) -> Callable[[Sequence[CloudSample], Verdict], None]:
+    """Say each round's samples, and what the gate waits for once per change."""
     last: list[tuple[str, ...]] = [()]
 
-    def show(verdict: Verdict) -> None:
+    def show(samples: Sequence[CloudSample], verdict: Verdict) -> None:
+        for sample in samples:
+            ctx.say("  sample: " + describe(slot, sample, policy))
         if verdict.reasons != last[0]:
             last[0] = verdict.reasons
             ctx.say("  gate: " + ("; ".join(verdict.reasons) if verdict.reasons else "passed"))

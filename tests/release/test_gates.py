@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from llmdeploy.release.gates import CloudSample, GatePolicy, Verdict, evaluate, watch
+from llmdeploy.release.gates import CloudSample, GatePolicy, Verdict, describe, evaluate, watch
 
 POLICY = GatePolicy(min_healthy=2, max_error_rate_percent=5.0, timeout_s=60, pause_s=30, poll_s=10)
 
@@ -115,7 +115,8 @@ def test_a_zero_pause_passes_on_the_first_healthy_sample() -> None:
 def test_every_verdict_is_reported_as_it_is_made() -> None:
     clock = FakeClock()
     seen: list[Verdict] = []
-    watch("green", timeline(clock, {0: [healthy(0)], 10: [healthy()]}), POLICY, clock, seen.append)
+    observe = timeline(clock, {0: [healthy(0)], 10: [healthy()]})
+    watch("green", observe, POLICY, clock, lambda samples, verdict: seen.append(verdict))
     assert [verdict.passed for verdict in seen] == [False, True, True, True, True]
 
 
@@ -128,3 +129,30 @@ def test_an_error_rate_over_too_few_requests_is_noise_not_a_rollback(
     """One failed request of two is 50 %: a canary on little traffic must not roll back on it."""
     verdict = evaluate("green", [healthy(error_rate_percent=50.0, requests=requests)], POLICY)
     assert (verdict.passed, verdict.final) == (not final, final)
+
+
+def test_every_round_of_samples_is_shown_with_its_verdict() -> None:
+    """promote says what each poll saw (healthy replicas, firing alarms, error rate), not 20 s of silence."""
+    clock = FakeClock()
+    observe = timeline(
+        clock,
+        {
+            0: [healthy(1, error_rate_percent=None)],
+            10: [healthy(2, error_rate_percent=1.5, requests=40), healthy(2, "gcp", firing_alarms=("5xx",))],
+        },
+    )
+    rounds: list[tuple[list[str], Verdict]] = []
+    watch(
+        "green",
+        observe,
+        POLICY,
+        clock,
+        lambda samples, verdict: rounds.append(([describe("green", s, POLICY) for s in samples], verdict)),
+    )
+    assert rounds[0][0] == ["green on aws: 1 healthy (2 needed), alarms firing: none, no requests yet"]
+    assert not rounds[0][1].passed
+    assert rounds[1][0] == [
+        "green on aws: 2 healthy (2 needed), alarms firing: none, 1.5% 5xx of 40 requests (at most 5%)",
+        "green on gcp: 2 healthy (2 needed), alarms firing: 5xx, no requests yet",
+    ]
+    assert rounds[1][1].final and not rounds[1][1].passed
