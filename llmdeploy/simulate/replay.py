@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 from llmdeploy.plan.cost import mix_usd_hour, on_demand_count
@@ -64,17 +65,16 @@ def fleet_for(fleet: FleetPlan, policy: Policy) -> FleetPlan:
 
 
 def rates(traffic: Traffic, options: Options, scale: float) -> list[float]:
-    """Requests per second at every step: the trace tiled, each repeat rotated by a seeded offset."""
-    rng = random.Random(options.seed)
-    minutes = traffic.per_minute
+    """Requests per second at every step: the trace played forwards then backwards, over and over.
+
+    Back and forth keeps the rate continuous where a repeat starts (a plain loop would jump from the
+    trace's last minute to its first each hour, a step no real traffic takes); the seed picks where
+    in that loop the replay starts.
+    """
+    loop = (*traffic.per_minute, *reversed(traffic.per_minute))
+    start = random.Random(options.seed).randrange(len(loop))
     steps = int(options.days * 86400 // options.step_s)
-    offsets = [rng.randrange(len(minutes)) for _ in range(steps * options.step_s // (60 * len(minutes)) + 1)]
-    per_step: list[float] = []
-    for step in range(steps):
-        minute = step * options.step_s // 60
-        repeat, index = divmod(minute, len(minutes))
-        per_step.append(minutes[(index + offsets[repeat]) % len(minutes)] * scale / 60)
-    return per_step
+    return [loop[(start + step * options.step_s // 60) % len(loop)] * scale / 60 for step in range(steps)]
 
 
 def wanted(fleet: FleetPlan, rate: float, service_s: float, concurrency: int) -> int:
@@ -126,7 +126,10 @@ class Replay:
         self.replicas: list[Replica] = []
         self.totals = Totals()
         self.target = fleet.desired_size
-        self.last_scale_s = 0
+        #: The autoscaler's wishes over the scale-in window, newest last.
+        self.wishes: deque[int] = deque(
+            maxlen=max(1, fleet.autoscaling.scale_in_cooldown_s // options.step_s)
+        )
         #: Requests waiting beyond what the ready slots hold (fluid queue while overloaded).
         self.backlog = 0.0
 
@@ -160,13 +163,13 @@ class Replay:
             self.replicas.remove(replica)
         self.totals.preemptions += len(lost)
 
-    def autoscale(self, want: int, t_s: int) -> None:
-        """Scale out at once; scale in only after the scale-in cooldown since the last change."""
-        if want > self.target or (
-            want < self.target and t_s - self.last_scale_s >= self.fleet.autoscaling.scale_in_cooldown_s
-        ):
-            self.target = want
-            self.last_scale_s = t_s
+    def autoscale(self, want: int) -> None:
+        """Scale out at once; scale in only to the most wanted over the scale-in cooldown.
+
+        As AWS target tracking does: its scale-in alarm needs 15 one-minute datapoints below target.
+        """
+        self.wishes.append(want)
+        self.target = max(self.wishes)
 
     def converge(self, t_s: int, ready_now: bool = False) -> None:
         """Launch or stop replicas towards the target mix; the fallback covers missing spot with on-demand."""
@@ -267,7 +270,7 @@ def replay(
         t_s = step * options.step_s
         run.reclaim(t_s)
         recent = per_step[max(0, step - window + 1) : step + 1]
-        run.autoscale(wanted(run.fleet, sum(recent) / len(recent), service_s, model.concurrency), t_s)
+        run.autoscale(wanted(run.fleet, sum(recent) / len(recent), service_s, model.concurrency))
         run.converge(t_s)
         run.account(t_s, rate, service_s, model.concurrency)
     return run.result(policy)

@@ -39,8 +39,11 @@ def _baseline(simulation: Simulation) -> Result:
 
 def simulation_table(simulation: Simulation) -> Table:
     fleet, options = simulation.fleet, simulation.options
+    zones = ", ".join(f"{zone}<-{trace}" for zone, trace in simulation.zones.items())
     table = Table(
         title=f"{fleet.model} ({fleet.slot}) on {fleet.cloud}, {options.days:.1f} days, seed {options.seed}",
+        caption=f"spot traces per zone: {zones}. Queueing: M/M/c over ready replicas' batch slots "
+        "(llmdeploy/simulate/model.py states the per-replica throughput assumed).",
     )
     table.add_column("")
     for result in simulation.results:

@@ -78,9 +78,12 @@ def read_traffic(path: Path) -> Traffic:
     if not times:
         raise _bad(path, "traffic trace has no requests", hint)
     start = min(times)
-    minutes = [0] * (int((max(times) - start).total_seconds() // 60) + 1)
+    # Whole minutes only: the last, partial minute would read as a drop in traffic.
+    minutes = [0] * max(1, int((max(times) - start).total_seconds() // 60))
     for when in times:
-        minutes[int((when - start).total_seconds() // 60)] += 1
+        minute = int((when - start).total_seconds() // 60)
+        if minute < len(minutes):
+            minutes[minute] += 1
     return Traffic(tuple(minutes), prompt / len(times), output / len(times))
 
 
