@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from llmdeploy.catalog import Cloud
+
 #: Policies replayed side by side: the plan's static spot mix, SpotHedge-like on-demand fallback, and the
 #: two extremes.
 Policy = Literal["plan", "fallback", "all-on-demand", "all-spot"]
@@ -42,10 +44,13 @@ class Options:
     latency_budget_s: float = 5.0
     #: The busiest minute of the traffic trace is scaled to need this share of `capacity.max`.
     peak_share_of_max: float = 0.8
-    #: AWS gives a spot instance two minutes' notice; the drain agent takes it out of the load balancer
-    #: at notice (EC2 user guide, "Spot Instance interruption notices").
-    notice_s: int = 120
 
+
+#: Seconds between a spot reclaim notice and the VM's end. The drain agent takes the replica out of the
+#: load balancer at notice; requests still running when the VM ends are cut. AWS: two minutes (EC2 user
+#: guide, spot-instance-termination-notices); GCP: about 30 s for shutdown scripts (Compute Engine,
+#: "Preemption process"); Azure: Scheduled Events' Preempt notice, at least 30 s.
+NOTICE_S: dict[Cloud, int] = {"aws": 120, "gcp": 30, "azure": 30}
 
 #: Queueing-delay thresholds (seconds) whose exceedance shares are reported.
 WAIT_THRESHOLDS_S: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
@@ -66,6 +71,8 @@ class Result:
     wait_over: tuple[float, ...]
     mean_wait_s: float
     preemptions: int
+    #: Requests still running on a reclaimed replica when its notice ran out.
+    requests_cut: float
     launches: int
     gpu_hours: float
     on_demand_hours: float

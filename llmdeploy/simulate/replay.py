@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from llmdeploy.plan.cost import mix_usd_hour, on_demand_count
 from llmdeploy.plan.model import FleetPlan
 from llmdeploy.simulate import queueing
-from llmdeploy.simulate.model import WAIT_THRESHOLDS_S, Options, Policy, Result, ThroughputModel
+from llmdeploy.simulate.model import NOTICE_S, WAIT_THRESHOLDS_S, Options, Policy, Result, ThroughputModel
 from llmdeploy.simulate.traces import Traffic, ZoneTrace
 
 #: The autoscaler acts on the mean rate over this window: AWS target tracking scales out after three
@@ -47,6 +47,7 @@ class Totals:
     wait_over: list[float] = field(default_factory=lambda: [0.0] * len(WAIT_THRESHOLDS_S))
     wait_sum_s: float = 0.0
     preemptions: int = 0
+    requests_cut: float = 0.0
     launches: int = 0
     on_demand_s: float = 0.0
     spot_s: float = 0.0
@@ -75,6 +76,18 @@ def rates(traffic: Traffic, options: Options, scale: float) -> list[float]:
     start = random.Random(options.seed).randrange(len(loop))
     steps = int(options.days * 86400 // options.step_s)
     return [loop[(start + step * options.step_s // 60) % len(loop)] * scale / 60 for step in range(steps)]
+
+
+def cut_share(traffic: Traffic, model: ThroughputModel, notice_s: int) -> float:
+    """Share of a replica's in-flight requests that need longer than the notice to finish.
+
+    A request found in flight at a random moment has a remaining service time distributed as the
+    equilibrium (residual-life) distribution of the service times: P(remaining > n) = E[(X - n)+] / E[X],
+    over each request's own service time X from the trace's tokens.
+    """
+    services = [model.service_s(prompt, output) for prompt, output in traffic.tokens]
+    total = sum(services)
+    return sum(max(0.0, service - notice_s) for service in services) / total if total else 0.0
 
 
 def wanted(fleet: FleetPlan, rate: float, service_s: float, concurrency: int) -> int:
@@ -130,6 +143,10 @@ class Replay:
         self.wishes: deque[int] = deque(
             maxlen=max(1, fleet.autoscaling.scale_in_cooldown_s // options.step_s)
         )
+        #: Ready replicas reclaimed this step, and the share of a replica's in-flight requests a
+        #: reclaim cuts (set by `replay`).
+        self.reclaimed_ready = 0
+        self.cut_share = 0.0
         #: Requests waiting beyond what the ready slots hold (fluid queue while overloaded).
         self.backlog = 0.0
 
@@ -162,6 +179,7 @@ class Replay:
         for replica in lost:
             self.replicas.remove(replica)
         self.totals.preemptions += len(lost)
+        self.reclaimed_ready = sum(1 for replica in lost if replica.ready_at_s <= t_s)
 
     def autoscale(self, want: int) -> None:
         """Scale out at once; scale in only to the most wanted over the scale-in cooldown.
@@ -206,6 +224,9 @@ class Replay:
         for index, share in enumerate(waits[1:-1]):
             totals.wait_over[index] += arrivals * share
         totals.wait_sum_s += arrivals * waits[-1]
+        if self.reclaimed_ready:
+            in_flight = min(concurrency, rate * service_s / (ready + self.reclaimed_ready))
+            totals.requests_cut += self.reclaimed_ready * in_flight * self.cut_share
         totals.on_demand_s += on_demand * step
         totals.spot_s += spot * step
         totals.cost_usd += mix_usd_hour(self.fleet, on_demand, spot) * step / 3600
@@ -242,6 +263,7 @@ class Replay:
             wait_over=tuple(value / requests for value in totals.wait_over),
             mean_wait_s=totals.wait_sum_s / requests,
             preemptions=totals.preemptions,
+            requests_cut=totals.requests_cut,
             launches=totals.launches,
             gpu_hours=(totals.on_demand_s + totals.spot_s) / 3600 * self.fleet.instance_types[0].gpu_count,
             on_demand_hours=totals.on_demand_s / 3600,
@@ -262,6 +284,7 @@ def replay(
     model = model or ThroughputModel()
     service_s = model.service_s(traffic.mean_prompt_tokens, traffic.mean_output_tokens)
     run = Replay(fleet, zones, policy, options)
+    run.cut_share = cut_share(traffic, model, NOTICE_S[fleet.cloud])
     run.converge(0, ready_now=True)  # the fleet starts at its desired size, warm
     scale = traffic_scale(fleet, traffic, service_s, model, options.peak_share_of_max)
     per_step = rates(traffic, options, scale)

@@ -22,11 +22,19 @@ TRAFFIC_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 
 @dataclass(frozen=True)
 class Traffic:
-    """Requests per minute over the trace, and the mean tokens of a request."""
+    """Requests per minute over the trace, and every request's prompt and output tokens."""
 
     per_minute: tuple[int, ...]
-    mean_prompt_tokens: float
-    mean_output_tokens: float
+    #: (prompt tokens, output tokens) of each request, in arrival order.
+    tokens: tuple[tuple[int, int], ...]
+
+    @property
+    def mean_prompt_tokens(self) -> float:
+        return sum(prompt for prompt, _ in self.tokens) / len(self.tokens)
+
+    @property
+    def mean_output_tokens(self) -> float:
+        return sum(output for _, output in self.tokens) / len(self.tokens)
 
 
 @dataclass(frozen=True)
@@ -67,12 +75,11 @@ def read_traffic(path: Path) -> Traffic:
         if missing:
             raise _bad(path, f"traffic trace lacks the column(s) {', '.join(missing)}", hint)
         times: list[datetime] = []
-        prompt = output = 0
+        tokens: list[tuple[int, int]] = []
         for line, row in enumerate(reader, start=2):
             try:
                 times.append(_parse_time(row["TIMESTAMP"]))
-                prompt += int(row["ContextTokens"])
-                output += int(row["GeneratedTokens"])
+                tokens.append((int(row["ContextTokens"]), int(row["GeneratedTokens"])))
             except (ValueError, TypeError):
                 raise _bad(path, f"line {line}: not a timestamp and two token counts: {row}", hint) from None
     if not times:
@@ -84,7 +91,7 @@ def read_traffic(path: Path) -> Traffic:
         minute = int((when - start).total_seconds() // 60)
         if minute < len(minutes):
             minutes[minute] += 1
-    return Traffic(tuple(minutes), prompt / len(times), output / len(times))
+    return Traffic(tuple(minutes), tuple(tokens))
 
 
 def _read_zone(path: Path) -> ZoneTrace:

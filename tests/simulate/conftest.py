@@ -17,7 +17,7 @@ from tests.conftest import EXAMPLE_VARIABLES
 
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 #: Constant traffic: 300 requests a minute for an hour, 500 prompt and 100 output tokens each.
-STEADY = Traffic(per_minute=(300,) * 60, mean_prompt_tokens=500.0, mean_output_tokens=100.0)
+STEADY = Traffic(per_minute=(300,) * 60, tokens=((500, 100),))
 
 
 @pytest.fixture

@@ -81,3 +81,15 @@ def test_same_seed_same_result_and_scale_to_zero_stops_paying(fleet: FleetPlan) 
     idle = replace(STEADY, per_minute=(0,) * 60)
     zero = replace(fleet, min_size=0, desired_size=0)
     assert replay(zero, idle, zones("1"), "plan", Options(days=1)).cost_usd == 0.0
+
+
+def test_a_short_reclaim_notice_cuts_long_requests_that_two_minutes_let_finish(fleet: FleetPlan) -> None:
+    # Half the requests generate 2,000 tokens: 80 s at the stated decode rate, past GCP's and
+    # Azure's 30 s notice, within AWS's two minutes.
+    long = replace(STEADY, tokens=((500, 100), (500, 2000)))
+    half_dark = zones("10", SIX_HOURS)
+    aws = replay(fleet, long, half_dark, "plan", TWO_DAYS)
+    gcp = replay(replace(fleet, cloud="gcp"), long, half_dark, "plan", TWO_DAYS)
+    assert aws.preemptions == gcp.preemptions > 0
+    assert aws.requests_cut == 0
+    assert gcp.requests_cut > 0
