@@ -58,13 +58,19 @@ def simulate_command(
             "--latency-budget-s", min=0, help="Queueing delay a request may see and count as served."
         ),
     ] = 5.0,
+    stretch: Annotated[
+        int,
+        typer.Option(
+            "--stretch", min=1, help="Replay minutes per trace minute (24: an hour's trace as a day)."
+        ),
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     env_dir: EnvDir = DEFAULT_ENV_DIR,
 ) -> None:
     """Replay traffic and spot traces: the plan's policy, on-demand fallback, all on-demand, all spot."""
     plan = build_plan(load(env, env_dir))
     fleet = pick_fleet(plan, model, _cloud(cloud))
-    options = Options(days=days, seed=seed, latency_budget_s=latency_budget_s)
+    options = Options(days=days, seed=seed, latency_budget_s=latency_budget_s, stretch=stretch)
     result = simulate(plan, fleet, read_traffic(traffic), read_spot(spot), options)
     if as_json:
         out.print_json(json.dumps(simulation_json(result)))

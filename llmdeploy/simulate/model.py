@@ -44,6 +44,9 @@ class Options:
     latency_budget_s: float = 5.0
     #: The busiest minute of the traffic trace is scaled to need this share of `capacity.max`.
     peak_share_of_max: float = 0.8
+    #: Minutes of replay per minute of the traffic trace: 24 plays a one-hour trace as a day, its swings
+    #: as slow as a diurnal cycle's instead of twice an hour.
+    stretch: int = 1
 
 
 #: Seconds between a spot reclaim notice and the VM's end. The drain agent takes the replica out of the

@@ -75,7 +75,10 @@ def rates(traffic: Traffic, options: Options, scale: float) -> list[float]:
     loop = (*traffic.per_minute, *reversed(traffic.per_minute))
     start = random.Random(options.seed).randrange(len(loop))
     steps = int(options.days * 86400 // options.step_s)
-    return [loop[(start + step * options.step_s // 60) % len(loop)] * scale / 60 for step in range(steps)]
+    minute_s = 60 * options.stretch
+    return [
+        loop[(start + step * options.step_s // minute_s) % len(loop)] * scale / 60 for step in range(steps)
+    ]
 
 
 def cut_share(traffic: Traffic, model: ThroughputModel, notice_s: int) -> float:

@@ -42,7 +42,8 @@ def simulation_table(simulation: Simulation) -> Table:
     fleet, options = simulation.fleet, simulation.options
     zones = ", ".join(f"{zone}<-{trace}" for zone, trace in simulation.zones.items())
     table = Table(
-        title=f"{fleet.model} ({fleet.slot}) on {fleet.cloud}, {options.days:.1f} days, seed {options.seed}",
+        title=f"{fleet.model} ({fleet.slot}) on {fleet.cloud}, {options.days:.1f} days, seed {options.seed}, "
+        f"traffic trace looped back and forth, each minute lasting {options.stretch} min",
         caption=f"spot traces per zone: {zones}. Queueing: M/M/c over ready replicas' batch slots "
         "(llmdeploy/simulate/model.py states the per-replica throughput assumed).",
     )
@@ -67,6 +68,7 @@ def simulation_json(simulation: Simulation) -> dict[str, Any]:
         "days": options.days,
         "seed": options.seed,
         "latency_budget_s": options.latency_budget_s,
+        "stretch": options.stretch,
         "zones": simulation.zones,
         "policies": {
             result.policy: {

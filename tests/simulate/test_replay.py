@@ -93,3 +93,13 @@ def test_a_short_reclaim_notice_cuts_long_requests_that_two_minutes_let_finish(f
     assert aws.preemptions == gcp.preemptions > 0
     assert aws.requests_cut == 0
     assert gcp.requests_cut > 0
+
+
+def test_slower_traffic_swings_let_the_autoscaler_keep_up(fleet: FleetPlan) -> None:
+    ramp = replace(STEADY, per_minute=tuple(100 + 5 * minute for minute in range(60)))
+
+    def available(stretch: int) -> float:
+        options = Options(days=2, stretch=stretch)
+        return replay(fleet, ramp, zones("1"), "all-on-demand", options).time_available
+
+    assert available(24) > available(1) + 0.2
