@@ -19,18 +19,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.synth import EXAMPLE_VARIABLES  # noqa: E402
 from llmdeploy.config import load  # noqa: E402
 from llmdeploy.plan.build import build_plan  # noqa: E402
 from llmdeploy.simulate.model import Options  # noqa: E402
 from llmdeploy.simulate.run import pick_fleet, simulate  # noqa: E402
 from llmdeploy.simulate.traces import read_spot, read_traffic  # noqa: E402
-
-#: The example files reference these; their values do not matter here.
-EXAMPLE_VARIABLES = {
-    "GCP_PROJECT": "llmdeploy-demo-123",
-    "AWS_ACCOUNT_ID": "123456789012",
-    "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
-}
 
 
 def main() -> int:

@@ -26,22 +26,13 @@ def test_availability_falls_when_spot_zones_go_dark(fleet: FleetPlan) -> None:
 def test_an_on_demand_base_holds_availability_while_spot_is_gone(fleet: FleetPlan) -> None:
     sized = fixed_size(fleet, 4)
     dark = zones("0")
-    no_base = replay(
-        replace(sized, spot=sized.spot.model_copy(update={"on_demand_base": 0})),
-        STEADY,
-        dark,
-        "plan",
-        TWO_DAYS,
-    )
-    full_base = replay(
-        replace(sized, spot=sized.spot.model_copy(update={"on_demand_base": 4})),
-        STEADY,
-        dark,
-        "plan",
-        TWO_DAYS,
-    )
-    assert full_base.time_available == 1.0
-    assert no_base.time_available < 0.5
+
+    def available(base: int) -> float:
+        based = replace(sized, spot=sized.spot.model_copy(update={"on_demand_base": base}))
+        return replay(based, STEADY, dark, "plan", TWO_DAYS).time_available
+
+    assert available(4) == 1.0
+    assert available(0) < 0.5
     assert replay(sized, STEADY, dark, "all-on-demand", TWO_DAYS).time_available == 1.0
 
 
