@@ -50,7 +50,8 @@ def simulate_command(
         float, typer.Option("--days", min=0, help="Days to replay. Default (0): the spot trace's length.")
     ] = 0,
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed of the traffic tiling; same seed, same result.")
+        int,
+        typer.Option("--seed", help="Where in the traffic loop the replay starts; same seed, same result."),
     ] = 0,
     latency_budget_s: Annotated[
         float,

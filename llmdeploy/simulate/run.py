@@ -45,7 +45,12 @@ def pick_fleet(plan: DeploymentPlan, model: str | None, cloud: Cloud | None) -> 
                 )
             ]
         )
-    return chosen.fleets_on(cloud)[0]
+    fleets = chosen.fleets_on(cloud)
+    if not fleets:
+        raise ConfigError(
+            [Problem(f"model {chosen.name} has no fleet on {cloud}", hint="pick another --cloud")]
+        )
+    return fleets[0]
 
 
 def map_zones(plan_zones: list[str], traces: tuple[ZoneTrace, ...]) -> dict[str, ZoneTrace]:
