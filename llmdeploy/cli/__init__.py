@@ -8,6 +8,7 @@ from llmdeploy.cli import drift_commands as drift_commands
 from llmdeploy.cli import init_commands as init_commands
 from llmdeploy.cli import local_commands as local_commands
 from llmdeploy.cli import release_commands as release_commands
+from llmdeploy.cli import simulate_commands as simulate_commands
 from llmdeploy.cli import state_commands as state_commands
 from llmdeploy.cli import status_commands as status_commands
 from llmdeploy.cli.app import app

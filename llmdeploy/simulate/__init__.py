@@ -1,0 +1,1 @@
+"""`llmdeploy simulate`: replay traffic and spot capacity traces against a fleet's deployed policies."""

@@ -1,0 +1,89 @@
+"""Pick the fleet from llmdeploy's own plan, map trace zones onto its zones, replay every policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmdeploy.catalog import Cloud
+from llmdeploy.errors import ConfigError, Problem
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from llmdeploy.simulate.model import POLICIES, Options, Result, ThroughputModel
+from llmdeploy.simulate.replay import replay
+from llmdeploy.simulate.traces import Traffic, ZoneTrace
+
+
+@dataclass(frozen=True)
+class Simulation:
+    fleet: FleetPlan
+    #: Plan zone -> the zone whose trace stands for it.
+    zones: dict[str, str]
+    options: Options
+    results: tuple[Result, ...]
+
+
+def pick_fleet(plan: DeploymentPlan, model: str | None, cloud: Cloud | None) -> FleetPlan:
+    """The first (blue) fleet of a model on a cloud; defaults: the plan's first model and cloud."""
+    cloud = cloud or plan.clouds[0].cloud
+    if cloud not in [entry.cloud for entry in plan.clouds]:
+        clouds = ", ".join(entry.cloud for entry in plan.clouds)
+        raise ConfigError(
+            [
+                Problem(
+                    f"environment {plan.env} does not deploy to {cloud}",
+                    hint=f"use --cloud with one of: {clouds}",
+                )
+            ]
+        )
+    names = [entry.name for entry in plan.models]
+    chosen = next((entry for entry in plan.models if entry.name == (model or names[0])), None)
+    if chosen is None:
+        raise ConfigError(
+            [
+                Problem(
+                    f"environment {plan.env} has no model {model!r}",
+                    hint=f"use --model with one of: {', '.join(names)}",
+                )
+            ]
+        )
+    fleets = chosen.fleets_on(cloud)
+    if not fleets:
+        raise ConfigError(
+            [Problem(f"model {chosen.name} has no fleet on {cloud}", hint="pick another --cloud")]
+        )
+    return fleets[0]
+
+
+def map_zones(plan_zones: list[str], traces: tuple[ZoneTrace, ...]) -> dict[str, ZoneTrace]:
+    """A trace for each plan zone: the one of the same name, else the unused ones in order.
+
+    A plan zone left without a trace gets no spot capacity (on-demand still runs there).
+    """
+    by_name = {trace.zone: trace for trace in traces}
+    spare = [trace for trace in traces if trace.zone not in plan_zones]
+    mapped: dict[str, ZoneTrace] = {}
+    for zone in plan_zones:
+        if zone in by_name:
+            mapped[zone] = by_name[zone]
+        elif spare:
+            mapped[zone] = spare.pop(0)
+    return mapped
+
+
+def plan_zones(plan: DeploymentPlan, cloud: Cloud) -> list[str]:
+    return list(plan.cloud(cloud).settings.zones)
+
+
+def simulate(
+    plan: DeploymentPlan,
+    fleet: FleetPlan,
+    traffic: Traffic,
+    traces: tuple[ZoneTrace, ...],
+    options: Options,
+    model: ThroughputModel | None = None,
+) -> Simulation:
+    """Replay every policy over the same traces; `options.days` 0 means the shortest zone trace."""
+    zones = map_zones(plan_zones(plan, fleet.cloud), traces)
+    if options.days <= 0:
+        options = Options(**{**options.__dict__, "days": min(trace.duration_s for trace in traces) / 86400})
+    results = tuple(replay(fleet, traffic, zones, policy, options, model) for policy in POLICIES)
+    return Simulation(fleet, {zone: trace.zone for zone, trace in zones.items()}, options, results)

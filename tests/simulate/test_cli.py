@@ -1,0 +1,85 @@
+"""`llmdeploy simulate` on the command line: JSON for scripts, exit 2 on bad traces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from llmdeploy.cli import app
+from llmdeploy.plan.model import DeploymentPlan
+from tests.simulate.conftest import write_spot, write_traffic
+
+SHARED_TRAFFIC = Path("/work/shared/data/llm-traces/AzureLLMInferenceTrace_conv.csv")
+SHARED_SPOT = Path("/work/shared/data/spot-traces/availability/1-node/aws-02-15-2023")
+
+
+def _run(*args: str) -> Result:
+    return CliRunner().invoke(app, ["simulate", "prod", "--cloud", "aws", *args])
+
+
+@pytest.mark.usefixtures("plan")
+def test_json_compares_every_policy(tmp_path: Path) -> None:
+    result = _run(
+        "--traffic",
+        str(write_traffic(tmp_path / "t.csv")),
+        "--spot",
+        str(write_spot(tmp_path / "spot", "10")),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report["policies"]) == {"plan", "fallback", "all-on-demand", "all-spot"}
+    assert report["days"] == pytest.approx(2 / 24)
+    assert report["policies"]["all-on-demand"]["cost_vs_all_on_demand"] == 1.0
+    assert report["policies"]["all-spot"]["preemptions"] > 0
+
+
+@pytest.mark.usefixtures("plan")
+@pytest.mark.parametrize(
+    ("traffic", "spot", "message"),
+    [
+        ("missing.csv", "spot", "traffic trace not found"),
+        ("columns.csv", "spot", "lacks the column(s) ContextTokens"),
+        ("t.csv", "missing", "no spot trace here"),
+        ("t.csv", "broken.json", "not a spot availability trace"),
+    ],
+)
+def test_bad_traces_exit_2_with_a_clear_message(
+    tmp_path: Path, traffic: str, spot: str, message: str
+) -> None:
+    write_traffic(tmp_path / "t.csv")
+    write_spot(tmp_path / "spot", "1")
+    (tmp_path / "columns.csv").write_text("TIMESTAMP,Prompt,GeneratedTokens\n2023-11-16 18:00:00,1,2\n")
+    (tmp_path / "broken.json").write_text('{"data": [1, 0]}')
+    result = _run("--traffic", str(tmp_path / traffic), "--spot", str(tmp_path / spot))
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.usefixtures("plan")
+def test_an_unknown_model_exits_2(tmp_path: Path) -> None:
+    result = _run(
+        "--model",
+        "nope",
+        "--traffic",
+        str(write_traffic(tmp_path / "t.csv")),
+        "--spot",
+        str(write_spot(tmp_path / "s", "1")),
+    )
+    assert result.exit_code == 2
+    assert "has no model 'nope'" in result.stderr
+
+
+def test_the_shared_traces_replay_in_seconds(plan: DeploymentPlan) -> None:
+    if not SHARED_TRAFFIC.is_file() or not SHARED_SPOT.is_dir():
+        pytest.skip("the shared traces are not on this machine")
+    result = _run("--traffic", str(SHARED_TRAFFIC), "--spot", str(SHARED_SPOT), "--days", "3", "--json")
+    assert result.exit_code == 0, result.output
+    policies = json.loads(result.stdout)["policies"]
+    # V100 spot in us-east-1 was scarce in Feb 2023: on-demand fallback must serve more than the static mix.
+    assert policies["fallback"]["time_available"] > policies["plan"]["time_available"]
+    assert policies["plan"]["cost_usd"] < policies["all-on-demand"]["cost_usd"]

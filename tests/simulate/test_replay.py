@@ -1,0 +1,96 @@
+"""The replay answers what a user choosing a spot policy needs to know, on small synthetic traces."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from llmdeploy.plan.cost import fleet_cost, hourly_usd
+from llmdeploy.plan.model import FleetPlan
+from llmdeploy.simulate.model import Options
+from llmdeploy.simulate.replay import replay
+from tests.simulate.conftest import STEADY, fixed_size, zones
+
+TWO_DAYS = Options(days=2)
+SIX_HOURS = 6 * 3600
+
+
+def test_availability_falls_when_spot_zones_go_dark(fleet: FleetPlan) -> None:
+    always = replay(fleet, STEADY, zones("1"), "plan", TWO_DAYS)
+    half_dark = replay(fleet, STEADY, zones("10", SIX_HOURS), "plan", TWO_DAYS)
+    assert always.preemptions == 0
+    assert half_dark.preemptions > 0
+    assert half_dark.time_available < always.time_available - 0.3
+    assert half_dark.requests_within_budget < always.requests_within_budget - 0.3
+
+
+def test_an_on_demand_base_holds_availability_while_spot_is_gone(fleet: FleetPlan) -> None:
+    sized = fixed_size(fleet, 4)
+    dark = zones("0")
+
+    def available(base: int) -> float:
+        based = replace(sized, spot=sized.spot.model_copy(update={"on_demand_base": base}))
+        return replay(based, STEADY, dark, "plan", TWO_DAYS).time_available
+
+    assert available(4) == 1.0
+    assert available(0) < 0.5
+    assert replay(sized, STEADY, dark, "all-on-demand", TWO_DAYS).time_available == 1.0
+
+
+def test_a_longer_readiness_time_costs_availability(fleet: FleetPlan) -> None:
+    flapping = zones("1101", 3600)
+
+    def with_readiness(seconds: int) -> float:
+        slow = replace(fleet, health=replace(fleet.health, readiness_grace_s=seconds))
+        return replay(slow, STEADY, flapping, "plan", TWO_DAYS).time_available
+
+    assert with_readiness(1800) < with_readiness(300) - 0.05
+
+
+def test_cost_matches_llmdeploy_cost_when_nothing_is_preempted(fleet: FleetPlan) -> None:
+    sized = fixed_size(fleet, 5)
+    plan = replay(sized, STEADY, zones("1"), "plan", TWO_DAYS)
+    on_demand = replay(sized, STEADY, zones("1"), "all-on-demand", TWO_DAYS)
+    assert plan.preemptions == 0
+    assert abs(plan.usd_hour - hourly_usd(sized, 5)) < 1e-9
+    assert abs(on_demand.usd_hour - fleet_cost(sized).max_on_demand_usd_hour) < 1e-9
+    assert plan.gpu_hours == 5 * 48 * sized.instance_types[0].gpu_count
+
+
+def test_fallback_restores_availability_and_hands_on_demand_back(fleet: FleetPlan) -> None:
+    half_dark = zones("10", SIX_HOURS)
+    static = replay(fleet, STEADY, half_dark, "plan", TWO_DAYS)
+    fallback = replay(fleet, STEADY, half_dark, "fallback", TWO_DAYS)
+    all_on_demand = replay(fleet, STEADY, half_dark, "all-on-demand", TWO_DAYS)
+    assert fallback.time_available > static.time_available + 0.3
+    assert static.cost_usd < fallback.cost_usd < all_on_demand.cost_usd
+    assert fallback.spot_hours > 0
+
+
+def test_same_seed_same_result_and_scale_to_zero_stops_paying(fleet: FleetPlan) -> None:
+    first = replay(fleet, STEADY, zones("10", SIX_HOURS), "plan", Options(days=1, seed=7))
+    assert replay(fleet, STEADY, zones("10", SIX_HOURS), "plan", Options(days=1, seed=7)) == first
+    idle = replace(STEADY, per_minute=(0,) * 60)
+    zero = replace(fleet, min_size=0, desired_size=0)
+    assert replay(zero, idle, zones("1"), "plan", Options(days=1)).cost_usd == 0.0
+
+
+def test_a_short_reclaim_notice_cuts_long_requests_that_two_minutes_let_finish(fleet: FleetPlan) -> None:
+    # Half the requests generate 2,000 tokens: 80 s at the stated decode rate, past GCP's and
+    # Azure's 30 s notice, within AWS's two minutes.
+    long = replace(STEADY, tokens=((500, 100), (500, 2000)))
+    half_dark = zones("10", SIX_HOURS)
+    aws = replay(fleet, long, half_dark, "plan", TWO_DAYS)
+    gcp = replay(replace(fleet, cloud="gcp"), long, half_dark, "plan", TWO_DAYS)
+    assert aws.preemptions == gcp.preemptions > 0
+    assert aws.requests_cut == 0
+    assert gcp.requests_cut > 0
+
+
+def test_slower_traffic_swings_let_the_autoscaler_keep_up(fleet: FleetPlan) -> None:
+    ramp = replace(STEADY, per_minute=tuple(100 + 5 * minute for minute in range(60)))
+
+    def available(stretch: int) -> float:
+        options = Options(days=2, stretch=stretch)
+        return replay(fleet, ramp, zones("1"), "all-on-demand", options).time_available
+
+    assert available(24) > available(1) + 0.2
