@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.emulator.builders import Clients, described_group, template_group
+from tests.emulator.builders import Clients, described_group, subnet_and_template, template_group
 
 
 def _group(clients: Clients, name: str, **settings: Any) -> dict[str, Any]:
@@ -84,3 +84,44 @@ def test_plain_moto_still_defaults_the_grace_period_to_300(plain: Clients, uniqu
     assert group["HealthCheckGracePeriod"] == 300, (
         "moto now defaults to 0: remove default_health_check_grace_period"
     )
+
+
+def _mixed_group_markets(
+    clients: Clients, name: str, cidr: str, base: int, percent: int, size: int
+) -> list[str]:
+    """The market of each instance a mixed instances group launches: "spot" or "on-demand"."""
+    subnet, template = subnet_and_template(clients, name, cidr)
+    clients("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        MinSize=size,
+        MaxSize=size,
+        DesiredCapacity=size,
+        VPCZoneIdentifier=subnet,
+        MixedInstancesPolicy={
+            "LaunchTemplate": {
+                "LaunchTemplateSpecification": {"LaunchTemplateId": template},
+                "Overrides": [{"InstanceType": "t3.micro"}],
+            },
+            "InstancesDistribution": {
+                "OnDemandBaseCapacity": base,
+                "OnDemandPercentageAboveBaseCapacity": percent,
+            },
+        },
+    )
+    ids = [entry["InstanceId"] for entry in described_group(clients, name)["Instances"]]
+    reservations = clients("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+    instances = [instance for reservation in reservations for instance in reservation["Instances"]]
+    return sorted(instance.get("InstanceLifecycle", "on-demand") for instance in instances)
+
+
+def test_a_mixed_group_launches_its_spot_share_as_spot(corrected: Clients, unique_name: str) -> None:
+    """DescribeInstances: InstanceLifecycle "spot" for spot capacity (EC2 API reference, Instance);
+    `llmdeploy status` prices and counts the fleet by it."""
+    markets = _mixed_group_markets(corrected, unique_name, "10.31", base=1, percent=50, size=5)
+    assert markets == ["on-demand"] * 3 + ["spot"] * 2
+    all_spot = _mixed_group_markets(corrected, f"{unique_name}s", "10.32", base=0, percent=0, size=2)
+    assert all_spot == ["spot", "spot"]
+
+
+def test_plain_moto_still_launches_a_mixed_group_all_on_demand(plain: Clients, unique_name: str) -> None:
+    assert _mixed_group_markets(plain, unique_name, "10.33", base=0, percent=0, size=2) == ["on-demand"] * 2

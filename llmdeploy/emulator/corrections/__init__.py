@@ -20,6 +20,7 @@ from llmdeploy.emulator.corrections.groups import (
     default_health_check_grace_period,
     keep_default_instance_warmup,
     keep_mixed_instances_policy,
+    mark_spot_instances,
     report_capacity_reservation_preference,
 )
 from llmdeploy.emulator.corrections.lifecycle import (
@@ -45,6 +46,11 @@ class Correction:
 
 
 CORRECTIONS: tuple[Correction, ...] = (
+    Correction(
+        "mark-spot-instances",
+        "instances a mixed instances policy launches as spot report InstanceLifecycle spot",
+        mark_spot_instances,
+    ),
     Correction(
         "keep-mixed-instances-policy",
         "UpdateAutoScalingGroup without MixedInstancesPolicy keeps the stored policy",

@@ -143,3 +143,41 @@ def default_health_check_grace_period() -> None:
         return result
 
     AutoScalingResponse.create_auto_scaling_group = create  # type: ignore[method-assign]
+
+
+def _on_demand_count(policy: dict[str, Any], instances: int) -> int:
+    """How many of a mixed group's instances are on-demand: the base, then the share above it.
+
+    The same arithmetic moto uses to size the group (`FakeAutoScalingGroup.set_desired_capacity`),
+    so the split of launched instances matches the counts it launched for.
+    """
+    distribution = policy.get("InstancesDistribution", {})
+    base = int(distribution.get("OnDemandBaseCapacity", 0))
+    percent = int(distribution.get("OnDemandPercentageAboveBaseCapacity", 100))
+    if instances <= base:
+        return instances
+    return base + int((instances - base) * percent / 100)
+
+
+def mark_spot_instances() -> None:
+    """Instances a mixed instances policy launches as spot report `InstanceLifecycle: spot`.
+
+    DescribeInstances sets InstanceLifecycle to "spot" for spot capacity and leaves it out for
+    on-demand (EC2 API reference, Instance). moto sizes a mixed group's on-demand and spot
+    shares but launches every instance as on-demand, so `llmdeploy status` showed an all-spot
+    fleet as on-demand at on-demand prices. The oldest instances are the on-demand ones: AWS
+    keeps the base when it scales in, and so does this split.
+    """
+    original = FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+    @functools.wraps(original)
+    def replace(self: FakeAutoScalingGroup, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        policy = self.mixed_instances_policy
+        if not policy:
+            return
+        on_demand = _on_demand_count(policy, len(self.instance_states))
+        for index, state in enumerate(self.instance_states):
+            state.instance.lifecycle = None if index < on_demand else "spot"
+
+    FakeAutoScalingGroup.replace_autoscaling_group_instances = replace  # type: ignore[method-assign]
