@@ -154,6 +154,9 @@ def plan(
         bool,
         typer.Option("--detailed-exitcode", help="Exit 0 when nothing would change, 2 when something would."),
     ] = False,
+    show: Annotated[
+        bool, typer.Option("--show", help="List each resource that would change, and how, under the table.")
+    ] = False,
 ) -> None:
     """Show what Terraform would change in each stack of an environment."""
     rows = []
@@ -175,6 +178,10 @@ def plan(
             # A fixed name: CI shows this plan; apply and destroy always plan afresh.
             rows.append((target.stack, target.runner.plan(plan_name=PLAN_FILE), time.monotonic() - started))
     out.print(_summary_table(f"{env}: plan", rows))
+    if show:
+        for stack, summary, _ in rows:
+            for change in summary.resources:
+                out.print(f"{stack}: {change.action} {change.address}", markup=False, highlight=False)
     if detailed_exitcode and any(summary.has_changes for _, summary, _ in rows):
         raise typer.Exit(2)
 

@@ -127,6 +127,16 @@ def test_the_global_stack_is_deployed_after_the_cloud_stacks_it_reads(tmp_path: 
     assert manifest["stacks"]["dev-global"]["dependencies"] == [STACK]
 
 
+def test_llmdeploy_plan_show_lists_each_resource_and_how_it_would_change(project: Project) -> None:
+    """Before anything exists (issue 14: `plan` showed only counts)."""
+    done = project.run("plan", "dev", "--cloud", "aws", "--local", "--show")
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = [line for line in done.stdout.splitlines() if line.startswith(f"{STACK}: ")]
+    assert f"{STACK}: create aws_lb.LoadBalancer_10456B95" in "\n".join(listed)
+    assert all(line.split()[1] == "create" for line in listed)
+    assert len(listed) > 30
+
+
 def test_deploy_creates_the_fleet(deployed: Project) -> None:
     groups = deployed.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
     assert groups
