@@ -49,6 +49,7 @@ _LISTED_KINDS = frozenset(
     {
         "autoscaling:autoScalingGroup",
         "ec2:launch-template",
+        "ec2:natgateway",
         "ec2:elastic-ip",
         "ec2:security-group-rule",
         "iam:instance-profile",
@@ -118,10 +119,12 @@ def _described(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
         for template in page.get("LaunchTemplates", []):
             identifier = template["LaunchTemplateId"]
             yield Orphan("ec2:launch-template", identifier, identifier)  # describe gives no ARN
-    for page in ec2.get_paginator("describe_security_group_rules").paginate(Filters=filters):
-        for rule in page.get("SecurityGroupRules", []):
-            identifier = rule["SecurityGroupRuleId"]
-            yield Orphan("ec2:security-group-rule", identifier, identifier, parent=rule["GroupId"])
+    yield from _rules(ec2, filters)
+    # A deleted NAT gateway stays listed (state "deleted") for about an hour: only live ones count.
+    live = [*filters, {"Name": "state", "Values": ["pending", "available", "failed"]}]
+    for page in ec2.get_paginator("describe_nat_gateways").paginate(Filters=live):
+        for gateway in page.get("NatGateways", []):
+            yield Orphan("ec2:natgateway", gateway["NatGatewayId"], gateway["NatGatewayId"])
     for address in ec2.describe_addresses(Filters=filters).get("Addresses", []):
         yield Orphan("ec2:elastic-ip", address["AllocationId"], address["AllocationId"])
     groups = clients("autoscaling").get_paginator("describe_auto_scaling_groups")
@@ -130,6 +133,24 @@ def _described(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
             yield Orphan(
                 "autoscaling:autoScalingGroup", group["AutoScalingGroupName"], group["AutoScalingGroupARN"]
             )
+
+
+def _rules(ec2: Any, filters: list[dict[str, Any]]) -> Iterator[Orphan]:
+    """Tagged security group rules whose group still exists: deleting a group deletes its rules."""
+    rules = [
+        rule
+        for page in ec2.get_paginator("describe_security_group_rules").paginate(Filters=filters)
+        for rule in page.get("SecurityGroupRules", [])
+    ]
+    parents = sorted({rule["GroupId"] for rule in rules})
+    if not parents:
+        return
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": parents}])
+    existing = {group["GroupId"] for group in groups.get("SecurityGroups", [])}
+    for rule in rules:
+        if rule["GroupId"] in existing:
+            identifier = rule["SecurityGroupRuleId"]
+            yield Orphan("ec2:security-group-rule", identifier, identifier, parent=rule["GroupId"])
 
 
 def _iam(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:

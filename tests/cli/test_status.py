@@ -92,15 +92,16 @@ def _group(aws_client: AwsClient, name: str, subnets: list[str], ami: str, desir
 
 @pytest.fixture(scope="module")
 def deployed(plan: DeploymentPlan, aws_client: AwsClient) -> Deployed:
-    """blue: 2 on-demand + 1 spot instance, 2 of them healthy; green: 1 instance in standby (which
-    the group replaces, as AWS does when the desired capacity is kept), none healthy; 80/20."""
+    """blue: its on-demand base, one spot instance above it and one attached spot instance, 2 of them
+    healthy; green: 1 instance in standby (which the group replaces, as AWS does when the desired
+    capacity is kept), none healthy; 80/20."""
     ec2, autoscaling, elbv2 = aws_client("ec2"), aws_client("autoscaling"), aws_client("elbv2")
     unique_name = f"t{uuid.uuid4().hex[:8]}"
     vpc, subnets, ami = _network(aws_client)
     blue, green = f"{unique_name}-blue", f"{unique_name}-green"
     blue_ids = _group(aws_client, blue, subnets, ami, desired=2)
-    # The emulator launches every group instance on-demand; a spot one is attached the way a
-    # spot request would have added it.
+    # Besides the spot instance the group launches above its base, one is attached the way a spot
+    # request would have added it.
     spot = ec2.run_instances(
         ImageId=ami, MinCount=1, MaxCount=1, InstanceType="g6.xlarge", SubnetId=subnets[0],
         InstanceMarketOptions={"MarketType": "spot"},
@@ -163,7 +164,7 @@ def clients(emulator: EmulatorHandle, aws_env: dict[str, str]) -> AwsClients:
 
 def test_reads_each_slot_from_the_stack_outputs(deployed: Deployed, clients: AwsClients) -> None:
     assert read_status(deployed.plan, deployed.outputs, clients) == [
-        SlotStatus("chat", "aws", "blue", desired=3, running=3, healthy=2, spot=1, on_demand=2, weight=80,
+        SlotStatus("chat", "aws", "blue", desired=3, running=3, healthy=2, spot=2, on_demand=1, weight=80,
                    endpoint=deployed.endpoint),
         SlotStatus("chat", "aws", "green", desired=1, running=1, healthy=0, spot=0, on_demand=1, weight=20,
                    endpoint=deployed.endpoint),
@@ -173,16 +174,16 @@ def test_reads_each_slot_from_the_stack_outputs(deployed: Deployed, clients: Aws
 def test_table_and_json_show_cost_of_what_runs(deployed: Deployed, clients: AwsClients) -> None:
     slots = read_status(deployed.plan, deployed.outputs, clients)
     price = deployed.plan.fleets_on("aws")[0].instance_types[0]
-    blue = 2 * price.on_demand_usd_hour + price.spot_usd_hour  # as they run, not as configured
+    blue = price.on_demand_usd_hour + 2 * price.spot_usd_hour  # as they run, not as configured
     green = price.on_demand_usd_hour
     report = status_json(deployed.plan, slots)
     assert [fleet["usd_hour"] for fleet in report["fleets"]] == [round(blue, 4), round(green, 4)]
     assert report["usd_hour"] == round(round(blue, 4) + round(green, 4), 4)
-    assert json.loads(json.dumps(report))["fleets"][0]["spot"] == 1
+    assert json.loads(json.dumps(report))["fleets"][0]["spot"] == 2
     console = Console(width=250, record=True)
     console.print(status_table(deployed.plan, slots))
     text = " ".join(console.export_text().split())
-    assert "│ chat │ aws │ blue │ 3 │ 3 │ 2 │ 1 │ 2 │ 80% │" in text
+    assert "│ chat │ aws │ blue │ 3 │ 3 │ 2 │ 2 │ 1 │ 80% │" in text
     assert f"{blue:.2f}" in text and f"{blue + green:.2f}" in text and deployed.endpoint in text
 
 

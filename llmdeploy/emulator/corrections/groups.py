@@ -176,8 +176,11 @@ def mark_spot_instances() -> None:
         policy = self.mixed_instances_policy
         if not policy:
             return
-        on_demand = _on_demand_count(policy, len(self.instance_states))
-        for index, state in enumerate(self.instance_states):
+        # Instances in Standby keep their market: they count toward neither the desired capacity
+        # nor the on-demand base, which the group's replacement for them fills.
+        counted = [state for state in self.instance_states if state.lifecycle_state != "Standby"]
+        on_demand = _on_demand_count(policy, len(counted))
+        for index, state in enumerate(counted):
             state.instance.lifecycle = None if index < on_demand else "spot"
 
     FakeAutoScalingGroup.replace_autoscaling_group_instances = replace  # type: ignore[method-assign]
