@@ -110,3 +110,27 @@ def test_only_what_the_state_lacks_is_an_orphan_and_deleting_them_leaves_the_res
     assert delete_orphans(everything, aws_client) == []
     assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [other_env["vpc"]]}])["Vpcs"] == []
     assert find_orphans(_tags(f"{unique_name}x"), _state(), aws_client) == []
+
+
+def test_a_deleted_nat_gateway_and_the_rules_of_a_deleted_group_are_no_orphans(
+    aws_client: AwsClient, unique_name: str
+) -> None:
+    """A destroy leaves a NAT gateway listed in state "deleted" for about an hour (EC2 API reference,
+    DescribeNatGateways), and deleting a security group deletes its rules: neither is left over."""
+    ids = _stack(aws_client, unique_name)
+    ec2 = aws_client("ec2")
+    address = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    gateway = ec2.create_nat_gateway(
+        SubnetId=ids["subnet"],
+        AllocationId=address,
+        TagSpecifications=[{"ResourceType": "natgateway", "Tags": _tag_list(_tags(unique_name))}],
+    )["NatGateway"]["NatGatewayId"]
+    # The state lacks the gateway and the rule, as after a kill; both are found while they live.
+    state = _state(*(value for name, value in ids.items() if name != "rule"), address)
+    assert [(o.kind, o.id) for o in find_orphans(_tags(unique_name), state, aws_client)] == [
+        ("ec2:natgateway", gateway),
+        ("ec2:security-group-rule", ids["rule"]),
+    ]
+    ec2.delete_nat_gateway(NatGatewayId=gateway)
+    ec2.delete_security_group(GroupId=ids["sg"])
+    assert find_orphans(_tags(unique_name), state, aws_client) == []
