@@ -165,7 +165,9 @@ def test_an_interrupted_promotion_continues_from_the_last_step_that_passed_its_g
     )
     code, _, stderr = command.interrupt()  # Ctrl-C, somewhere in the 50% step
     assert code == 130, stderr
-    assert "Run the same command again to continue" in " ".join(stderr.split())
+    said = " ".join(stderr.split())
+    assert "keeps the last step that passed its gate" in said
+    assert "Run `llmdeploy promote dev --model chat" in said and "to continue from there" in said
     record = project.record("dev", "chat")
     assert (record["state"], record["steps_done"]) == ("promoting", [10])
     assert released.file_weights()["green"] in (10, 50)  # the 50% edit may have landed before Ctrl-C
