@@ -136,7 +136,10 @@ def _described(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
 
 
 def _rules(ec2: Any, filters: list[dict[str, Any]]) -> Iterator[Orphan]:
-    """Tagged security group rules whose group still exists: deleting a group deletes its rules."""
+    """Tagged security group rules of the environment's own live groups.
+
+    Deleting a group deletes its rules, and llmdeploy puts rules only on groups it creates and tags,
+    so a rule of a gone or foreign group (the emulator keeps some) is not the environment's orphan."""
     rules = [
         rule
         for page in ec2.get_paginator("describe_security_group_rules").paginate(Filters=filters)
@@ -145,7 +148,7 @@ def _rules(ec2: Any, filters: list[dict[str, Any]]) -> Iterator[Orphan]:
     parents = sorted({rule["GroupId"] for rule in rules})
     if not parents:
         return
-    groups = ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": parents}])
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": parents}, *filters])
     existing = {group["GroupId"] for group in groups.get("SecurityGroups", [])}
     for rule in rules:
         if rule["GroupId"] in existing:
