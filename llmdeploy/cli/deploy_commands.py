@@ -320,17 +320,22 @@ def _check_unfinished(target: StackTarget, where: Invocation, rerun: str) -> Non
 
 
 def _check_left_behind(target: StackTarget, where: Invocation) -> None:
-    """A destroy removes what the state holds; say so when tagged resources outlive it."""
+    """A destroy removes what the state holds; say so when tagged resources outlive it.
+
+    A warning, not a failure: the destroy itself succeeded, and a killed run's leftovers were already
+    refused before it (`_check_unfinished`); what is found here no state ever held.
+    """
     region = target.aws_region
     if region is None:
         return
     orphans = aws_orphans(target.runner, target.tags, region, target.environ)
     if orphans:
-        raise OperationError(
-            f"Stack '{target.stack}' destroyed everything its state held, but {len(orphans)} resources "
-            f"carrying {where.env}'s tags are in no state and remain ({listed(orphans)}): left by a run "
-            f"that was killed. Run `{where.command('state orphans', '--delete', cloud=False)}` to delete "
-            "them."
+        err.print(
+            f"warning: stack '{target.stack}' destroyed everything its state held, but {len(orphans)} "
+            f"resources carrying {where.env}'s tags are in no state and remain ({listed(orphans)}). Run "
+            f"`{where.command('state orphans', '--delete', cloud=False)}` to delete them.",
+            markup=False,
+            highlight=False,
         )
 
 
