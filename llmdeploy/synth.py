@@ -36,6 +36,7 @@ from llmdeploy.config.environment import EnvironmentConfig
 from llmdeploy.config.loader import load
 from llmdeploy.errors import ConfigError, OperationError, Problem
 from llmdeploy.plan.build import build_plan
+from llmdeploy.plan.endpoints import stack_dir
 from llmdeploy.plan.global_dns import DNS_PROVIDER
 
 #: The checkout llmdeploy runs from: `stacks` and `modules` are imported from here.
@@ -109,11 +110,6 @@ def synth(
         seconds=time.perf_counter() - started,
         synthesized=[stack.name for stack in stale],
     )
-
-
-def stack_dir(outdir: Path, stack: str) -> Path:
-    """The folder of one synthesized stack, where Terraform runs."""
-    return outdir / "stacks" / stack
 
 
 def _wanted_stacks(

@@ -15,6 +15,7 @@ from cdktn import App, TerraformStack
 from constructs import Construct
 
 from llmdeploy.catalog import Cloud
+from llmdeploy.plan import endpoints
 from llmdeploy.plan.global_dns import DNS_PROVIDER
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from stacks.backend import configure_backend
@@ -67,7 +68,7 @@ def _add_global_stack(
     from stacks.global_dns import GlobalDnsStack  # loads the AWS provider bindings (Route 53)
 
     assert plan.global_dns is not None
-    stack_dir = outdir.resolve() / "stacks" / plan.global_dns.stack
+    stack_dir = endpoints.stack_dir(outdir.resolve(), plan.global_dns.stack)
     stack = GlobalDnsStack(app, plan, project_dir=project_dir.resolve(), stack_dir=stack_dir)
     configure_backend(
         stack, plan.global_dns.stack, plan.state, project_dir=project_dir.resolve(), stack_dir=stack_dir
@@ -80,6 +81,6 @@ def _add_stack(
     app: App, plan: DeploymentPlan, cloud: CloudPlan, outdir: Path, project_dir: Path
 ) -> TerraformStack:
     stack = stack_class(cloud.cloud)(app, plan, cloud)
-    stack_dir = outdir.resolve() / "stacks" / cloud.stack
+    stack_dir = endpoints.stack_dir(outdir.resolve(), cloud.stack)
     configure_backend(stack, cloud.stack, plan.state, project_dir=project_dir.resolve(), stack_dir=stack_dir)
     return stack

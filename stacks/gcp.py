@@ -20,8 +20,8 @@ from constructs import Construct
 
 from llmdeploy.config.clouds import GcpCloud
 from llmdeploy.metrics import QUEUE_SIZE
+from llmdeploy.plan.endpoints import stack_prefix
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
-from llmdeploy.status.names import stack_prefix
 from modules.gcp import Access, EngineMetrics, GpuFleet, LoadBalancer, Monitoring, Network, RegistryMirrors
 from modules.gcp.gpu_fleet import IMAGE_PROJECT
 from modules.gcp.labels import gcp_labels

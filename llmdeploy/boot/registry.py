@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from llmdeploy.catalog import Cloud
 from llmdeploy.config.clouds import AwsCloud, GcpCloud
+from llmdeploy.plan import endpoints
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.status import azure_names, names
 
@@ -93,5 +94,5 @@ def registry_host(plan: DeploymentPlan, cloud: Cloud) -> str:
         return f"{account}.dkr.ecr.{settings.region}.amazonaws.com" if account else ""
     if isinstance(settings, GcpCloud):
         return f"{settings.region}-docker.pkg.dev/{settings.project_id}"
-    name = azure_names.registry_name(names.stack_prefix(plan), settings.subscription_id)
+    name = azure_names.registry_name(endpoints.stack_prefix(plan), settings.subscription_id)
     return f"{name}.azurecr.io"

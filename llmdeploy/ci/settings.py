@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from llmdeploy.ci.environments import CLOUDS, PipelineEnv
+from llmdeploy.plan import endpoints
 
 #: Folder of the Markdown pieces (cost, plans) that make up the pull request report.
 REPORT_DIR = "llmdeploy-report"
@@ -30,7 +31,7 @@ class CiSettings:
     branch: str = "main"
 
     def stack_dir(self, stack: str) -> str:
-        return str(self.outdir / "stacks" / stack)
+        return str(endpoints.stack_dir(self.outdir, stack))
 
     def data_dir(self, stack: str) -> str:
         return str(self.terraform_data / stack)

@@ -21,6 +21,7 @@ from llmdeploy.cli.progress import terraform_progress
 from llmdeploy.cli.unfinished import aws_orphans, killed_run, listed, mark, unmark
 from llmdeploy.config import load
 from llmdeploy.errors import ConfigError, OperationError, Problem
+from llmdeploy.plan import endpoints
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.global_dns import DNS_PROVIDER
 from llmdeploy.plan.model import CloudPlan
@@ -125,7 +126,7 @@ def stack_runner(
     """The runner of a synthesized stack, with its Terraform data kept outside cdktf.out."""
     data_dir = (TERRAFORM_DATA / stack).resolve()
     return TerraformRunner(
-        outdir / "stacks" / stack,
+        endpoints.stack_dir(outdir, stack),
         stack=stack,
         binary=binary_from_env(environ),
         env={**environ, "TF_DATA_DIR": str(data_dir)},

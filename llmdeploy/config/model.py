@@ -11,7 +11,7 @@ from llmdeploy.config.common import PinnedImage, SecretField, Slug, Strict
 from llmdeploy.config.fleet_checks import cloud_problems
 from llmdeploy.config.grammars import ModelId, Revision, UrlPath
 from llmdeploy.engines import ENGINES, EngineName
-from llmdeploy.plan.sizing import Dtype, Quantization, fits, fitting_types, memory_need
+from llmdeploy.sizing import Dtype, Quantization, fits, fitting_types, memory_need
 
 Slot = Literal["blue", "green"]
 SLOTS: tuple[Slot, ...] = ("blue", "green")

@@ -11,7 +11,7 @@ from llmdeploy.engines import ENGINES, PROXY_PORT
 from llmdeploy.plan.global_dns import build_global_dns
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan, FleetPlan, HealthPlan, ModelPlan, TrafficPlan
 from llmdeploy.plan.routes import route_prefix
-from llmdeploy.plan.sizing import memory_need, shards
+from llmdeploy.sizing import memory_need, shards
 
 #: Root volume: the GPU AMI itself (~75 GiB) plus headroom for logs and the engine image (~10-20 GiB).
 BASE_DISK_GIB = 120

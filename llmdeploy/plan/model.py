@@ -14,7 +14,7 @@ from llmdeploy.config.environment import Access, Budget, Monitoring, State, Tier
 from llmdeploy.config.model import Algorithm, Autoscaling, EngineLimits, Slot, Spot
 from llmdeploy.engines import EngineSpec
 from llmdeploy.plan.global_dns import GlobalDnsPlan
-from llmdeploy.plan.sizing import Dtype, MemoryNeed, Quantization
+from llmdeploy.sizing import Dtype, MemoryNeed, Quantization
 
 
 @dataclass(frozen=True)

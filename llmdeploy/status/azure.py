@@ -19,6 +19,7 @@ from azure.mgmt.compute import ComputeManagementClient
 
 from llmdeploy.config.clouds import AzureCloud
 from llmdeploy.errors import OperationError
+from llmdeploy.plan import endpoints
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
 from llmdeploy.status import names
 from llmdeploy.status.model import SlotStatus
@@ -162,7 +163,7 @@ def _is_healthy(view: Any) -> bool:
 class _Reader:
     def __init__(self, plan: DeploymentPlan, clients: AzureClients) -> None:
         self.plan, self.clients = plan, clients
-        self.group = ResourceGroup(plan.cloud("azure").stack, plan.env, names.stack_prefix(plan))
+        self.group = ResourceGroup(plan.cloud("azure").stack, plan.env, endpoints.stack_prefix(plan))
         name = self.group.name
         endpoint = self.group.call(
             "Front Door endpoint", name, clients.cdn.afd_endpoints.get, name, name, name
@@ -184,7 +185,7 @@ class _Reader:
             spot=counts.spot,
             on_demand=counts.running - counts.spot,
             weight=self._weight(model, name),
-            endpoint=names.endpoint(self.plan, fleet.model, self.host, cloud_serves_https=True),
+            endpoint=endpoints.endpoint(self.plan, fleet.model, self.host, cloud_serves_https=True),
         )
 
     def _weight(self, model: ModelPlan, origin: str) -> int:

@@ -19,6 +19,7 @@ from google.cloud import compute_v1
 
 from llmdeploy.config.clouds import GcpCloud
 from llmdeploy.errors import OperationError
+from llmdeploy.plan import endpoints
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 from llmdeploy.status import names
 from llmdeploy.status.model import SlotStatus
@@ -133,7 +134,7 @@ class _Reader:
     def __init__(self, plan: DeploymentPlan, settings: GcpCloud, clients: GcpClients) -> None:
         self.plan, self.project = plan, settings.project_id
         self.gcp = GcpProject(clients, plan.cloud("gcp").stack, plan.env, self.project, settings.region)
-        prefix = names.stack_prefix(plan)
+        prefix = endpoints.stack_prefix(plan)
         url_map = self.gcp.call("URL map", prefix, clients.url_maps.get, project=self.project, url_map=prefix)
         self.weights = _weighted_services(url_map)
         found = self.gcp.call("address", prefix, clients.addresses.get, project=self.project, address=prefix)
@@ -169,7 +170,7 @@ class _Reader:
             spot=spot,
             on_demand=running - spot,
             weight=_percent(self.weights, names.gcp_fleet(self.plan, fleet)),
-            endpoint=names.endpoint(self.plan, fleet.model, self.address),
+            endpoint=endpoints.endpoint(self.plan, fleet.model, self.address),
         )
 
     def _is_spot(self, url: str) -> bool:

@@ -15,11 +15,9 @@ import math
 from dataclasses import dataclass
 
 from llmdeploy.config.clouds import GcpCloud
-from llmdeploy.errors import ConfigError, Problem
+from llmdeploy.plan.endpoints import stack_prefix
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 
-HTTP = "http"
-HTTPS = "https"
 #: GCP resource names: at most 63 characters (RFC 1035 labels).
 GCP_NAME_LIMIT = 63
 _GROUP_NAME_LIMIT = 58
@@ -32,11 +30,6 @@ BASE = "base"
 #: The registries the engine and proxy images come from (llmdeploy/engines.py, boot/context.py), and
 #: the suffix of the Artifact Registry remote repository that caches each for a GCP environment.
 GCP_REGISTRY_UPSTREAMS = {"docker.io": "docker-hub", "ghcr.io": "ghcr"}
-
-
-def stack_prefix(plan: DeploymentPlan) -> str:
-    """`<project>-<env>`: the name of environment-wide resources."""
-    return f"{plan.project}-{plan.env}"
 
 
 def gcp_fleet(plan: DeploymentPlan, fleet: FleetPlan) -> str:
@@ -150,42 +143,3 @@ def _digest(text: str) -> str:
 def azure_scale_set(fleet: FleetPlan) -> str:
     """`<model>-<slot>`: the fleet's scale set, load balancer prefix and Front Door origin."""
     return fleet.name
-
-
-def scheme(plan: DeploymentPlan, cloud_serves_https: bool = False) -> str:
-    """`https` when the endpoint has a certificate (a configured domain, or one the cloud provides)."""
-    return HTTPS if plan.access.tls.domain or cloud_serves_https else HTTP
-
-
-def model_host(plan: DeploymentPlan, model: str) -> str | None:
-    """`<model>.<domain>` with host routing, None with path routing.
-
-    Raises:
-        ConfigError: host routing without a domain (GCP and Azure match host names only exactly).
-    """
-    if plan.access.routing != "host":
-        return None
-    if plan.access.tls.domain is None:
-        raise ConfigError(
-            [
-                Problem(
-                    "access.routing is host, but no domain is set to build the models' host names from",
-                    path="access.tls.domain",
-                    hint="set access.tls.domain (models are then served at <model>.<domain>), "
-                    "or use routing: path",
-                )
-            ]
-        )
-    return f"{model}.{plan.access.tls.domain}"
-
-
-def endpoint(plan: DeploymentPlan, model: str, address: str, cloud_serves_https: bool = False) -> str:
-    """The URL clients call for `model`, given the load balancer's address (IP or host name).
-
-    With a domain, clients use it (its certificate names it, not the address).
-    """
-    host = model_host(plan, model)
-    if host is not None:
-        return f"{scheme(plan, cloud_serves_https)}://{host}/"
-    prefix = next(entry.route_prefix for entry in plan.models if entry.name == model)
-    return f"{scheme(plan, cloud_serves_https)}://{plan.access.tls.domain or address}{prefix}"

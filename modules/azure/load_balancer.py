@@ -58,6 +58,7 @@ from cdktn_provider_azurerm.lb_rule import LbRule
 from constructs import Construct
 
 from llmdeploy.config.clouds import AzureCloud
+from llmdeploy.plan import endpoints
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
 from llmdeploy.status import names
 from modules.azure.access import FRONT_DOOR_SKU, Access
@@ -181,7 +182,7 @@ class LoadBalancer(Construct):
         self.dns_records = domains.records(endpoint.host_name)
         self.endpoint_host: str = endpoint.host_name
         self.endpoints = {
-            model.name: names.endpoint(plan, model.name, endpoint.host_name, cloud_serves_https=True)
+            model.name: endpoints.endpoint(plan, model.name, endpoint.host_name, cloud_serves_https=True)
             for model in models
         }
 
@@ -273,7 +274,7 @@ class _Domains(Construct):
         domain = plan.access.tls.domain
         if domain is None:
             return
-        self.hosts = {model.name: names.model_host(plan, model.name) or domain for model in models}
+        self.hosts = {model.name: endpoints.model_host(plan, model.name) or domain for model in models}
         for host in sorted(set(self.hosts.values())):
             self.by_host[host] = CdnFrontdoorCustomDomain(
                 self,
@@ -356,7 +357,7 @@ class _Route(Construct):
                     priority=1,
                 ).id
             )
-        host_routing = names.model_host(plan, model.name) is not None
+        host_routing = endpoints.model_host(plan, model.name) is not None
         CdnFrontdoorRoute(
             self,
             self._ROUTE_ID,

@@ -66,6 +66,7 @@ from cdktn_provider_google.compute_url_map import (
 )
 from constructs import Construct
 
+from llmdeploy.plan import endpoints
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
 from llmdeploy.status import names
 from modules.gcp.access import Access
@@ -167,7 +168,9 @@ class LoadBalancer(Construct):
         self._frontend(url_map, address)
         self.url_map_id: str = url_map.id
         self.address: str = address.address
-        self.endpoints = {model.name: names.endpoint(plan, model.name, address.address) for model in models}
+        self.endpoints = {
+            model.name: endpoints.endpoint(plan, model.name, address.address) for model in models
+        }
         self.dns_records = [
             {"name": f"{host}.", "type": "A", "ttl": _DNS_TTL_S, "rrdatas": [address.address]}
             for host in self._hosts()
@@ -179,7 +182,7 @@ class LoadBalancer(Construct):
         if domain is None:
             return []
         models = [model.name for model in self.plan.models if model.fleets_on("gcp")]
-        return sorted({names.model_host(self.plan, model) or domain for model in models})
+        return sorted({endpoints.model_host(self.plan, model) or domain for model in models})
 
     def _routes(self, models: list[ModelPlan], ids: Mapping[str, str]) -> dict[str, Any]:
         """Host rules and path matchers: one matcher per model host, or one with a path rule per model."""
@@ -187,7 +190,7 @@ class LoadBalancer(Construct):
             return {
                 "host_rule": [
                     ComputeUrlMapHostRule(
-                        hosts=[str(names.model_host(self.plan, model.name))], path_matcher=model.name
+                        hosts=[str(endpoints.model_host(self.plan, model.name))], path_matcher=model.name
                     )
                     for model in models
                 ],

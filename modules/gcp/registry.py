@@ -17,6 +17,7 @@ from cdktn_provider_google.artifact_registry_repository import (
 from constructs import Construct
 
 from llmdeploy.config.clouds import GcpCloud
+from llmdeploy.plan import endpoints
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.status import names
 from modules.common import skip_checks
@@ -62,7 +63,7 @@ class RegistryMirrors(Construct):
                 location=settings.region,
                 format="DOCKER",
                 mode="REMOTE_REPOSITORY",
-                description=f"llmdeploy {names.stack_prefix(plan)}: pull-through cache of {upstream}",
+                description=f"llmdeploy {endpoints.stack_prefix(plan)}: pull-through cache of {upstream}",
                 remote_repository_config=ArtifactRegistryRepositoryRemoteRepositoryConfig(
                     description=upstream, docker_repository=docker
                 ),

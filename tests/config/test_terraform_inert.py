@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from llmdeploy.synth import STACK_FILE, stack_dir, synth
+from llmdeploy.plan.endpoints import stack_dir
+from llmdeploy.synth import STACK_FILE, synth
 
 pytestmark = [pytest.mark.synth, pytest.mark.terraform]
 

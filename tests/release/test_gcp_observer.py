@@ -20,6 +20,7 @@ from google.cloud import monitoring_v3
 from google.cloud.monitoring_v3.services.metric_service.transports import MetricServiceGrpcTransport
 
 from llmdeploy.errors import OperationError
+from llmdeploy.plan import endpoints
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.release.gates import CloudSample
 from llmdeploy.release.gcp import REQUEST_COUNT, GcpObserver, GcpObserverClients, OpenAlerts
@@ -86,7 +87,7 @@ def _deployed(plan: DeploymentPlan) -> DeployedStack:
             "weight": fleet.traffic.weight,
             "instance_groups": list(names.gcp_groups(plan, fleet)),
             "backend_service": names.gcp_fleet(plan, fleet),
-            "alert_names": [f"{names.stack_prefix(plan)} {fleet.name} {what}" for what in POLICIES],
+            "alert_names": [f"{endpoints.stack_prefix(plan)} {fleet.name} {what}" for what in POLICIES],
         }
         for fleet in plan.fleets_on("gcp")
     }

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from llmdeploy.errors import ConfigError, OperationError
-from llmdeploy.synth import RECORD, STACK_FILE, stack_dir, synth
+from llmdeploy.plan.endpoints import stack_dir
+from llmdeploy.synth import RECORD, STACK_FILE, synth
 from tests.conftest import EXAMPLES
 
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmdeploy.catalog import CLOUDS, instance_types
-from llmdeploy.plan.sizing import fits, fitting_types, memory_need, shards, usable_gib
+from llmdeploy.sizing import fits, fitting_types, memory_need, shards, usable_gib
 
 
 def test_7b_bf16_needs_about_16_gib() -> None:
