@@ -1,0 +1,68 @@
+"""What every cloud gives the cloud-neutral core: one `CloudDriver`, found by `llmdeploy.clouds.driver`.
+
+A driver turns the neutral `DeploymentPlan` into its cloud's resolved plan (every resource name, group
+split, size, scaling signal and encoded boot bundle decided once), and reads the deployed cloud back
+(`status`, promotion gates) by the same names. The CDK stacks translate the resolved plan field by
+field; they live in `stacks/` and `modules/` because `llmdeploy/` never imports CDK code, so the stack
+class is registered there (`stacks.app.stack_class`), keyed by the same cloud.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from llmdeploy.catalog import Cloud
+from llmdeploy.plan.model import DeploymentPlan
+from llmdeploy.release.gates import CloudSample
+from llmdeploy.release.observer import DeployedStack, HealthObserver
+from llmdeploy.status.model import SlotStatus
+
+__all__ = [
+    "CloudDriver",
+    "CloudSample",
+    "DeployedStack",
+    "HealthObserver",
+    "ResolvedCloud",
+    "SlotStatus",
+]
+
+
+class ResolvedCloud(Protocol):
+    """One cloud's resolved plan: what its stack creates, every value decided.
+
+    Each cloud's `resolve.py` defines a frozen dataclass with these fields and its own fleets
+    (`AwsPlan.fleets: tuple[AwsFleet, ...]` and so on).
+    """
+
+    @property
+    def cloud(self) -> Cloud: ...
+
+    @property
+    def stack(self) -> str: ...
+
+
+class CloudDriver(Protocol):
+    """The one translation point of a cloud (`llmdeploy/clouds/<cloud>/__init__.py` exports `DRIVER`)."""
+
+    @property
+    def cloud(self) -> Cloud: ...
+
+    def resolve(self, plan: DeploymentPlan) -> ResolvedCloud:
+        """The cloud's resolved plan. Raises ConfigError for what the cloud cannot build."""
+        ...
+
+    def read_status(self, plan: DeploymentPlan, stack: DeployedStack) -> list[SlotStatus]:
+        """Every fleet's status on this cloud, found by the resolved names.
+
+        `stack.outputs` is read only for ids the cloud assigns; `stack.environ` holds credentials
+        and endpoints (an emulator's in tests).
+        """
+        ...
+
+    def observer(self, stack: DeployedStack) -> HealthObserver:
+        """The promotion gates' view of one deployed stack."""
+        ...
+
+    def encode_user_data(self, bundle: str) -> str:
+        """The boot bundle as the cloud's VM user-data field takes it."""
+        ...
