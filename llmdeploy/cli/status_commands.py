@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,9 +21,11 @@ from llmdeploy.cli.deploy_commands import (
     StackTarget,
     stack_targets,
 )
+from llmdeploy.cli.local_commands import LOCAL_STATE_DIR, local_environ
 from llmdeploy.cli.progress import terraform_progress
+from llmdeploy.clouds import driver
+from llmdeploy.clouds.contract import StackAccess
 from llmdeploy.config import load
-from llmdeploy.config.clouds import AwsCloud
 from llmdeploy.errors import ConfigError, OperationError, Problem
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.cost import mix_usd_hour
@@ -153,16 +156,14 @@ def _answers(plan: DeploymentPlan, cloud: str) -> str:
 def _read(
     env: str, plan: DeploymentPlan, cloud: Cloud, env_dir: Path, outdir: Path, local: bool
 ) -> list[SlotStatus]:
+    environ = local_environ(LOCAL_STATE_DIR) if local else dict(os.environ)
+
+    def outputs() -> dict[str, object]:
+        (target,) = [entry for entry in stack_targets(env, env_dir, outdir, cloud, local) if entry.cloud]
+        return _outputs(target)
+
     try:
-        if cloud == "aws":
-            return _read_aws(env, plan, env_dir, outdir, local)
-        if cloud == "gcp":
-            from llmdeploy.status import gcp
-
-            return gcp.read_status(plan, gcp.GcpClients.connect())
-        from llmdeploy.status import azure
-
-        return azure.read_status(plan, azure.AzureClients.connect(azure.subscription(plan)))
+        return driver(cloud).read_status(plan, StackAccess(plan.cloud(cloud).stack, environ, outputs))
     except ImportError as error:
         raise OperationError(
             f"Cannot read the {cloud} status: {error.name} is not installed. Install {_SDK_HINTS[cloud]}, "
@@ -184,14 +185,3 @@ def _outputs(target: StackTarget) -> dict[str, object]:
         target.runner.on_message = on_message
         target.runner.init()
         return target.runner.output()
-
-
-def _read_aws(env: str, plan: DeploymentPlan, env_dir: Path, outdir: Path, local: bool) -> list[SlotStatus]:
-    """The stack's outputs name its groups and rules; boto3 reads them with Terraform's environment."""
-    from llmdeploy.status.aws import AwsClients, read_status
-
-    (target,) = [entry for entry in stack_targets(env, env_dir, outdir, "aws", local) if entry.cloud]
-    outputs = _outputs(target)
-    settings = plan.cloud("aws").settings
-    assert isinstance(settings, AwsCloud)
-    return read_status(plan, outputs, AwsClients.connect(settings.region, target.environ))

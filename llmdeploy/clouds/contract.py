@@ -9,6 +9,8 @@ class is registered there (`stacks.app.stack_class`), keyed by the same cloud.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from llmdeploy.catalog import Cloud
@@ -24,7 +26,20 @@ __all__ = [
     "HealthObserver",
     "ResolvedCloud",
     "SlotStatus",
+    "StackAccess",
 ]
+
+
+@dataclass(frozen=True)
+class StackAccess:
+    """How `status` reaches one deployed cloud stack."""
+
+    stack: str
+    #: Credentials and endpoints (the emulator's with `--local`).
+    environ: Mapping[str, str]
+    #: Reads the stack's Terraform outputs (synthesizes and initializes the stack: slow). Only for
+    #: ids the cloud assigns; every name comes from the resolved plan.
+    outputs: Callable[[], Mapping[str, object]]
 
 
 class ResolvedCloud(Protocol):
@@ -51,12 +66,8 @@ class CloudDriver(Protocol):
         """The cloud's resolved plan. Raises ConfigError for what the cloud cannot build."""
         ...
 
-    def read_status(self, plan: DeploymentPlan, stack: DeployedStack) -> list[SlotStatus]:
-        """Every fleet's status on this cloud, found by the resolved names.
-
-        `stack.outputs` is read only for ids the cloud assigns; `stack.environ` holds credentials
-        and endpoints (an emulator's in tests).
-        """
+    def read_status(self, plan: DeploymentPlan, stack: StackAccess) -> list[SlotStatus]:
+        """Every fleet's status on this cloud, found by the resolved names."""
         ...
 
     def observer(self, stack: DeployedStack) -> HealthObserver:

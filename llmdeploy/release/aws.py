@@ -8,7 +8,7 @@ Imported only when an AWS stack is observed: boto3 takes a while to import.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
@@ -27,7 +27,7 @@ PERIOD_S = 60
 class AwsObserver:
     """Samples one slot's health through the ELBv2 and CloudWatch APIs."""
 
-    cloud = "aws"
+    cloud: Final = "aws"
 
     def __init__(self, stack: DeployedStack) -> None:
         assert isinstance(stack.settings, AwsCloud)

@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from azure.mgmt.alertsmanagement import AlertsManagementClient
 from azure.mgmt.monitor import MonitorManagementClient
@@ -69,7 +69,7 @@ class AzureObserverClients:
 class AzureObserver:
     """Samples one slot's health through Compute, Azure Monitor metrics and alerts."""
 
-    cloud = "azure"
+    cloud: Final = "azure"
 
     def __init__(self, stack: DeployedStack, clients: AzureObserverClients) -> None:
         self._stack, self._clients = stack, clients

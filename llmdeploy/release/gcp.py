@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import google.auth
 from google.api_core import exceptions as google_errors
@@ -109,7 +109,7 @@ class GcpObserverClients:
 class GcpObserver:
     """Samples one slot's health through Compute Engine and Cloud Monitoring."""
 
-    cloud = "gcp"
+    cloud: Final = "gcp"
 
     def __init__(self, stack: DeployedStack, clients: GcpObserverClients) -> None:
         settings = stack.settings

@@ -7,7 +7,6 @@ and is imported only when that cloud is deployed (boto3 and friends are slow to 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -41,7 +40,8 @@ class DeployedStack:
 class HealthObserver(Protocol):
     """Reports the health of one model's slot on one cloud."""
 
-    cloud: Cloud
+    @property
+    def cloud(self) -> Cloud: ...
 
     def sample(self, model: str, slot: Slot) -> CloudSample: ...
 
@@ -58,9 +58,9 @@ def observer_for(stack: DeployedStack) -> HealthObserver:
             f"{stack.cloud} health observer, so it cannot tell whether the new slot is healthy there. "
             f"Promote on the clouds it can watch with --cloud {' / --cloud '.join(OBSERVED_CLOUDS)}."
         )
-    module = importlib.import_module(f"llmdeploy.release.{stack.cloud}")
-    found: HealthObserver = module.observer(stack)
-    return found
+    from llmdeploy.clouds import driver  # the clouds' contract imports this module's records
+
+    return driver(stack.cloud).observer(stack)
 
 
 def fleet_outputs(stack: DeployedStack, model: str, slot: Slot) -> Mapping[str, object]:
