@@ -10,8 +10,8 @@ from pathlib import Path
 NEW_FILE_MODE = 0o644
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temp file in the same folder and a rename.
+def write_atomically(path: Path, content: str | bytes) -> None:
+    """Write `content` (text as UTF-8) to `path` via a temp file in the same folder and a rename.
 
     The rename is atomic on POSIX within one filesystem, which is why the temp file
     lives next to the target rather than in /tmp. The file keeps its mode (the temp file
@@ -21,8 +21,8 @@ def write_atomically(path: Path, text: str) -> None:
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, _mode(path))
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content.encode() if isinstance(content, str) else content)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)

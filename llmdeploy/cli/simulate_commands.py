@@ -14,6 +14,7 @@ from llmdeploy.config import load
 from llmdeploy.errors import ConfigError, Problem
 from llmdeploy.plan.build import build_plan
 from llmdeploy.simulate.model import Options
+from llmdeploy.simulate.plot import write_plot
 from llmdeploy.simulate.report import simulation_json, simulation_table
 from llmdeploy.simulate.run import pick_fleet, simulate
 from llmdeploy.simulate.traces import read_spot, read_traffic
@@ -28,6 +29,23 @@ def _cloud(name: str | None) -> Cloud | None:
     raise ConfigError(
         [Problem(f"unknown cloud {name!r}", path="--cloud", hint=f"use one of: {', '.join(CLOUDS)}")]
     )
+
+
+def _check_plot_path(plot: Path | None) -> None:
+    if plot is None:
+        return
+    if plot.suffix.lower() != ".png":
+        raise ConfigError(
+            [Problem(f"{plot} is not a .png file", path="--plot", hint="give a path ending in .png")]
+        )
+    if not plot.parent.is_dir():
+        raise ConfigError(
+            [
+                Problem(
+                    f"folder {plot.parent} does not exist", path="--plot", hint="create it, or pick another"
+                )
+            ]
+        )
 
 
 @app.command("simulate")
@@ -66,13 +84,20 @@ def simulate_command(
         ),
     ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Also write a PNG: replicas wanted vs ready over time, reclaims marked."),
+    ] = None,
     env_dir: EnvDir = DEFAULT_ENV_DIR,
 ) -> None:
     """Replay traffic and spot traces: the plan's policy, on-demand fallback, all on-demand, all spot."""
+    _check_plot_path(plot)
     plan = build_plan(load(env, env_dir))
     fleet = pick_fleet(plan, model, _cloud(cloud))
     options = Options(days=days, seed=seed, latency_budget_s=latency_budget_s, stretch=stretch)
     result = simulate(plan, fleet, read_traffic(traffic), read_spot(spot), options)
+    if plot is not None:
+        write_plot(result, plot)
     if as_json:
         out.print_json(json.dumps(simulation_json(result)))
     else:

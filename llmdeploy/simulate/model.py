@@ -60,6 +60,19 @@ WAIT_THRESHOLDS_S: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
 
 
 @dataclass(frozen=True)
+class Timeline:
+    """One policy's replay step by step, for the plot: replicas wanted and ready, and reclaims."""
+
+    step_s: int
+    #: Replicas the autoscaler asked for at each step.
+    wanted: tuple[int, ...]
+    #: Replicas serving at each step.
+    ready: tuple[int, ...]
+    #: Spot replicas reclaimed at each step.
+    preempted: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Result:
     """One policy's replay."""
 
@@ -81,6 +94,7 @@ class Result:
     on_demand_hours: float
     spot_hours: float
     cost_usd: float
+    timeline: Timeline
 
     @property
     def usd_hour(self) -> float:

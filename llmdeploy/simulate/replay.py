@@ -23,7 +23,15 @@ from dataclasses import dataclass, field, replace
 from llmdeploy.plan.cost import mix_usd_hour, on_demand_count
 from llmdeploy.plan.model import FleetPlan
 from llmdeploy.simulate import queueing
-from llmdeploy.simulate.model import NOTICE_S, WAIT_THRESHOLDS_S, Options, Policy, Result, ThroughputModel
+from llmdeploy.simulate.model import (
+    NOTICE_S,
+    WAIT_THRESHOLDS_S,
+    Options,
+    Policy,
+    Result,
+    ThroughputModel,
+    Timeline,
+)
 from llmdeploy.simulate.traces import Traffic, ZoneTrace
 
 #: The autoscaler acts on the mean rate over this window: AWS target tracking scales out after three
@@ -52,6 +60,9 @@ class Totals:
     on_demand_s: float = 0.0
     spot_s: float = 0.0
     cost_usd: float = 0.0
+    wanted: list[int] = field(default_factory=list)
+    ready: list[int] = field(default_factory=list)
+    preempted: list[int] = field(default_factory=list)
 
 
 def fleet_for(fleet: FleetPlan, policy: Policy) -> FleetPlan:
@@ -182,6 +193,7 @@ class Replay:
         for replica in lost:
             self.replicas.remove(replica)
         self.totals.preemptions += len(lost)
+        self.totals.preempted.append(len(lost))
         self.reclaimed_ready = sum(1 for replica in lost if replica.ready_at_s <= t_s)
 
     def autoscale(self, want: int) -> None:
@@ -220,6 +232,8 @@ class Replay:
         on_demand = len(self.replicas) - spot
         totals.steps += 1
         totals.steps_enough += ready >= self.target
+        totals.wanted.append(self.target)
+        totals.ready.append(ready)
         arrivals = rate * step
         totals.requests += arrivals
         waits = self.waits(rate, ready * concurrency, service_s)
@@ -272,6 +286,9 @@ class Replay:
             on_demand_hours=totals.on_demand_s / 3600,
             spot_hours=totals.spot_s / 3600,
             cost_usd=totals.cost_usd,
+            timeline=Timeline(
+                self.options.step_s, tuple(totals.wanted), tuple(totals.ready), tuple(totals.preempted)
+            ),
         )
 
 
