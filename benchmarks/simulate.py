@@ -1,6 +1,6 @@
 """Simulate benchmark: the prod example's first model on AWS over the shared 45-day spot trace.
 
-    python benchmarks/simulate.py [--data ../shared/data] [--days 0] [--stretch 1]
+    python benchmarks/simulate.py [--data ../shared/data] [--days 0] [--stretch 1] [--spot-extra 1]
 
 Prints availability and cost as a share of all on-demand for the plan's policy and the on-demand
 fallback (and the two extremes), and the wall time of the replay (target: under 30 s on 2 cores).
@@ -34,6 +34,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=shared, required=shared is None)
     parser.add_argument("--days", type=float, default=0.0, help="0: the whole spot trace")
     parser.add_argument("--stretch", type=int, default=1, help="replay minutes per traffic trace minute")
+    parser.add_argument("--spot-extra", type=int, default=1, help="the fallback policy's spare spot replicas")
     args = parser.parse_args()
     for name, value in EXAMPLE_VARIABLES.items():
         os.environ.setdefault(name, value)
@@ -42,10 +43,14 @@ def main() -> int:
     traffic = read_traffic(args.data / "llm-traces" / "AzureLLMInferenceTrace_conv.csv")
     spot = read_spot(args.data / "spot-traces" / "availability" / "1-node" / "aws-02-15-2023")
     started = time.perf_counter()
-    result = simulate(plan, fleet, traffic, spot, Options(days=args.days, stretch=args.stretch))
+    options = Options(days=args.days, stretch=args.stretch, spot_extra=args.spot_extra)
+    result = simulate(plan, fleet, traffic, spot, options)
     wall_s = time.perf_counter() - started
     baseline = next(entry for entry in result.results if entry.policy == "all-on-demand")
-    print(f"{fleet.model} ({fleet.slot}) on aws, {result.options.days:.1f} days, stretch {args.stretch}")
+    print(
+        f"{fleet.model} ({fleet.slot}) on aws, {result.options.days:.1f} days, stretch {args.stretch}, "
+        f"fallback with {args.spot_extra} spare spot replica(s)"
+    )
     print(f"zones (plan <- trace): {result.zones}")
     print(
         f"{'policy':<14} {'time ok':>8} {'req <=5s':>9} {'preempt':>8} {'cost USD':>10} {'vs on-demand':>13}"

@@ -83,6 +83,14 @@ def simulate_command(
             "--stretch", min=1, help="Replay minutes per trace minute (24: an hour's trace as a day)."
         ),
     ] = 1,
+    spot_extra: Annotated[
+        int,
+        typer.Option(
+            "--spot-extra",
+            min=0,
+            help="Spot replicas the fallback policy runs beyond the target (SpotHedge's over-provisioning).",
+        ),
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     plot: Annotated[
         Path | None,
@@ -94,7 +102,9 @@ def simulate_command(
     _check_plot_path(plot)
     plan = build_plan(load(env, env_dir))
     fleet = pick_fleet(plan, model, _cloud(cloud))
-    options = Options(days=days, seed=seed, latency_budget_s=latency_budget_s, stretch=stretch)
+    options = Options(
+        days=days, seed=seed, latency_budget_s=latency_budget_s, stretch=stretch, spot_extra=spot_extra
+    )
     result = simulate(plan, fleet, read_traffic(traffic), read_spot(spot), options)
     if plot is not None:
         write_plot(result, plot)

@@ -47,6 +47,10 @@ class Options:
     #: Minutes of replay per minute of the traffic trace: 24 plays a one-hour trace as a day, its swings
     #: as slow as a diurnal cycle's instead of twice an hour.
     stretch: int = 1
+    #: Spot replicas the fallback policy runs beyond the target, spread over zones, so that one zone's
+    #: reclaim leaves enough ready replicas while replacements boot (SpotHedge's over-provisioning:
+    #: Mao et al., "SkyServe", EuroSys 2025).
+    spot_extra: int = 0
 
 
 #: Seconds between a spot reclaim notice and the VM's end. The drain agent takes the replica out of the

@@ -207,7 +207,7 @@ class Replay:
     def converge(self, t_s: int, ready_now: bool = False) -> None:
         """Launch or stop replicas towards the target mix; the fallback covers missing spot with on-demand."""
         on_demand = on_demand_count(self.target, self.fleet.spot)
-        spot = self.target - on_demand
+        spot = self.target - on_demand + (self.options.spot_extra if self.fallback and self.target else 0)
         have_spot = sum(1 for r in self.replicas if r.spot)
         if have_spot < spot:
             self.launch(True, spot - have_spot, t_s, ready_now)

@@ -49,7 +49,10 @@ def simulation_table(simulation: Simulation) -> Table:
     )
     table.add_column("")
     for result in simulation.results:
-        table.add_column(result.policy, justify="right")
+        extra = result.policy == "fallback" and options.spot_extra
+        table.add_column(
+            f"fallback (+{options.spot_extra} spot)" if extra else result.policy, justify="right"
+        )
     columns = [
         _rows(result, _baseline(simulation), options.latency_budget_s) for result in simulation.results
     ]
@@ -69,6 +72,7 @@ def simulation_json(simulation: Simulation) -> dict[str, Any]:
         "seed": options.seed,
         "latency_budget_s": options.latency_budget_s,
         "stretch": options.stretch,
+        "spot_extra": options.spot_extra,
         "zones": simulation.zones,
         "policies": {
             result.policy: {

@@ -8,6 +8,7 @@ from llmdeploy.plan.cost import fleet_cost, hourly_usd
 from llmdeploy.plan.model import FleetPlan
 from llmdeploy.simulate.model import Options
 from llmdeploy.simulate.replay import replay
+from llmdeploy.simulate.traces import ZoneTrace
 from tests.simulate.conftest import STEADY, fixed_size, zones
 
 TWO_DAYS = Options(days=2)
@@ -94,3 +95,16 @@ def test_slower_traffic_swings_let_the_autoscaler_keep_up(fleet: FleetPlan) -> N
         return replay(fleet, ramp, zones("1"), "all-on-demand", options).time_available
 
     assert available(24) > available(1) + 0.2
+
+
+def test_over_provisioned_spot_rides_out_one_zone_going_dark(fleet: FleetPlan) -> None:
+    # One zone of three goes dark for an hour every six: its spot replicas are reclaimed and the
+    # replacements take the readiness time. Spare spot replicas in the other zones cover the gap.
+    dark_a = {**zones("1"), "us-east-1a": ZoneTrace("us-east-1a", 3600, (True,) * 5 + (False,))}
+    sized = fixed_size(fleet, 6)
+    plain = replay(sized, STEADY, dark_a, "fallback", TWO_DAYS)
+    # Zone balancing puts two of the spot replicas in us-east-1a: two spares cover them.
+    spare = replay(sized, STEADY, dark_a, "fallback", replace(TWO_DAYS, spot_extra=2))
+    assert spare.time_available > plain.time_available
+    assert spare.requests_within_budget >= plain.requests_within_budget
+    assert spare.spot_hours > plain.spot_hours
