@@ -70,7 +70,9 @@ def aws_orphans(
         raise OperationError(
             f"Could not look for resources of stack '{runner.stack}' outside its state ({error}). The "
             "lookup needs tag:GetResources, ec2:Describe*, autoscaling:DescribeAutoScalingGroups, "
-            "iam:ListRoles, iam:ListRoleTags, iam:ListInstanceProfiles and iam:GetInstanceProfile: "
+            "iam:ListRoles, iam:ListRoleTags, iam:ListInstanceProfiles, iam:GetInstanceProfile, "
+            "kms:ListKeys, kms:DescribeKey, kms:ListResourceTags, kms:ListAliases and "
+            "ecr:DescribePullThroughCacheRules: "
             "grant them, then run the command again."
         ) from None
 

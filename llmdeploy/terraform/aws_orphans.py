@@ -10,8 +10,14 @@ tags (`project`, `environment`, `managed-by`), so they can be found and removed.
 Found through the Resource Groups Tagging API, plus describe and list calls for the kinds it does
 not return: Auto Scaling groups (documented as unsupported by GetResources, see
 https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/supported-services.html),
-IAM roles and instance profiles (global, listed with their tags one by one), and launch
-templates, security group rules and addresses (which the local emulator leaves out).
+IAM roles and instance profiles (global, listed with their tags one by one), KMS keys (listed
+with their tags one by one, with the aliases that point at them: aliases take no tags, and an
+orphan alias makes the next apply fail with AlreadyExists), ECR pull-through cache rules (no tags:
+found by the environment's own repository prefix, `llmdeploy.boot.registry.stack_prefix`), and
+launch templates, security group rules and addresses (which the local emulator leaves out).
+S3 buckets come from the Tagging API; a bucket is emptied (every version) before it is deleted.
+Resources that go with their parent (routes, listeners and rules, scaling policies, flow logs,
+bucket settings, subscriptions) are not listed.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ DELETION_ORDER = (
     "autoscaling:autoScalingGroup",
     "elasticloadbalancing:loadbalancer",
     "elasticloadbalancing:targetgroup",
+    "ecr:pull-through-cache-rule",
     "ec2:launch-template",
     "ec2:natgateway",
     "ec2:elastic-ip",
@@ -42,6 +49,9 @@ DELETION_ORDER = (
     "logs:log-group",
     "sns:topic",
     "cloudwatch:alarm",
+    "s3:bucket",
+    "kms:alias",
+    "kms:key",
 )
 #: Kinds found by describe and list calls: the Tagging API does not return them (groups, IAM), or
 #: not on every implementation (the emulator leaves out templates, rules and addresses).
@@ -54,9 +64,15 @@ _LISTED_KINDS = frozenset(
         "ec2:security-group-rule",
         "iam:instance-profile",
         "iam:role",
+        "ecr:pull-through-cache-rule",
+        "kms:alias",
+        "kms:key",
     }
 )
-_TAGGING_API_KINDS = tuple(kind for kind in DELETION_ORDER if kind not in _LISTED_KINDS)
+#: The Tagging API's type filters: an S3 bucket's ARN names no resource type, so its filter is "s3".
+_TAGGING_API_FILTERS = tuple(
+    "s3" if kind == "s3:bucket" else kind for kind in DELETION_ORDER if kind not in _LISTED_KINDS
+)
 
 
 @dataclass(frozen=True)
@@ -103,13 +119,15 @@ def delete_orphans(orphans: list[Orphan], clients: Clients) -> list[str]:
 def _tagged(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
     filters = [{"Key": key, "Values": [value]} for key, value in tags.items()]
     pages = clients("resourcegroupstaggingapi").get_paginator("get_resources")
-    for page in pages.paginate(TagFilters=filters, ResourceTypeFilters=list(_TAGGING_API_KINDS)):
+    for page in pages.paginate(TagFilters=filters, ResourceTypeFilters=list(_TAGGING_API_FILTERS)):
         for entry in page.get("ResourceTagMappingList", []):
             orphan = _from_arn(entry["ResourceARN"])
             if orphan is not None:
                 yield orphan
     yield from _described(tags, clients)
     yield from _iam(tags, clients)
+    yield from _kms(tags, clients)
+    yield from _cache_rules(tags, clients)
 
 
 def _described(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
@@ -171,6 +189,40 @@ def _iam(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
                 yield Orphan("iam:instance-profile", profile["InstanceProfileName"], profile["Arn"])
 
 
+def _kms(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
+    """Live customer keys with all of `tags`, and the aliases pointing at them."""
+    kms = clients("kms")
+    keys: dict[str, str] = {}
+    for page in kms.get_paginator("list_keys").paginate():
+        for key in page.get("Keys", []):
+            metadata = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+            if metadata.get("KeyManager") != "CUSTOMER" or metadata.get("KeyState") == "PendingDeletion":
+                continue
+            found = kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags", [])
+            pairs = [{"Key": tag["TagKey"], "Value": tag["TagValue"]} for tag in found]
+            if _has_tags(pairs, tags):
+                keys[key["KeyId"]] = key["KeyArn"]
+    for key_id, arn in keys.items():
+        for page in kms.get_paginator("list_aliases").paginate(KeyId=key_id):
+            for alias in page.get("Aliases", []):
+                yield Orphan("kms:alias", alias["AliasName"], alias["AliasArn"])
+        yield Orphan("kms:key", key_id, arn)
+
+
+def _cache_rules(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
+    """The environment's ECR pull-through cache rules: their prefix holds its project and name."""
+    from llmdeploy.boot.registry import stack_prefix
+
+    if "project" not in tags or "environment" not in tags:
+        return
+    prefix = stack_prefix(tags["project"], tags["environment"])
+    for page in clients("ecr").get_paginator("describe_pull_through_cache_rules").paginate():
+        for rule in page.get("pullThroughCacheRules", []):
+            name = rule["ecrRepositoryPrefix"]
+            if name.startswith(prefix):
+                yield Orphan("ecr:pull-through-cache-rule", name, name)
+
+
 def _has_tags(found: list[dict[str, str]], wanted: Mapping[str, str]) -> bool:
     present = {tag["Key"]: tag["Value"] for tag in found}
     return all(present.get(key) == value for key, value in wanted.items())
@@ -194,6 +246,8 @@ def _from_arn(arn: str) -> Orphan | None:
         return Orphan("sns:topic", arn, arn)
     if service == "cloudwatch" and resource.startswith("alarm:"):
         return Orphan("cloudwatch:alarm", resource.removeprefix("alarm:"), arn)
+    if service == "s3" and "/" not in resource:
+        return Orphan("s3:bucket", resource, arn)  # Terraform's ID is the bucket name
     return None
 
 
@@ -269,6 +323,17 @@ def _delete_security_group(clients: Clients, orphan: Orphan) -> None:
     ec2.delete_security_group(GroupId=orphan.id)
 
 
+def _delete_bucket(clients: Clients, orphan: Orphan) -> None:
+    """Every object version and delete marker first: S3 deletes only empty buckets."""
+    s3 = clients("s3")
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=orphan.id):
+        versions = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+        if versions:
+            objects = [{"Key": entry["Key"], "VersionId": entry["VersionId"]} for entry in versions]
+            s3.delete_objects(Bucket=orphan.id, Delete={"Objects": objects, "Quiet": True})
+    s3.delete_bucket(Bucket=orphan.id)
+
+
 _DELETE: dict[str, Callable[[Clients, Orphan], None]] = {
     "autoscaling:autoScalingGroup": _delete_group,
     "elasticloadbalancing:loadbalancer": lambda c, o: c("elbv2").delete_load_balancer(LoadBalancerArn=o.id),
@@ -287,4 +352,11 @@ _DELETE: dict[str, Callable[[Clients, Orphan], None]] = {
     "logs:log-group": lambda c, o: c("logs").delete_log_group(logGroupName=o.id),
     "sns:topic": lambda c, o: c("sns").delete_topic(TopicArn=o.id),
     "cloudwatch:alarm": lambda c, o: c("cloudwatch").delete_alarms(AlarmNames=[o.id]),
+    "ecr:pull-through-cache-rule": lambda c, o: c("ecr").delete_pull_through_cache_rule(
+        ecrRepositoryPrefix=o.id
+    ),
+    "s3:bucket": _delete_bucket,
+    "kms:alias": lambda c, o: c("kms").delete_alias(AliasName=o.id),
+    # KMS deletes a key only after a waiting period (7 days at least); it is unusable meanwhile.
+    "kms:key": lambda c, o: c("kms").schedule_key_deletion(KeyId=o.id, PendingWindowInDays=7),
 }

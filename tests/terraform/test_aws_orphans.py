@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from llmdeploy.boot.registry import stack_prefix
 from llmdeploy.terraform.aws_orphans import delete_orphans, find_orphans
 from tests.fixtures_aws import AwsClient
 
@@ -134,3 +135,37 @@ def test_a_deleted_nat_gateway_and_the_rules_of_a_deleted_group_are_no_orphans(
     ec2.delete_nat_gateway(NatGatewayId=gateway)
     ec2.delete_security_group(GroupId=ids["sg"])
     assert find_orphans(_tags(unique_name), state, aws_client) == []
+
+
+def test_buckets_keys_with_their_aliases_and_cache_rules_are_found_and_deleted(
+    aws_client: AwsClient, unique_name: str
+) -> None:
+    """Each of these blocks the next apply on a name that already exists, or keeps costing money."""
+    tags = _tags(unique_name)
+    s3, kms, ecr = aws_client("s3"), aws_client("kms"), aws_client("ecr")
+    bucket = f"{unique_name}-access-logs"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": _tag_list(tags)})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"first", b"second"):  # two versions: the bucket must be emptied of both
+        s3.put_object(Bucket=bucket, Key="AWSLogs/log.gz", Body=body)
+    tag_pairs = [{"TagKey": key, "TagValue": value} for key, value in tags.items()]
+    key = kms.create_key(Tags=tag_pairs)["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=f"alias/{unique_name}-logs", TargetKeyId=key)
+    foreign = kms.create_key(Tags=[{"TagKey": "project", "TagValue": "someone-else"}])["KeyMetadata"]["KeyId"]
+    prefix = f"{stack_prefix('orphans', unique_name)}docker-hub"
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix=prefix, upstreamRegistryUrl="public.ecr.aws")
+    found = find_orphans(tags, _state(), aws_client)
+    assert [(orphan.kind, orphan.id) for orphan in found] == [
+        ("ecr:pull-through-cache-rule", prefix),
+        ("s3:bucket", bucket),
+        ("kms:alias", f"alias/{unique_name}-logs"),
+        ("kms:key", key),
+    ]
+    # In the state by name and id: nothing is an orphan.
+    assert find_orphans(tags, _state(prefix, bucket, f"alias/{unique_name}-logs", key), aws_client) == []
+    assert delete_orphans(found, aws_client) == []
+    assert find_orphans(tags, _state(), aws_client) == []
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    assert kms.describe_key(KeyId=foreign)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert bucket not in [entry["Name"] for entry in s3.list_buckets()["Buckets"]]
