@@ -18,13 +18,11 @@ from cdktn_provider_google.data_google_compute_image import DataGoogleComputeIma
 from cdktn_provider_google.provider import GoogleProvider
 from constructs import Construct
 
-from llmdeploy.config.clouds import GcpCloud
+from llmdeploy.clouds.gcp.resolve import resolve
 from llmdeploy.metrics import QUEUE_SIZE
-from llmdeploy.plan.endpoints import stack_prefix
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from modules.gcp import Access, EngineMetrics, GpuFleet, LoadBalancer, Monitoring, Network, RegistryMirrors
-from modules.gcp.gpu_fleet import IMAGE_PROJECT
-from modules.gcp.labels import gcp_labels
+from modules.gcp.gpu_fleet import FleetRefs
 
 #: hashicorp/google versions the synthesized JSON accepts: the bindings' schema (8.7) and later 8.x.
 PROVIDER_VERSIONS = ">= 8.7, < 9.0"
@@ -44,54 +42,34 @@ class GcpStack(TerraformStack):
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
-        settings = cloud.settings
-        assert isinstance(settings, GcpCloud)
-        provider = GoogleProvider(
-            self, self._PROVIDER_ID, project=settings.project_id, region=settings.region
-        )
+        gcp = resolve(plan)
+        provider = GoogleProvider(self, self._PROVIDER_ID, project=gcp.project_id, region=gcp.region)
         # An override: the binding rewrites the map keys of provider arguments (cost-center -> cost_center).
-        provider.add_override("default_labels", gcp_labels(plan.tags))
+        provider.add_override("default_labels", gcp.labels)
         # The prebuilt bindings pin one exact provider version; accept the range with this schema.
         self.add_override("terraform.required_providers.google.version", PROVIDER_VERSIONS)
-        name = stack_prefix(plan)
-        fleets = plan.fleets_on("gcp")
-        network = Network(self, self._NETWORK_ID, name=name, settings=settings, tags=plan.tags)
-        access = Access(
-            self,
-            self._ACCESS_ID,
-            name=name,
-            config=plan.access,
-            network=network,
-            engine_ports=sorted({fleet.health.port for fleet in fleets}),
-        )
+        network = Network(self, self._NETWORK_ID, gcp=gcp)
+        access = Access(self, self._ACCESS_ID, gcp=gcp, network=network)
         engine_metrics = EngineMetrics(self, self._METRICS_ID)
-        registries = RegistryMirrors(self, self._REGISTRIES_ID, plan=plan, settings=settings)
+        registries = RegistryMirrors(self, self._REGISTRIES_ID, gcp=gcp)
         image = DataGoogleComputeImage(
-            self, self._IMAGE_ID, family=settings.image_family, project=IMAGE_PROJECT
+            self, self._IMAGE_ID, family=gcp.image_family, project=gcp.image_project
+        )
+        refs = FleetRefs(
+            image=image.self_link,
+            subnet_id=network.subnet_id,
+            instance_tag=access.instance_tag,
+            registries=registries.repositories,
+            queue_metric=engine_metrics.by_name[QUEUE_SIZE],
         )
         groups = {
-            fleet.name: GpuFleet(
-                self,
-                fleet.name,
-                name=name,
-                plan=plan,
-                fleet=fleet,
-                settings=settings,
-                image=image.self_link,
-                subnet_id=network.subnet_id,
-                instance_tag=access.instance_tag,
-                registries=registries.repositories,
-                queue_metric=engine_metrics.by_name[QUEUE_SIZE],
-            )
-            for fleet in fleets
+            fleet.name: GpuFleet(self, fleet.name, gcp=gcp, fleet=fleet, refs=refs) for fleet in gcp.fleets
         }
-        lb = LoadBalancer(self, self._LB_ID, name=name, plan=plan, fleets=groups, access=access)
+        lb = LoadBalancer(self, self._LB_ID, gcp=gcp, fleets=groups, access=access)
         monitoring = Monitoring(
             self,
             self._MONITORING_ID,
-            name=name,
-            plan=plan,
-            fleets=groups,
+            gcp=gcp,
             backend_services=lb.backend_services,
             engine_metrics=engine_metrics,
         )
@@ -104,12 +82,12 @@ class GcpStack(TerraformStack):
                 fleet.name: {
                     "model": fleet.model,
                     "slot": fleet.slot,
-                    "weight": fleet.traffic.weight,
-                    "instance_groups": groups[fleet.name].group_names,
+                    "weight": fleet.weight,
+                    "instance_groups": list(fleet.group_names),
                     "backend_service": lb.backend_services[fleet.name],
                     "alert_names": monitoring.alert_names[fleet.name],
                 }
-                for fleet in fleets
+                for fleet in gcp.fleets
             },
         )
         TerraformOutput(self, "url_map", value=lb.url_map_id)

@@ -9,8 +9,8 @@ these functions return (one place for both sides):
   `ecr_prefix(upstream, project, env)`: `<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<path>`.
   Docker Hub's official images are taken from ECR Public's copy
   (`public.ecr.aws/docker/library/...`), which needs no credential.
-- GCP: an Artifact Registry remote repository per upstream of `names.GCP_REGISTRY_UPSTREAMS`, id
-  `names.gcp_registry_mirror(plan, upstream)`: `<region>-docker.pkg.dev/<gcp project>/<id>/<path>`.
+- GCP: an Artifact Registry remote repository per upstream of `gcp_names.REGISTRY_UPSTREAMS`, id
+  `gcp_names.registry_mirror(prefix, upstream)`: `<region>-docker.pkg.dev/<gcp project>/<id>/<path>`.
 - Azure: the environment's registry `azure_names.registry_name(...)` with a cache rule per
   upstream repository (`azure_names.cached_image`): `<registry>.azurecr.io/<repository>:<tag>`.
 
@@ -27,10 +27,11 @@ import hashlib
 from dataclasses import dataclass
 
 from llmdeploy.catalog import Cloud
+from llmdeploy.clouds.gcp import names as gcp_names
 from llmdeploy.config.clouds import AwsCloud, GcpCloud
 from llmdeploy.plan import endpoints
 from llmdeploy.plan.model import DeploymentPlan
-from llmdeploy.status import azure_names, names
+from llmdeploy.status import azure_names
 
 #: Upstream registry host to the cache's short name, shared by the three clouds.
 CACHE_NAMES = {"docker.io": "docker-hub", "ghcr.io": "ghcr", "public.ecr.aws": "ecr-public"}
@@ -75,8 +76,9 @@ def mirror(plan: DeploymentPlan, cloud: Cloud, image: str) -> Mirror:
     if cloud == "aws" and upstream == "docker.io" and path.startswith("library/"):
         upstream, path = "public.ecr.aws", f"{ECR_PUBLIC_LIBRARY}/{path.removeprefix('library/')}"
     if cloud == "gcp":
-        cached = upstream in names.GCP_REGISTRY_UPSTREAMS
-        return Mirror(image, f"{names.gcp_registry_mirror(plan, upstream)}/{path}" if cached else "")
+        cached = upstream in gcp_names.REGISTRY_UPSTREAMS
+        repository = gcp_names.registry_mirror(endpoints.stack_prefix(plan), upstream) if cached else ""
+        return Mirror(image, f"{repository}/{path}" if cached else "")
     if cloud == "azure":
         found = azure_names.cached_image(image)
         return Mirror(image, f"{found.target_repo}:{found.tag}" if found else "")

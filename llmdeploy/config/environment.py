@@ -41,8 +41,6 @@ from llmdeploy.config.model import ModelConfig
 from llmdeploy.engines import ENGINES
 
 Tier = Literal["dev", "staging", "prod"]
-#: GCP label keys and values: at most 63 characters.
-GCP_LABEL_LIMIT = 63
 #: Tags llmdeploy sets on every resource itself (llmdeploy/plan/build.py), plus its `llmdeploy-` keys:
 #: a file may not override them (status, release and cost tooling find resources by them).
 BUILT_IN_TAGS = ("project", "environment", "managed-by")
@@ -314,17 +312,20 @@ class EnvironmentConfig(Strict):
         """GCP labels: keys start with a letter, keys and values at most 63 characters, lower case.
 
         (cloud.google.com/compute/docs/labeling-resources#requirements). Tags become labels lower-cased
-        with other characters as `_` (modules/gcp/labels.py), so two keys must not become one.
+        with other characters as `_` (llmdeploy/clouds/gcp/names.py), so two keys must not become one.
         """
+        # Imported here: the clouds' records import the config models.
+        from llmdeploy.clouds.gcp.names import LABEL_INVALID, LABEL_LIMIT
+
         problems = []
         seen: dict[str, str] = {}
         for key, value in self.tags.items():
-            label = re.sub(r"[^a-z0-9_-]", "_", key.lower())
-            if not key[0].isalpha() or len(key) > GCP_LABEL_LIMIT:
+            label = LABEL_INVALID.sub("_", key.lower())
+            if not key[0].isalpha() or len(key) > LABEL_LIMIT:
                 problems.append(
                     f"tags.{key}: a GCP label key starts with a letter and has at most 63 characters"
                 )
-            if len(value) > GCP_LABEL_LIMIT:
+            if len(value) > LABEL_LIMIT:
                 problems.append(
                     f"tags.{key}: a GCP label value has at most 63 characters ({len(value)} here)"
                 )

@@ -12,7 +12,6 @@ allowed connection of an LLM service bills more than it tells.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from cdktn_provider_google.compute_firewall import (
@@ -29,7 +28,7 @@ from cdktn_provider_google.compute_security_policy import (
 )
 from constructs import Construct
 
-from llmdeploy.config.environment import Access as AccessConfig
+from llmdeploy.clouds.gcp.resolve import GcpPlan
 from modules.gcp.network import Network
 
 #: Where Google's external Application Load Balancer proxies and health checkers connect from
@@ -41,8 +40,6 @@ _DENY_PRIORITY = 65534
 #: Cloud Armor priorities: client rules; the default rule is the last there is.
 _FIRST_RULE_PRIORITY = 1000
 _DEFAULT_RULE_PRIORITY = 2147483647
-#: A SRC_IPS_V1 match takes at most ten ranges.
-_RANGES_PER_RULE = 10
 _DENY = "deny(403)"
 
 
@@ -59,23 +56,11 @@ class Access(Construct):
     _DENY_OUTBOUND_ID = "DenyOtherOutbound"
     _POLICY_ID = "ClientPolicy"
 
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        name: str,
-        config: AccessConfig,
-        network: Network,
-        engine_ports: Sequence[int],
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, gcp: GcpPlan, network: Network) -> None:
         super().__init__(scope, id)
-        self.instance_tag = f"{name}-gpu"
-        self._firewall(name, network, engine_ports)
-        clients = [str(cidr) for cidr in config.allowed_cidrs]
-        chunks = [
-            clients[start : start + _RANGES_PER_RULE] for start in range(0, len(clients), _RANGES_PER_RULE)
-        ]
+        name = gcp.name
+        self.instance_tag = gcp.instance_tag
+        self._firewall(name, network, gcp.engine_ports)
         policy = ComputeSecurityPolicy(
             self,
             self._POLICY_ID,
@@ -84,15 +69,15 @@ class Access(Construct):
             type="CLOUD_ARMOR",
             rule=[
                 *(
-                    _rule(_FIRST_RULE_PRIORITY + index, "allow", chunk, "admitted clients")
-                    for index, chunk in enumerate(chunks)
+                    _rule(_FIRST_RULE_PRIORITY + index, "allow", list(chunk), "admitted clients")
+                    for index, chunk in enumerate(gcp.client_ranges)
                 ),
                 _rule(_DEFAULT_RULE_PRIORITY, _DENY, ["*"], "everyone else"),
             ],
         )
         self.security_policy_id: str = policy.id
 
-    def _firewall(self, name: str, network: Network, engine_ports: Sequence[int]) -> None:
+    def _firewall(self, name: str, network: Network, engine_ports: tuple[int, ...]) -> None:
         # The direction, ranges and verdict of each rule; the rest is common to all.
         rules: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
             (

@@ -1,11 +1,9 @@
 """One model's GPU replicas in one release slot: instance templates, managed instance groups, autoscaler.
 
-Spot capacity above an on-demand base takes up to three regional managed instance groups, each
-with one version: a fixed-size group of `spot.on_demand_base` on-demand VMs, an autoscaled group of
-spot VMs, and (when 0 < `spot.on_demand_percent_above_base` < 100) an autoscaled group of on-demand
-VMs whose bounds are that share of the range above the base, rounded up. Two versions in one group
-(a canary `target_size.percent`) are not an option: a regional group whose target shape is BALANCED,
-as spot capacity needs, does not support them
+The groups, their sizes and names are resolved in llmdeploy/clouds/gcp/resolve.py (spot above an
+on-demand base: up to three regional managed instance groups, each with one version). Two versions
+in one group (a canary `target_size.percent`) are not an option: a regional group whose target
+shape is BALANCED, as spot capacity needs, does not support them
 (https://cloud.google.com/compute/docs/instance-groups/regional-mig-set-target-distribution-shape,
 Limitations). Both autoscaled groups sit behind the same backend service and target the same
 per-VM signal, so they grow and shrink together. Group names end in a hash of the region and zones,
@@ -27,15 +25,13 @@ since the provider passes `projects/<p>/global/images/family/<f>` through unreso
 templates ignore later changes of it, so a new image never slips into a running slot
 (`llmdeploy release --new-image` replaces the idle slot's templates, and the group's proactive
 update moves its VMs). Autohealing waits the readiness grace, and the autoscaler's cooldown (GCP's
-initialization period) covers the model load too. GCP's autoscaler needs a VM to read its signal
-from (per-instance metrics and load-balancer utilisation alike), so each autoscaled group keeps at
-least one VM: a fleet whose minimum equals its on-demand base runs one spot VM more than that
-minimum, and one with an on-demand share above its base runs at least one VM of each kind.
+initialization period) covers the model load too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import ClassVar
 
 from cdktn import ITerraformDependable, TerraformResourceLifecycle
@@ -75,21 +71,12 @@ from cdktn_provider_google.secret_manager_secret_iam_member import SecretManager
 from cdktn_provider_google.service_account import ServiceAccount
 from constructs import Construct
 
-from llmdeploy import metrics
-from llmdeploy.boot import user_data
-from llmdeploy.config.clouds import GcpCloud
-from llmdeploy.plan.model import DeploymentPlan, FleetPlan
-from llmdeploy.status import names
-from modules.common import short_name, terraform_literal
-from modules.gcp.labels import gcp_labels
+from llmdeploy.clouds.gcp import names
+from llmdeploy.clouds.gcp.resolve import GcpFleet, GcpGroup, GcpPlan, GcpTemplate
+from modules.common import terraform_literal
 
-#: Deep Learning VM images (the NVIDIA driver preinstalled in the `-nvidia-<version>` families).
-IMAGE_PROJECT = "deeplearning-platform-release"
 #: The named port the backend services send traffic to.
 PORT_NAME = "http"
-#: A service account id is 6-30 characters; an instance template name prefix at most 37.
-_ACCOUNT_ID_LIMIT = 30
-_TEMPLATE_PREFIX_LIMIT = 37
 #: Cloud Monitoring roles every replica needs: write its logs and the relayed engine metrics.
 _PROJECT_ROLES = {"LogWriter": "roles/logging.logWriter", "MetricWriter": "roles/monitoring.metricWriter"}
 _SECRET_ROLE = "roles/secretmanager.secretAccessor"
@@ -98,8 +85,18 @@ _REGISTRY_ROLE = "roles/artifactregistry.reader"
 _TARGET_SHAPE = "BALANCED"
 #: Replaced groups, templates and autoscalers exist before their predecessors go (their names differ).
 REPLACE_SAFELY = TerraformResourceLifecycle(create_before_destroy=True)
-SPOT = "spot"
-ON_DEMAND = "on-demand"
+
+
+@dataclass(frozen=True)
+class FleetRefs:
+    """What a fleet's resources refer to in the rest of the stack."""
+
+    image: str
+    subnet_id: str
+    instance_tag: str
+    #: upstream registry -> the repository id of its mirror.
+    registries: Mapping[str, str]
+    queue_metric: ITerraformDependable
 
 
 class GpuFleet(Construct):
@@ -107,8 +104,7 @@ class GpuFleet(Construct):
 
     Attributes:
         health_check_id: the engine health check, for autohealing and the backend service.
-        instance_groups: the instance group URL of each managed group, in `names.gcp_groups` order.
-        group_names: the managed groups' names, in the same order.
+        instance_groups: the instance group URL of each managed group, in `fleet.groups` order.
     """
 
     _ACCOUNT_ID = "ServiceAccount"
@@ -119,8 +115,7 @@ class GpuFleet(Construct):
     }
     _REGISTRY_ACCESS_ID = "PullsThrough"
     _HEALTH_CHECK_ID = "HealthCheck"
-    _SPOT_TEMPLATE_ID = "SpotTemplate"
-    _ON_DEMAND_TEMPLATE_ID = "OnDemandTemplate"
+    _TEMPLATE_IDS: ClassVar[dict[bool, str]] = {True: "SpotTemplate", False: "OnDemandTemplate"}
     #: Group and autoscaler construct ids by group role (names.AUTOSCALED, ON_DEMAND_SHARE, BASE).
     _GROUP_IDS: ClassVar[dict[str, str]] = {
         names.AUTOSCALED: "Group",
@@ -132,77 +127,41 @@ class GpuFleet(Construct):
         names.ON_DEMAND_SHARE: "OnDemandAutoscaler",
     }
 
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        name: str,
-        plan: DeploymentPlan,
-        fleet: FleetPlan,
-        settings: GcpCloud,
-        image: str,
-        subnet_id: str,
-        instance_tag: str,
-        registries: Mapping[str, str],
-        queue_metric: ITerraformDependable,
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, gcp: GcpPlan, fleet: GcpFleet, refs: FleetRefs) -> None:
         super().__init__(scope, id)
-        self.plan, self.fleet, self.settings = plan, fleet, settings
-        self.queue_metric = queue_metric
-        email = self._identity(name, settings.project_id, registries)
+        self.gcp, self.fleet, self.refs = gcp, fleet, refs
+        email = self._identity()
         health = self._health_check()
         self.health_check_id: str = health.id
-        plans = names.gcp_group_plan(plan, fleet)
-        templates = _Templates(
-            self,
-            plan,
-            fleet,
-            kinds={group.spot for group in plans},
-            image=image,
-            subnet_id=subnet_id,
-            tag=instance_tag,
-            email=email,
-        )
-        groups = [self._group(group, templates, health) for group in plans]
+        templates = Construct(self, "Templates")
+        links = {template.spot: self._template(templates, template, email) for template in fleet.templates}
+        groups = [self._group(group, links[group.spot], health) for group in fleet.groups]
         self.instance_groups: list[str] = [group.instance_group for group in groups]
-        self.group_names: list[str] = list(names.gcp_groups(plan, fleet))
 
-    def _identity(self, name: str, project: str, registries: Mapping[str, str]) -> str:
+    def _identity(self) -> str:
+        fleet, project = self.fleet, self.gcp.project_id
         account = ServiceAccount(
-            self,
-            self._ACCOUNT_ID,
-            account_id=short_name(
-                self.plan.project, self.plan.env, self.fleet.model, self.fleet.slot, limit=_ACCOUNT_ID_LIMIT
-            ),
-            display_name=f"llmdeploy {name} {self.fleet.name} replicas",
+            self, self._ACCOUNT_ID, account_id=fleet.account_id, display_name=fleet.account_display_name
         )
         member = f"serviceAccount:{account.email}"
         for construct_id, role in _PROJECT_ROLES.items():
             ProjectIamMember(self, construct_id, project=project, role=role, member=member)
-        access = self.plan.access
-        secrets = {
-            "hf_token": self.fleet.hf_token_secret,
-            "api_key": access.api_key.secret if access.api_key else None,
-            "next_api_key": access.next_api_key.secret if access.next_api_key else None,
-        }
         # Exactly these secrets, each by name: the VM fetches them at boot, no Terraform data source does.
-        for key, secret in secrets.items():
-            if secret is not None:
-                SecretManagerSecretIamMember(
-                    self,
-                    self._SECRET_ACCESS_IDS[key],
-                    project=project,
-                    secret_id=secret,
-                    role=_SECRET_ROLE,
-                    member=member,
-                )
-        for upstream, repository in registries.items():
+        for key, secret in fleet.secrets:
+            SecretManagerSecretIamMember(
+                self,
+                self._SECRET_ACCESS_IDS[key],
+                project=project,
+                secret_id=secret,
+                role=_SECRET_ROLE,
+                member=member,
+            )
+        for upstream, repository in self.refs.registries.items():
             ArtifactRegistryRepositoryIamMember(
                 self,
                 f"{self._REGISTRY_ACCESS_ID}-{upstream}",
                 project=project,
-                location=self.settings.region,
+                location=self.gcp.region,
                 repository=repository,
                 role=_REGISTRY_ROLE,
                 member=member,
@@ -214,7 +173,7 @@ class GpuFleet(Construct):
         return ComputeHealthCheck(
             self,
             self._HEALTH_CHECK_ID,
-            name=names.gcp_fleet(self.plan, self.fleet),
+            name=self.fleet.service,
             check_interval_sec=health.interval_s,
             timeout_sec=health.timeout_s,
             healthy_threshold=health.healthy_threshold,
@@ -225,41 +184,35 @@ class GpuFleet(Construct):
         )
 
     def _group(
-        self, group: names.GcpGroup, templates: _Templates, health: ComputeHealthCheck
+        self, group: GcpGroup, template: str, health: ComputeHealthCheck
     ) -> ComputeRegionInstanceGroupManager:
         """One group (one version: BALANCED groups take no canary versions), and its autoscaler."""
-        fleet, zones = self.fleet, self.settings.zones
-        types = fleet.instance_types
-        flexibility = None
-        if len(types) > 1:
-            flexibility = ComputeRegionInstanceGroupManagerInstanceFlexibilityPolicy(
-                instance_selections=[
-                    ComputeRegionInstanceGroupManagerInstanceFlexibilityPolicyInstanceSelections(
-                        name=f"rank-{rank}", machine_types=[entry.name], rank=rank
-                    )
-                    for rank, entry in enumerate(types)
-                ]
-            )
+        fleet, zones = self.fleet, list(self.gcp.zones)
         manager = ComputeRegionInstanceGroupManager(
             self,
             self._GROUP_IDS[group.role],
             name=group.name,
             base_instance_name=group.name,
-            region=self.settings.region,
+            region=self.gcp.region,
             distribution_policy_zones=zones,
             distribution_policy_target_shape=_TARGET_SHAPE,
-            version=[
-                ComputeRegionInstanceGroupManagerVersion(
-                    name=SPOT if group.spot else ON_DEMAND,
-                    instance_template=templates.spot if group.spot else templates.on_demand,
-                )
-            ],
+            version=[ComputeRegionInstanceGroupManagerVersion(name=group.kind, instance_template=template)],
             target_size=group.desired,
             named_port=[ComputeRegionInstanceGroupManagerNamedPort(name=PORT_NAME, port=fleet.health.port)],
             auto_healing_policies=ComputeRegionInstanceGroupManagerAutoHealingPolicies(
                 health_check=health.id, initial_delay_sec=fleet.health.readiness_grace_s
             ),
-            instance_flexibility_policy=flexibility,
+            # Several machine types, ranked in the configured order of preference.
+            instance_flexibility_policy=ComputeRegionInstanceGroupManagerInstanceFlexibilityPolicy(
+                instance_selections=[
+                    ComputeRegionInstanceGroupManagerInstanceFlexibilityPolicyInstanceSelections(
+                        name=f"rank-{rank}", machine_types=[machine_type], rank=rank
+                    )
+                    for rank, machine_type in enumerate(fleet.flexible_types)
+                ]
+            )
+            if fleet.flexible_types
+            else None,
             # Replace a VM only after its successor exists (GPU capacity is scarce): surge by one VM
             # per zone (a regional group's minimum surge), never go below the target size.
             update_policy=ComputeRegionInstanceGroupManagerUpdatePolicy(
@@ -281,136 +234,88 @@ class GpuFleet(Construct):
             self._autoscaler(manager, group)
         return manager
 
-    def _autoscaler(self, manager: ComputeRegionInstanceGroupManager, group: names.GcpGroup) -> None:
-        target, grace = self.fleet.autoscaling, self.fleet.health.readiness_grace_s
-        metric = None
-        utilization = None
-        if target.target_queue_size is not None:
-            metric = ComputeRegionAutoscalerAutoscalingPolicyMetric(
-                name=f"{metrics.GCP_METRIC_PREFIX}{metrics.QUEUE_SIZE}",
-                # The autoscaler accepts only `=` selectors joined by AND.
-                filter=engine_filter(self.plan, self.fleet, metrics.QUEUE_SIZE, joiner=" AND "),
-                target=target.target_queue_size,
-                type="GAUGE",
+    def _autoscaler(self, manager: ComputeRegionInstanceGroupManager, group: GcpGroup) -> None:
+        scaling = self.fleet.scaling
+        metric = (
+            ComputeRegionAutoscalerAutoscalingPolicyMetric(
+                name=scaling.metric, filter=scaling.metric_filter, target=scaling.target, type="GAUGE"
             )
-        else:
-            # The backend's RATE capacity is the target request rate, so full utilisation is the target.
-            utilization = ComputeRegionAutoscalerAutoscalingPolicyLoadBalancingUtilization(target=1.0)
+            if scaling.metric
+            else None
+        )
         ComputeRegionAutoscaler(
             self,
             self._AUTOSCALER_IDS[group.role],
             name=group.name,
-            region=self.settings.region,
+            region=self.gcp.region,
             target=manager.id,
             autoscaling_policy=ComputeRegionAutoscalerAutoscalingPolicy(
                 min_replicas=group.minimum,
                 max_replicas=group.maximum,
-                cooldown_period=grace,
+                cooldown_period=scaling.cooldown_s,
                 mode="ON",
                 metric=[metric] if metric else None,
-                load_balancing_utilization=utilization,
+                load_balancing_utilization=None
+                if metric
+                else ComputeRegionAutoscalerAutoscalingPolicyLoadBalancingUtilization(target=scaling.target),
                 # At most one VM removed per scale-in cooldown.
                 scale_in_control=ComputeRegionAutoscalerAutoscalingPolicyScaleInControl(
                     max_scaled_in_replicas=ComputeRegionAutoscalerAutoscalingPolicyScaleInControlMaxScaledInReplicas(
                         fixed=1
                     ),
-                    time_window_sec=target.scale_in_cooldown_s,
+                    time_window_sec=scaling.scale_in_cooldown_s,
                 ),
             ),
             # The custom metric it reads is declared first (it reports MISSING_CUSTOM_METRIC_DATA_POINTS
             # until VMs publish, hashicorp/terraform-provider-google#4916).
-            depends_on=[self.queue_metric] if metric else None,
+            depends_on=[self.refs.queue_metric] if metric else None,
             lifecycle=REPLACE_SAFELY,
         )
 
-
-def engine_filter(plan: DeploymentPlan, fleet: FleetPlan, metric: str, joiner: str = " ") -> str:
-    """The Cloud Monitoring filter of one fleet's relayed engine metric (one series per VM)."""
-    labels = metrics.dimension_values(plan.project, plan.env, fleet.model, fleet.slot)
-    selectors = [
-        f'metric.type="{metrics.GCP_METRIC_PREFIX}{metric}"',
-        'resource.type="gce_instance"',
-        *(f'metric.label.{key.lower()}="{value}"' for key, value in labels.items()),
-    ]
-    return joiner.join(selectors)
-
-
-class _Templates(Construct):
-    """The fleet's spot and on-demand instance templates (self links, for the groups' versions)."""
-
-    def __init__(
-        self,
-        scope: GpuFleet,
-        plan: DeploymentPlan,
-        fleet: FleetPlan,
-        *,
-        kinds: set[bool],
-        image: str,
-        subnet_id: str,
-        tag: str,
-        email: str,
-    ) -> None:
-        """Only the templates some group uses: `kinds` holds True for spot, False for on-demand."""
-        super().__init__(scope, "Templates")
-        self.plan, self.fleet = plan, fleet
-        self.image, self.subnet_id, self.tag, self.email = image, subnet_id, tag, email
-        self.spot = self._template(GpuFleet._SPOT_TEMPLATE_ID, spot=True) if True in kinds else ""
-        self.on_demand = self._template(GpuFleet._ON_DEMAND_TEMPLATE_ID, spot=False) if False in kinds else ""
-
-    def _template(self, construct_id: str, *, spot: bool) -> str:
-        fleet = self.fleet
-        kind = SPOT if spot else ON_DEMAND
-        template = ComputeInstanceTemplate(
-            self,
-            construct_id,
-            name_prefix=short_name(
-                self.plan.project, self.plan.env, fleet.name, kind, limit=_TEMPLATE_PREFIX_LIMIT - 1
-            )
-            + "-",
-            description=f"llmdeploy {fleet.name} ({kind}): {fleet.model_id}@{fleet.revision} "
-            f"on {fleet.engine_image}",
-            machine_type=fleet.instance_types[0].name,
+    def _template(self, scope: Construct, template: GcpTemplate, email: str) -> str:
+        """A spot or on-demand instance template (its unique self link, for the groups' versions)."""
+        resource = ComputeInstanceTemplate(
+            scope,
+            self._TEMPLATE_IDS[template.spot],
+            name_prefix=template.name_prefix,
+            description=template.description,
+            machine_type=template.machine_type,
             disk=[
                 ComputeInstanceTemplateDisk(
                     boot=True,
                     auto_delete=True,
-                    source_image=self.image,
-                    disk_size_gb=fleet.disk_gib,
+                    source_image=self.refs.image,
+                    disk_size_gb=template.disk_gib,
                     disk_type="pd-balanced",
                 )
             ],
-            network_interface=[ComputeInstanceTemplateNetworkInterface(subnetwork=self.subnet_id)],
-            service_account=ComputeInstanceTemplateServiceAccount(
-                email=self.email, scopes=["cloud-platform"]
-            ),
-            scheduling=_scheduling(spot),
+            network_interface=[ComputeInstanceTemplateNetworkInterface(subnetwork=self.refs.subnet_id)],
+            service_account=ComputeInstanceTemplateServiceAccount(email=email, scopes=["cloud-platform"]),
+            scheduling=_SCHEDULING[template.spot],
             shielded_instance_config=ComputeInstanceTemplateShieldedInstanceConfig(
                 enable_secure_boot=False, enable_vtpm=True, enable_integrity_monitoring=True
             ),
-            metadata={
-                "user-data": terraform_literal(user_data(self.plan, fleet)),
-                "block-project-ssh-keys": "true",
-            },
-            tags=[self.tag],
-            labels=gcp_labels(
-                {**self.plan.tags, "llmdeploy-model": fleet.model, "llmdeploy-slot": fleet.slot}
-            ),
+            # The cloud-config holds `${` (the scripts' `"${args[@]}"`): Terraform must not read it.
+            metadata={"user-data": terraform_literal(template.user_data), "block-project-ssh-keys": "true"},
+            tags=[self.refs.instance_tag],
+            labels=template.labels,
             lifecycle=TerraformResourceLifecycle(
                 create_before_destroy=True, ignore_changes=["disk[0].source_image"]
             ),
         )
-        return template.self_link_unique
+        return resource.self_link_unique
 
 
-def _scheduling(spot: bool) -> ComputeInstanceTemplateScheduling:
-    if spot:
-        return ComputeInstanceTemplateScheduling(
-            provisioning_model="SPOT",
-            preemptible=True,
-            automatic_restart=False,
-            on_host_maintenance="TERMINATE",
-            instance_termination_action="DELETE",
-        )
-    return ComputeInstanceTemplateScheduling(
+#: Spot VMs are deleted when reclaimed; GPU VMs cannot live-migrate (TERMINATE on host maintenance).
+_SCHEDULING = {
+    True: ComputeInstanceTemplateScheduling(
+        provisioning_model="SPOT",
+        preemptible=True,
+        automatic_restart=False,
+        on_host_maintenance="TERMINATE",
+        instance_termination_action="DELETE",
+    ),
+    False: ComputeInstanceTemplateScheduling(
         provisioning_model="STANDARD", automatic_restart=True, on_host_maintenance="TERMINATE"
-    )
+    ),
+}

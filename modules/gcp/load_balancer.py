@@ -66,20 +66,15 @@ from cdktn_provider_google.compute_url_map import (
 )
 from constructs import Construct
 
-from llmdeploy.plan import endpoints
-from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
-from llmdeploy.status import names
+from llmdeploy.clouds.gcp.resolve import GcpFleet, GcpPlan
 from modules.gcp.access import Access
 from modules.gcp.gpu_fleet import PORT_NAME, REPLACE_SAFELY, GpuFleet
-from modules.gcp.labels import gcp_labels
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
 SCHEME = "EXTERNAL_MANAGED"
-LOCALITY_POLICIES = {"least_outstanding_requests": "LEAST_REQUEST", "round_robin": "ROUND_ROBIN"}
 _NOT_FOUND = 404
 _PATH_MATCHER = "models"
-_SECONDS_PER_MINUTE = 60
 _DNS_TTL_S = 300
 #: Retried only when nothing reached the client yet (the global external ALB runs Envoy, which
 #: retries before it forwards a response; retries are one of its traffic-management features,
@@ -121,24 +116,16 @@ class LoadBalancer(Construct):
     _NOT_FOUND_ID = "NotFound"
 
     def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        name: str,
-        plan: DeploymentPlan,
-        fleets: Mapping[str, GpuFleet],
-        access: Access,
+        self, scope: Construct, id: str, *, gcp: GcpPlan, fleets: Mapping[str, GpuFleet], access: Access
     ) -> None:
         super().__init__(scope, id)
-        self.plan, self.name = plan, name
-        models = [model for model in plan.models if model.fleets_on("gcp")]
-        services = {
-            fleet.name: _backend_service(self, plan, fleet, fleets[fleet.name], access.security_policy_id)
-            for fleet in plan.fleets_on("gcp")
+        self.gcp = gcp
+        name = gcp.name
+        ids = {
+            fleet.name: _backend_service(self, fleet, fleets[fleet.name], access.security_policy_id).id
+            for fleet in gcp.fleets
         }
-        self.backend_services = {fleet.name: names.gcp_fleet(plan, fleet) for fleet in plan.fleets_on("gcp")}
-        ids = {fleet: service.id for fleet, service in services.items()}
+        self.backend_services = {fleet.name: fleet.service for fleet in gcp.fleets}
         self.not_found = ComputeBackendService(
             self,
             self._NOT_FOUND_ID,
@@ -155,61 +142,45 @@ class LoadBalancer(Construct):
             name=name,
             description=f"llmdeploy {name}: weighted routes per model",
             default_route_action=_not_found(self.not_found),
-            **self._routes(models, ids),
+            **self._routes(ids),
         )
         address = ComputeGlobalAddress(
-            self,
-            self._ADDRESS_ID,
-            name=name,
-            ip_version="IPV4",
-            address_type="EXTERNAL",
-            labels=gcp_labels(plan.tags),
+            self, self._ADDRESS_ID, name=name, ip_version="IPV4", address_type="EXTERNAL", labels=gcp.labels
         )
         self._frontend(url_map, address)
         self.url_map_id: str = url_map.id
         self.address: str = address.address
-        self.endpoints = {
-            model.name: endpoints.endpoint(plan, model.name, address.address) for model in models
-        }
+        self.endpoints = {route.model: route.endpoint(address.address) for route in gcp.routes}
         self.dns_records = [
             {"name": f"{host}.", "type": "A", "ttl": _DNS_TTL_S, "rrdatas": [address.address]}
-            for host in self._hosts()
+            for host in gcp.hosts
         ]
 
-    def _hosts(self) -> list[str]:
-        """The host names clients use (each needs an A record to the address), none without a domain."""
-        domain = self.plan.access.tls.domain
-        if domain is None:
-            return []
-        models = [model.name for model in self.plan.models if model.fleets_on("gcp")]
-        return sorted({endpoints.model_host(self.plan, model) or domain for model in models})
-
-    def _routes(self, models: list[ModelPlan], ids: Mapping[str, str]) -> dict[str, Any]:
+    def _routes(self, ids: Mapping[str, str]) -> dict[str, Any]:
         """Host rules and path matchers: one matcher per model host, or one with a path rule per model."""
-        if self.plan.access.routing == "host":
+        routes = self.gcp.routes
+        if self.gcp.routing == "host":
             return {
                 "host_rule": [
-                    ComputeUrlMapHostRule(
-                        hosts=[str(endpoints.model_host(self.plan, model.name))], path_matcher=model.name
-                    )
-                    for model in models
+                    ComputeUrlMapHostRule(hosts=[str(route.host)], path_matcher=route.model)
+                    for route in routes
                 ],
                 "path_matcher": [
                     ComputeUrlMapPathMatcher(
-                        name=model.name,
+                        name=route.model,
                         default_route_action=ComputeUrlMapPathMatcherDefaultRouteAction(
                             weighted_backend_services=[
                                 ComputeUrlMapPathMatcherDefaultRouteActionWeightedBackendServices(
-                                    backend_service=ids[fleet.name], weight=fleet.traffic.weight
+                                    backend_service=ids[fleet], weight=weight
                                 )
-                                for fleet in _serving(model)
+                                for fleet, weight in route.split
                             ],
                             retry_policy=ComputeUrlMapPathMatcherDefaultRouteActionRetryPolicy(
                                 num_retries=RETRIES, retry_conditions=RETRY_CONDITIONS
                             ),
                         ),
                     )
-                    for model in models
+                    for route in routes
                 ],
             }
         return {
@@ -220,39 +191,37 @@ class LoadBalancer(Construct):
                     default_route_action=_matcher_not_found(self.not_found),
                     path_rule=[
                         ComputeUrlMapPathMatcherPathRule(
-                            paths=[f"{model.route_prefix}*"],
+                            paths=[f"{route.path_prefix}*"],
                             route_action=ComputeUrlMapPathMatcherPathRuleRouteAction(
                                 weighted_backend_services=[
                                     ComputeUrlMapPathMatcherPathRuleRouteActionWeightedBackendServices(
-                                        backend_service=ids[fleet.name], weight=fleet.traffic.weight
+                                        backend_service=ids[fleet], weight=weight
                                     )
-                                    for fleet in _serving(model)
+                                    for fleet, weight in route.split
                                 ],
                                 retry_policy=ComputeUrlMapPathMatcherPathRuleRouteActionRetryPolicy(
                                     num_retries=RETRIES, retry_conditions=RETRY_CONDITIONS
                                 ),
                             ),
                         )
-                        for model in models
+                        for route in routes
                     ],
                 )
             ],
         }
 
     def _frontend(self, url_map: ComputeUrlMap, address: ComputeGlobalAddress) -> None:
-        access, name = self.plan.access, self.name
-        labels = gcp_labels(self.plan.tags)
-        if access.tls.domain is None:
+        name, labels = self.gcp.name, self.gcp.labels
+        if self.gcp.certificate is None:
             http = ComputeTargetHttpProxy(self, self._PROXY_ID, name=name, url_map=url_map.id)
             self._forwarding_rule(self._RULE_ID, name, http.id, address, HTTP_PORT, labels)
             return
-        hosts = self._hosts()
         certificate = ComputeManagedSslCertificate(
             self,
             self._CERTIFICATE_ID,
-            name=names.gcp_certificate(self.plan, hosts),
+            name=self.gcp.certificate,
             type="MANAGED",
-            managed=ComputeManagedSslCertificateManaged(domains=hosts),
+            managed=ComputeManagedSslCertificateManaged(domains=list(self.gcp.hosts)),
             lifecycle=REPLACE_SAFELY,
         )
         tls_policy = ComputeSslPolicy(
@@ -305,11 +274,6 @@ class LoadBalancer(Construct):
         )
 
 
-def _serving(model: ModelPlan) -> list[FleetPlan]:
-    """The model's GCP fleets that take a share of its requests (weight above 0)."""
-    return [fleet for fleet in model.fleets_on("gcp") if fleet.traffic.weight > 0]
-
-
 class _Slot(Construct):
     """Scope of one fleet's backend service, so its address carries the fleet's name."""
 
@@ -317,24 +281,20 @@ class _Slot(Construct):
 
 
 def _backend_service(
-    scope: Construct, plan: DeploymentPlan, fleet: FleetPlan, group: GpuFleet, security_policy_id: str
+    scope: Construct, fleet: GcpFleet, group: GpuFleet, security_policy_id: str
 ) -> ComputeBackendService:
-    rate = fleet.autoscaling.target_requests_per_replica
-    service = ComputeBackendService(
+    backend = fleet.backend
+    return ComputeBackendService(
         _Slot(scope, fleet.name),
         _Slot.BACKEND_SERVICE_ID,
-        name=names.gcp_fleet(plan, fleet),
-        description=f"llmdeploy {fleet.name}: {fleet.model_id}",
+        name=fleet.service,
+        description=backend.description,
         load_balancing_scheme=SCHEME,
         protocol="HTTP",
         port_name=PORT_NAME,
-        timeout_sec=fleet.traffic.request_timeout_s,
-        # A leaving VM (scale-in, update, autohealing) finishes its longest request: GCP's draining
-        # is the only notice of scale-in its VMs get. Both values are at most 3600, the API's limit.
-        connection_draining_timeout_sec=max(
-            fleet.traffic.deregistration_delay_s, fleet.traffic.request_timeout_s
-        ),
-        locality_lb_policy=LOCALITY_POLICIES[fleet.traffic.algorithm],
+        timeout_sec=backend.timeout_s,
+        connection_draining_timeout_sec=backend.draining_timeout_s,
+        locality_lb_policy=backend.locality_policy,
         health_checks=[group.health_check_id],
         security_policy=security_policy_id,
         log_config=ComputeBackendServiceLogConfig(enable=True, sample_rate=REQUEST_LOG_SAMPLE_RATE),
@@ -351,18 +311,15 @@ def _backend_service(
         ),
         lifecycle=REPLACE_SAFELY,
         backend=[
-            # Request-rate autoscaling reads utilisation against this RATE capacity; queue-size
-            # autoscaling needs no capacity, and the locality policy alone picks replicas.
             ComputeBackendServiceBackend(
                 group=instance_group,
-                balancing_mode="RATE" if rate else "UTILIZATION",
-                max_rate_per_instance=rate / _SECONDS_PER_MINUTE if rate else None,
+                balancing_mode=backend.balancing_mode,
+                max_rate_per_instance=backend.max_rate_per_instance,
                 capacity_scaler=1.0,
             )
             for instance_group in group.instance_groups
         ],
     )
-    return service
 
 
 def _not_found(service_id: str) -> ComputeUrlMapDefaultRouteAction:

@@ -27,17 +27,14 @@ from cdktn_provider_google.monitoring_notification_channel import MonitoringNoti
 from constructs import Construct
 
 from llmdeploy import metrics
-from llmdeploy.config.environment import Alarms
-from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from llmdeploy.clouds.gcp.resolve import GcpAlarms, GcpFleet, GcpPlan
 from modules.gcp.engine_metrics import EngineMetrics
-from modules.gcp.gpu_fleet import GpuFleet, engine_filter
 
 PERIOD = "60s"
 _REQUESTS = 'metric.type="loadbalancing.googleapis.com/https/request_count" resource.type="https_lb_rule"'
 _LATENCY = 'metric.type="loadbalancing.googleapis.com/https/total_latencies" resource.type="https_lb_rule"'
 _GROUP_SIZE = 'metric.type="compute.googleapis.com/instance_group/size" resource.type="instance_group"'
 _MS_PER_S = 1000
-_SECONDS_PER_MINUTE = 60
 
 
 class Monitoring(Construct):
@@ -54,9 +51,7 @@ class Monitoring(Construct):
         scope: Construct,
         id: str,
         *,
-        name: str,
-        plan: DeploymentPlan,
-        fleets: Mapping[str, GpuFleet],
+        gcp: GcpPlan,
         backend_services: Mapping[str, str],
         engine_metrics: EngineMetrics,
     ) -> None:
@@ -66,30 +61,28 @@ class Monitoring(Construct):
                 self,
                 f"Email-{email}",
                 type="email",
-                display_name=f"{name} alerts to {email}",
+                display_name=f"{gcp.name} alerts to {email}",
                 labels={"email_address": email},
             ).id
-            for email in plan.monitoring.notify.emails
+            for email in gcp.emails
         ]
         self.alert_names = {
             fleet.name: _FleetAlerts(
                 self,
                 fleet.name,
-                name=name,
-                plan=plan,
                 fleet=fleet,
                 backend_service=backend_services[fleet.name],
-                alarms=plan.monitoring.alarms,
+                alarms=gcp.alarms,
                 channels=channels,
                 engine_metrics=engine_metrics,
             ).names
-            for fleet in plan.fleets_on("gcp")
+            for fleet in gcp.fleets
         }
-        if plan.monitoring.dashboard:
+        if gcp.dashboard:
             MonitoringDashboard(
                 self,
                 self._DASHBOARD_ID,
-                dashboard_json=json.dumps(_dashboard(name, plan, fleets, backend_services), sort_keys=True),
+                dashboard_json=json.dumps(_dashboard(gcp, backend_services), sort_keys=True),
             )
 
 
@@ -105,16 +98,14 @@ class _FleetAlerts(Construct):
         scope: Construct,
         id: str,
         *,
-        name: str,
-        plan: DeploymentPlan,
-        fleet: FleetPlan,
+        fleet: GcpFleet,
         backend_service: str,
-        alarms: Alarms,
+        alarms: GcpAlarms,
         channels: list[str],
         engine_metrics: EngineMetrics,
     ) -> None:
         super().__init__(scope, id)
-        self.prefix, self.channels, self.alarms = f"{name} {fleet.name}", channels, alarms
+        self.prefix, self.channels, self.alarms = fleet.alert_prefix, channels, alarms
         self.engine_metrics = engine_metrics
         service = f'resource.label.backend_target_name="{backend_service}"'
         rate = _aggregation("ALIGN_RATE", "REDUCE_SUM")
@@ -155,14 +146,14 @@ class _FleetAlerts(Construct):
             ),
         ]
         # Only a slot that serves traffic and may not shrink below the threshold must keep it.
-        if fleet.traffic.weight > 0 and fleet.min_size >= alarms.min_healthy_replicas > 0:
+        if fleet.healthy_alert:
             self.names.append(
                 self._policy(
                     self._HEALTHY_ID,
                     "healthy replicas",
                     f"fewer than {alarms.min_healthy_replicas} healthy replicas",
                     MonitoringAlertPolicyConditionsConditionThreshold(
-                        filter=engine_filter(plan, fleet, metrics.QUEUE_SIZE),
+                        filter=fleet.engine_filters[metrics.QUEUE_SIZE],
                         aggregations=[_aggregation("ALIGN_MEAN", "REDUCE_COUNT")],
                         comparison="COMPARISON_LT",
                         threshold_value=alarms.min_healthy_replicas,
@@ -175,7 +166,7 @@ class _FleetAlerts(Construct):
             )
 
     def _duration(self) -> str:
-        return f"{self.alarms.evaluation_minutes * _SECONDS_PER_MINUTE}s"
+        return f"{self.alarms.duration_s}s"
 
     def _policy(
         self,
@@ -210,9 +201,7 @@ def _aggregation(aligner: str, reducer: str) -> MonitoringAlertPolicyConditionsC
     )
 
 
-def _dashboard(
-    name: str, plan: DeploymentPlan, fleets: Mapping[str, GpuFleet], backend_services: Mapping[str, str]
-) -> dict[str, Any]:
+def _dashboard(gcp: GcpPlan, backend_services: Mapping[str, str]) -> dict[str, Any]:
     panels: list[tuple[str, list[tuple[str, str, str, str]]]] = []
     for title, series in (
         ("Requests per second", lambda f: [(f.name, _REQUESTS, "ALIGN_RATE", "REDUCE_SUM")]),
@@ -234,7 +223,7 @@ def _dashboard(
                         aligner,
                         reducer,
                     )
-                    for fleet in plan.fleets_on("gcp")
+                    for fleet in gcp.fleets
                     for label, base, aligner, reducer in series(fleet)
                 ],
             )
@@ -247,10 +236,7 @@ def _dashboard(
         panels.append(
             (
                 title,
-                [
-                    (fleet.name, engine_filter(plan, fleet, metric), "ALIGN_MEAN", reducer)
-                    for fleet in plan.fleets_on("gcp")
-                ],
+                [(fleet.name, fleet.engine_filters[metric], "ALIGN_MEAN", reducer) for fleet in gcp.fleets],
             )
         )
     panels.append(
@@ -263,13 +249,13 @@ def _dashboard(
                     "ALIGN_MEAN",
                     "REDUCE_SUM",
                 )
-                for fleet in plan.fleets_on("gcp")
-                for group in fleets[fleet.name].group_names
+                for fleet in gcp.fleets
+                for group in fleet.group_names
             ],
         )
     )
     return {
-        "displayName": f"llmdeploy {name}",
+        "displayName": f"llmdeploy {gcp.name}",
         "mosaicLayout": {
             "columns": 12,
             "tiles": [

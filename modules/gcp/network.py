@@ -20,8 +20,7 @@ from cdktn_provider_google.compute_router_nat import (
 from cdktn_provider_google.compute_subnetwork import ComputeSubnetwork, ComputeSubnetworkLogConfig
 from constructs import Construct
 
-from llmdeploy.config.clouds import GcpCloud
-from modules.gcp.labels import gcp_labels
+from llmdeploy.clouds.gcp.resolve import GcpPlan
 
 #: Share of the subnet's flows that flow logs keep.
 FLOW_LOG_SAMPLING = 0.1
@@ -43,10 +42,9 @@ class Network(Construct):
     _NAT_ADDRESS_ID = "NatAddress"
     _NAT_ID = "Nat"
 
-    def __init__(
-        self, scope: Construct, id: str, *, name: str, settings: GcpCloud, tags: dict[str, str]
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, gcp: GcpPlan) -> None:
         super().__init__(scope, id)
+        name, region = gcp.name, gcp.region
         network = ComputeNetwork(
             self, self._NETWORK_ID, name=name, auto_create_subnetworks=False, routing_mode="REGIONAL"
         )
@@ -55,8 +53,8 @@ class Network(Construct):
             self._SUBNET_ID,
             name=name,
             network=network.id,
-            region=settings.region,
-            ip_cidr_range=str(settings.subnet_cidr),
+            region=region,
+            ip_cidr_range=gcp.subnet_cidr,
             private_ip_google_access=True,
             log_config=ComputeSubnetworkLogConfig(
                 aggregation_interval="INTERVAL_1_MIN",
@@ -64,16 +62,16 @@ class Network(Construct):
                 metadata="INCLUDE_ALL_METADATA",
             ),
         )
-        router = ComputeRouter(self, self._ROUTER_ID, name=name, network=network.id, region=settings.region)
+        router = ComputeRouter(self, self._ROUTER_ID, name=name, network=network.id, region=region)
         address = ComputeAddress(
-            self, self._NAT_ADDRESS_ID, name=f"{name}-nat", region=settings.region, labels=gcp_labels(tags)
+            self, self._NAT_ADDRESS_ID, name=f"{name}-nat", region=region, labels=gcp.labels
         )
         ComputeRouterNat(
             self,
             self._NAT_ID,
             name=name,
             router=router.name,
-            region=settings.region,
+            region=region,
             nat_ip_allocate_option="MANUAL_ONLY",
             nat_ips=[address.self_link],
             source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS",
@@ -84,5 +82,5 @@ class Network(Construct):
         )
         self.network_id: str = network.id
         self.subnet_id: str = subnet.id
-        self.subnet_cidr = str(settings.subnet_cidr)
+        self.subnet_cidr = gcp.subnet_cidr
         self.nat_addresses: list[str] = [address.address]

@@ -16,15 +16,9 @@ from cdktn_provider_google.artifact_registry_repository import (
 )
 from constructs import Construct
 
-from llmdeploy.config.clouds import GcpCloud
-from llmdeploy.plan import endpoints
-from llmdeploy.plan.model import DeploymentPlan
-from llmdeploy.status import names
+from llmdeploy.clouds.gcp.resolve import GcpPlan
 from modules.common import skip_checks
-from modules.gcp.labels import gcp_labels
 
-#: Docker Hub has a preset upstream; any other registry is a custom upstream URL.
-DOCKER_HUB = "docker.io"
 _CMEK_REASON = (
     "the cache holds public images only; Google-managed encryption suffices and a customer key "
     "would add a KMS key ring per environment"
@@ -32,7 +26,7 @@ _CMEK_REASON = (
 
 
 class RegistryMirrors(Construct):
-    """One Docker remote repository per upstream in `names.GCP_REGISTRY_UPSTREAMS`.
+    """One Docker remote repository per resolved upstream (`GcpPlan.registries`).
 
     Attributes:
         repositories: upstream registry -> repository id.
@@ -40,37 +34,33 @@ class RegistryMirrors(Construct):
             (`<region>-docker.pkg.dev/<project>/<repository>`).
     """
 
-    def __init__(self, scope: Construct, id: str, *, plan: DeploymentPlan, settings: GcpCloud) -> None:
+    def __init__(self, scope: Construct, id: str, *, gcp: GcpPlan) -> None:
         super().__init__(scope, id)
         self.repositories: dict[str, str] = {}
         self.addresses: dict[str, str] = {}
-        for upstream in names.GCP_REGISTRY_UPSTREAMS:
-            docker = (
-                ArtifactRegistryRepositoryRemoteRepositoryConfigDockerRepository(
-                    public_repository="DOCKER_HUB"
-                )
-                if upstream == DOCKER_HUB
-                else ArtifactRegistryRepositoryRemoteRepositoryConfigDockerRepository(
-                    custom_repository=ArtifactRegistryRepositoryRemoteRepositoryConfigDockerRepositoryCustomRepository(
-                        uri=f"https://{upstream}"
-                    )
-                )
-            )
+        for registry in gcp.registries:
+            upstream = registry.upstream
             repository = ArtifactRegistryRepository(
                 self,
                 upstream,
-                repository_id=names.gcp_registry_mirror(plan, upstream),
-                location=settings.region,
+                repository_id=registry.repository_id,
+                location=gcp.region,
                 format="DOCKER",
                 mode="REMOTE_REPOSITORY",
-                description=f"llmdeploy {endpoints.stack_prefix(plan)}: pull-through cache of {upstream}",
+                description=f"llmdeploy {gcp.name}: pull-through cache of {upstream}",
                 remote_repository_config=ArtifactRegistryRepositoryRemoteRepositoryConfig(
-                    description=upstream, docker_repository=docker
+                    description=upstream,
+                    docker_repository=ArtifactRegistryRepositoryRemoteRepositoryConfigDockerRepository(
+                        public_repository=registry.public_repository,
+                        custom_repository=ArtifactRegistryRepositoryRemoteRepositoryConfigDockerRepositoryCustomRepository(
+                            uri=registry.custom_uri
+                        )
+                        if registry.custom_uri
+                        else None,
+                    ),
                 ),
-                labels=gcp_labels(plan.tags),
+                labels=gcp.labels,
             )
             skip_checks(repository, {"CKV_GCP_84": _CMEK_REASON})
             self.repositories[upstream] = repository.repository_id
-            self.addresses[upstream] = (
-                f"{settings.region}-docker.pkg.dev/{settings.project_id}/{repository.repository_id}"
-            )
+            self.addresses[upstream] = f"{gcp.registry_host}/{repository.repository_id}"

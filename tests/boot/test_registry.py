@@ -18,7 +18,8 @@ from llmdeploy.boot.registry import (
     mirror,
     split_image,
 )
-from llmdeploy.status import names
+from llmdeploy.clouds.gcp import names as gcp_names
+from llmdeploy.plan.endpoints import stack_prefix
 from tests.boot.bundles import first_fleet, plan
 
 
@@ -103,7 +104,7 @@ def test_gcp_pulls_the_engine_through_artifact_registry_with_the_vm_token(tmp_pa
     result, calls = _pull(tmp_path, "gcp", "")
     assert result.returncode == 0, result.stderr
     host = "us-central1-docker.pkg.dev"
-    repository = names.gcp_registry_mirror(plan("prod"), "ghcr.io")
+    repository = gcp_names.registry_mirror(stack_prefix(plan("prod")), "ghcr.io")
     cached = f"{host}/llmdeploy-demo-123/{repository}/huggingface/text-generation-inference:3.3.6"
     assert f"docker login --username oauth2accesstoken --password-stdin https://{host}" in calls
     assert f"docker pull --quiet {cached}" in calls

@@ -12,7 +12,7 @@ from typing import Any
 
 from google.auth.credentials import AnonymousCredentials
 
-from llmdeploy.status.gcp import GcpClients
+from llmdeploy.clouds.gcp.status import GcpClients
 from tests.status.loopback import LoopbackApi, Seen, serving
 
 PROJECT = "llmdeploy-demo-123"

@@ -1,25 +1,42 @@
-"""GCP: the driver (its resolution stage moves here from modules/gcp and llmdeploy/status)."""
+"""GCP: the driver. Its resolution stage (`resolve.py`) decides every name, size and value the GCP
+stack, `status` and the gates use; `names.py` holds the naming rules.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from llmdeploy.clouds.contract import DeployedStack, HealthObserver, SlotStatus, StackAccess
 from llmdeploy.plan.model import DeploymentPlan
 
+if TYPE_CHECKING:
+    from llmdeploy.clouds.gcp.resolve import GcpPlan
+
 
 class GcpDriver:
+    """The modules load lazily: the Google SDKs (status, observer) are slow to import."""
+
     cloud: Literal["gcp"] = "gcp"
 
-    def read_status(self, plan: DeploymentPlan, stack: StackAccess) -> list[SlotStatus]:
-        from llmdeploy.status import gcp
+    def resolve(self, plan: DeploymentPlan) -> GcpPlan:
+        from llmdeploy.clouds.gcp import resolve
 
-        return gcp.read_status(plan, gcp.GcpClients.connect())
+        return resolve.resolve(plan)
+
+    def read_status(self, plan: DeploymentPlan, stack: StackAccess) -> list[SlotStatus]:
+        from llmdeploy.clouds.gcp import status
+
+        return status.read_status(plan, status.GcpClients.connect())
 
     def observer(self, stack: DeployedStack) -> HealthObserver:
-        from llmdeploy.release import gcp
+        from llmdeploy.clouds.gcp import observer
 
-        return gcp.observer(stack)
+        return observer.observer(stack)
+
+    def encode_user_data(self, bundle: str) -> str:
+        from llmdeploy.boot.bundle import encode
+
+        return encode("gcp", bundle)
 
 
 DRIVER = GcpDriver()

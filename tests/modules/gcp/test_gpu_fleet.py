@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from llmdeploy.boot import user_data
+from llmdeploy.clouds.gcp.resolve import resolve
 from llmdeploy.plan.model import FleetPlan
-from llmdeploy.status import names
 from modules.common import terraform_literal
 from tests.fixtures_synth import Stack
 
@@ -171,7 +171,7 @@ def test_on_demand_share_above_the_base_is_its_own_autoscaled_group(gcp_stacks: 
 def test_on_demand_base_is_a_fixed_group(gcp_stacks: dict[str, Stack]) -> None:
     stack = gcp_stacks["prod-gcp"]
     base = stack.at("google_compute_region_instance_group_manager", "translate-es-blue/OnDemandBase")
-    assert base["name"] == names.gcp_base_group(stack.plan, _fleet(stack, "translate-es-blue"))
+    assert base["name"] == resolve(stack.plan).fleet("translate-es-blue").groups[-1].name
     assert base["target_size"] == 1
     assert base["version"] == [
         {
@@ -198,7 +198,7 @@ def test_group_names_follow_the_zones_and_replace_without_a_gap(gcp_stacks: dict
     # Zones are ForceNew and a backend service still uses the old group: the new group needs another
     # name and must exist first (hashicorp/terraform-provider-google#6376).
     stack = gcp_stacks["prod-gcp"]
-    plan, fleet = stack.plan, _fleet(stack, "translate-fr-blue")
+    plan = stack.plan
     settings = plan.cloud("gcp").settings
     moved = replace(
         plan,
@@ -209,7 +209,8 @@ def test_group_names_follow_the_zones_and_replace_without_a_gap(gcp_stacks: dict
             for cloud in plan.clouds
         ),
     )
-    assert set(names.gcp_groups(moved, fleet)).isdisjoint(names.gcp_groups(plan, fleet))
+    blue = "translate-fr-blue"
+    assert set(resolve(moved).fleet(blue).group_names).isdisjoint(resolve(plan).fleet(blue).group_names)
     for group in stack.resources("google_compute_region_instance_group_manager").values():
         assert group["lifecycle"]["create_before_destroy"] is True
         assert len(group["name"]) <= 58 and group["base_instance_name"] == group["name"]
@@ -240,7 +241,7 @@ def test_groups_spread_over_zones_with_autohealing_after_the_readiness_grace(
         settings = stack.plan.cloud("gcp").settings
         for fleet in stack.plan.fleets_on("gcp"):
             health = stack.address("google_compute_health_check", f"{fleet.name}/HealthCheck")
-            for group_name in names.gcp_groups(stack.plan, fleet):
+            for group_name in resolve(stack.plan).fleet(fleet.name).group_names:
                 group = next(
                     entry
                     for entry in stack.resources("google_compute_region_instance_group_manager").values()

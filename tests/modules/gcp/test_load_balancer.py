@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from llmdeploy.clouds.gcp import names
+from llmdeploy.clouds.gcp.resolve import resolve
 from llmdeploy.config.loader import load_environment
 from llmdeploy.plan.build import build_plan
-from llmdeploy.status import names
 from modules.gcp.load_balancer import RETRY_CONDITIONS
 from tests.fixtures_synth import Stack
 from tests.release.environments import THREE_CLOUDS
@@ -163,8 +164,9 @@ def test_https_with_a_managed_certificate_and_an_http_redirect(gcp_stacks: dict[
     assert certificate["managed"] == {"domains": ["coder.llm.example.com"]}
     # Domains are ForceNew and the proxy refuses the old certificate's deletion: a new name per domain
     # list, created first (provider docs, "Managed Ssl Certificate Recreation").
-    assert certificate["name"] == names.gcp_certificate(stack.plan, ["coder.llm.example.com"])
-    assert certificate["name"] != names.gcp_certificate(stack.plan, ["chat.llm.example.com"])
+    prefix = resolve(stack.plan).name
+    assert certificate["name"] == names.certificate(prefix, ["coder.llm.example.com"])
+    assert certificate["name"] != names.certificate(prefix, ["chat.llm.example.com"])
     assert certificate["lifecycle"] == {"create_before_destroy": True}
     proxy = stack.at("google_compute_target_https_proxy", "LoadBalancer/Proxy")
     assert proxy["ssl_certificates"] == [

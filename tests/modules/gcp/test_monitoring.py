@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from llmdeploy import metrics
-from llmdeploy.status import names
+from llmdeploy.clouds.gcp.resolve import resolve
 from tests.fixtures_synth import Stack
 
 
@@ -97,6 +97,6 @@ def test_dashboard_shows_the_seed_metrics_per_fleet(gcp_stacks: dict[str, Stack]
         "Replicas per group (spot / on-demand base)",
     ]
     groups = dashboard["mosaicLayout"]["tiles"][-1]["widget"]["xyChart"]["dataSets"]
-    fleet = next(entry for entry in stack.plan.fleets_on("gcp") if entry.name == "translate-fr-blue")
-    assert [entry["legendTemplate"] for entry in groups][:3] == list(names.gcp_groups(stack.plan, fleet))
+    fleet = resolve(stack.plan).fleet("translate-fr-blue")
+    assert [entry["legendTemplate"] for entry in groups][:3] == list(fleet.group_names)
     assert gcp_stacks["edge-gcp"].resources("google_monitoring_dashboard") == {}

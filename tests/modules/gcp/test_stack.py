@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmdeploy.boot.context import PROXY_IMAGE
+from llmdeploy.clouds.gcp import names
+from llmdeploy.clouds.gcp.resolve import resolve
 from llmdeploy.engines import ENGINES
-from llmdeploy.status import names
 from stacks.gcp import PROVIDER_VERSIONS
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES
 from tests.fixtures_synth import Stack
@@ -50,9 +51,9 @@ def test_outputs_name_what_the_status_command_reads(gcp_stacks: dict[str, Stack]
     outputs = stack.doc["output"]
     assert set(outputs) == {"endpoints", "fleets", "url_map", "address", "dns_records", "registry_mirrors"}
     green = outputs["fleets"]["value"]["translate-fr-green"]
-    fleet = next(entry for entry in stack.plan.fleets_on("gcp") if entry.name == "translate-fr-green")
+    fleet = resolve(stack.plan).fleet("translate-fr-green")
     assert (green["model"], green["slot"], green["weight"]) == ("translate-fr", "green", 5)
-    assert green["instance_groups"] == list(names.gcp_groups(stack.plan, fleet))
+    assert green["instance_groups"] == list(fleet.group_names)
     assert green["backend_service"] == "llmdeploy-demo-prod-translate-fr-green"
     assert set(outputs["endpoints"]["value"]) == {"translate-fr", "translate-es"}
 
@@ -66,16 +67,17 @@ def test_registry_mirrors_cache_every_upstream_the_images_come_from(gcp_stacks: 
         image.split("/")[0] if "/" in image and "." in image.split("/")[0] else "docker.io"
         for image in images
     }
-    assert upstreams == set(names.GCP_REGISTRY_UPSTREAMS)
+    assert upstreams == set(names.REGISTRY_UPSTREAMS)
     repositories = {
         entry["repository_id"]: entry
         for entry in stack.resources("google_artifact_registry_repository").values()
     }
-    assert set(repositories) == {names.gcp_registry_mirror(stack.plan, upstream) for upstream in upstreams}
-    hub = repositories[names.gcp_registry_mirror(stack.plan, "docker.io")]
+    prefix = resolve(stack.plan).name
+    assert set(repositories) == {names.registry_mirror(prefix, upstream) for upstream in upstreams}
+    hub = repositories[names.registry_mirror(prefix, "docker.io")]
     assert (hub["format"], hub["mode"], hub["location"]) == ("DOCKER", "REMOTE_REPOSITORY", "us-central1")
     assert hub["remote_repository_config"]["docker_repository"] == {"public_repository": "DOCKER_HUB"}
-    ghcr = repositories[names.gcp_registry_mirror(stack.plan, "ghcr.io")]
+    ghcr = repositories[names.registry_mirror(prefix, "ghcr.io")]
     assert ghcr["remote_repository_config"]["docker_repository"] == {
         "custom_repository": {"uri": "https://ghcr.io"}
     }

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from llmdeploy.clouds.gcp.resolve import resolve
+from llmdeploy.clouds.gcp.status import read_status
 from llmdeploy.errors import OperationError
-from llmdeploy.plan.model import DeploymentPlan, FleetPlan
-from llmdeploy.status import names
-from llmdeploy.status.gcp import read_status
+from llmdeploy.plan.model import DeploymentPlan
 from tests.status.google_api import (
     API,
     LINK,
@@ -59,15 +59,11 @@ def _instance(api: LoopbackApi, name: str, zone: str, model: str) -> None:
 
 
 def _service(plan: DeploymentPlan, fleet: str) -> str:
-    return names.gcp_fleet(plan, _fleet(plan, fleet))
+    return resolve(plan).fleet(fleet).service
 
 
 def _groups(plan: DeploymentPlan, fleet: str) -> tuple[str, ...]:
-    return names.gcp_groups(plan, _fleet(plan, fleet))
-
-
-def _fleet(plan: DeploymentPlan, name: str) -> FleetPlan:
-    return next(fleet for fleet in plan.fleets_on("gcp") if fleet.name == name)
+    return resolve(plan).fleet(fleet).group_names
 
 
 def _weighted(plan: DeploymentPlan, *pairs: tuple[str, int]) -> dict[str, Any]:

@@ -17,11 +17,9 @@ from google.api_core import exceptions as google_errors
 from google.auth.exceptions import GoogleAuthError
 from google.cloud import compute_v1
 
-from llmdeploy.config.clouds import GcpCloud
+from llmdeploy.clouds.gcp.resolve import GcpFleet, GcpPlan, resolve
 from llmdeploy.errors import OperationError
-from llmdeploy.plan import endpoints
-from llmdeploy.plan.model import DeploymentPlan, FleetPlan
-from llmdeploy.status import names
+from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.status.model import SlotStatus
 
 #: Instance states of a VM that exists and is powered on (booting included).
@@ -57,11 +55,10 @@ class GcpClients:
 
 
 def read_status(plan: DeploymentPlan, clients: GcpClients) -> list[SlotStatus]:
-    """The status of every GCP fleet of `plan`, in plan order."""
-    settings = plan.cloud("gcp").settings
-    assert isinstance(settings, GcpCloud)
-    reader = _Reader(plan, settings, clients)
-    return [reader.fleet(fleet) for fleet in plan.fleets_on("gcp")]
+    """The status of every GCP fleet of `plan`, in plan order, found by the resolved names."""
+    gcp = resolve(plan)
+    reader = _Reader(gcp, plan.env, clients)
+    return [reader.fleet(fleet) for fleet in gcp.fleets]
 
 
 @dataclass(frozen=True)
@@ -131,18 +128,19 @@ class GcpProject:
 
 
 class _Reader:
-    def __init__(self, plan: DeploymentPlan, settings: GcpCloud, clients: GcpClients) -> None:
-        self.plan, self.project = plan, settings.project_id
-        self.gcp = GcpProject(clients, plan.cloud("gcp").stack, plan.env, self.project, settings.region)
-        prefix = endpoints.stack_prefix(plan)
+    def __init__(self, plan: GcpPlan, env: str, clients: GcpClients) -> None:
+        self.endpoints = {route.model: route for route in plan.routes}
+        self.project = plan.project_id
+        self.gcp = GcpProject(clients, plan.stack, env, self.project, plan.region)
+        prefix = plan.name
         url_map = self.gcp.call("URL map", prefix, clients.url_maps.get, project=self.project, url_map=prefix)
         self.weights = _weighted_services(url_map)
         found = self.gcp.call("address", prefix, clients.addresses.get, project=self.project, address=prefix)
         self.address: str = found.address
 
-    def fleet(self, fleet: FleetPlan) -> SlotStatus:
+    def fleet(self, fleet: GcpFleet) -> SlotStatus:
         desired = running = healthy = spot = 0
-        for group_name in names.gcp_groups(self.plan, fleet):
+        for group_name in fleet.group_names:
             group = self.gcp.instance_group(group_name)
             desired += group.target_size
             urls = [
@@ -159,7 +157,7 @@ class _Reader:
             ]
             running += len(urls)
             spot += sum(self._is_spot(url) for url in urls)
-            healthy += self.gcp.healthy(names.gcp_fleet(self.plan, fleet), group.instance_group)
+            healthy += self.gcp.healthy(fleet.service, group.instance_group)
         return SlotStatus(
             model=fleet.model,
             cloud="gcp",
@@ -169,8 +167,8 @@ class _Reader:
             healthy=healthy,
             spot=spot,
             on_demand=running - spot,
-            weight=_percent(self.weights, names.gcp_fleet(self.plan, fleet)),
-            endpoint=endpoints.endpoint(self.plan, fleet.model, self.address),
+            weight=_percent(self.weights, fleet.service),
+            endpoint=self.endpoints[fleet.model].endpoint(self.address),
         )
 
     def _is_spot(self, url: str) -> bool:

@@ -27,12 +27,12 @@ from google.auth.exceptions import DefaultCredentialsError
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import monitoring_v3
 
+from llmdeploy.clouds.gcp.status import GcpClients, GcpProject
 from llmdeploy.config.clouds import GcpCloud
 from llmdeploy.config.model import Slot
 from llmdeploy.errors import OperationError
 from llmdeploy.release.gates import CloudSample
 from llmdeploy.release.observer import DeployedStack, fleet_outputs, output_list
-from llmdeploy.status.gcp import GcpClients, GcpProject
 
 MONITORING_ENDPOINT = "https://monitoring.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"

@@ -19,13 +19,12 @@ from google.auth.transport.requests import AuthorizedSession
 from google.cloud import monitoring_v3
 from google.cloud.monitoring_v3.services.metric_service.transports import MetricServiceGrpcTransport
 
+from llmdeploy.clouds.gcp.observer import REQUEST_COUNT, GcpObserver, GcpObserverClients, OpenAlerts
+from llmdeploy.clouds.gcp.resolve import resolve
 from llmdeploy.errors import OperationError
-from llmdeploy.plan import endpoints
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.release.gates import CloudSample
-from llmdeploy.release.gcp import REQUEST_COUNT, GcpObserver, GcpObserverClients, OpenAlerts
 from llmdeploy.release.observer import OBSERVED_CLOUDS, DeployedStack, observer_for
-from llmdeploy.status import names
 from tests.status.google_api import (
     PROJECT,
     anonymous,
@@ -84,12 +83,12 @@ def _deployed(plan: DeploymentPlan) -> DeployedStack:
         fleet.name: {
             "model": fleet.model,
             "slot": fleet.slot,
-            "weight": fleet.traffic.weight,
-            "instance_groups": list(names.gcp_groups(plan, fleet)),
-            "backend_service": names.gcp_fleet(plan, fleet),
-            "alert_names": [f"{endpoints.stack_prefix(plan)} {fleet.name} {what}" for what in POLICIES],
+            "weight": fleet.weight,
+            "instance_groups": list(fleet.group_names),
+            "backend_service": fleet.service,
+            "alert_names": [f"{fleet.alert_prefix} {what}" for what in POLICIES],
         }
-        for fleet in plan.fleets_on("gcp")
+        for fleet in resolve(plan).fleets
     }
     return DeployedStack(
         cloud="gcp",
@@ -143,9 +142,9 @@ def _series(code_class: str, counts: list[int]) -> monitoring_v3.TimeSeries:
 
 def _green(api: LoopbackApi, monitoring: GrpcLoopbackApi, plan: DeploymentPlan) -> None:
     """translate-fr's green slot: 3 of 4 backends healthy, its 5xx alert open, 6 of 100 requests failed."""
-    fleet = next(entry for entry in plan.fleets_on("gcp") if entry.name == "translate-fr-green")
-    assert names.gcp_fleet(plan, fleet) == GREEN
-    autoscaled, base = names.gcp_groups(plan, fleet)
+    fleet = resolve(plan).fleet("translate-fr-green")
+    assert fleet.service == GREEN
+    autoscaled, base = fleet.group_names
     managed_group(
         api, autoscaled, 2, [("fg-1", "us-central1-a", "RUNNING"), ("fg-2", "us-central1-b", "RUNNING")]
     )

@@ -1,0 +1,426 @@
+"""GCP's resolution stage: the neutral plan as what the GCP stack creates, every value decided once.
+
+The constructs (modules/gcp), `status` and the gates read these records; none of them decides a name,
+a size or a split again.
+
+Spot capacity above an on-demand base takes up to three regional managed instance groups, each with
+one version: a fixed-size group of `spot.on_demand_base` on-demand VMs, an autoscaled group of spot
+VMs, and (when 0 < `spot.on_demand_percent_above_base` < 100) an autoscaled group of on-demand VMs
+whose bounds are that share of the range above the base, rounded up (`plan.cost.on_demand_count`,
+the cost model's rule). GCP's autoscaler reads its signal from a group's own VMs (per-instance
+metrics and load-balancer utilisation alike), so every autoscaled group keeps at least one VM: a
+fleet whose minimum equals its on-demand base runs one spot VM more than that minimum, and one with
+an on-demand share above its base runs at least one VM of each kind (there is no wake from zero).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from llmdeploy import metrics
+from llmdeploy.boot import bundle, registry
+from llmdeploy.clouds.gcp import names
+from llmdeploy.config.clouds import GcpCloud
+from llmdeploy.config.model import Slot
+from llmdeploy.plan import endpoints
+from llmdeploy.plan.cost import on_demand_count
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan, HealthPlan, ModelPlan
+
+#: Deep Learning VM images (the NVIDIA driver preinstalled in the `-nvidia-<version>` families).
+IMAGE_PROJECT = "deeplearning-platform-release"
+SPOT = "spot"
+ON_DEMAND = "on-demand"
+#: Where the load balancer's address goes in a model's endpoint (known only after apply).
+ADDRESS_SLOT = "<address>"
+#: The backend services' replica pick, by `traffic.algorithm`.
+LOCALITY_POLICIES = {"least_outstanding_requests": "LEAST_REQUEST", "round_robin": "ROUND_ROBIN"}
+#: A Cloud Armor SRC_IPS_V1 match takes at most ten ranges.
+RANGES_PER_RULE = 10
+_SECONDS_PER_MINUTE = 60
+#: The secrets a fleet's VMs fetch at boot, in this order: the model hub token and the API keys.
+SECRET_KEYS = ("hf_token", "api_key", "next_api_key")
+
+
+@dataclass(frozen=True)
+class GcpGroup:
+    """One managed instance group of a fleet: its name, VM kind and size bounds.
+
+    `autoscaled` groups get an autoscaler with `minimum`..`maximum` and start at `desired`; the
+    base group is fixed at `desired`.
+    """
+
+    name: str
+    role: str
+    spot: bool
+    autoscaled: bool
+    minimum: int
+    desired: int
+    maximum: int
+
+    @property
+    def kind(self) -> str:
+        """The group's version name and the kind of template it uses (`spot` or `on-demand`)."""
+        return SPOT if self.spot else ON_DEMAND
+
+
+@dataclass(frozen=True)
+class GcpTemplate:
+    """One instance template of a fleet (spot or on-demand)."""
+
+    kind: str
+    spot: bool
+    name_prefix: str
+    description: str
+    machine_type: str
+    disk_gib: int
+    #: The boot bundle as GCE metadata `user-data` holds it (text; not yet escaped for Terraform).
+    user_data: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class GcpScaling:
+    """The autoscalers' signal: the relayed queue size per VM, or the backends' request rate."""
+
+    #: The custom metric's type and its autoscaler filter (`=` selectors joined by AND); None: the
+    #: load balancer's utilisation against the backends' RATE capacity.
+    metric: str | None
+    metric_filter: str | None
+    target: float
+    #: The autoscaler's initialization period: the model load.
+    cooldown_s: int
+    scale_in_cooldown_s: int
+
+
+@dataclass(frozen=True)
+class GcpBackend:
+    """The fleet's backend service."""
+
+    description: str
+    timeout_s: int
+    draining_timeout_s: int
+    locality_policy: str
+    balancing_mode: str
+    #: Requests per second per VM (the RATE capacity), None with UTILIZATION.
+    max_rate_per_instance: float | None
+
+
+@dataclass(frozen=True)
+class GcpFleet:
+    """One model's replicas in one release slot on GCP."""
+
+    name: str
+    model: str
+    slot: Slot
+    weight: int
+    #: The backend service's and health check's name.
+    service: str
+    account_id: str
+    account_display_name: str
+    #: (key in SECRET_KEYS, Secret Manager secret) of every secret the VMs fetch.
+    secrets: tuple[tuple[str, str], ...]
+    health: HealthPlan
+    #: The machine types ranked by preference when there are several (the groups' instance
+    #: flexibility policy); empty with one (the templates' machine type).
+    flexible_types: tuple[str, ...]
+    groups: tuple[GcpGroup, ...]
+    templates: tuple[GcpTemplate, ...]
+    scaling: GcpScaling
+    backend: GcpBackend
+    #: The prefix of its alert policies' display names.
+    alert_prefix: str
+    #: Whether it has a healthy-replicas alert (serves traffic and may not shrink below the threshold).
+    healthy_alert: bool
+    #: The Cloud Monitoring filter of each relayed engine metric (metrics.METRIC_NAMES), one series per VM.
+    engine_filters: dict[str, str]
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        return tuple(group.name for group in self.groups)
+
+
+@dataclass(frozen=True)
+class GcpRoute:
+    """One model's route on the load balancer and the weighted split over its serving slots."""
+
+    model: str
+    #: `<model>.<domain>` with host routing, None with path routing.
+    host: str | None
+    path_prefix: str
+    #: (fleet name, weight) of every slot with a share above 0 (the provider drops a zero weight).
+    split: tuple[tuple[str, int], ...]
+    #: The endpoint URL with ADDRESS_SLOT where the load balancer's address goes.
+    endpoint_template: str
+
+    def endpoint(self, address: str) -> str:
+        """The URL clients call, given the load balancer's address."""
+        return self.endpoint_template.replace(ADDRESS_SLOT, address)
+
+
+@dataclass(frozen=True)
+class GcpRegistry:
+    """One Artifact Registry remote repository caching an upstream image registry."""
+
+    upstream: str
+    repository_id: str
+    #: Docker Hub is a preset upstream (DOCKER_HUB); any other registry a custom URL.
+    public_repository: str | None
+    custom_uri: str | None
+
+
+@dataclass(frozen=True)
+class GcpAlarms:
+    """The alert thresholds every fleet's policies share."""
+
+    error_rate_percent: float
+    p99_latency_s: float
+    min_healthy_replicas: int
+    duration_s: int
+
+
+@dataclass(frozen=True)
+class GcpPlan:
+    """Everything one environment deploys on GCP."""
+
+    cloud: Literal["gcp"]
+    stack: str
+    #: `<project>-<env>`: the name of environment-wide resources.
+    name: str
+    project_id: str
+    region: str
+    zones: tuple[str, ...]
+    subnet_cidr: str
+    image_family: str
+    image_project: str
+    labels: dict[str, str]
+    #: The network tag of every GPU instance (the firewall rules' target).
+    instance_tag: str
+    engine_ports: tuple[int, ...]
+    #: The admitted client CIDRs, in chunks of RANGES_PER_RULE (one Cloud Armor rule each).
+    client_ranges: tuple[tuple[str, ...], ...]
+    registries: tuple[GcpRegistry, ...]
+    #: `<region>-docker.pkg.dev/<project>`: where the VMs pull the mirrors from.
+    registry_host: str
+    routing: str
+    #: The TLS host names (each needs an A record to the address); empty without a domain.
+    hosts: tuple[str, ...]
+    #: The managed certificate's name, None without a domain.
+    certificate: str | None
+    routes: tuple[GcpRoute, ...]
+    emails: tuple[str, ...]
+    dashboard: bool
+    alarms: GcpAlarms
+    fleets: tuple[GcpFleet, ...]
+
+    def fleet(self, name: str) -> GcpFleet:
+        """The fleet `<model>-<slot>`."""
+        return next(fleet for fleet in self.fleets if fleet.name == name)
+
+
+def resolve(plan: DeploymentPlan) -> GcpPlan:
+    """The GCP stack of `plan`, every value decided.
+
+    Raises:
+        ConfigError: host routing without a domain.
+        OperationError: a fleet's boot bundle exceeds GCE's metadata limit.
+    """
+    cloud = plan.cloud("gcp")
+    settings = cloud.settings
+    assert isinstance(settings, GcpCloud)
+    prefix = endpoints.stack_prefix(plan)
+    fleets = plan.fleets_on("gcp")
+    models = [model for model in plan.models if model.fleets_on("gcp")]
+    clients = [str(cidr) for cidr in plan.access.allowed_cidrs]
+    alarms = plan.monitoring.alarms
+    hosts = _hosts(plan, models)
+    return GcpPlan(
+        cloud="gcp",
+        stack=cloud.stack,
+        name=prefix,
+        project_id=settings.project_id,
+        region=settings.region,
+        zones=tuple(settings.zones),
+        subnet_cidr=str(settings.subnet_cidr),
+        image_family=settings.image_family,
+        image_project=IMAGE_PROJECT,
+        labels=names.labels(plan.tags),
+        instance_tag=f"{prefix}-gpu",
+        engine_ports=tuple(sorted({fleet.health.port for fleet in fleets})),
+        client_ranges=tuple(
+            tuple(clients[start : start + RANGES_PER_RULE])
+            for start in range(0, len(clients), RANGES_PER_RULE)
+        ),
+        registries=tuple(_registry(prefix, upstream) for upstream in names.REGISTRY_UPSTREAMS),
+        registry_host=registry.registry_host(plan, "gcp"),
+        routing=plan.access.routing,
+        hosts=hosts,
+        certificate=names.certificate(prefix, hosts) if hosts else None,
+        routes=tuple(_route(plan, model) for model in models),
+        emails=tuple(plan.monitoring.notify.emails),
+        dashboard=plan.monitoring.dashboard,
+        alarms=GcpAlarms(
+            error_rate_percent=alarms.error_rate_percent,
+            p99_latency_s=alarms.p99_latency_s,
+            min_healthy_replicas=alarms.min_healthy_replicas,
+            duration_s=alarms.evaluation_minutes * _SECONDS_PER_MINUTE,
+        ),
+        fleets=tuple(_fleet(plan, settings, fleet) for fleet in fleets),
+    )
+
+
+def _hosts(plan: DeploymentPlan, models: list[ModelPlan]) -> tuple[str, ...]:
+    domain = plan.access.tls.domain
+    if domain is None:
+        return ()
+    return tuple(sorted({endpoints.model_host(plan, model.name) or domain for model in models}))
+
+
+def _route(plan: DeploymentPlan, model: ModelPlan) -> GcpRoute:
+    return GcpRoute(
+        model=model.name,
+        host=endpoints.model_host(plan, model.name),
+        path_prefix=model.route_prefix,
+        split=tuple(
+            (fleet.name, fleet.traffic.weight) for fleet in model.fleets_on("gcp") if fleet.traffic.weight > 0
+        ),
+        endpoint_template=endpoints.endpoint(plan, model.name, ADDRESS_SLOT),
+    )
+
+
+def _registry(prefix: str, upstream: str) -> GcpRegistry:
+    repository = names.registry_mirror(prefix, upstream)
+    hub = upstream == names.DOCKER_HUB
+    return GcpRegistry(
+        upstream=upstream,
+        repository_id=repository,
+        public_repository="DOCKER_HUB" if hub else None,
+        custom_uri=None if hub else f"https://{upstream}",
+    )
+
+
+def _fleet(plan: DeploymentPlan, settings: GcpCloud, fleet: FleetPlan) -> GcpFleet:
+    access, alarms = plan.access, plan.monitoring.alarms
+    secrets = dict(
+        zip(
+            SECRET_KEYS,
+            (
+                fleet.hf_token_secret,
+                access.api_key.secret if access.api_key else None,
+                access.next_api_key.secret if access.next_api_key else None,
+            ),
+            strict=True,
+        )
+    )
+    groups = group_plan(plan, settings, fleet)
+    kinds = {group.spot for group in groups}
+    rate = fleet.autoscaling.target_requests_per_replica
+    prefix = endpoints.stack_prefix(plan)
+    return GcpFleet(
+        name=fleet.name,
+        model=fleet.model,
+        slot=fleet.slot,
+        weight=fleet.traffic.weight,
+        service=names.fleet_name(plan.project, plan.env, fleet.name),
+        account_id=names.service_account_id(plan.project, plan.env, fleet.model, fleet.slot),
+        account_display_name=f"llmdeploy {prefix} {fleet.name} replicas",
+        secrets=tuple((key, secret) for key, secret in secrets.items() if secret is not None),
+        health=fleet.health,
+        flexible_types=tuple(entry.name for entry in fleet.instance_types)
+        if len(fleet.instance_types) > 1
+        else (),
+        groups=groups,
+        templates=tuple(_template(plan, fleet, spot=spot) for spot in (True, False) if spot in kinds),
+        scaling=_scaling(plan, fleet),
+        backend=GcpBackend(
+            description=f"llmdeploy {fleet.name}: {fleet.model_id}",
+            timeout_s=fleet.traffic.request_timeout_s,
+            # A leaving VM (scale-in, update, autohealing) finishes its longest request: GCP's draining
+            # is the only notice of scale-in its VMs get. Both values are at most 3600, the API's limit.
+            draining_timeout_s=max(fleet.traffic.deregistration_delay_s, fleet.traffic.request_timeout_s),
+            locality_policy=LOCALITY_POLICIES[fleet.traffic.algorithm],
+            # Request-rate autoscaling reads utilisation against this RATE capacity; queue-size
+            # autoscaling needs no capacity, and the locality policy alone picks replicas.
+            balancing_mode="RATE" if rate else "UTILIZATION",
+            max_rate_per_instance=rate / _SECONDS_PER_MINUTE if rate else None,
+        ),
+        alert_prefix=f"{prefix} {fleet.name}",
+        healthy_alert=fleet.traffic.weight > 0 and fleet.min_size >= alarms.min_healthy_replicas > 0,
+        engine_filters={metric: engine_filter(plan, fleet, metric) for metric in metrics.METRIC_NAMES},
+    )
+
+
+def group_plan(plan: DeploymentPlan, settings: GcpCloud, fleet: FleetPlan) -> tuple[GcpGroup, ...]:
+    """The fleet's groups: spot (autoscaled), the on-demand share above the base (autoscaled), the base.
+
+    Above the base the fleet runs `min - base`..`max - base` VMs; a group left with no VM to run at
+    its maximum is not created.
+    """
+    base = fleet.spot.on_demand_base
+    sizes = (fleet.min_size, fleet.desired_size, fleet.max_size)
+    # A size below the base leaves nothing above it (each autoscaled group then keeps its one VM).
+    on_demand = tuple(on_demand_count(max(size, base), fleet.spot) - base for size in sizes)
+    spot = tuple(max(size - base, 0) - part for size, part in zip(sizes, on_demand, strict=True))
+
+    def name(role: str) -> str:
+        return names.group_name(
+            plan.project, plan.env, fleet.name, role, region=settings.region, zones=settings.zones
+        )
+
+    groups = []
+    if spot[2] > 0:
+        groups.append(GcpGroup(name(names.AUTOSCALED), names.AUTOSCALED, True, True, *_bounds(spot)))
+    if on_demand[2] > 0:
+        # All on-demand above the base: the group takes the spot group's place (nothing is spot).
+        role = names.ON_DEMAND_SHARE if groups else names.AUTOSCALED
+        groups.append(GcpGroup(name(role), role, False, True, *_bounds(on_demand)))
+    if base > 0:
+        groups.append(GcpGroup(name(names.BASE), names.BASE, False, False, base, base, base))
+    return tuple(groups)
+
+
+def _bounds(sizes: tuple[int, ...]) -> tuple[int, int, int]:
+    """An autoscaled group's min, desired and max: at least one VM to read the signal from."""
+    return max(sizes[0], 1), max(sizes[1], 1), sizes[2]
+
+
+def _template(plan: DeploymentPlan, fleet: FleetPlan, *, spot: bool) -> GcpTemplate:
+    kind = SPOT if spot else ON_DEMAND
+    return GcpTemplate(
+        kind=kind,
+        spot=spot,
+        name_prefix=names.template_prefix(plan.project, plan.env, fleet.name, kind),
+        description=f"llmdeploy {fleet.name} ({kind}): {fleet.model_id}@{fleet.revision} "
+        f"on {fleet.engine_image}",
+        machine_type=fleet.instance_types[0].name,
+        disk_gib=fleet.disk_gib,
+        user_data=bundle.user_data(plan, fleet),
+        labels=names.labels({**plan.tags, "llmdeploy-model": fleet.model, "llmdeploy-slot": fleet.slot}),
+    )
+
+
+def _scaling(plan: DeploymentPlan, fleet: FleetPlan) -> GcpScaling:
+    target, grace = fleet.autoscaling, fleet.health.readiness_grace_s
+    queue = target.target_queue_size
+    return GcpScaling(
+        metric=None if queue is None else f"{metrics.GCP_METRIC_PREFIX}{metrics.QUEUE_SIZE}",
+        # The autoscaler accepts only `=` selectors joined by AND.
+        metric_filter=None
+        if queue is None
+        else engine_filter(plan, fleet, metrics.QUEUE_SIZE, joiner=" AND "),
+        # The backend's RATE capacity is the target request rate, so full utilisation is the target.
+        target=1.0 if queue is None else queue,
+        cooldown_s=grace,
+        scale_in_cooldown_s=target.scale_in_cooldown_s,
+    )
+
+
+def engine_filter(plan: DeploymentPlan, fleet: FleetPlan, metric: str, joiner: str = " ") -> str:
+    """The Cloud Monitoring filter of one fleet's relayed engine metric (one series per VM)."""
+    labels = metrics.dimension_values(plan.project, plan.env, fleet.model, fleet.slot)
+    selectors = [
+        f'metric.type="{metrics.GCP_METRIC_PREFIX}{metric}"',
+        'resource.type="gce_instance"',
+        *(f'metric.label.{key.lower()}="{value}"' for key, value in labels.items()),
+    ]
+    return joiner.join(selectors)
