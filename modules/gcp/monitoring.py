@@ -27,7 +27,14 @@ from cdktn_provider_google.monitoring_notification_channel import MonitoringNoti
 from constructs import Construct
 
 from llmdeploy import metrics
-from llmdeploy.clouds.gcp.resolve import GcpAlarms, GcpFleet, GcpPlan
+from llmdeploy.clouds.gcp.resolve import (
+    ERROR_RATE_ALERT,
+    HEALTHY_ALERT,
+    LATENCY_ALERT,
+    GcpAlarms,
+    GcpFleet,
+    GcpPlan,
+)
 from modules.gcp.engine_metrics import EngineMetrics
 
 PERIOD = "60s"
@@ -112,7 +119,7 @@ class _FleetAlerts(Construct):
         self.names = [
             self._policy(
                 self._ERROR_RATE_ID,
-                "5xx rate",
+                fleet.alerts[ERROR_RATE_ALERT],
                 f"more than {alarms.error_rate_percent}% of requests answered 5xx",
                 MonitoringAlertPolicyConditionsConditionThreshold(
                     filter=f"{_REQUESTS} {service} metric.label.response_code_class=500",
@@ -133,7 +140,7 @@ class _FleetAlerts(Construct):
             ),
             self._policy(
                 self._LATENCY_ID,
-                "p99 latency",
+                fleet.alerts[LATENCY_ALERT],
                 f"p99 response time above {alarms.p99_latency_s} s",
                 MonitoringAlertPolicyConditionsConditionThreshold(
                     filter=f"{_LATENCY} {service}",
@@ -145,12 +152,11 @@ class _FleetAlerts(Construct):
                 ),
             ),
         ]
-        # Only a slot that serves traffic and may not shrink below the threshold must keep it.
-        if fleet.healthy_alert:
+        if HEALTHY_ALERT in fleet.alerts:
             self.names.append(
                 self._policy(
                     self._HEALTHY_ID,
-                    "healthy replicas",
+                    fleet.alerts[HEALTHY_ALERT],
                     f"fewer than {alarms.min_healthy_replicas} healthy replicas",
                     MonitoringAlertPolicyConditionsConditionThreshold(
                         filter=fleet.engine_filters[metrics.QUEUE_SIZE],
@@ -171,13 +177,12 @@ class _FleetAlerts(Construct):
     def _policy(
         self,
         construct_id: str,
-        what: str,
+        display_name: str,
         description: str,
         condition: MonitoringAlertPolicyConditionsConditionThreshold,
         reads: str | None = None,
     ) -> str:
         """An alert policy; `reads` names the relayed engine metric its condition reads, if any."""
-        display_name = f"{self.prefix} {what}"
         MonitoringAlertPolicy(
             self,
             construct_id,

@@ -38,6 +38,10 @@ LOCALITY_POLICIES = {"least_outstanding_requests": "LEAST_REQUEST", "round_robin
 #: A Cloud Armor SRC_IPS_V1 match takes at most ten ranges.
 RANGES_PER_RULE = 10
 _SECONDS_PER_MINUTE = 60
+#: What each alert policy of a fleet watches (its display name ends with it).
+ERROR_RATE_ALERT = "5xx rate"
+LATENCY_ALERT = "p99 latency"
+HEALTHY_ALERT = "healthy replicas"
 #: The secrets a fleet's VMs fetch at boot, in this order: the model hub token and the API keys.
 SECRET_KEYS = ("hf_token", "api_key", "next_api_key")
 
@@ -128,10 +132,11 @@ class GcpFleet:
     templates: tuple[GcpTemplate, ...]
     scaling: GcpScaling
     backend: GcpBackend
-    #: The prefix of its alert policies' display names.
+    #: `<stack prefix> <fleet>`: what its alerts' display names and documentation start with.
     alert_prefix: str
-    #: Whether it has a healthy-replicas alert (serves traffic and may not shrink below the threshold).
-    healthy_alert: bool
+    #: The display name of each of its alert policies, by what it watches (ERROR_RATE_ALERT,
+    #: LATENCY_ALERT, and HEALTHY_ALERT when it serves traffic and may not shrink below the threshold).
+    alerts: dict[str, str]
     #: The Cloud Monitoring filter of each relayed engine metric (metrics.METRIC_NAMES), one series per VM.
     engine_filters: dict[str, str]
 
@@ -316,6 +321,9 @@ def _fleet(plan: DeploymentPlan, settings: GcpCloud, fleet: FleetPlan) -> GcpFle
     kinds = {group.spot for group in groups}
     rate = fleet.autoscaling.target_requests_per_replica
     prefix = endpoints.stack_prefix(plan)
+    # Only a slot that serves traffic and may not shrink below the threshold must keep it.
+    healthy = fleet.traffic.weight > 0 and fleet.min_size >= alarms.min_healthy_replicas > 0
+    watched = (ERROR_RATE_ALERT, LATENCY_ALERT, *((HEALTHY_ALERT,) if healthy else ()))
     return GcpFleet(
         name=fleet.name,
         model=fleet.model,
@@ -345,7 +353,7 @@ def _fleet(plan: DeploymentPlan, settings: GcpCloud, fleet: FleetPlan) -> GcpFle
             max_rate_per_instance=rate / _SECONDS_PER_MINUTE if rate else None,
         ),
         alert_prefix=f"{prefix} {fleet.name}",
-        healthy_alert=fleet.traffic.weight > 0 and fleet.min_size >= alarms.min_healthy_replicas > 0,
+        alerts={what: f"{prefix} {fleet.name} {what}" for what in watched},
         engine_filters={metric: engine_filter(plan, fleet, metric) for metric in metrics.METRIC_NAMES},
     )
 

@@ -86,7 +86,7 @@ def _deployed(plan: DeploymentPlan) -> DeployedStack:
             "weight": fleet.weight,
             "instance_groups": list(fleet.group_names),
             "backend_service": fleet.service,
-            "alert_names": [f"{fleet.alert_prefix} {what}" for what in POLICIES],
+            "alert_names": [fleet.alerts[what] for what in POLICIES],
         }
         for fleet in resolve(plan).fleets
     }
