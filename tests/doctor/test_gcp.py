@@ -17,8 +17,8 @@ from llmdeploy.doctor.gcp import GcpAccount, checks
 from llmdeploy.doctor.model import Check
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.model import DeploymentPlan
+from tests.clouds.gcp.google_api import API, PROJECT, REGION, anonymous, google_api, google_error
 from tests.conftest import WriteEnv
-from tests.status.google_api import API, PROJECT, REGION, anonymous, google_api, google_error
 from tests.status.loopback import LoopbackApi
 
 SECRETS = f"/v1/projects/{PROJECT}/secrets"

@@ -25,7 +25,7 @@ from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.release.gates import CloudSample
 from llmdeploy.release.observer import OBSERVED_CLOUDS, DeployedStack, observer_for
-from tests.status.google_api import (
+from tests.clouds.gcp.google_api import (
     PROJECT,
     anonymous,
     backend_health,

@@ -16,7 +16,7 @@ from llmdeploy.clouds.gcp.resolve import resolve
 from llmdeploy.clouds.gcp.status import read_status
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
-from tests.status.google_api import (
+from tests.clouds.gcp.google_api import (
     API,
     LINK,
     REGION,
