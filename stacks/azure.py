@@ -19,10 +19,10 @@ from cdktn_provider_azurerm.provider import AzurermProvider, AzurermProviderFeat
 from cdktn_provider_azurerm.resource_group import ResourceGroup
 from constructs import Construct
 
+from llmdeploy.clouds.azure.names import RESOURCE_PROVIDERS, registry_name
 from llmdeploy.config.clouds import AzureCloud
 from llmdeploy.plan.endpoints import stack_prefix
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
-from llmdeploy.status.azure_names import RESOURCE_PROVIDERS, registry_name
 from modules.azure import Access, GpuFleet, LoadBalancer, Monitoring, Network, Registry
 from modules.azure.load_balancer import origin_metric_values
 

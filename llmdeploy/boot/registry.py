@@ -27,11 +27,11 @@ import hashlib
 from dataclasses import dataclass
 
 from llmdeploy.catalog import Cloud
+from llmdeploy.clouds.azure import names as azure_names
 from llmdeploy.clouds.gcp import names as gcp_names
 from llmdeploy.config.clouds import AwsCloud, GcpCloud
 from llmdeploy.plan import endpoints
 from llmdeploy.plan.model import DeploymentPlan
-from llmdeploy.status import azure_names
 
 #: Upstream registry host to the cache's short name, shared by the three clouds.
 CACHE_NAMES = {"docker.io": "docker-hub", "ghcr.io": "ghcr", "public.ecr.aws": "ecr-public"}

@@ -7,7 +7,7 @@ standardNCADSA100v4Family) and against `cores` (Total Regional vCPUs); Spot VMs 
 included once deployed. A size the location does not list, or lists with a `Location` restriction
 (e.g. NotAvailableForSubscription), fails: no quota increase helps until access is granted.
 Resource providers (ARM `GET /subscriptions/{id}/providers/{namespace}`): the stack asks azurerm to
-register the namespaces it uses (status/azure_names.RESOURCE_PROVIDERS), which needs
+register the namespaces it uses (clouds/azure/names.RESOURCE_PROVIDERS), which needs
 `<namespace>/register/action` on the subscription; one that is not `Registered` fails the apply with
 `MissingSubscriptionRegistration` unless the credentials may register it (Permissions - List For
 Subscription, `actions` / `notActions` with wildcards).
@@ -29,14 +29,14 @@ from azure.core.rest import HttpRequest
 from azure.mgmt.compute import ComputeManagementClient
 
 from llmdeploy.catalog import InstanceType
+from llmdeploy.clouds.azure.names import RESOURCE_PROVIDERS
+from llmdeploy.clouds.azure.status import sign_in
 from llmdeploy.config.clouds import AzureCloud
 from llmdeploy.doctor.model import Check, compare
 from llmdeploy.doctor.needs import capacity_needs, secrets_on, vcpus
 from llmdeploy.doctor.secrets import SecretMissing, SecretUnreadable, judge
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
-from llmdeploy.status.azure import sign_in
-from llmdeploy.status.azure_names import RESOURCE_PROVIDERS
 
 REGIONAL = "cores"
 SPOT = "lowPriorityCores"

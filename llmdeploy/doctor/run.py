@@ -37,8 +37,8 @@ def _checks(plan: DeploymentPlan, cloud: Cloud, environ: Mapping[str, str]) -> l
 
         return gcp.checks(plan, gcp.GcpAccount.connect())
     assert isinstance(settings, AzureCloud)
+    from llmdeploy.clouds.azure.status import stack_subscription
     from llmdeploy.doctor import azure
-    from llmdeploy.status.azure import stack_subscription
 
     subscription = stack_subscription(plan.cloud(cloud).stack, settings)
     return azure.checks(plan, azure.AzureAccount.connect(subscription, azure.vault_url(settings)))

@@ -53,8 +53,8 @@ def _read(plan: DeploymentPlan, cloud: Cloud, name: str, environ: Mapping[str, s
 
         return gcp.read_secret(gcp.GcpAccount.connect(), settings.project_id, name)
     assert isinstance(settings, AzureCloud)
+    from llmdeploy.clouds.azure.status import stack_subscription
     from llmdeploy.doctor import azure
-    from llmdeploy.status.azure import stack_subscription
 
     subscription = stack_subscription(plan.cloud(cloud).stack, settings)
     return azure.read_secret(azure.AzureAccount.connect(subscription, azure.vault_url(settings)), name)

@@ -68,11 +68,11 @@ from constructs import Construct
 
 from llmdeploy import metrics
 from llmdeploy.boot import user_data
+from llmdeploy.clouds.azure import names
+from llmdeploy.clouds.azure.names import USER_DATA_BUNDLE, USER_DATA_FRONT_DOOR_ID
 from llmdeploy.config.clouds import AzureCloud
 from llmdeploy.instance import termination_heartbeat_s
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
-from llmdeploy.status import names
-from llmdeploy.status.azure_names import USER_DATA_BUNDLE, USER_DATA_FRONT_DOOR_ID
 from modules.azure.registry import PULL_ROLE
 
 #: The Azure HPC image: Ubuntu 22.04 with the NVIDIA driver, Docker and the container toolkit.
@@ -137,7 +137,7 @@ class GpuFleet(Construct):
     ) -> None:
         super().__init__(scope, id)
         self.plan, self.fleet, self.settings, self.resource_group = plan, fleet, settings, resource_group
-        self.scale_set_name = names.azure_scale_set(fleet)
+        self.scale_set_name = names.scale_set(fleet.name)
         identity = UserAssignedIdentity(
             self,
             self._IDENTITY_ID,

@@ -57,10 +57,10 @@ from cdktn_provider_azurerm.lb_probe import LbProbe
 from cdktn_provider_azurerm.lb_rule import LbRule
 from constructs import Construct
 
+from llmdeploy.clouds.azure import names
 from llmdeploy.config.clouds import AzureCloud
 from llmdeploy.plan import endpoints
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
-from llmdeploy.status import names
 from modules.azure.access import FRONT_DOOR_SKU, Access
 from modules.azure.network import public_address
 
@@ -206,7 +206,7 @@ class _Origin(Construct):
         tags: dict[str, str],
     ) -> None:
         super().__init__(scope, fleet.name)
-        name = names.azure_scale_set(fleet)
+        name = names.scale_set(fleet.name)
         address = public_address(
             self,
             self._ADDRESS_ID,
@@ -347,7 +347,7 @@ class _Route(Construct):
                 CdnFrontdoorOrigin(
                     self,
                     fleet.slot,
-                    name=names.azure_scale_set(fleet),
+                    name=names.scale_set(fleet.name),
                     cdn_frontdoor_origin_group_id=group.id,
                     host_name=origins[fleet.name].host,
                     http_port=HTTP_PORT,

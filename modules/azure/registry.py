@@ -3,7 +3,7 @@
 Every replica pulls its engine image (tens of GB for vLLM and SGLang) on boot; pulled through the
 registry in the environment's region, the images come from Azure instead of Docker Hub's or GitHub's
 rate-limited, cross-continent endpoints. One cache rule per upstream repository the fleets use
-(`llmdeploy.status.azure_names.cached_image`); images from other registries are pulled directly.
+(`llmdeploy.clouds.azure.names.cached_image`); images from other registries are pulled directly.
 Artifact cache works on every tier (learn.microsoft.com/azure/container-registry/tutorial-registry-cache),
 so the registry is Standard; caching public images needs no credential set. The replicas pull with
 their managed identity (AcrPull on this registry), never with the admin user.
@@ -19,8 +19,8 @@ from cdktn_provider_azurerm.container_registry_cache_rule import ContainerRegist
 from constructs import Construct
 
 from llmdeploy.boot.context import PROXY_IMAGE
+from llmdeploy.clouds.azure.names import cached_image
 from llmdeploy.plan.model import FleetPlan
-from llmdeploy.status.azure_names import cached_image
 from modules.common import skip_checks
 
 SKU = "Standard"

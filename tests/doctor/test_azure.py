@@ -14,15 +14,15 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
+from llmdeploy.clouds.azure.names import RESOURCE_PROVIDERS
 from llmdeploy.config.loader import load_environment
 from llmdeploy.doctor.azure import AzureAccount, checks, may
 from llmdeploy.doctor.model import Check
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.model import DeploymentPlan
-from llmdeploy.status.azure_names import RESOURCE_PROVIDERS
+from tests.clouds.azure.azure_api import SUBSCRIPTION, TOKEN, FakeCredential, arm_api, trusted
 from tests.conftest import WriteEnv
-from tests.status.azure_api import SUBSCRIPTION, TOKEN, FakeCredential, arm_api, trusted
 from tests.status.loopback import LoopbackApi
 
 COMPUTE = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Compute"

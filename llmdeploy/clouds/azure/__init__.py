@@ -1,25 +1,42 @@
-"""Azure: the driver (its resolution stage moves here from modules/azure and llmdeploy/status)."""
+"""Azure: the driver. Resolution (resolve.py), names (names.py), `status` (status.py) and the gates'
+observer (observer.py) live in this folder; the Azure SDKs are imported only when status or the
+gates run."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from llmdeploy.clouds.contract import DeployedStack, HealthObserver, SlotStatus, StackAccess
 from llmdeploy.plan.model import DeploymentPlan
+
+if TYPE_CHECKING:
+    from llmdeploy.clouds.azure.resolve import AzurePlan
 
 
 class AzureDriver:
     cloud: Literal["azure"] = "azure"
 
-    def read_status(self, plan: DeploymentPlan, stack: StackAccess) -> list[SlotStatus]:
-        from llmdeploy.status import azure
+    # Imported when called: the boot bundle imports this package's names (the registry's).
+    def resolve(self, plan: DeploymentPlan) -> AzurePlan:
+        from llmdeploy.clouds.azure.resolve import resolve
 
-        return azure.read_status(plan, azure.AzureClients.connect(azure.subscription(plan)))
+        return resolve(plan)
+
+    def read_status(self, plan: DeploymentPlan, stack: StackAccess) -> list[SlotStatus]:
+        from llmdeploy.clouds.azure import status
+
+        return status.read_status(plan, status.AzureClients.connect(status.subscription(plan)))
 
     def observer(self, stack: DeployedStack) -> HealthObserver:
-        from llmdeploy.release import azure
+        from llmdeploy.clouds.azure import observer
 
-        return azure.observer(stack)
+        return observer.observer(stack)
+
+    def encode_user_data(self, bundle: str) -> str:
+        """gzip, then base64: `custom_data` takes base64, and cloud-init unzips it."""
+        from llmdeploy.boot.bundle import encode
+
+        return encode(self.cloud, bundle)
 
 
 DRIVER = AzureDriver()

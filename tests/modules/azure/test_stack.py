@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from llmdeploy.status.azure_names import RESOURCE_PROVIDERS
+from llmdeploy.clouds.azure.names import RESOURCE_PROVIDERS
 from stacks.azure import PROVIDER_VERSIONS, TLS_PROVIDER
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES, REPO
 from tests.fixtures_clouds import synth_environment

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
+from llmdeploy.clouds.azure import names
+from llmdeploy.clouds.azure.observer import AzureObserver, AzureObserverClients
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
-from llmdeploy.release.azure import AzureObserver, AzureObserverClients
 from llmdeploy.release.gates import CloudSample
 from llmdeploy.release.observer import DeployedStack, observer_for
-from llmdeploy.status import names
-from tests.status.azure_api import (
+from tests.clouds.azure.azure_api import (
     BUNDLE,
     COMPUTE,
     FRONT_DOOR,
@@ -68,7 +68,7 @@ def _deployed(plan: DeploymentPlan) -> DeployedStack:
             "model": fleet.model,
             "slot": fleet.slot,
             "weight": fleet.traffic.weight,
-            "scale_set": names.azure_scale_set(fleet),
+            "scale_set": names.scale_set(fleet.name),
             "origin_host": f"20.0.0.{index}",
             "origin_metric_values": [f"20.0.0.{index}", f"20.0.0.{index}:80"],
             "bundle": BUNDLE,

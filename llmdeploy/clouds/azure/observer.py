@@ -28,12 +28,12 @@ from typing import Any, Final
 from azure.mgmt.alertsmanagement import AlertsManagementClient
 from azure.mgmt.monitor import MonitorManagementClient
 
+from llmdeploy.clouds.azure.names import USER_DATA_BUNDLE
+from llmdeploy.clouds.azure.status import AzureClients, ResourceGroup, count_vms, sign_in, stack_subscription
 from llmdeploy.config.model import Slot
 from llmdeploy.errors import OperationError
 from llmdeploy.release.gates import CloudSample
 from llmdeploy.release.observer import DeployedStack, fleet_outputs, output_list
-from llmdeploy.status.azure import AzureClients, ResourceGroup, count_vms, sign_in, stack_subscription
-from llmdeploy.status.azure_names import USER_DATA_BUNDLE
 
 FRONT_DOOR_NAMESPACE = "Microsoft.Cdn/profiles"
 ORIGIN_REQUESTS = "OriginRequestCount"

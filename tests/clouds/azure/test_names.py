@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from llmdeploy.clouds.azure.names import CachedImage, cached_image, registry_name
 from llmdeploy.engines import ENGINES
-from llmdeploy.status.azure_names import CachedImage, cached_image, registry_name
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from llmdeploy.clouds.azure.status import AzureClients, read_status, subscription
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
-from llmdeploy.status.azure import AzureClients, read_status, subscription
-from tests.status.azure_api import (
+from tests.clouds.azure.azure_api import (
     COMPUTE,
     FRONT_DOOR,
     SUBSCRIPTION,

@@ -17,11 +17,10 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from azure.mgmt.cdn import CdnManagementClient
 from azure.mgmt.compute import ComputeManagementClient
 
+from llmdeploy.clouds.azure.resolve import AzureFleet, AzurePlan, AzureRoute, resolve
 from llmdeploy.config.clouds import AzureCloud
 from llmdeploy.errors import OperationError
-from llmdeploy.plan import endpoints
-from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
-from llmdeploy.status import names
+from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.status.model import SlotStatus
 
 _POWERED_ON = frozenset({"PowerState/running", "PowerState/starting"})
@@ -84,9 +83,10 @@ def stack_subscription(stack: str, settings: object) -> str:
 
 
 def read_status(plan: DeploymentPlan, clients: AzureClients) -> list[SlotStatus]:
-    """The status of every Azure fleet of `plan`, in plan order."""
-    reader = _Reader(plan, clients)
-    return [reader.fleet(model, fleet) for model in plan.models for fleet in model.fleets_on("azure")]
+    """The status of every Azure fleet of `plan`, in plan order, found by the resolved names."""
+    resolved = resolve(plan)
+    reader = _Reader(resolved, clients)
+    return [reader.fleet(route, resolved.fleet(fleet)) for route in resolved.routes for fleet in route.fleets]
 
 
 @dataclass(frozen=True)
@@ -161,9 +161,10 @@ def _is_healthy(view: Any) -> bool:
 
 
 class _Reader:
-    def __init__(self, plan: DeploymentPlan, clients: AzureClients) -> None:
-        self.plan, self.clients = plan, clients
-        self.group = ResourceGroup(plan.cloud("azure").stack, plan.env, endpoints.stack_prefix(plan))
+    def __init__(self, plan: AzurePlan, clients: AzureClients) -> None:
+        self.clients = clients
+        # The resource group, Front Door profile and endpoint share the environment's name.
+        self.group = ResourceGroup(plan.stack, plan.env, plan.name)
         name = self.group.name
         endpoint = self.group.call(
             "Front Door endpoint", name, clients.cdn.afd_endpoints.get, name, name, name
@@ -171,9 +172,8 @@ class _Reader:
         self.host: str = endpoint.host_name
         self.origins: dict[str, dict[str, Any]] = {}
 
-    def fleet(self, model: ModelPlan, fleet: FleetPlan) -> SlotStatus:
-        name = names.azure_scale_set(fleet)
-        scale_set, vms = self.group.scale_set_vms(self.clients.compute, name)
+    def fleet(self, route: AzureRoute, fleet: AzureFleet) -> SlotStatus:
+        scale_set, vms = self.group.scale_set_vms(self.clients.compute, fleet.scale_set)
         counts = count_vms(vms)
         return SlotStatus(
             model=fleet.model,
@@ -184,23 +184,22 @@ class _Reader:
             healthy=counts.healthy,
             spot=counts.spot,
             on_demand=counts.running - counts.spot,
-            weight=self._weight(model, name),
-            endpoint=endpoints.endpoint(self.plan, fleet.model, self.host, cloud_serves_https=True),
+            weight=self._weight(route.model, fleet.scale_set),
+            endpoint=route.endpoint_url(self.host),
         )
 
-    def _weight(self, model: ModelPlan, origin: str) -> int:
-        if model.name not in self.origins:
+    def _weight(self, group: str, origin: str) -> int:
+        """The origin's share of its origin group's enabled weight (the group is named as its model)."""
+        if group not in self.origins:
             listed = self.group.call(
                 "Front Door origin group",
-                model.name,
+                group,
                 list,
-                self.clients.cdn.afd_origins.list_by_origin_group(
-                    self.group.name, self.group.name, model.name
-                ),
+                self.clients.cdn.afd_origins.list_by_origin_group(self.group.name, self.group.name, group),
             )
-            self.origins[model.name] = {
+            self.origins[group] = {
                 entry.name: entry.weight for entry in listed if entry.enabled_state == _ENABLED
             }
-        enabled = self.origins[model.name]
+        enabled = self.origins[group]
         total = sum(enabled.values())
         return round(100 * enabled[origin] / total) if origin in enabled and total else 0

@@ -1,4 +1,9 @@
-"""Azure names shared by the stack and the CLI-side readers, without importing CDK or the Azure SDK."""
+"""Azure's naming rules, shared by the resolution stage (resolve.py), `status` and the gates.
+
+Everything of an environment lives in its own resource group (`<project>-<env>`), so per-fleet names
+need no prefix: `<model>-<slot>` names a fleet's scale set, load balancer and Front Door origin.
+No CDK and no Azure SDK here.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +38,13 @@ USER_DATA_FRONT_DOOR_ID = "front_door_id"
 #: (learn.microsoft.com/azure/container-registry/artifact-cache-overview, "Upstream support").
 CACHE_UPSTREAMS = ("docker.io", "ghcr.io", "mcr.microsoft.com", "quay.io", "registry.k8s.io")
 _DOCKER_HUB = "docker.io"
+#: Front Door WAF policy names: letters and digits only.
+_WAF_NAME = re.compile(r"[^A-Za-z0-9]")
+#: Front Door custom domain names: letters, digits and dashes.
+_DOMAIN_NAME = re.compile(r"[^A-Za-z0-9-]")
+#: ACR cache rule names: letters and digits, optionally joined by single dashes, 5-49 characters.
+_RULE_NAME = re.compile(r"[^A-Za-z0-9]+")
+_RULE_NAME_LIMIT = 49
 #: ACR names: 5-50 letters and digits, unique across Azure.
 _REGISTRY_NAME_LIMIT = 50
 _DIGEST_CHARS = 12
@@ -43,6 +55,26 @@ def registry_name(stack_prefix: str, subscription_id: str | None) -> str:
     digest = hashlib.sha256(f"{subscription_id or ''}/{stack_prefix}".encode()).hexdigest()[:_DIGEST_CHARS]
     readable = re.sub(r"[^a-z0-9]", "", stack_prefix.lower())
     return readable[: _REGISTRY_NAME_LIMIT - _DIGEST_CHARS] + digest
+
+
+def scale_set(fleet: str) -> str:
+    """`<model>-<slot>` (the fleet's name): its scale set, load balancer prefix and Front Door origin."""
+    return fleet
+
+
+def waf_policy(stack_prefix: str) -> str:
+    """The environment's Front Door WAF policy: the stack prefix without its dashes."""
+    return _WAF_NAME.sub("", stack_prefix)
+
+
+def custom_domain(host: str) -> str:
+    """The Front Door custom domain resource serving `host`."""
+    return _DOMAIN_NAME.sub("-", host)
+
+
+def cache_rule(target_repo: str) -> str:
+    """The registry cache rule serving `target_repo`."""
+    return _RULE_NAME.sub("-", target_repo).strip("-")[:_RULE_NAME_LIMIT].strip("-")
 
 
 @dataclass(frozen=True)
