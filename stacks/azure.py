@@ -19,12 +19,11 @@ from cdktn_provider_azurerm.provider import AzurermProvider, AzurermProviderFeat
 from cdktn_provider_azurerm.resource_group import ResourceGroup
 from constructs import Construct
 
-from llmdeploy.clouds.azure.names import RESOURCE_PROVIDERS, registry_name
-from llmdeploy.config.clouds import AzureCloud
-from llmdeploy.plan.endpoints import stack_prefix
+from llmdeploy.clouds import driver
+from llmdeploy.clouds.azure.names import RESOURCE_PROVIDERS
+from llmdeploy.clouds.azure.resolve import AzureKeyVault, AzurePlan, origin_metric_values
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from modules.azure import Access, GpuFleet, LoadBalancer, Monitoring, Network, Registry
-from modules.azure.load_balancer import origin_metric_values
 
 #: hashicorp/azurerm versions the synthesized JSON accepts: the bindings' schema (5.10) and later 5.x.
 PROVIDER_VERSIONS = ">= 5.10, < 6.0"
@@ -47,13 +46,13 @@ class AzureStack(TerraformStack):
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
-        settings = cloud.settings
-        assert isinstance(settings, AzureCloud)
+        resolved = driver("azure").resolve(plan)
+        assert isinstance(resolved, AzurePlan)  # the Azure driver resolves to its own plan
         AzurermProvider(
             self,
             self._PROVIDER_ID,
             features=[AzurermProviderFeatures()],
-            subscription_id=settings.subscription_id,
+            subscription_id=resolved.subscription_id,
             # azurerm 5.x registers no resource provider unless told: exactly the stack's.
             resource_provider_registrations="none",
             resource_providers_to_register=list(RESOURCE_PROVIDERS),
@@ -65,54 +64,35 @@ class AzureStack(TerraformStack):
             {"source": "hashicorp/azurerm", "version": PROVIDER_VERSIONS},
         )
         self.add_override("terraform.required_providers.tls", TLS_PROVIDER)
-        name = stack_prefix(plan)
-        tags = plan.tags
-        fleets = plan.fleets_on("azure")
-        group = ResourceGroup(self, self._GROUP_ID, name=name, location=settings.location, tags=tags)
-        vault = self._key_vault(plan, settings)
+        group = ResourceGroup(
+            self, self._GROUP_ID, name=resolved.name, location=resolved.location, tags=dict(resolved.tags)
+        )
+        vault = self._key_vault(resolved.key_vault)
         admin_key = TerraformResource(self, self._ADMIN_KEY_ID, terraform_resource_type="tls_private_key")
         admin_key.add_override("algorithm", "ED25519")
-        network = Network(
-            self, self._NETWORK_ID, name=name, settings=settings, resource_group=group.name, tags=tags
-        )
+        network = Network(self, self._NETWORK_ID, plan=resolved, resource_group=group.name)
         access = Access(
             self,
             self._ACCESS_ID,
-            name=name,
-            location=settings.location,
+            plan=resolved,
             resource_group=group.name,
-            config=plan.access,
-            network=network,
-            engine_ports=sorted({fleet.health.port for fleet in fleets}),
-            tags=tags,
+            subnet_id=network.subnet_id,
+            nat_addresses=network.nat_addresses,
         )
         lb = LoadBalancer(
             self,
             self._LB_ID,
-            name=name,
-            plan=plan,
-            settings=settings,
+            plan=resolved,
             resource_group=group.name,
-            access=access,
-            tags=tags,
+            firewall_policy_id=access.firewall_policy_id,
         )
-        registry = Registry(
-            self,
-            self._REGISTRY_ID,
-            name=registry_name(name, settings.subscription_id),
-            location=settings.location,
-            resource_group=group.name,
-            fleets=fleets,
-            tags=tags,
-        )
+        registry = Registry(self, self._REGISTRY_ID, plan=resolved, resource_group=group.name)
         origin_values = {name: origin_metric_values(host) for name, host in lb.origin_hosts.items()}
         groups = {
             fleet.name: GpuFleet(
                 self,
                 fleet.name,
-                plan=plan,
                 fleet=fleet,
-                settings=settings,
                 resource_group=group.name,
                 subnet_id=network.subnet_id,
                 backend_pool_id=lb.backend_pools[fleet.name],
@@ -122,21 +102,17 @@ class AzureStack(TerraformStack):
                 front_door_id=lb.profile_id,
                 front_door_guid=lb.profile_guid,
                 origin_values=origin_values[fleet.name],
-                tags=tags,
             )
-            for fleet in fleets
+            for fleet in resolved.fleets
         }
-        monitoring = Monitoring(
+        Monitoring(
             self,
             self._MONITORING_ID,
-            name=name,
-            plan=plan,
-            location=settings.location,
+            plan=resolved,
             resource_group=group.name,
             front_door_id=lb.profile_id,
-            fleets=groups,
+            scale_set_ids={name: fleet.scale_set_id for name, fleet in groups.items()},
             origin_values=origin_values,
-            tags=tags,
         )
         TerraformOutput(self, "endpoints", value=lb.endpoints, description="Endpoint URL per model.")
         TerraformOutput(
@@ -147,14 +123,14 @@ class AzureStack(TerraformStack):
                 fleet.name: {
                     "model": fleet.model,
                     "slot": fleet.slot,
-                    "weight": fleet.traffic.weight,
-                    "scale_set": groups[fleet.name].scale_set_name,
+                    "weight": fleet.weight,
+                    "scale_set": fleet.scale_set,
                     "origin_host": lb.origin_hosts[fleet.name],
                     "origin_metric_values": origin_values[fleet.name],
-                    "bundle": groups[fleet.name].bundle_digest,
-                    "alert_names": monitoring.alert_names[fleet.name],
+                    "bundle": fleet.bundle_digest,
+                    "alert_names": fleet.alert_names,
                 }
-                for fleet in fleets
+                for fleet in resolved.fleets
             },
         )
         TerraformOutput(self, "resource_group", value=group.name)
@@ -167,21 +143,12 @@ class AzureStack(TerraformStack):
             description="Per custom domain: create the _dnsauth TXT record (validation) and the CNAME.",
         )
 
-    def _key_vault(self, plan: DeploymentPlan, settings: AzureCloud) -> str | None:
+    def _key_vault(self, key_vault: AzureKeyVault | None) -> str | None:
         """The Key Vault's id, when the environment names a secret."""
-        named = (
-            plan.access.api_key is not None
-            or plan.access.next_api_key is not None
-            or any(fleet.hf_token_secret for fleet in plan.fleets_on("azure"))
-        )
-        if not named:
+        if key_vault is None:
             return None
-        assert settings.key_vault is not None  # the config requires one when a secret is named
         vault = DataAzurermKeyVault(
-            self,
-            self._KEY_VAULT_ID,
-            name=settings.key_vault.name,
-            resource_group_name=settings.key_vault.resource_group,
+            self, self._KEY_VAULT_ID, name=key_vault.name, resource_group_name=key_vault.resource_group
         )
         vault_id: str = vault.id
         return vault_id

@@ -14,7 +14,6 @@ runs custom rules only (managed rule sets need Premium).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from cdktn_provider_azurerm.cdn_frontdoor_firewall_policy import (
@@ -29,8 +28,7 @@ from cdktn_provider_azurerm.subnet_network_security_group_association import (
 )
 from constructs import Construct
 
-from llmdeploy.config.environment import Access as AccessConfig
-from modules.azure.network import Network
+from llmdeploy.clouds.azure.resolve import AzurePlan
 
 FRONT_DOOR_SKU = "Standard_AzureFrontDoor"
 #: Service tags of Front Door's back end (what reaches the origins) and of Azure's probes.
@@ -38,7 +36,6 @@ FRONT_DOOR_TAG = "AzureFrontDoor.Backend"
 PROBE_TAG = "AzureLoadBalancer"
 _FIRST_PRIORITY = 100
 _DENY_PRIORITY = 4096
-_WAF_NAME = re.compile(r"[^A-Za-z0-9]")
 _FORBIDDEN = 403
 
 
@@ -59,24 +56,21 @@ class Access(Construct):
         scope: Construct,
         id: str,
         *,
-        name: str,
-        location: str,
+        plan: AzurePlan,
         resource_group: str,
-        config: AccessConfig,
-        network: Network,
-        engine_ports: Sequence[int],
-        tags: dict[str, str],
+        subnet_id: str,
+        nat_addresses: Sequence[str],
     ) -> None:
         super().__init__(scope, id)
         group = NetworkSecurityGroup(
             self,
             self._NSG_ID,
-            name=f"{name}-instances",
-            location=location,
+            name=plan.security_group,
+            location=plan.location,
             resource_group_name=resource_group,
-            tags=tags,
+            tags=dict(plan.tags),
         )
-        ports = [str(port) for port in engine_ports]
+        ports = [str(port) for port in plan.engine_ports]
         for index, (construct_id, source, description) in enumerate(
             (
                 ("FromFrontDoor", FRONT_DOOR_TAG, "Front Door's back end to the engines"),
@@ -108,20 +102,21 @@ class Access(Construct):
             "nothing else comes in",
         )
         SubnetNetworkSecurityGroupAssociation(
-            self, self._NSG_LINK_ID, subnet_id=network.subnet_id, network_security_group_id=group.id
+            self, self._NSG_LINK_ID, subnet_id=subnet_id, network_security_group_id=group.id
         )
-        clients = [str(cidr) for cidr in config.allowed_cidrs] or list(network.nat_addresses)
+        # No client CIDRs: only the VNet's own NAT address, whose value Azure assigns.
+        clients = list(plan.allowed_cidrs) or list(nat_addresses)
         policy = CdnFrontdoorFirewallPolicy(
             self,
             self._WAF_ID,
-            name=_WAF_NAME.sub("", name),
+            name=plan.waf_policy,
             resource_group_name=resource_group,
             sku_name=FRONT_DOOR_SKU,
             mode="Prevention",
             enabled=True,
             custom_block_response_status_code=_FORBIDDEN,
             custom_rule=[_block_unless(1, "AllowedClients", "SocketAddr", "IPMatch", clients)],
-            tags=tags,
+            tags=dict(plan.tags),
         )
         self.firewall_policy_id: str = policy.id
 

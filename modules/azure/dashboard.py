@@ -18,8 +18,7 @@ from cdktn_provider_azurerm.portal_dashboard import PortalDashboard
 from constructs import Construct
 
 from llmdeploy import metrics
-from llmdeploy.plan.model import FleetPlan
-from modules.azure.gpu_fleet import FRONT_DOOR_NAMESPACE
+from llmdeploy.clouds.azure.resolve import FRONT_DOOR_NAMESPACE, AzurePlan
 
 CHART_PART = "Extension/HubsExtension/PartType/MonitorChartPart"
 #: Azure Monitor's aggregation codes in portal charts.
@@ -37,27 +36,26 @@ def add_dashboard(
     construct_id: str,
     *,
     name: str,
-    location: str,
+    plan: AzurePlan,
     resource_group: str,
     front_door_id: str,
-    fleets: Sequence[FleetPlan],
     scale_set_ids: Mapping[str, str],
-    tags: dict[str, str],
 ) -> None:
-    """The dashboard of the environment `name`."""
+    """The dashboard `name` of the environment `plan`."""
+    fleets = [fleet.name for fleet in plan.fleets]
     PortalDashboard(
         scope,
         construct_id,
-        name=f"{name}-dashboard",
-        location=location,
+        name=name,
+        location=plan.location,
         resource_group_name=resource_group,
         dashboard_properties=json.dumps(_properties(front_door_id, fleets, scale_set_ids), sort_keys=True),
-        tags={**tags, TITLE_TAG: f"llmdeploy {name}"},
+        tags={**plan.tags, TITLE_TAG: f"llmdeploy {plan.name}"},
     )
 
 
 def _properties(
-    front_door_id: str, fleets: Sequence[FleetPlan], scale_set_ids: Mapping[str, str]
+    front_door_id: str, fleets: Sequence[str], scale_set_ids: Mapping[str, str]
 ) -> dict[str, Any]:
     front_door = [
         ("Requests to each slot's origin", "OriginRequestCount", SUM),
@@ -83,10 +81,7 @@ def _properties(
         charts.append(
             _chart(
                 title,
-                [
-                    _metric(scale_set_ids[fleet.name], metrics.NAMESPACE, metric, code, fleet.name)
-                    for fleet in fleets
-                ],
+                [_metric(scale_set_ids[fleet], metrics.NAMESPACE, metric, code, fleet) for fleet in fleets],
             )
         )
     parts = {

@@ -30,11 +30,7 @@ state, and the network security group admits no SSH anyway.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from cdktn import Fn, TerraformResourceLifecycle
 from cdktn_provider_azurerm.monitor_autoscale_setting import (
@@ -66,36 +62,19 @@ from cdktn_provider_azurerm.role_assignment import RoleAssignment
 from cdktn_provider_azurerm.user_assigned_identity import UserAssignedIdentity
 from constructs import Construct
 
-from llmdeploy import metrics
-from llmdeploy.boot import user_data
-from llmdeploy.clouds.azure import names
 from llmdeploy.clouds.azure.names import USER_DATA_BUNDLE, USER_DATA_FRONT_DOOR_ID
-from llmdeploy.config.clouds import AzureCloud
-from llmdeploy.instance import termination_heartbeat_s
-from llmdeploy.plan.model import DeploymentPlan, FleetPlan
-from modules.azure.registry import PULL_ROLE
+from llmdeploy.clouds.azure.resolve import (
+    ADMIN_USER,
+    HEALTH_EXTENSION_VERSION,
+    IMAGE,
+    METRICS_ROLE,
+    PULL_ROLE,
+    SECRET_ROLE,
+    AzureFleet,
+)
 
-#: The Azure HPC image: Ubuntu 22.04 with the NVIDIA driver, Docker and the container toolkit.
-IMAGE = {"publisher": "microsoft-dsvm", "offer": "ubuntu-hpc", "sku": "2204", "version": "latest"}
-ADMIN_USER = "llmdeploy"
-#: The proxy path answering the Application Health extension 2.0 with
-#: `{"ApplicationHealthState": "Healthy"|"Unhealthy"}` (boot-agents' proxy.conf.j2).
-APP_HEALTH_PATH = "/llmdeploy/app-health"
-#: Rich health states (2.0): Binary (1.0) has no Initializing state, so a VM loading its model would
-#: count as a failed upgrade and stop every rolling upgrade.
-HEALTH_EXTENSION_VERSION = "2.0"
-#: The extension's longest grace (Initializing), in seconds.
-MAX_HEALTH_GRACE_S = 14400
-SECRET_ROLE = "Key Vault Secrets User"
-METRICS_ROLE = "Monitoring Metrics Publisher"
-FRONT_DOOR_NAMESPACE = "Microsoft.Cdn/profiles"
-#: Rule-based scaling needs a second threshold: scale in below this fraction of the target.
-SCALE_IN_FRACTION = 0.5
-#: Azure's limits: autoscale window at least 5 minutes; repair grace 10-90 minutes; termination
-#: notice 5-15 minutes.
+#: Azure's limit: an autoscale window of at least 5 minutes.
 WINDOW = "PT5M"
-_REPAIR_MINUTES = (10, 90)
-_NOTICE_MINUTES = (5, 15)
 
 
 class GpuFleet(Construct):
@@ -103,14 +82,9 @@ class GpuFleet(Construct):
 
     Attributes:
         scale_set_id: the scale set.
-        scale_set_name: its name.
-        bundle_digest: the digest of the boot bundle, in every new VM's user data.
     """
 
     _IDENTITY_ID = "Identity"
-    _TOKEN_ACCESS_ID = "ReadsToken"
-    _API_KEY_ACCESS_ID = "ReadsApiKey"
-    _NEXT_API_KEY_ACCESS_ID = "ReadsNextApiKey"
     _METRICS_ACCESS_ID = "PublishesMetrics"
     _PULL_ACCESS_ID = "PullsImages"
     _SCALE_SET_ID = "ScaleSet"
@@ -121,9 +95,7 @@ class GpuFleet(Construct):
         scope: Construct,
         id: str,
         *,
-        plan: DeploymentPlan,
-        fleet: FleetPlan,
-        settings: AzureCloud,
+        fleet: AzureFleet,
         resource_group: str,
         subnet_id: str,
         backend_pool_id: str,
@@ -133,53 +105,36 @@ class GpuFleet(Construct):
         front_door_id: str,
         front_door_guid: str,
         origin_values: Sequence[str],
-        tags: dict[str, str],
     ) -> None:
         super().__init__(scope, id)
-        self.plan, self.fleet, self.settings, self.resource_group = plan, fleet, settings, resource_group
-        self.scale_set_name = names.scale_set(fleet.name)
+        self.fleet, self.resource_group = fleet, resource_group
         identity = UserAssignedIdentity(
             self,
             self._IDENTITY_ID,
-            name=f"{self.scale_set_name}-replicas",
-            location=settings.location,
+            name=fleet.identity,
+            location=fleet.location,
             resource_group_name=resource_group,
-            tags=tags,
+            tags=dict(fleet.tags),
         )
-        fleet_tags = {**tags, "llmdeploy-model": fleet.model, "llmdeploy-slot": fleet.slot}
-        if key_vault_id is not None:
-            for construct_id, secret in self._secrets():
-                self._grant(construct_id, f"{key_vault_id}/secrets/{secret}", SECRET_ROLE, identity)
-        custom_data = user_data(self.plan, fleet)
-        # Changes exactly when the boot bundle does; the release gate compares it per VM.
-        self.bundle_digest: str = hashlib.sha256(custom_data.encode()).hexdigest()[:16]
+        # The resolved plan names a secret only when the environment has a Key Vault.
+        for read in fleet.secrets:
+            self._grant(read.construct_id, f"{key_vault_id}/secrets/{read.secret}", SECRET_ROLE, identity)
         scale_set = self._scale_set(
             identity,
             subnet_id,
             backend_pool_id,
             admin_public_key,
-            fleet_tags,
-            custom_data,
             Fn.base64encode(
                 Fn.jsonencode(
-                    {USER_DATA_BUNDLE: self.bundle_digest, USER_DATA_FRONT_DOOR_ID: front_door_guid}
+                    {USER_DATA_BUNDLE: fleet.bundle_digest, USER_DATA_FRONT_DOOR_ID: front_door_guid}
                 )
             ),
         )
         self._grant(self._METRICS_ACCESS_ID, scale_set.id, METRICS_ROLE, identity)
         self._grant(self._PULL_ACCESS_ID, registry_id, PULL_ROLE, identity)
-        self._autoscale(scale_set, front_door_id, origin_values, tags)
+        resources = {"scale_set": scale_set.id, "front_door": front_door_id}
+        self._autoscale(scale_set, resources, origin_values)
         self.scale_set_id: str = scale_set.id
-
-    def _secrets(self) -> list[tuple[str, str]]:
-        """The Key Vault secrets the replicas read (construct ID, secret name): exactly those named."""
-        access = self.plan.access
-        named = (
-            (self._TOKEN_ACCESS_ID, self.fleet.hf_token_secret),
-            (self._API_KEY_ACCESS_ID, access.api_key.secret if access.api_key else None),
-            (self._NEXT_API_KEY_ACCESS_ID, access.next_api_key.secret if access.next_api_key else None),
-        )
-        return [(construct_id, secret) for construct_id, secret in named if secret is not None]
 
     def _grant(self, construct_id: str, scope: str, role: str, identity: UserAssignedIdentity) -> None:
         RoleAssignment(
@@ -197,37 +152,29 @@ class GpuFleet(Construct):
         subnet_id: str,
         backend_pool_id: str,
         admin_public_key: str,
-        tags: dict[str, str],
-        custom_data: str,
         user_data_base64: str,
     ) -> OrchestratedVirtualMachineScaleSet:
-        fleet, spot, health = self.fleet, self.fleet.spot, self.fleet.health
-        all_regular = spot.on_demand_percent_above_base == 100
+        fleet = self.fleet
         return OrchestratedVirtualMachineScaleSet(
             self,
             self._SCALE_SET_ID,
-            name=self.scale_set_name,
-            location=self.settings.location,
+            name=fleet.scale_set,
+            location=fleet.location,
             resource_group_name=self.resource_group,
             platform_fault_domain_count=1,
-            zones=self.settings.zones,
-            sku_name=fleet.instance_types[0].name,
-            instances=fleet.desired_size,
-            priority="Regular" if all_regular else "Spot",
-            eviction_policy=None if all_regular else "Delete",
-            max_bid_price=None if all_regular else (spot.max_price_usd_hour or -1),
-            priority_mix=None
-            if all_regular
-            else OrchestratedVirtualMachineScaleSetPriorityMix(
-                base_regular_count=spot.on_demand_base,
-                regular_percentage_above_base=spot.on_demand_percent_above_base,
-            ),
+            zones=list(fleet.zones),
+            sku_name=fleet.sku,
+            instances=fleet.instances,
+            priority=fleet.priority,
+            eviction_policy=fleet.eviction_policy,
+            max_bid_price=fleet.max_bid_price,
+            priority_mix=_priority_mix(fleet),
             source_image_reference=OrchestratedVirtualMachineScaleSetSourceImageReference(**IMAGE),
             os_disk=OrchestratedVirtualMachineScaleSetOsDisk(
                 caching="ReadWrite", storage_account_type="Premium_LRS", disk_size_gb=fleet.disk_gib
             ),
             os_profile=OrchestratedVirtualMachineScaleSetOsProfile(
-                custom_data=custom_data,
+                custom_data=fleet.custom_data,
                 linux_configuration=OrchestratedVirtualMachineScaleSetOsProfileLinuxConfiguration(
                     admin_username=ADMIN_USER,
                     admin_ssh_key=[
@@ -264,26 +211,14 @@ class GpuFleet(Construct):
                     publisher="Microsoft.ManagedServices",
                     type="ApplicationHealthLinux",
                     type_handler_version=HEALTH_EXTENSION_VERSION,
-                    settings=json.dumps(
-                        {
-                            "protocol": "http",
-                            "port": health.port,
-                            "requestPath": APP_HEALTH_PATH,
-                            "intervalInSeconds": health.interval_s,
-                            "numberOfProbes": health.unhealthy_threshold,
-                            "gracePeriod": min(health.readiness_grace_s, MAX_HEALTH_GRACE_S),
-                        },
-                        sort_keys=True,
-                    ),
+                    settings=fleet.health_extension,
                 )
             ],
             automatic_instance_repair=OrchestratedVirtualMachineScaleSetAutomaticInstanceRepair(
-                enabled=True,
-                action="Replace",
-                grace_period=_minutes(health.readiness_grace_s, _REPAIR_MINUTES),
+                enabled=True, action="Replace", grace_period=fleet.repair_grace
             ),
             termination_notification=OrchestratedVirtualMachineScaleSetTerminationNotification(
-                enabled=True, timeout=_minutes(termination_heartbeat_s(fleet), _NOTICE_MINUTES)
+                enabled=True, timeout=fleet.termination_timeout
             ),
             upgrade_mode="Rolling",
             rolling_upgrade_policy=OrchestratedVirtualMachineScaleSetRollingUpgradePolicy(
@@ -297,7 +232,7 @@ class GpuFleet(Construct):
                 maximum_surge_instances_enabled=True,
                 prioritize_unhealthy_instances_enabled=True,
             ),
-            tags=tags,
+            tags=dict(fleet.fleet_tags),
             # Autoscale owns the instance count after the first apply.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["instances"]),
         )
@@ -305,18 +240,18 @@ class GpuFleet(Construct):
     def _autoscale(
         self,
         scale_set: OrchestratedVirtualMachineScaleSet,
-        front_door_id: str,
+        resources: dict[str, str],
         origin_values: Sequence[str],
-        tags: dict[str, str],
     ) -> None:
-        fleet, target = self.fleet, self.fleet.autoscaling
-        signal = self._signal(scale_set.id, front_door_id, origin_values)
+        fleet, signal = self.fleet, self.fleet.signal
+        # Front Door's metric is filtered on the slot's origin, whose address Azure assigns.
+        dimensions = [*signal.dimensions, *((("Origin", tuple(origin_values)),) if signal.by_origin else ())]
         rules = [
             MonitorAutoscaleSettingProfileRule(
                 metric_trigger=MonitorAutoscaleSettingProfileRuleMetricTrigger(
                     metric_name=signal.metric,
                     metric_namespace=signal.namespace,
-                    metric_resource_id=signal.resource_id,
+                    metric_resource_id=resources[signal.resource],
                     statistic=signal.statistic,
                     time_aggregation="Average",
                     divide_by_instance_count=signal.per_replica,
@@ -324,97 +259,44 @@ class GpuFleet(Construct):
                         MonitorAutoscaleSettingProfileRuleMetricTriggerDimensions(
                             name=key, operator="Equals", values=list(values)
                         )
-                        for key, values in signal.dimensions.items()
+                        for key, values in dimensions
                     ],
-                    operator=operator,
-                    threshold=limit,
+                    operator=rule.operator,
+                    threshold=rule.threshold,
                     time_grain="PT1M",
                     time_window=WINDOW,
                 ),
                 scale_action=MonitorAutoscaleSettingProfileRuleScaleAction(
-                    direction=direction, type="ChangeCount", value=1, cooldown=iso_duration(cooldown)
+                    direction=rule.direction, type="ChangeCount", value=1, cooldown=rule.cooldown
                 ),
             )
-            for operator, limit, direction, cooldown in (
-                ("GreaterThan", signal.target, "Increase", target.scale_out_cooldown_s),
-                ("LessThan", signal.target * SCALE_IN_FRACTION, "Decrease", target.scale_in_cooldown_s),
-            )
+            for rule in signal.rules
         ]
         MonitorAutoscaleSetting(
             self,
             self._AUTOSCALE_ID,
-            name=self.scale_set_name,
-            location=self.settings.location,
+            name=fleet.scale_set,
+            location=fleet.location,
             resource_group_name=self.resource_group,
             target_resource_id=scale_set.id,
             profile=[
                 MonitorAutoscaleSettingProfile(
                     name="load",
                     capacity=MonitorAutoscaleSettingProfileCapacity(
-                        default=fleet.desired_size, minimum=fleet.min_size, maximum=fleet.max_size
+                        default=fleet.instances, minimum=fleet.minimum, maximum=fleet.maximum
                     ),
                     rule=rules,
                 )
             ],
-            tags=tags,
-        )
-
-    def _signal(self, scale_set_id: str, front_door_id: str, origin_values: Sequence[str]) -> _Signal:
-        """The metric the fleet scales on: the replicas' queue size, or Front Door's requests per replica."""
-        fleet, target = self.fleet, self.fleet.autoscaling
-        if target.target_queue_size is not None:
-            return _Signal(
-                metric=metrics.QUEUE_SIZE,
-                namespace=metrics.NAMESPACE,
-                resource_id=scale_set_id,
-                statistic="Average",
-                dimensions={
-                    key: (value,)
-                    for key, value in metrics.dimension_values(
-                        self.plan.project, self.plan.env, fleet.model, fleet.slot
-                    ).items()
-                },
-                per_replica=False,
-                target=target.target_queue_size,
-            )
-        assert target.target_requests_per_replica is not None  # the config sets exactly one target
-        return _Signal(
-            metric="OriginRequestCount",
-            namespace=FRONT_DOOR_NAMESPACE,
-            resource_id=front_door_id,
-            statistic="Sum",
-            dimensions={"Origin": tuple(origin_values)},
-            per_replica=True,
-            target=target.target_requests_per_replica,
+            tags=dict(fleet.tags),
         )
 
 
-@dataclass(frozen=True)
-class _Signal:
-    """An autoscale metric, where it lives, and its target per replica."""
-
-    metric: str
-    namespace: str
-    resource_id: str
-    statistic: str
-    dimensions: dict[str, tuple[str, ...]]
-    per_replica: bool
-    target: float
-
-
-def iso_duration(seconds: int) -> str:
-    """`seconds` as the ISO 8601 duration Azure echoes back (PT5M, PT1H30M, PT90S -> PT1M30S).
-
-    Azure Monitor normalizes durations (.NET TimeSpan), and the provider has no diff suppression
-    on `cooldown`: PT300S would read back as PT5M and show a change on every plan.
-    """
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(hours, "H"), (minutes, "M"), (secs, "S")]
-    return "PT" + ("".join(f"{value}{unit}" for value, unit in parts if value) or "0S")
-
-
-def _minutes(seconds: int, bounds: tuple[int, int]) -> str:
-    """`seconds` as an ISO 8601 duration of whole minutes, within Azure's `bounds`."""
-    low, high = bounds
-    return f"PT{min(max(math.ceil(seconds / 60), low), high)}M"
+def _priority_mix(fleet: AzureFleet) -> OrchestratedVirtualMachineScaleSetPriorityMix | None:
+    """The resolved spot mix as the scale set's block (absent when every VM is regular)."""
+    if fleet.base_regular_count is None or fleet.regular_percentage_above_base is None:
+        return None
+    return OrchestratedVirtualMachineScaleSetPriorityMix(
+        base_regular_count=fleet.base_regular_count,
+        regular_percentage_above_base=fleet.regular_percentage_above_base,
+    )

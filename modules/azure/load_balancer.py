@@ -27,10 +27,6 @@ CNAME to the endpoint exist: `dns_records` lists them.
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Sequence
-
 from cdktn_provider_azurerm.cdn_frontdoor_custom_domain import (
     CdnFrontdoorCustomDomain,
     CdnFrontdoorCustomDomainTls,
@@ -57,41 +53,16 @@ from cdktn_provider_azurerm.lb_probe import LbProbe
 from cdktn_provider_azurerm.lb_rule import LbRule
 from constructs import Construct
 
-from llmdeploy.clouds.azure import names
-from llmdeploy.config.clouds import AzureCloud
-from llmdeploy.plan import endpoints
-from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
-from modules.azure.access import FRONT_DOOR_SKU, Access
+from llmdeploy.clouds.azure.resolve import HTTP_PORT, AzureFleet, AzurePlan, AzureRoute
+from modules.azure.access import FRONT_DOOR_SKU
 from modules.azure.network import public_address
 
-HTTP_PORT = 80
-#: Front Door's limits: origin weights 1-1000, response timeout 16-240 s, latency band 0-1000 ms.
-WEIGHT_SCALE = 10
-MIN_WEIGHT = 1
-MAX_RESPONSE_TIMEOUT_S = 240
 #: Where clients reach Front Door: HTTPS only.
 CLIENT_PROTOCOLS = ["Https"]
-#: Origins within this much latency of the fastest share traffic by weight: the whole band, so
-#: that the configured weights, not latency, decide between slots.
+#: Origins within this much latency of the fastest share traffic by weight (Front Door: 0-1000 ms):
+#: the whole band, so that the configured weights, not latency, decide between slots.
 LATENCY_BAND_MS = 1000
-#: A load balancing rule's idle timeout is 4-100 minutes.
-_IDLE_MINUTES = (4, 100)
 _FRONTEND = "public"
-_DOMAIN_NAME = re.compile(r"[^A-Za-z0-9-]")
-
-
-def origin_weight(fleet: FleetPlan) -> tuple[int, bool]:
-    """Front Door weight and enabled state of a slot's origin (a 0% slot is disabled, weight 1)."""
-    return max(fleet.traffic.weight * WEIGHT_SCALE, MIN_WEIGHT), fleet.traffic.weight > 0
-
-
-def origin_metric_values(host: str) -> list[str]:
-    """The values Front Door's `Origin` metric dimension may hold for the origin at `host`.
-
-    Azure does not document whether it names an origin by host or by host:port: alerts, autoscale
-    rules and the release gate (through the `fleets` output) accept both.
-    """
-    return [host, f"{host}:{HTTP_PORT}"]
 
 
 class LoadBalancer(Construct):
@@ -116,19 +87,13 @@ class LoadBalancer(Construct):
         scope: Construct,
         id: str,
         *,
-        name: str,
-        plan: DeploymentPlan,
-        settings: AzureCloud,
+        plan: AzurePlan,
         resource_group: str,
-        access: Access,
-        tags: dict[str, str],
+        firewall_policy_id: str,
     ) -> None:
         super().__init__(scope, id)
-        fleets = plan.fleets_on("azure")
-        origins = {
-            fleet.name: _Origin(self, fleet, settings=settings, resource_group=resource_group, tags=tags)
-            for fleet in fleets
-        }
+        name, tags = plan.name, dict(plan.tags)
+        origins = {fleet.name: _Origin(self, fleet, resource_group=resource_group) for fleet in plan.fleets}
         self.backend_pools = {fleet: origin.pool_id for fleet, origin in origins.items()}
         self.origin_hosts = {fleet: origin.host for fleet, origin in origins.items()}
         profile = CdnFrontdoorProfile(
@@ -137,34 +102,31 @@ class LoadBalancer(Construct):
             name=name,
             resource_group_name=resource_group,
             sku_name=FRONT_DOOR_SKU,
-            response_timeout_seconds=min(
-                max(fleet.traffic.request_timeout_s for fleet in fleets), MAX_RESPONSE_TIMEOUT_S
-            ),
+            response_timeout_seconds=plan.response_timeout_s,
             tags=tags,
         )
         endpoint = CdnFrontdoorEndpoint(
             self, self._ENDPOINT_ID, name=name, cdn_frontdoor_profile_id=profile.id, tags=tags
         )
-        models = [model for model in plan.models if model.fleets_on("azure")]
-        domains = _Domains(self, plan, models, profile.id)
-        for model in models:
+        domains = _Domains(self, plan, profile.id)
+        for route in plan.routes:
             _Route(
                 self,
-                model,
+                route,
                 plan=plan,
                 profile_id=profile.id,
                 endpoint_id=endpoint.id,
                 origins=origins,
-                domain_ids=domains.for_model(model),
+                domain_ids=domains.for_route(route),
             )
         CdnFrontdoorSecurityPolicy(
             self,
             self._SECURITY_POLICY_ID,
-            name=f"{name}-clients",
+            name=plan.security_policy,
             cdn_frontdoor_profile_id=profile.id,
             security_policies=CdnFrontdoorSecurityPolicySecurityPolicies(
                 firewall=CdnFrontdoorSecurityPolicySecurityPoliciesFirewall(
-                    cdn_frontdoor_firewall_policy_id=access.firewall_policy_id,
+                    cdn_frontdoor_firewall_policy_id=firewall_policy_id,
                     association=CdnFrontdoorSecurityPolicySecurityPoliciesFirewallAssociation(
                         patterns_to_match=["/*"],
                         domain=[
@@ -181,10 +143,7 @@ class LoadBalancer(Construct):
         self.profile_guid: str = profile.resource_guid
         self.dns_records = domains.records(endpoint.host_name)
         self.endpoint_host: str = endpoint.host_name
-        self.endpoints = {
-            model.name: endpoints.endpoint(plan, model.name, endpoint.host_name, cloud_serves_https=True)
-            for model in models
-        }
+        self.endpoints = {route.model: route.endpoint_url(endpoint.host_name) for route in plan.routes}
 
 
 class _Origin(Construct):
@@ -196,25 +155,17 @@ class _Origin(Construct):
     _PROBE_ID = "Probe"
     _RULE_ID = "Rule"
 
-    def __init__(
-        self,
-        scope: Construct,
-        fleet: FleetPlan,
-        *,
-        settings: AzureCloud,
-        resource_group: str,
-        tags: dict[str, str],
-    ) -> None:
+    def __init__(self, scope: Construct, fleet: AzureFleet, *, resource_group: str) -> None:
         super().__init__(scope, fleet.name)
-        name = names.scale_set(fleet.name)
+        name, tags = fleet.scale_set, dict(fleet.tags)
         address = public_address(
             self,
             self._ADDRESS_ID,
-            f"{name}-origin",
-            location=settings.location,
+            fleet.origin_address,
+            location=fleet.location,
             resource_group=resource_group,
             tags=tags,
-            zones=settings.zones,
+            zones=list(fleet.zones),
         )
         lb = Lb(
             self,
@@ -225,7 +176,7 @@ class _Origin(Construct):
             frontend_ip_configuration=[
                 LbFrontendIpConfiguration(name=_FRONTEND, public_ip_address_id=address.id)
             ],
-            location=settings.location,
+            location=fleet.location,
             resource_group_name=resource_group,
         )
         pool = LbBackendAddressPool(self, self._POOL_ID, name=name, loadbalancer_id=lb.id)
@@ -241,7 +192,6 @@ class _Origin(Construct):
             interval_in_seconds=health.interval_s,
             probe_threshold=health.unhealthy_threshold,
         )
-        low, high = _IDLE_MINUTES
         LbRule(
             self,
             self._RULE_ID,
@@ -253,7 +203,7 @@ class _Origin(Construct):
             frontend_ip_configuration_name=_FRONTEND,
             backend_address_pool_ids=[pool.id],
             probe_id=probe.id,
-            idle_timeout_in_minutes=min(max(math.ceil(fleet.traffic.idle_timeout_s / 60), low), high),
+            idle_timeout_in_minutes=fleet.idle_timeout_minutes,
             tcp_reset_enabled=True,
             # Replicas go out through the subnet's NAT gateway.
             disable_outbound_snat=True,
@@ -265,27 +215,21 @@ class _Origin(Construct):
 class _Domains(Construct):
     """Custom domains with Front Door-managed certificates, when `access.tls.domain` is set."""
 
-    def __init__(
-        self, scope: Construct, plan: DeploymentPlan, models: Sequence[ModelPlan], profile_id: str
-    ) -> None:
+    def __init__(self, scope: Construct, plan: AzurePlan, profile_id: str) -> None:
         super().__init__(scope, "Domains")
-        self.by_host: dict[str, CdnFrontdoorCustomDomain] = {}
-        self.hosts: dict[str, str] = {}
-        domain = plan.access.tls.domain
-        if domain is None:
-            return
-        self.hosts = {model.name: endpoints.model_host(plan, model.name) or domain for model in models}
-        for host in sorted(set(self.hosts.values())):
-            self.by_host[host] = CdnFrontdoorCustomDomain(
+        self.by_host = {
+            host: CdnFrontdoorCustomDomain(
                 self,
                 host,
-                name=_DOMAIN_NAME.sub("-", host),
+                name=name,
                 cdn_frontdoor_profile_id=profile_id,
                 host_name=host,
                 tls=CdnFrontdoorCustomDomainTls(
                     certificate_type="ManagedCertificate", minimum_version="TLS12"
                 ),
             )
+            for host, name in plan.domains
+        }
 
     def records(self, endpoint_host: str) -> dict[str, dict[str, str]]:
         """Per custom domain: the `_dnsauth` TXT record validating it and its CNAME to Front Door."""
@@ -303,8 +247,8 @@ class _Domains(Construct):
     def ids(self) -> list[str]:
         return [domain.id for domain in self.by_host.values()]
 
-    def for_model(self, model: ModelPlan) -> list[str]:
-        return [self.by_host[self.hosts[model.name]].id] if self.by_host else []
+    def for_route(self, route: AzureRoute) -> list[str]:
+        return [self.by_host[host].id for host in (route.domain,) if host is not None]
 
 
 class _Route(Construct):
@@ -316,58 +260,56 @@ class _Route(Construct):
     def __init__(
         self,
         scope: Construct,
-        model: ModelPlan,
+        route: AzureRoute,
         *,
-        plan: DeploymentPlan,
+        plan: AzurePlan,
         profile_id: str,
         endpoint_id: str,
         origins: dict[str, _Origin],
         domain_ids: list[str],
     ) -> None:
-        super().__init__(scope, model.name)
-        fleets = model.fleets_on("azure")
-        health = fleets[0].health
+        super().__init__(scope, route.model)
         group = CdnFrontdoorOriginGroup(
             self,
             self._GROUP_ID,
-            name=model.name,
+            name=route.model,
             cdn_frontdoor_profile_id=profile_id,
             session_affinity_enabled=False,
             load_balancing=CdnFrontdoorOriginGroupLoadBalancing(
                 additional_latency_in_milliseconds=LATENCY_BAND_MS
             ),
             health_probe=CdnFrontdoorOriginGroupHealthProbe(
-                protocol="Http", request_type="GET", path=health.path, interval_in_seconds=health.interval_s
+                protocol="Http",
+                request_type="GET",
+                path=route.probe_path,
+                interval_in_seconds=route.probe_interval_s,
             ),
         )
-        origin_ids = []
-        for fleet in fleets:
-            weight, enabled = origin_weight(fleet)
-            origin_ids.append(
-                CdnFrontdoorOrigin(
-                    self,
-                    fleet.slot,
-                    name=names.scale_set(fleet.name),
-                    cdn_frontdoor_origin_group_id=group.id,
-                    host_name=origins[fleet.name].host,
-                    http_port=HTTP_PORT,
-                    certificate_name_check_enabled=False,
-                    enabled=enabled,
-                    weight=weight,
-                    priority=1,
-                ).id
-            )
-        host_routing = endpoints.model_host(plan, model.name) is not None
+        origin_ids = [
+            CdnFrontdoorOrigin(
+                self,
+                fleet.slot,
+                name=fleet.scale_set,
+                cdn_frontdoor_origin_group_id=group.id,
+                host_name=origins[fleet.name].host,
+                http_port=HTTP_PORT,
+                certificate_name_check_enabled=False,
+                enabled=fleet.origin_enabled,
+                weight=fleet.origin_weight,
+                priority=1,
+            ).id
+            for fleet in map(plan.fleet, route.fleets)
+        ]
         CdnFrontdoorRoute(
             self,
             self._ROUTE_ID,
-            name=model.name,
+            name=route.model,
             cdn_frontdoor_endpoint_id=endpoint_id,
             cdn_frontdoor_origin_group_id=group.id,
             cdn_frontdoor_origin_ids=origin_ids,
             cdn_frontdoor_custom_domain_ids=domain_ids or None,
-            link_to_default_domain=not host_routing,
-            patterns_to_match=["/*"] if host_routing else [f"{model.route_prefix}*"],
+            link_to_default_domain=not route.host_routing,
+            patterns_to_match=list(route.patterns),
             supported_protocols=CLIENT_PROTOCOLS,
             # The provider allows a redirect only with both protocols (cdn_frontdoor_route_resource.go).
             https_redirect_enabled=False,

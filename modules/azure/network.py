@@ -16,7 +16,7 @@ from cdktn_provider_azurerm.subnet_nat_gateway_association import SubnetNatGatew
 from cdktn_provider_azurerm.virtual_network import VirtualNetwork
 from constructs import Construct
 
-from llmdeploy.config.clouds import AzureCloud
+from llmdeploy.clouds.azure.resolve import AzurePlan
 from modules.common import SUBNET_NEWBITS
 
 
@@ -40,19 +40,18 @@ class Network(Construct):
         scope: Construct,
         id: str,
         *,
-        name: str,
-        settings: AzureCloud,
+        plan: AzurePlan,
         resource_group: str,
-        tags: dict[str, str],
     ) -> None:
         super().__init__(scope, id)
+        name, location, tags = plan.name, plan.location, dict(plan.tags)
         vnet = VirtualNetwork(
             self,
             self._VNET_ID,
             name=name,
-            location=settings.location,
+            location=location,
             resource_group_name=resource_group,
-            address_space=[str(settings.vnet_cidr)],
+            address_space=[plan.vnet_cidr],
             tags=tags,
         )
         subnet = Subnet(
@@ -61,15 +60,15 @@ class Network(Construct):
             name="instances",
             resource_group_name=resource_group,
             virtual_network_name=vnet.name,
-            address_prefixes=[Fn.cidrsubnet(str(settings.vnet_cidr), SUBNET_NEWBITS, 0)],
+            address_prefixes=[Fn.cidrsubnet(plan.vnet_cidr, SUBNET_NEWBITS, 0)],
             # Outbound only through the NAT gateway, never through Azure's implicit default access.
             default_outbound_access_enabled=False,
         )
         address = public_address(
             self,
             self._NAT_ADDRESS_ID,
-            f"{name}-nat",
-            location=settings.location,
+            plan.nat_address,
+            location=location,
             resource_group=resource_group,
             tags=tags,
         )
@@ -77,7 +76,7 @@ class Network(Construct):
             self,
             self._NAT_ID,
             name=name,
-            location=settings.location,
+            location=location,
             resource_group_name=resource_group,
             sku_name="Standard",
             tags=tags,

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from llmdeploy.boot import boot_files, user_data
+from llmdeploy.clouds.azure.resolve import APP_HEALTH_PATH, iso_duration
 from llmdeploy.plan.model import FleetPlan
-from modules.azure.gpu_fleet import APP_HEALTH_PATH, iso_duration
 from tests.fixtures_synth import Stack
 
 
