@@ -19,9 +19,8 @@ from cdktn_provider_azurerm.provider import AzurermProvider, AzurermProviderFeat
 from cdktn_provider_azurerm.resource_group import ResourceGroup
 from constructs import Construct
 
-from llmdeploy.clouds import driver
 from llmdeploy.clouds.azure.names import RESOURCE_PROVIDERS
-from llmdeploy.clouds.azure.resolve import AzureKeyVault, AzurePlan, origin_metric_values
+from llmdeploy.clouds.azure.resolve import AzureKeyVault, origin_metric_values, resolve
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from modules.azure import Access, GpuFleet, LoadBalancer, Monitoring, Network, Registry
 
@@ -46,8 +45,8 @@ class AzureStack(TerraformStack):
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
-        resolved = driver("azure").resolve(plan)
-        assert isinstance(resolved, AzurePlan)  # the Azure driver resolves to its own plan
+        # The Azure driver's resolution, called directly for its precise type (AzurePlan).
+        resolved = resolve(plan)
         AzurermProvider(
             self,
             self._PROVIDER_ID,

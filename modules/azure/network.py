@@ -17,7 +17,6 @@ from cdktn_provider_azurerm.virtual_network import VirtualNetwork
 from constructs import Construct
 
 from llmdeploy.clouds.azure.resolve import AzurePlan
-from modules.common import SUBNET_NEWBITS
 
 
 class Network(Construct):
@@ -60,7 +59,7 @@ class Network(Construct):
             name="instances",
             resource_group_name=resource_group,
             virtual_network_name=vnet.name,
-            address_prefixes=[Fn.cidrsubnet(plan.vnet_cidr, SUBNET_NEWBITS, 0)],
+            address_prefixes=[Fn.cidrsubnet(plan.vnet_cidr, plan.subnet_newbits, 0)],
             # Outbound only through the NAT gateway, never through Azure's implicit default access.
             default_outbound_access_enabled=False,
         )

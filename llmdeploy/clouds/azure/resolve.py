@@ -19,7 +19,7 @@ from llmdeploy import metrics
 from llmdeploy.boot import user_data
 from llmdeploy.boot.context import PROXY_IMAGE
 from llmdeploy.clouds.azure import names
-from llmdeploy.config.clouds import AzureCloud
+from llmdeploy.config.clouds import SUBNET_NEWBITS, AzureCloud
 from llmdeploy.config.model import Slot
 from llmdeploy.instance import termination_heartbeat_s
 from llmdeploy.plan import endpoints
@@ -226,6 +226,8 @@ class AzurePlan:
     subscription_id: str | None
     tags: Mapping[str, str]
     vnet_cidr: str
+    #: The instances' subnet is the first of the VNet's split by this many bits (the config checks it fits).
+    subnet_newbits: int
     nat_address: str
     security_group: str
     engine_ports: tuple[int, ...]
@@ -269,6 +271,7 @@ def resolve(plan: DeploymentPlan) -> AzurePlan:
         subscription_id=settings.subscription_id,
         tags=dict(plan.tags),
         vnet_cidr=str(settings.vnet_cidr),
+        subnet_newbits=SUBNET_NEWBITS,
         nat_address=f"{name}-nat",
         security_group=f"{name}-instances",
         engine_ports=tuple(sorted({fleet.health.port for fleet in fleets})),

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from llmdeploy.clouds import driver
-from llmdeploy.clouds.azure.resolve import FRONT_DOOR_HOST, AzurePlan, resolve
+from llmdeploy.clouds.azure.resolve import FRONT_DOOR_HOST, AzurePlan, iso_duration, resolve
 from llmdeploy.config.loader import load_environment
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.model import DeploymentPlan
@@ -183,3 +183,11 @@ def test_host_routing_serves_each_model_on_its_own_domain(write_env: WriteEnv, r
     else:
         assert (route.domain, route.patterns, route.host_routing) == ("llm.example.com", ("/chat/*",), False)
         assert route.endpoint_url("x") == "https://llm.example.com/chat/"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "duration"),
+    [(300, "PT5M"), (900, "PT15M"), (90, "PT1M30S"), (3600, "PT1H"), (5430, "PT1H30M30S"), (45, "PT45S")],
+)
+def test_durations_take_the_form_azure_echoes(seconds: int, duration: str) -> None:
+    assert iso_duration(seconds) == duration

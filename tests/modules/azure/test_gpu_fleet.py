@@ -6,8 +6,6 @@ import base64
 import gzip
 import json
 
-import pytest
-
 from llmdeploy.boot import boot_files, user_data
 from llmdeploy.clouds.azure.resolve import APP_HEALTH_PATH, iso_duration
 from llmdeploy.plan.model import FleetPlan
@@ -237,11 +235,3 @@ def test_request_autoscaling_reads_front_door_requests_to_the_slots_origin(
             "values": [f"${{{address}.ip_address}}", f"${{{address}.ip_address}}:80"],
         }
     ]
-
-
-@pytest.mark.parametrize(
-    ("seconds", "duration"),
-    [(300, "PT5M"), (900, "PT15M"), (90, "PT1M30S"), (3600, "PT1H"), (5430, "PT1H30M30S"), (45, "PT45S")],
-)
-def test_durations_take_the_form_azure_echoes(seconds: int, duration: str) -> None:
-    assert iso_duration(seconds) == duration
