@@ -6,7 +6,15 @@ import re
 
 import pytest
 
-from llmdeploy.clouds.azure.names import CachedImage, cached_image, registry_name
+from llmdeploy.clouds.azure.names import (
+    CachedImage,
+    cache_rule,
+    cached_image,
+    custom_domain,
+    registry_name,
+    scale_set,
+    waf_policy,
+)
 from llmdeploy.engines import ENGINES
 
 
@@ -57,3 +65,30 @@ def test_registry_names_are_alphanumeric_bounded_and_differ_per_subscription() -
         assert re.fullmatch(r"[a-z0-9]{5,50}", name), name
     assert registry_name("llmdeploy-demo-prod", "a") != registry_name("llmdeploy-demo-prod", "b")
     assert registry_name("llmdeploy-demo-prod", "a") == registry_name("llmdeploy-demo-prod", "a")
+
+
+@pytest.mark.parametrize(
+    ("repository", "rule"),
+    [
+        ("vllm/vllm-openai", "vllm-vllm-openai"),
+        ("huggingface/text-generation-inference", "huggingface-text-generation-inference"),
+        ("library/nginx", "library-nginx"),
+        # Cut to 49 characters without a trailing dash.
+        ("team/" + "x" * 43 + "/engine", "team-" + "x" * 43),
+        ("a__b/c", "a-b-c"),
+    ],
+)
+def test_cache_rule_names_fit_acr(repository: str, rule: str) -> None:
+    # ACR cache rules: 5-49 letters and digits, optionally joined by single dashes.
+    assert cache_rule(repository) == rule
+    assert re.fullmatch(r"[A-Za-z0-9]+(-[A-Za-z0-9]+)*", rule) and len(rule) <= 49
+
+
+def test_front_door_names() -> None:
+    # WAF policies: 1-128 letters and digits, starting with a letter (Azure/PSRule.Rules.Azure,
+    # Azure.FrontDoor.WAF.Name, citing Azure's resource naming rules).
+    assert waf_policy("llmdeploy-prod") == "llmdeployprod"
+    assert re.fullmatch(r"[a-zA-Z][a-zA-Z0-9]{0,127}", waf_policy("a" * 20 + "-" + "b" * 20))
+    # Custom domains: letters, digits and dashes (hosts differ only by model slug, never by a dot).
+    assert custom_domain("llm.example.com") == "llm-example-com"
+    assert scale_set("chat-blue") == "chat-blue"
