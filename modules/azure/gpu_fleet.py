@@ -1,5 +1,8 @@
 """One model's GPU replicas in one release slot: a Flexible scale set, its identity and autoscale rules.
 
+Every value below is decided in llmdeploy/clouds/azure/resolve.py (`AzureFleet`); this construct
+maps it onto resources, adding only what Azure assigns at apply (ids, the origin's address).
+
 The scale set mixes spot and regular VMs by its priority mix (`spot.on_demand_base` regular VMs,
 then `spot.on_demand_percent_above_base` percent of the rest), evicts spot VMs by deleting them, caps
 the spot price (`max_bid_price`, -1 = never evicted for price) and spreads over the configured zones.
