@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from llmdeploy.clouds.contract import DeployedStack, HealthObserver, SlotStatus, StackAccess
+from llmdeploy.clouds.contract import CloudDriver, DeployedStack, HealthObserver, SlotStatus, StackAccess
 from llmdeploy.plan.model import DeploymentPlan
 
 if TYPE_CHECKING:
@@ -39,4 +39,5 @@ class AzureDriver:
         return encode(self.cloud, bundle)
 
 
-DRIVER = AzureDriver()
+#: Typed as the protocol, so mypy checks that the driver keeps the contract.
+DRIVER: CloudDriver = AzureDriver()

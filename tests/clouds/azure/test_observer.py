@@ -1,7 +1,7 @@
 """The Azure promotion gate's observer against a loopback ARM API (HTTPS).
 
 Bodies follow the ARM REST reference: the scale set and its VMs as `llmdeploy status` reads them
-(tests/status/azure_api.py), Azure Monitor Metrics - List (Front Door's `OriginRequestCount`, one
+(tests/clouds/azure/azure_api.py), Azure Monitor Metrics - List (Front Door's `OriginRequestCount`, one
 series per `HttpStatusGroup`) and Alerts Management Alerts - Get All (`essentials.monitorCondition`).
 """
 
