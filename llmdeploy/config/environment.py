@@ -38,6 +38,7 @@ from llmdeploy.config.grammars import (
     TagValue,
 )
 from llmdeploy.config.model import ModelConfig
+from llmdeploy.config.routing import Routing
 from llmdeploy.engines import ENGINES
 
 Tier = Literal["dev", "staging", "prod"]
@@ -194,6 +195,7 @@ class EnvironmentConfig(Strict):
     global_dns: GlobalDns | None = Field(
         default=None, description="One health-checked DNS name over every cloud's endpoint. Default: none."
     )
+    routing: Routing = Field(default_factory=Routing, description="LLM-aware routing layer. Default: off.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

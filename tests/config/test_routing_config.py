@@ -1,0 +1,63 @@
+"""The `routing:` block: defaults off, and each mistake named by its key with a way out."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmdeploy.config import load_environment
+from llmdeploy.errors import ConfigError
+from llmdeploy.plan.routing import build_routing
+from tests.conftest import MINIMAL, WriteEnv
+
+
+def problems(write_env: WriteEnv, block: str) -> dict[str, str]:
+    with pytest.raises(ConfigError) as caught:
+        load_environment(write_env(f"routing: {block}\n" + MINIMAL))
+    return {problem.path: problem.message for problem in caught.value.problems}
+
+
+def test_routing_is_off_unless_enabled_and_plans_nothing(write_env: WriteEnv) -> None:
+    config = load_environment(write_env(MINIMAL))
+    assert config.routing.enabled is False
+    assert build_routing(config) == []
+
+
+def test_an_enabled_layer_plans_two_routers_capped_by_the_engine_limit(write_env: WriteEnv) -> None:
+    text = "routing: {enabled: true, policy: least_load}\n" + MINIMAL.replace(
+        "    params_billion: 0.5\n", "    params_billion: 0.5\n    limits: {max_concurrent_requests: 24}\n"
+    )
+    (group,) = build_routing(load_environment(write_env(text)))
+    assert (group.cloud, group.count, group.instance_type) == ("aws", 2, "c7i.large")
+    assert group.per_replica_concurrency == {"chat": 24}
+    assert group.router_args()[:2] == ["--policy", "power_of_two"]
+
+
+def test_one_router_is_a_single_point_of_failure(write_env: WriteEnv) -> None:
+    found = problems(write_env, "{enabled: true, min_routers: 1}")
+    assert "greater than or equal to 2" in found["routing.min_routers"]
+
+
+def test_consistent_hash_without_a_session_header_says_which_header_to_add(write_env: WriteEnv) -> None:
+    found = problems(write_env, "{enabled: true, policy: consistent_hash}")
+    message = found["routing"]
+    assert "session_header" in message and "X-Session-Id" in message
+
+
+def test_an_unknown_policy_lists_the_known_ones(write_env: WriteEnv) -> None:
+    found = problems(write_env, "{policy: round_robin}")
+    assert "cache_aware" in found["routing.policy"] and "least_load" in found["routing.policy"]
+
+
+def test_a_hold_budget_shorter_than_a_boot_is_refused(write_env: WriteEnv) -> None:
+    found = problems(write_env, "{hold_budget_s: 5}")
+    assert "30" in found["routing.hold_budget_s"]
+
+
+def test_a_keepalive_longer_than_the_budget_is_refused(write_env: WriteEnv) -> None:
+    found = problems(write_env, "{hold_budget_s: 30, keepalive_s: 40}")
+    assert "keepalive_s (40) must be less than hold_budget_s (30)" in found["routing"]
+
+
+def test_a_session_header_with_spaces_is_refused(write_env: WriteEnv) -> None:
+    found = problems(write_env, "{session_header: 'X Session'}")
+    assert "routing.session_header" in found
