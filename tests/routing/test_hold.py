@@ -145,8 +145,9 @@ async def gate_over(
     budget_s: float = 20.0,
     queue_limit: int = 100,
     cap: int = 8,
+    router: str | None = None,
 ) -> AsyncIterator[Setup]:
-    """The gate in front of `engine` (standing in for the slot's router), the fleet empty."""
+    """The gate in front of `router`, else of `engine` standing in for the router; the fleet empty."""
     fleet, metrics = Fleet(), GateMetrics()
     settings = GateSettings(
         budget_s=budget_s, queue_limit=queue_limit, keepalive_s=0.2, retry_after_s=30, weights={"blue": 100}
@@ -154,7 +155,8 @@ async def gate_over(
     admission = Admission(cap, fleet.count)
     trigger = BurstTrigger(hook, budget_s, metrics)
     async with serve(engine.app()) as engine_url:
-        gate = Gate(settings, fleet, {"blue": engine_url, "green": engine_url}, admission, trigger, metrics)
+        upstream = router or engine_url
+        gate = Gate(settings, fleet, {"blue": upstream, "green": upstream}, admission, trigger, metrics)
         async with serve(gate.app()) as gate_url:
             yield Setup(gate_url, fleet, metrics, engine, engine_url)
 

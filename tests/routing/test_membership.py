@@ -1,0 +1,145 @@
+"""Membership against the real vllm-router binary: only healthy replicas join, draining ones leave at once."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from llmdeploy.plan.routing import WORKER_STARTUP_TIMEOUT_S
+from llmdeploy.routing.fleet import Fleet
+from llmdeploy.routing.membership import Membership, Replica, RouterAdmin
+from llmdeploy.routing.sources import aws_state, azure_state, gcp_state
+from tests.routing.test_hold import Engine, ask, gate_over, run, serve
+
+ROUTER = shutil.which("vllm-router") or shutil.which("vllm-router", path=str(Path(sys.executable).parent))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def router() -> Iterator[str]:
+    """The real vllm-router on loopback, with no workers; its base URL."""
+    if ROUTER is None:
+        pytest.skip("vllm-router is not installed (pip install vllm-router==0.1.17)")
+    port = free_port()
+    args = [ROUTER, "--host", "127.0.0.1", "--port", str(port), "--prometheus-port", str(free_port())]
+    args += ["--policy", "cache_aware", "--worker-startup-timeout-secs", str(WORKER_STARTUP_TIMEOUT_S)]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("vllm-router did not listen within 30 s")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@asynccontextmanager
+async def engines(count: int) -> AsyncIterator[list[tuple[Engine, str]]]:
+    async with AsyncExitStack() as stack:
+        found = []
+        for _ in range(count):
+            engine = Engine()
+            found.append((engine, await stack.enter_async_context(serve(engine.app()))))
+        yield found
+
+
+def drain(engine: Engine) -> None:
+    """What the replica's proxy does on a spot notice: health and every request answer 503."""
+    engine.healthy = False
+    engine.fail_first = 10**6
+
+
+def test_only_healthy_replicas_join_and_a_draining_one_leaves_in_one_pass(router: str) -> None:
+    async def scenario() -> None:
+        async with engines(3) as found, aiohttp.ClientSession() as session:
+            (a, a_url), (_, b_url), (c, c_url) = found
+            c.healthy = False  # the cloud calls it in service, but its engine still loads the weights
+            cloud = {a_url: "ready", b_url: "booting", c_url: "ready"}
+
+            def source() -> list[Replica]:
+                return [Replica(url, "blue", state) for url, state in cloud.items()]  # type: ignore[arg-type]
+
+            fleet = Fleet()
+            admin = RouterAdmin(session, router)
+            members = Membership("blue", source, admin, fleet, session, health_path="/health")
+            assert await members.sync_once() == {a_url}
+            assert await admin.workers() == {a_url} and fleet.ready("blue") == {a_url}
+
+            cloud[b_url] = "ready"
+            assert await members.sync_once() == {a_url, b_url}
+
+            drain(a)
+            started = time.monotonic()
+            assert await members.sync_once() == {b_url}
+            assert time.monotonic() - started < 2.0, "a draining replica leaves in one quick pass"
+            before = a.served
+            answers = [await ask(session, router, stream=False) for _ in range(8)]
+            assert [status for status, _, _ in answers] == [200] * 8 and a.served == before
+
+            cloud[b_url] = "draining"  # the cloud deregisters it before its proxy notices
+            assert await members.sync_once() == set() and await admin.workers() == set()
+            assert fleet.count() == 0
+
+    run(scenario())
+
+
+def test_a_request_at_zero_is_held_at_the_gate_and_served_once_membership_adds_a_replica(
+    router: str,
+) -> None:
+    async def scenario() -> None:
+        async with engines(1) as [(engine, url)], aiohttp.ClientSession() as session:
+            cloud: dict[str, str] = {}
+
+            def source() -> list[Replica]:
+                return [Replica(u, "blue", state) for u, state in cloud.items()]  # type: ignore[arg-type]
+
+            async with gate_over(engine, lambda: cloud.update({url: "ready"}), router=router) as setup:
+                admin = RouterAdmin(session, router)
+                members = Membership("blue", source, admin, setup.fleet, session, "/health")
+                sync = asyncio.ensure_future(members.run(0.2))
+                try:
+                    status, _, body = await ask(session, setup.gate, stream=True)
+                finally:
+                    sync.cancel()
+        assert status == 200 and body.startswith(b": keep-alive") and body.endswith(b"data: [DONE]\n\n")
+        assert engine.served == 1
+
+    run(scenario())
+
+
+def test_cloud_states_map_to_ready_only_when_in_service_and_healthy() -> None:
+    assert aws_state("InService", "healthy") == "ready"
+    assert aws_state("Pending", None) == "booting" and aws_state("InService", "initial") == "booting"
+    assert aws_state("Terminating:Wait", "healthy") == "draining"
+    assert aws_state("InService", "draining") == "draining"
+    assert gcp_state("NONE", "HEALTHY") == "ready" and gcp_state("CREATING", None) == "booting"
+    assert gcp_state("DELETING", "HEALTHY") == "draining"
+    assert azure_state("Succeeded", "HealthState/healthy") == "ready"
+    assert (
+        azure_state("Creating", None) == "booting"
+        and azure_state("Deleting", "HealthState/healthy") == "draining"
+    )
