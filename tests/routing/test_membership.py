@@ -18,7 +18,10 @@ import pytest
 from llmdeploy.plan.routing import WORKER_STARTUP_TIMEOUT_S
 from llmdeploy.routing.fleet import Fleet
 from llmdeploy.routing.membership import Membership, Replica, RouterAdmin
-from llmdeploy.routing.sources import aws_state, azure_state, gcp_state
+from llmdeploy.routing.scaleup import aws_set_desired_capacity
+from llmdeploy.routing.sources import aws_replicas, aws_state, azure_state, gcp_state
+from tests.emulator.builders import subnet_and_template
+from tests.fixtures_aws import AwsClient
 from tests.routing.test_hold import Engine, ask, gate_over, run, serve
 
 ROUTER = shutil.which("vllm-router") or shutil.which("vllm-router", path=str(Path(sys.executable).parent))
@@ -143,3 +146,36 @@ def test_cloud_states_map_to_ready_only_when_in_service_and_healthy() -> None:
         azure_state("Creating", None) == "booting"
         and azure_state("Deleting", "HealthState/healthy") == "draining"
     )
+
+
+def test_the_aws_hook_wakes_a_group_at_zero_once_and_the_reader_finds_its_replica(
+    aws_client: AwsClient, unique_name: str
+) -> None:
+    subnet, template = subnet_and_template(aws_client, unique_name, cidr="10.77")
+    ec2, elbv2, autoscaling = aws_client("ec2"), aws_client("elbv2"), aws_client("autoscaling")
+    vpc = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
+    group = elbv2.create_target_group(Name=unique_name, Protocol="HTTP", Port=8080, VpcId=vpc)
+    target_group = group["TargetGroups"][0]["TargetGroupArn"]
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=unique_name,
+        MinSize=0,
+        MaxSize=3,
+        DesiredCapacity=0,
+        LaunchTemplate={"LaunchTemplateId": template},
+        VPCZoneIdentifier=subnet,
+        TargetGroupARNs=[target_group],
+    )
+    assert aws_replicas(autoscaling, elbv2, ec2, unique_name, target_group, 8080, "green") == []
+
+    aws_set_desired_capacity(autoscaling, unique_name, 2)
+    aws_set_desired_capacity(autoscaling, unique_name, 1)  # a second burst never lowers the group
+    described = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[unique_name])
+    assert described["AutoScalingGroups"][0]["DesiredCapacity"] == 2
+
+    replicas = aws_replicas(autoscaling, elbv2, ec2, unique_name, target_group, 8080, "green")
+    assert len(replicas) == 2 and {replica.slot for replica in replicas} == {"green"}
+    assert all(
+        replica.url.startswith("http://10.77.") and replica.url.endswith(":8080") for replica in replicas
+    )
+    # The emulator registers the group's instances healthy at once; a real target starts `initial`.
+    assert {replica.state for replica in replicas} == {"ready"}
