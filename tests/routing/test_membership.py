@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 import subprocess
@@ -179,3 +180,63 @@ def test_the_aws_hook_wakes_a_group_at_zero_once_and_the_reader_finds_its_replic
     )
     # The emulator registers the group's instances healthy at once; a real target starts `initial`.
     assert {replica.state for replica in replicas} == {"ready"}
+
+
+def test_the_agent_process_holds_until_a_static_replica_turns_healthy(router: str, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        engine = Engine(healthy=False)  # the replica's engine is still loading
+        async with serve(engine.app()) as url, aiohttp.ClientSession() as session:
+            port = free_port()
+            spec = {
+                "cloud": "static",
+                "listen_port": port,
+                "budget_s": 30,
+                "queue_limit": 10,
+                "keepalive_s": 0.2,
+                "per_replica_concurrency": 4,
+                "sync_interval_s": 0.2,
+                "slots": {"blue": {"router": router, "weight": 100, "replicas": [url]}},
+            }
+            (tmp_path / "agent.json").write_text(json.dumps(spec), encoding="utf-8")
+            agent = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "llmdeploy.routing.agent", str(tmp_path / "agent.json")
+            )
+            try:
+                gate = f"http://127.0.0.1:{port}"
+                await wait_listening(port)
+                asked = asyncio.ensure_future(ask(session, gate, stream=True))
+                await asyncio.sleep(1.0)
+                assert not asked.done(), "held while the replica is not healthy"
+                engine.healthy = True
+                status, _, body = await asked
+            finally:
+                agent.terminate()
+                await agent.wait()
+        assert status == 200 and body.startswith(b": keep-alive") and body.endswith(b"data: [DONE]\n\n")
+
+    run(scenario())
+
+
+def test_the_agent_refuses_a_bad_spec_with_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "agent.json").write_text('{"cloud": "ibm"}', encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "llmdeploy.routing.agent", str(tmp_path / "agent.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2 and "not a valid router agent spec" in done.stderr and "cloud" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        return
+    raise AssertionError(f"the agent did not listen on {port} within 20 s")
