@@ -45,7 +45,10 @@ class Routing(Strict):
         description="How long a request to a fleet at zero is held before it gets 429 with Retry-After.",
     )
     queue_limit: int = Field(
-        default=1000, gt=0, le=100_000, description="Requests held per router at most; beyond: 429."
+        default=1000,
+        gt=0,
+        le=100_000,
+        description="Requests waiting in one router (at zero or over the cap) at most; beyond: 429.",
     )
     keepalive_s: int = Field(
         default=10, gt=0, le=60, description="Seconds between SSE keep-alive comments on a held stream."

@@ -129,7 +129,7 @@ class Gate:
                 raise Rejected
             while True:
                 slot = await self._wait_ready(exchange)
-                if not await self._admission.acquire(exchange.deadline):
+                if not await self._admit(exchange):
                     raise Rejected
                 self._metrics.observe_queue(time.monotonic() - arrived)
                 try:
@@ -161,6 +161,14 @@ class Gate:
                 if slot is None and exchange.stream is not None:
                     await exchange.stream.write(KEEPALIVE)
             return slot
+        finally:
+            self._waiting -= 1
+
+    async def _admit(self, exchange: _Exchange) -> bool:
+        """Wait for room under the per-replica cap; a waiter counts against the queue limit too."""
+        self._waiting += 1
+        try:
+            return await self._admission.acquire(exchange.deadline)
         finally:
             self._waiting -= 1
 

@@ -279,6 +279,24 @@ def test_admission_keeps_the_excess_in_the_router_not_in_the_engine() -> None:
     run(scenario())
 
 
+def test_requests_waiting_for_admission_count_against_the_queue_limit() -> None:
+    async def scenario() -> None:
+        engine = Engine(delay_s=1.0)
+        async with (
+            gate_over(engine, lambda: None, cap=1, queue_limit=2) as setup,
+            aiohttp.ClientSession() as client,
+        ):
+            await setup.fleet.set_ready("blue", frozenset({setup.engine_url}))
+            first = [asyncio.ensure_future(ask(client, setup.gate, stream=False)) for _ in range(3)]
+            await asyncio.sleep(0.3)  # one in the engine, two waiting in the router
+            status, headers, _ = await ask(client, setup.gate, stream=False)
+            assert (status, headers["Retry-After"]) == (429, "30")
+            assert [answer[0] for answer in await asyncio.gather(*first)] == [200, 200, 200]
+        assert engine.most_running == 1
+
+    run(scenario())
+
+
 def test_slot_weights_are_honoured_exactly_and_a_session_stays_on_its_slot() -> None:
     picker = SlotPicker({"blue": 90, "green": 10})
     picks: list[Slot | None] = [picker.pick({"blue", "green"}) for _ in range(100)]
