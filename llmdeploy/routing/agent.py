@@ -2,13 +2,16 @@
 
 `python -m llmdeploy.routing.agent SPEC.json`: the spec (written at boot from the routing plan and the
 names the cloud's stack resolved) says where each slot's vllm-router listens and which cloud group
-feeds it. `cloud: static` lists the replica URLs itself (loopback harness, tests).
+feeds it. `cloud: static` lists the replica URLs itself (loopback harness, tests). On SIGHUP the agent
+reads the spec again and applies its slot weights (a promotion step); other changes need a restart.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +28,8 @@ from llmdeploy.routing.hold import Gate, GateSettings
 from llmdeploy.routing.membership import Membership, Replica, RouterAdmin, Source
 from llmdeploy.routing.metrics import GateMetrics
 from llmdeploy.routing.scaleup import BurstTrigger, ScaleUpHook
+
+log = logging.getLogger(__name__)
 
 
 class SlotSpec(Strict):
@@ -117,7 +122,21 @@ def _clients(spec: AgentSpec) -> dict[str, Any]:
     return {}
 
 
-async def run(spec: AgentSpec) -> None:
+def _weights(spec: AgentSpec) -> dict[Slot, int]:
+    return {slot: chosen.weight for slot, chosen in spec.slots.items()}
+
+
+def _reload_weights(path: Path, gate: Gate) -> None:
+    try:
+        spec = AgentSpec.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError):
+        log.exception("%s: not reloaded, the weights stay as they were", path)
+        return
+    gate.set_weights(_weights(spec))
+    log.info("slot weights now %s", _weights(spec))
+
+
+async def run(spec: AgentSpec, path: Path | None = None) -> None:
     """Serve the gate and sync every slot's membership until cancelled."""
     fleet, metrics = Fleet(), GateMetrics()
     settings = GateSettings(
@@ -125,7 +144,7 @@ async def run(spec: AgentSpec) -> None:
         queue_limit=spec.queue_limit,
         keepalive_s=spec.keepalive_s,
         retry_after_s=spec.retry_after_s,
-        weights={slot: chosen.weight for slot, chosen in spec.slots.items()},
+        weights=_weights(spec),
         session_header=spec.session_header,
     )
     clients = _clients(spec)
@@ -133,6 +152,8 @@ async def run(spec: AgentSpec) -> None:
     admission = Admission(spec.per_replica_concurrency, fleet.count)
     routers = {slot: chosen.router for slot, chosen in spec.slots.items()}
     gate = Gate(settings, fleet, routers, admission, trigger, metrics)
+    if path is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_weights, path, gate)
     runner = web.AppRunner(gate.app())
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", spec.listen_port).start()
@@ -163,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValidationError) as error:
         print(f"{args.spec}: not a valid router agent spec: {error}", file=sys.stderr)
         return 2
-    asyncio.run(run(spec))
+    asyncio.run(run(spec, args.spec))
     return 0
 
 

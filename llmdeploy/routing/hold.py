@@ -88,6 +88,10 @@ class Gate:
         self._waiting = 0
         self._session: aiohttp.ClientSession | None = None
 
+    def set_weights(self, weights: dict[Slot, int]) -> None:
+        """Apply a promotion step's slot weights from the next request on."""
+        self._picker.set_weights(weights)
+
     def app(self) -> web.Application:
         """The web application: metrics, health, and every other path forwarded."""
         app = web.Application()

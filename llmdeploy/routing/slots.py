@@ -16,6 +16,12 @@ class SlotPicker:
     """
 
     def __init__(self, weights: dict[Slot, int]) -> None:
+        self._weights: dict[Slot, int] = {}
+        self._current: dict[Slot, int] = {}
+        self.set_weights(weights)
+
+    def set_weights(self, weights: dict[Slot, int]) -> None:
+        """New weights (a promotion step): the round starts over, so the next 100 picks match them."""
         self._weights = {slot: weights.get(slot, 0) for slot in SLOTS}
         self._current = dict.fromkeys(SLOTS, 0)
 

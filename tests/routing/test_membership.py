@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -35,8 +36,8 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def router() -> Iterator[str]:
+@contextmanager
+def vllm_router() -> Iterator[str]:
     """The real vllm-router on loopback, with no workers; its base URL."""
     if ROUTER is None:
         pytest.skip("vllm-router is not installed (pip install vllm-router==0.1.17)")
@@ -59,6 +60,12 @@ def router() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture
+def router() -> Iterator[str]:
+    with vllm_router() as url:
+        yield url
 
 
 @asynccontextmanager
@@ -213,6 +220,50 @@ def test_the_agent_process_holds_until_a_static_replica_turns_healthy(router: st
                 agent.terminate()
                 await agent.wait()
         assert status == 200 and body.startswith(b": keep-alive") and body.endswith(b"data: [DONE]\n\n")
+
+    run(scenario())
+
+
+def test_a_sighup_applies_new_slot_weights_exactly(router: str, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with engines(2) as [(blue, blue_url), (green, green_url)], aiohttp.ClientSession() as session:
+            port = free_port()
+            spec_path = tmp_path / "agent.json"
+
+            def write(blue_weight: int) -> None:
+                slots = {
+                    "blue": {"router": router, "weight": blue_weight, "replicas": [blue_url]},
+                    "green": {"router": green_router, "weight": 100 - blue_weight, "replicas": [green_url]},
+                }
+                spec = {"cloud": "static", "listen_port": port, "budget_s": 30, "queue_limit": 10}
+                spec |= {
+                    "keepalive_s": 1,
+                    "per_replica_concurrency": 4,
+                    "sync_interval_s": 0.2,
+                    "slots": slots,
+                }
+                spec_path.write_text(json.dumps(spec), encoding="utf-8")
+
+            with vllm_router() as green_router:
+                write(100)
+                agent = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "llmdeploy.routing.agent", str(spec_path)
+                )
+                try:
+                    gate = f"http://127.0.0.1:{port}"
+                    await wait_listening(port)
+                    for _ in range(10):
+                        assert (await ask(session, gate, stream=False))[0] == 200
+                    assert (blue.served, green.served) == (10, 0)
+                    write(30)
+                    agent.send_signal(signal.SIGHUP)
+                    await asyncio.sleep(0.5)
+                    for _ in range(10):
+                        assert (await ask(session, gate, stream=False))[0] == 200
+                finally:
+                    agent.terminate()
+                    await agent.wait()
+        assert (blue.served, green.served) == (13, 7)
 
     run(scenario())
 
