@@ -16,12 +16,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import compute_v1
 
 from llmdeploy.plan.routing import WORKER_STARTUP_TIMEOUT_S
 from llmdeploy.routing.fleet import Fleet
 from llmdeploy.routing.membership import Membership, Replica, RouterAdmin
-from llmdeploy.routing.scaleup import aws_set_desired_capacity
-from llmdeploy.routing.sources import aws_replicas, aws_state, azure_state, gcp_state
+from llmdeploy.routing.scaleup import aws_set_desired_capacity, gcp_resize_mig
+from llmdeploy.routing.sources import aws_replicas, aws_state, azure_state, gcp_replicas, gcp_state
 from tests.emulator.builders import subnet_and_template
 from tests.fixtures_aws import AwsClient
 from tests.routing.test_hold import Engine, ask, gate_over, run, serve
@@ -291,3 +294,68 @@ async def wait_listening(port: int) -> None:
         writer.close()
         return
     raise AssertionError(f"the agent did not listen on {port} within 20 s")
+
+
+class ComputeStandIn:
+    """The Compute Engine REST API on loopback: one regional MIG and its backend service's health."""
+
+    def __init__(self) -> None:
+        self.target_size = 0
+        self.resizes: list[str] = []
+        base = "https://compute.googleapis.com/compute/v1/projects/demo/zones/us-central1-a/instances"
+        self.members = [  # (instance, current action, health state, ip)
+            (f"{base}/a", "NONE", "HEALTHY", "10.8.0.2"),
+            (f"{base}/b", "DELETING", "HEALTHY", "10.8.0.3"),
+            (f"{base}/c", "CREATING", "UNHEALTHY", "10.8.0.4"),
+        ]
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self._answer)
+        return app
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        path = request.path
+        if path.endswith("/resize"):
+            self.resizes.append(request.query["size"])
+            self.target_size = int(request.query["size"])
+            return web.json_response({"name": "op-1", "status": "DONE"})
+        if path.endswith("/listManagedInstances"):
+            managed = [{"instance": url, "currentAction": action} for url, action, _, _ in self.members]
+            return web.json_response({"managedInstances": managed})
+        if path.endswith("/getHealth"):
+            body = await request.json()
+            assert body["group"].endswith("/instanceGroups/chat-blue"), body
+            health = [
+                {"instance": url, "healthState": state, "ipAddress": ip} for url, _, state, ip in self.members
+            ]
+            return web.json_response({"healthStatus": health})
+        assert path == "/compute/v1/projects/demo/regions/us-central1/instanceGroupManagers/chat-blue", path
+        group = "https://compute.googleapis.com/compute/v1/projects/demo/regions/us-central1/instanceGroups/chat-blue"
+        return web.json_response({"targetSize": self.target_size, "instanceGroup": group})
+
+
+def test_the_gcp_hook_resizes_a_mig_at_zero_once_and_the_reader_maps_its_instances() -> None:
+    async def scenario() -> None:
+        cloud = ComputeStandIn()
+        async with serve(cloud.app()) as url:
+            options = {"api_endpoint": url}
+            migs = compute_v1.RegionInstanceGroupManagersClient(
+                credentials=AnonymousCredentials(), client_options=options
+            )
+            backends = compute_v1.BackendServicesClient(
+                credentials=AnonymousCredentials(), client_options=options
+            )
+            for _ in range(2):  # the second call finds the group already sized
+                await asyncio.to_thread(gcp_resize_mig, migs, "demo", "us-central1", "chat-blue", 1)
+            replicas = await asyncio.to_thread(
+                gcp_replicas, migs, backends, "demo", "us-central1", "chat-blue", "chat-backend", 8080, "blue"
+            )
+        assert cloud.resizes == ["1"]
+        assert replicas == [
+            Replica("http://10.8.0.2:8080", "blue", "ready"),
+            Replica("http://10.8.0.3:8080", "blue", "draining"),
+            Replica("http://10.8.0.4:8080", "blue", "booting"),
+        ]
+
+    run(scenario())
