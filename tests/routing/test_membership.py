@@ -359,3 +359,19 @@ def test_the_gcp_hook_resizes_a_mig_at_zero_once_and_the_reader_maps_its_instanc
         ]
 
     run(scenario())
+
+
+def test_a_replica_draining_before_membership_notices_fails_no_request(router: str) -> None:
+    async def scenario() -> None:
+        async with engines(2) as [(a, a_url), (b, b_url)], aiohttp.ClientSession() as session:
+            admin = RouterAdmin(session, router)
+            assert await admin.add(a_url) and await admin.add(b_url)
+            async with gate_over(a, lambda: None, router=router) as setup:
+                await setup.fleet.set_ready("blue", frozenset({a_url, b_url}))
+                drain(a)  # the spot notice came; the next membership pass is still ahead
+                answers = [await ask(session, setup.gate, stream=index % 2 == 0) for index in range(20)]
+        assert [status for status, _, _ in answers] == [200] * 20
+        assert all(body.endswith((b"data: [DONE]\n\n", b'"Hello"}]}')) for _, _, body in answers)
+        assert b.served == 20 and a.served == 0, "vllm-router and the gate retried the drain's 503s on b"
+
+    run(scenario())
