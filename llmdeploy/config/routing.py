@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from llmdeploy.catalog import Cloud
 from llmdeploy.config.common import Strict
@@ -16,6 +16,10 @@ Policy = Literal["cache_aware", "consistent_hash", "least_load"]
 
 #: Router VM sizes: CPU only, the router is a Rust process plus nginx and the Python hold gate.
 RouterSize = Literal["small", "medium", "large"]
+
+#: A VM type name as the three clouds spell them (c7i.large, c3-standard-4, Standard_D2s_v5): the value
+#: lands in Terraform, so nothing else gets through.
+RouterType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")]
 
 #: The shortest hold worth configuring: a GPU VM takes minutes to boot, so a budget below a minute
 #: turns every cold start into 429s.
@@ -66,7 +70,7 @@ class Routing(Strict):
         default=2, ge=2, le=20, description="Router VMs per cloud, spread across zones (at least 2)."
     )
     size: RouterSize = Field(default="small", description="Router VM size when instance_types omits a cloud.")
-    instance_types: dict[Cloud, str] = Field(
+    instance_types: dict[Cloud, RouterType] = Field(
         default_factory=dict, description="Per cloud, the router VM type (overrides size)."
     )
     scale_on_queue_time_ms: int | None = Field(

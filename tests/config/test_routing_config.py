@@ -61,3 +61,14 @@ def test_a_keepalive_longer_than_the_budget_is_refused(write_env: WriteEnv) -> N
 def test_a_session_header_with_spaces_is_refused(write_env: WriteEnv) -> None:
     found = problems(write_env, "{session_header: 'X Session'}")
     assert "routing.session_header" in found
+
+
+def test_a_router_type_that_is_not_a_vm_type_name_is_refused(write_env: WriteEnv) -> None:
+    found = problems(write_env, '{instance_types: {aws: "c7i.large\\"; rm -rf /"}}')
+    assert "routing.instance_types.aws" in found and "pattern" in found["routing.instance_types.aws"]
+
+
+def test_a_cloud_router_type_overrides_the_size(write_env: WriteEnv) -> None:
+    text = "routing: {enabled: true, size: large, instance_types: {aws: m7i.large}}\n" + MINIMAL
+    (group,) = build_routing(load_environment(write_env(text)))
+    assert group.instance_type == "m7i.large"
