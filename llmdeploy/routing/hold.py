@@ -143,7 +143,9 @@ class Gate:
                 if answered is not None:
                     return answered
                 self._metrics.retries += 1
-                await self._fleet.wait_change(min(_RETRY_PAUSE_S, max(0.0, exchange.left())))
+                if exchange.left() <= 0:
+                    raise Rejected
+                await self._fleet.wait_change(min(_RETRY_PAUSE_S, exchange.left()))
         except Rejected:
             return await self._reject(exchange)
 

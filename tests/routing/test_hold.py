@@ -265,6 +265,19 @@ def test_a_503_before_the_first_byte_is_retried_not_passed_on() -> None:
     run(scenario())
 
 
+def test_a_router_that_keeps_answering_503_gives_429_at_the_budget_not_a_5xx() -> None:
+    async def scenario() -> None:
+        engine = Engine(fail_first=10**6)  # every replica draining, and membership not yet told
+        async with gate_over(engine, lambda: None, budget_s=1.0) as setup, aiohttp.ClientSession() as client:
+            await setup.fleet.set_ready("blue", frozenset({setup.engine_url}))
+            started = time.monotonic()
+            status, headers, _ = await ask(client, setup.gate, stream=False)
+        assert (status, headers["Retry-After"]) == (429, "30")
+        assert 1.0 <= time.monotonic() - started < 2.0 and setup.metrics.retries >= 3
+
+    run(scenario())
+
+
 def test_admission_keeps_the_excess_in_the_router_not_in_the_engine() -> None:
     async def scenario() -> None:
         engine = Engine(delay_s=0.2)
