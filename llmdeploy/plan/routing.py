@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from llmdeploy.catalog import Cloud
 from llmdeploy.config.environment import EnvironmentConfig
 from llmdeploy.config.routing import Policy, RouterSize, Routing
+from llmdeploy.engines import ENGINES
 
 #: CPU VM types per size: 2, 4 and 8 vCPUs of current general-purpose families on each cloud. The
 #: router is I/O bound (a Rust proxy and nginx); two vCPUs carry thousands of requests per second.
@@ -45,13 +46,16 @@ class RouterGroupPlan:
     scale_on_queue_time_ms: int | None
     #: Per model name: requests in flight per replica before excess waits in the router.
     per_replica_concurrency: dict[str, int]
+    #: Per model name: the replicas' keyless health path (membership probe, vllm-router health checks).
+    health_paths: dict[str, str]
 
-    def router_args(self) -> list[str]:
-        """vllm-router's command-line flags for this group (worker URLs come from membership)."""
+    def router_args(self, model: str) -> list[str]:
+        """vllm-router's command-line flags for one model's router (worker URLs come from membership)."""
         return [
             "--policy", self.router_policy,
             "--retry-max-retries", str(self.retries + 1),
             "--worker-startup-timeout-secs", str(WORKER_STARTUP_TIMEOUT_S),
+            "--health-check-endpoint", self.health_paths[model],
         ]  # fmt: skip
 
 
@@ -64,10 +68,13 @@ def build_routing(config: EnvironmentConfig) -> list[RouterGroupPlan]:
         model.name: routing.per_replica_concurrency or model.limits.max_concurrent_requests
         for model in config.models
     }
-    return [_group(routing, cloud, caps) for cloud in config.clouds.names()]
+    paths = {
+        model.name: model.health_check.path or ENGINES[model.engine].health_path for model in config.models
+    }
+    return [_group(routing, cloud, caps, paths) for cloud in config.clouds.names()]
 
 
-def _group(routing: Routing, cloud: Cloud, caps: dict[str, int]) -> RouterGroupPlan:
+def _group(routing: Routing, cloud: Cloud, caps: dict[str, int], paths: dict[str, str]) -> RouterGroupPlan:
     return RouterGroupPlan(
         cloud=cloud,
         instance_type=routing.instance_types.get(cloud, ROUTER_TYPES[cloud][routing.size]),
@@ -80,4 +87,5 @@ def _group(routing: Routing, cloud: Cloud, caps: dict[str, int]) -> RouterGroupP
         retries=routing.retries,
         scale_on_queue_time_ms=routing.scale_on_queue_time_ms,
         per_replica_concurrency=caps,
+        health_paths=paths,
     )

@@ -29,7 +29,9 @@ def test_an_enabled_layer_plans_two_routers_capped_by_the_engine_limit(write_env
     (group,) = build_routing(load_environment(write_env(text)))
     assert (group.cloud, group.count, group.instance_type) == ("aws", 2, "c7i.large")
     assert group.per_replica_concurrency == {"chat": 24}
-    assert group.router_args()[:2] == ["--policy", "power_of_two"]
+    args = group.router_args("chat")
+    assert args[:2] == ["--policy", "power_of_two"]
+    assert args[-2:] == ["--health-check-endpoint", "/health"], "TGI's health path, keyless on the proxy"
 
 
 def test_one_router_is_a_single_point_of_failure(write_env: WriteEnv) -> None:
