@@ -1,12 +1,192 @@
-"""The core runs without Node.js or any CDK package: importing and validating never loads them."""
+"""The layers hold: checked statically over the source (every file, every import, lazy ones too), and at
+runtime for the CLI's own imports.
+
+- `modules/` (CDK constructs) only translate the plan: they never import `llmdeploy.config` or
+  `llmdeploy.status`;
+- `llmdeploy/` runs without Node.js: it never imports CDK code or any provider binding;
+- every cloud folder under `llmdeploy/clouds/` has the same files and exports its `DRIVER`.
+"""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+from llmdeploy.clouds import CLOUD_FILES
 from tests.conftest import EXAMPLE_VARIABLES, REPO
+
+#: Top-level packages of CDK code: the CDK libraries, jsii, the prebuilt provider bindings of every
+#: cloud (`cdktn_provider_aws`, `..._google`, `..._azurerm`; also cdktf's `cdktf_cdktf_provider_*`),
+#: bindings `cdktn get` generates into `imports/`, and our own CDK layers.
+CDK_PACKAGES = ("cdktf", "cdktn", "constructs", "jsii", "imports", "modules", "stacks")
+CDK_PREFIXES = ("cdktn_provider_", "cdktf_cdktf_provider_", "cdktf_provider_")
+
+#: What constructs may not read: they take resolved values from the plan.
+MODULES_FORBIDDEN = ("llmdeploy.config", "llmdeploy.status")
+
+#: Files under modules/ that still import config or status. They move behind the per-cloud resolution
+#: stage (`llmdeploy/clouds/<cloud>/`) cloud by cloud; the lead empties this set when the cloud folders
+#: land. It can only shrink: `test_known_violations_still_violate` fails on a file that no longer violates.
+MODULES_KNOWN_VIOLATIONS = frozenset(
+    {
+        "modules/common.py",
+        "modules/aws/access.py",
+        "modules/aws/load_balancer.py",
+        "modules/aws/monitoring.py",
+        "modules/aws/network.py",
+        "modules/azure/access.py",
+        "modules/azure/gpu_fleet.py",
+        "modules/azure/load_balancer.py",
+        "modules/azure/monitoring.py",
+        "modules/azure/network.py",
+        "modules/azure/registry.py",
+        "modules/gcp/access.py",
+        "modules/gcp/gpu_fleet.py",
+        "modules/gcp/load_balancer.py",
+        "modules/gcp/monitoring.py",
+        "modules/gcp/network.py",
+        "modules/gcp/registry.py",
+    }
+)
+
+
+def _sources(layer: str) -> list[Path]:
+    return sorted((REPO / layer).rglob("*.py"))
+
+
+def _relative(path: Path) -> str:
+    return path.relative_to(REPO).as_posix()
+
+
+def imported_modules(path: Path) -> list[str]:
+    return imports_in(path.read_text(), path.relative_to(REPO))
+
+
+def imports_in(source: str, where: Path) -> list[str]:
+    """Every module `source` (the file at repo-relative `where`) imports, anywhere in it, as a dotted name.
+
+    `from a import b` gives `a.b` too (`b` may be a submodule); relative imports resolve from `where`;
+    `importlib.import_module` with a literal, or an f-string's literal head, counts as an import.
+    """
+    package = list(where.parts[:-1])
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source, filename=str(where))):
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            anchor = package[: len(package) - node.level + 1] if node.level else []
+            base = ".".join([*anchor, *([node.module] if node.module else [])])
+            found.append(base)
+            found.extend(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+        elif isinstance(node, ast.Call) and _is_import_module(node.func) and node.args:
+            found.extend(_literal_head(node.args[0]))
+    return found
+
+
+def _literal_head(argument: ast.expr) -> list[str]:
+    if isinstance(argument, ast.JoinedStr) and argument.values:
+        argument = argument.values[0]
+    if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+        return [argument.value.rstrip(".")]
+    return []
+
+
+def _is_import_module(func: ast.expr) -> bool:
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name in ("import_module", "__import__")
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(f"{package}.")
+
+
+def is_cdk(module: str) -> bool:
+    top = module.split(".")[0]
+    return top in CDK_PACKAGES or top.startswith(CDK_PREFIXES)
+
+
+def modules_violations(path: Path) -> list[str]:
+    return sorted(
+        {name for name in imported_modules(path) if any(_within(name, bad) for bad in MODULES_FORBIDDEN)}
+    )
+
+
+def test_the_checker_sees_every_import_form() -> None:
+    """The scan is only as good as its parser: each way of importing is found (a guard on the guard)."""
+    source = (
+        "import cdktn_provider_google.provider\n"
+        "from .labels import gcp_labels\n"
+        "def lazy(cloud):\n"
+        "    from llmdeploy import status\n"
+        "    import importlib\n"
+        "    importlib.import_module(f'stacks.{cloud}')\n"
+    )
+    found = imports_in(source, Path("modules/gcp/probe.py"))
+    assert {"cdktn_provider_google.provider", "modules.gcp.labels", "llmdeploy.status", "stacks"} <= set(
+        found
+    )
+    assert is_cdk("cdktn_provider_google.provider") and is_cdk("stacks") and is_cdk("cdktn")
+    assert not is_cdk("llmdeploy.status") and not is_cdk("json")
+    assert imports_in("from ..config import clouds\n", Path("llmdeploy/plan/x.py")) == [
+        "llmdeploy.config",
+        "llmdeploy.config.clouds",
+    ]
+
+
+def test_core_imports_no_cdk_code() -> None:
+    """`llmdeploy/` runs without Node.js: no CDK library, provider binding, construct or stack."""
+    offenders = {
+        _relative(path): sorted(name for name in imported_modules(path) if is_cdk(name))
+        for path in _sources("llmdeploy")
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_constructs_import_neither_config_nor_status() -> None:
+    """Constructs translate the resolved plan: reading config or status from modules/ is a new violation."""
+    violating = {_relative(path): modules_violations(path) for path in _sources("modules")}
+    new = {path: names for path, names in violating.items() if names and path not in MODULES_KNOWN_VIOLATIONS}
+    assert new == {}, "modules/ may not import llmdeploy.config or llmdeploy.status"
+
+
+def test_known_violations_still_violate() -> None:
+    """The allowance only shrinks: a file that no longer imports config or status leaves the set."""
+    fixed = sorted(
+        path
+        for path in MODULES_KNOWN_VIOLATIONS
+        if not (REPO / path).is_file() or not modules_violations(REPO / path)
+    )
+    assert fixed == [], "remove these from MODULES_KNOWN_VIOLATIONS"
+
+
+def _cloud_folders() -> list[Path]:
+    root = REPO / "llmdeploy" / "clouds"
+    return sorted(path for path in root.iterdir() if path.is_dir() and path.name != "__pycache__")
+
+
+def test_every_cloud_folder_has_the_same_files() -> None:
+    files = {folder.name: sorted(path.name for path in folder.glob("*.py")) for folder in _cloud_folders()}
+    assert {name: listed for name, listed in files.items() if listed != sorted(CLOUD_FILES)} == {}
+
+
+def test_every_cloud_folder_exports_its_driver() -> None:
+    missing = [
+        folder.name for folder in _cloud_folders() if "DRIVER" not in _assigned(folder / "__init__.py")
+    ]
+    assert missing == []
+
+
+def _assigned(path: Path) -> set[str]:
+    """Names a module assigns at its top level."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        names.update(target.id for target in targets if isinstance(target, ast.Name))
+    return names
+
 
 PROBE = """
 import json, sys
