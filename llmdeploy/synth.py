@@ -86,8 +86,12 @@ def synth(
     force: bool = False,
     clouds: Sequence[Cloud] | None = None,
     project_dir: Path | None = None,
+    configs: Sequence[EnvironmentConfig] | None = None,
 ) -> SynthResult:
     """Synthesize the stacks of `envs` (only on `clouds` when given) into `outdir`.
+
+    `configs`: the environments as the caller already loaded them, in the order of `envs` (each is
+    loaded and validated once per command).
 
     Raises:
         ConfigError: an environment is invalid.
@@ -97,12 +101,13 @@ def synth(
     project = (project_dir or Path.cwd()).resolve()
     outdir = outdir if outdir.is_absolute() else project / outdir
     env_dir = env_dir if env_dir.is_absolute() else project / env_dir
-    configs = {env: load(env, env_dir) for env in envs}
-    wanted = _wanted_stacks(configs, clouds, _fingerprint(outdir, project))
+    loaded = dict(zip(envs, configs, strict=True)) if configs is not None else {}
+    by_env = {env: loaded.get(env) or load(env, env_dir) for env in envs}
+    wanted = _wanted_stacks(by_env, clouds, _fingerprint(outdir, project))
     record = _read_record(outdir)
     stale = [stack for stack in wanted if force or not _is_current(stack, record, outdir)]
     if stale:
-        _run(stale, configs, env_dir=env_dir, outdir=outdir, project=project)
+        _run(stale, by_env, env_dir=env_dir, outdir=outdir, project=project)
         _write_record(outdir, record, stale)
     return SynthResult(
         stacks=[stack.name for stack in wanted],

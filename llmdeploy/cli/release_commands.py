@@ -20,12 +20,12 @@ from llmdeploy.cli.deploy_commands import (
     Env,
     Local,
     Outdir,
-    StackTarget,
     run_stacks,
 )
 from llmdeploy.cli.next_steps import Invocation
 from llmdeploy.config import load, resolve_env_path
 from llmdeploy.config.model import Slot
+from llmdeploy.deploy import StackTarget, deployed
 from llmdeploy.plan.traffic import parse_duration, parse_steps
 from llmdeploy.release import promotion
 from llmdeploy.release.gates import GatePolicy, SystemClock
@@ -157,9 +157,10 @@ def _context(where: Invocation, model: str, rerun: str) -> ReleaseContext:
                 say(f"{target.stack}: replacing {', '.join(addresses)} to take the newest image")
             return addresses
 
-        targets = run_stacks(where, "apply", yes=True, replacing=renewed, rerun=rerun)
-        window = load(where.env, where.env_dir).monitoring.alarms.evaluation_minutes
-        return [_deployed(where.env, target, window) for target in targets if target.cloud is not None]
+        # The file as this step edited it, loaded and validated once for the whole step.
+        config = load(where.env, where.env_dir)
+        targets = run_stacks(where, "apply", yes=True, replacing=renewed, rerun=rerun, config=config)
+        return deployed(targets, config)
 
     def say(text: str) -> None:
         out.print(text, markup=False, highlight=False)
@@ -177,16 +178,3 @@ def _image_pins(target: StackTarget, fleets: Sequence[str]) -> list[str]:
         for fleet in fleets
         for address in image_pins(document, target.stack, fleet, target.cloud.cloud)
     ]
-
-
-def _deployed(env: str, target: StackTarget, window_minutes: int) -> DeployedStack:
-    assert target.cloud is not None
-    return DeployedStack(
-        cloud=target.cloud.cloud,
-        env=env,
-        stack=target.stack,
-        settings=target.cloud.settings,
-        outputs=target.runner.output(),
-        environ=target.environ,
-        window_minutes=window_minutes,
-    )

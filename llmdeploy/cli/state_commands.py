@@ -20,13 +20,11 @@ from llmdeploy.cli.deploy_commands import (
     Env,
     Local,
     Outdir,
-    init_stack,
-    stack_runner,
     stack_targets,
 )
 from llmdeploy.cli.local_commands import LOCAL_STATE_DIR, local_environ
 from llmdeploy.cli.next_steps import DEFAULT_OUTDIR, Invocation
-from llmdeploy.cli.unfinished import aws_orphans, unmark
+from llmdeploy.deploy import init_stack, stack_runner
 from llmdeploy.errors import OperationError
 from llmdeploy.synth import STACK_FILE
 from llmdeploy.terraform import TerraformRunner
@@ -39,6 +37,7 @@ from llmdeploy.terraform.backends import (
     write_backend,
 )
 from llmdeploy.terraform.migrate import copy_state
+from llmdeploy.unfinished import aws_orphans, unmark
 
 state = typer.Typer(
     help="Repair a stack's Terraform state: release a stale lock, move it to a new backend, "

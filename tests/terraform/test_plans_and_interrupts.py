@@ -19,8 +19,8 @@ import pytest
 from typer.testing import CliRunner
 
 from llmdeploy.cli import app
-from llmdeploy.cli.deploy_commands import StackTarget, init_stack, stack_runner
 from llmdeploy.cli.next_steps import Invocation
+from llmdeploy.deploy import StackTarget, init_stack, stack_runner
 from llmdeploy.errors import OperationError
 from llmdeploy.terraform import TerraformRunner
 from llmdeploy.terraform.backends import BACKENDS_DIR, configured_backend, write_backend

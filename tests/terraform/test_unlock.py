@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from llmdeploy.cli import app
-from llmdeploy.cli.deploy_commands import stack_runner
 from llmdeploy.cli.next_steps import Invocation
+from llmdeploy.deploy import stack_runner
 from llmdeploy.emulator import EmulatorHandle
 from llmdeploy.errors import OperationError
 from tests.fixtures_aws import AwsClient

@@ -1,0 +1,325 @@
+"""Stack targets and runs: an environment's stacks, planned and applied (or destroyed) in order.
+
+Out of the CLI so that every command that changes stacks (apply, destroy, and the deploy step of
+release, promote and rollback) runs them the same way, and so a deploy step can be tested without
+the CLI. How to ask before a change and how to show progress are the caller's (`Callbacks`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from llmdeploy.catalog import Cloud
+from llmdeploy.config.environment import EnvironmentConfig
+from llmdeploy.errors import ConfigError, OperationError, Problem
+from llmdeploy.plan import endpoints
+from llmdeploy.plan.build import build_plan
+from llmdeploy.plan.global_dns import DNS_PROVIDER
+from llmdeploy.plan.model import CloudPlan
+from llmdeploy.release.observer import DeployedStack
+from llmdeploy.synth import synth
+from llmdeploy.terraform import PlanSummary, TerraformRunner, binary_from_env
+from llmdeploy.terraform.backends import (
+    BACKENDS_DIR,
+    configured_backend,
+    describe,
+    read_backend,
+    write_backend,
+)
+from llmdeploy.terraform.diagnose import Interrupted, Recovery
+from llmdeploy.terraform.runner import Message
+from llmdeploy.unfinished import aws_orphans, killed_run, listed, mark, unmark
+
+#: Terraform's working data (providers, backend config) lives outside cdktf.out, which synth replaces whole.
+TERRAFORM_DATA = Path(".llmdeploy") / "terraform"
+
+
+class Where(Protocol):
+    """Where a command runs, and the commands its messages suggest (`cli.next_steps.Invocation`)."""
+
+    @property
+    def env(self) -> str: ...
+    @property
+    def env_dir(self) -> Path: ...
+    @property
+    def outdir(self) -> Path: ...
+    @property
+    def cloud(self) -> Cloud | None: ...
+    @property
+    def local(self) -> bool: ...
+    def command(self, verb: str, *args: str, cloud: bool = True) -> str: ...
+    def recovery(self, rerun: str, stack: str) -> Recovery: ...
+
+
+@dataclass(frozen=True)
+class StackTarget:
+    """One synthesized stack of an environment and the Terraform runner for it."""
+
+    stack: str
+    #: The cloud the stack deploys to; None for the global DNS stack.
+    cloud: CloudPlan | None
+    runner: TerraformRunner
+    #: The environment Terraform runs with (the emulator's with --local).
+    environ: dict[str, str]
+    #: The tags on everything the stack creates (how orphans of a killed run are found).
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def aws_region(self) -> str | None:
+        """The region of an AWS cloud stack; None for any other stack."""
+        settings = self.cloud.settings if self.cloud is not None and self.cloud.cloud == "aws" else None
+        region = getattr(settings, "region", None)
+        return region if isinstance(region, str) else None
+
+
+#: `progress(stack, what)` yields the callback that shows Terraform's stream messages while it runs.
+Progress = Callable[[str, str], AbstractContextManager[Callable[[Message], None]]]
+#: `approve(target, command, planned)`: whether to go ahead with a planned change.
+Approve = Callable[[StackTarget, str, PlanSummary], bool]
+#: `replacing(target)`: resources to create anew although unchanged.
+Replacing = Callable[[StackTarget], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """What a run asks its caller: approval, a progress display, and where warnings go."""
+
+    approve: Approve
+    progress: Progress
+    warn: Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Row:
+    """What a run did to one stack."""
+
+    stack: str
+    summary: PlanSummary
+    seconds: float
+
+
+class Declined(Exception):
+    """The caller did not approve a change: that stack and the ones after it were left as they are."""
+
+    def __init__(self, stack: str, changes: str) -> None:
+        super().__init__(f"stack '{stack}' ({changes}) was not approved")
+        self.stack = stack
+        self.changes = changes
+
+
+def stack_targets(
+    where: Where, config: EnvironmentConfig, environ: dict[str, str], rerun: str | None = None
+) -> list[StackTarget]:
+    """Synthesize an environment's stacks (`where.cloud`'s only, when given); return them in apply order.
+
+    `config` is the environment as loaded once by the command. `rerun`: the command line a failure
+    message suggests to continue (default: `llmdeploy plan`).
+    """
+    plan = build_plan(config)
+    chosen = [entry for entry in plan.clouds if where.cloud is None or entry.cloud == where.cloud]
+    if not chosen:
+        raise ConfigError([Problem(f"environment {where.env!r} has no {where.cloud} cloud", path="clouds")])
+    if where.local and any(entry.cloud != "aws" for entry in chosen):
+        hint = "add --cloud aws, or drop --local for the real clouds"
+        raise ConfigError([Problem("--local emulates AWS only", hint=hint)])
+    stacks: list[tuple[str, CloudPlan | None]] = [(entry.stack, entry) for entry in chosen]
+    clouds = {entry.cloud for entry in chosen}
+    if where.cloud is None and plan.global_dns is not None:
+        # Last: it reads the endpoints from the cloud stacks' state.
+        stacks.append((plan.global_dns.stack, None))
+        clouds.add(DNS_PROVIDER)
+    synth([where.env], env_dir=where.env_dir, outdir=where.outdir, clouds=sorted(clouds), configs=[config])
+    rerun = rerun or where.command("plan")
+    return [
+        StackTarget(
+            stack, entry, stack_runner(stack, where.outdir, environ, where.recovery(rerun, stack)), environ
+        )
+        for stack, entry in stacks
+    ]
+
+
+def stack_runner(
+    stack: str, outdir: Path, environ: dict[str, str], recovery: Recovery | None = None
+) -> TerraformRunner:
+    """The runner of a synthesized stack, with its Terraform data kept outside cdktf.out."""
+    data_dir = (TERRAFORM_DATA / stack).resolve()
+    return TerraformRunner(
+        endpoints.stack_dir(outdir, stack),
+        stack=stack,
+        binary=binary_from_env(environ),
+        env={**environ, "TF_DATA_DIR": str(data_dir)},
+        recovery=recovery,
+    )
+
+
+def run_stacks(
+    targets: Sequence[StackTarget],
+    where: Where,
+    command: str,
+    callbacks: Callbacks,
+    replacing: Replacing | None = None,
+    rerun: str | None = None,
+) -> list[Row]:
+    """Plan and apply (or destroy, in reverse order) each stack that has changes, once approved.
+
+    Raises Declined when `callbacks.approve` says no (the saved plan is discarded first).
+    """
+    rows = []
+    rerun = rerun or where.command(command)
+    # Destroy in reverse: the global DNS stack reads the cloud stacks' state.
+    for target in reversed(targets) if command == "destroy" else targets:
+        started = time.monotonic()
+        with callbacks.progress(target.stack, f"plan ({command})") as on_message:
+            target.runner.on_message = on_message
+            init_stack(target)
+            _check_unfinished(target, where, rerun, callbacks)
+            renewed = replacing(target) if replacing else ()
+            planned = target.runner.plan(destroy=command == "destroy", replacing=renewed)
+        if planned.has_changes:
+            _approve(target, command, planned, callbacks)
+            with callbacks.progress(target.stack, command) as on_message:
+                target.runner.on_message = on_message
+                planned = _changing(target, command, planned, where, rerun)
+            _remember_backend(target)
+        else:
+            target.runner.discard(planned)
+        rows.append(Row(target.stack, planned, time.monotonic() - started))
+        if command == "destroy":
+            _check_left_behind(target, where, callbacks)
+    return rows
+
+
+def deployed(targets: Sequence[StackTarget], config: EnvironmentConfig) -> list[DeployedStack]:
+    """The cloud stacks as deployed, for the promotion gates (their outputs read from the state)."""
+    window = config.monitoring.alarms.evaluation_minutes
+    return [
+        DeployedStack(
+            cloud=target.cloud.cloud,
+            env=config.name,
+            stack=target.stack,
+            settings=target.cloud.settings,
+            outputs=target.runner.output(),
+            environ=target.environ,
+            window_minutes=window,
+        )
+        for target in targets
+        if target.cloud is not None
+    ]
+
+
+def init_stack(target: StackTarget) -> None:
+    """`terraform init`, once the stack's backend is known to be where its state was last applied.
+
+    A backend that moved (a changed `state:`) is refused before Terraform runs: with its data
+    folder gone, Terraform would start from an empty state and plan the live fleet anew.
+    """
+    current = configured_backend(target.runner.stack_dir)
+    known = read_backend(BACKENDS_DIR, target.stack)
+    if current is not None and known is not None and known != current:
+        recovery = target.runner.recovery
+        migrate = recovery.migrate if recovery else f"llmdeploy state migrate {target.stack}"
+        raise OperationError(
+            f"Stack '{target.stack}' was last applied with its state in {describe(known)}; its "
+            f"environment now puts it in {describe(current)}, which Terraform would start empty, planning "
+            f"to create every resource again. Run `{migrate}` to copy the state there (it asks first), "
+            "or undo the change to `state:`."
+        )
+    # Known and unchanged: the same state, maybe spelled from another --out folder.
+    target.runner.init(reconfigure=known is not None)
+
+
+def _approve(target: StackTarget, command: str, planned: PlanSummary, callbacks: Callbacks) -> None:
+    """The saved plan is what gets applied, nothing more; without approval it is discarded."""
+    if callbacks.approve(target, command, planned):
+        return
+    target.runner.discard(planned)
+    raise Declined(target.stack, changes(planned))
+
+
+def changes(planned: PlanSummary) -> str:
+    return f"{planned.add} to add, {planned.change} to change, {planned.destroy} to destroy"
+
+
+def _changing(
+    target: StackTarget, command: str, planned: PlanSummary, where: Where, rerun: str
+) -> PlanSummary:
+    """Apply a saved plan, marked as under way until it succeeds.
+
+    Even a graceful stop can leave a resource AWS created but Terraform never recorded (a
+    create cancelled after its API call succeeded), so after a Ctrl-C the orphans are looked up
+    at once and the message says how to remove them; any other failure keeps the marker and the
+    next run looks.
+    """
+    mark(target.stack, command)
+    try:
+        applied = target.runner.apply_plan(planned, command)
+    except Interrupted as stopped:
+        region = target.aws_region
+        orphans = aws_orphans(target.runner, target.tags, region, target.environ) if region else []
+        if not orphans:
+            unmark(target.stack)
+            raise
+        raise Interrupted(
+            stopped.what,
+            f"{len(orphans)} resources it was creating exist in AWS but not in the state "
+            f"({listed(orphans)}): run `{_orphans_command(where)}` to delete them, then run `{rerun}` "
+            "to finish.",
+        ) from None
+    unmark(target.stack)
+    return applied
+
+
+def _orphans_command(where: Where) -> str:
+    return where.command("state orphans", "--delete", cloud=False)
+
+
+def _check_unfinished(target: StackTarget, where: Where, rerun: str, callbacks: Callbacks) -> None:
+    """After a killed run, refuse to go on while the cloud holds resources no state records."""
+    killed = killed_run(target.stack)
+    if killed is None:
+        return
+    region = target.aws_region
+    if region is None:
+        callbacks.warn(
+            f"{target.stack}: the {killed.command} started at {killed.started} was killed before it "
+            "finished; resources it was creating may exist outside the state: look for the tags "
+            f"{dict(target.tags)} in the cloud's console."
+        )
+    elif orphans := aws_orphans(target.runner, target.tags, region, target.environ):
+        raise OperationError(
+            f"The {killed.command} of stack '{target.stack}' started at {killed.started} was killed before "
+            f"Terraform recorded everything it created: {len(orphans)} resources carry {where.env}'s tags "
+            f"but are in no state ({listed(orphans)}); applying now would create them again or fail on "
+            f"names that already exist. Run `{_orphans_command(where)}` to delete them, then run "
+            f"`{rerun}` again."
+        )
+    unmark(target.stack)
+
+
+def _check_left_behind(target: StackTarget, where: Where, callbacks: Callbacks) -> None:
+    """A destroy removes what the state holds; say so when tagged resources outlive it.
+
+    A warning, not a failure: the destroy itself succeeded, and a killed run's leftovers were already
+    refused before it (`_check_unfinished`); what is found here no state ever held.
+    """
+    region = target.aws_region
+    if region is None:
+        return
+    orphans = aws_orphans(target.runner, target.tags, region, target.environ)
+    if orphans:
+        callbacks.warn(
+            f"warning: stack '{target.stack}' destroyed everything its state held, but {len(orphans)} "
+            f"resources carrying {where.env}'s tags are in no state and remain ({listed(orphans)}). Run "
+            f"`{_orphans_command(where)}` to delete them."
+        )
+
+
+def _remember_backend(target: StackTarget) -> None:
+    current = configured_backend(target.runner.stack_dir)
+    if current is not None:
+        write_backend(BACKENDS_DIR, target.stack, current)
