@@ -1,4 +1,5 @@
-"""ruff and mypy (strict on llmdeploy/) are part of the suite, so a clean clone proves them too."""
+"""ruff (everything) and mypy (strict on the files pyproject lists) are part of the suite, so a clean clone
+proves them too."""
 
 from __future__ import annotations
 
