@@ -20,7 +20,7 @@ from llmdeploy.errors import ConfigError, OperationError, Problem
 from llmdeploy.plan import endpoints
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.global_dns import DNS_PROVIDER
-from llmdeploy.plan.model import CloudPlan
+from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from llmdeploy.release.observer import DeployedStack
 from llmdeploy.synth import synth
 from llmdeploy.terraform import PlanSummary, TerraformRunner, binary_from_env
@@ -121,12 +121,7 @@ def stack_targets(
     message suggests to continue (default: `llmdeploy plan`).
     """
     plan = build_plan(config)
-    chosen = [entry for entry in plan.clouds if where.cloud is None or entry.cloud == where.cloud]
-    if not chosen:
-        raise ConfigError([Problem(f"environment {where.env!r} has no {where.cloud} cloud", path="clouds")])
-    if where.local and any(entry.cloud != "aws" for entry in chosen):
-        hint = "add --cloud aws, or drop --local for the real clouds"
-        raise ConfigError([Problem("--local emulates AWS only", hint=hint)])
+    chosen = chosen_clouds(plan, where.env, where.cloud, where.local)
     stacks: list[tuple[str, CloudPlan | None]] = [(entry.stack, entry) for entry in chosen]
     clouds = {entry.cloud for entry in chosen}
     if where.cloud is None and plan.global_dns is not None:
@@ -141,6 +136,21 @@ def stack_targets(
         )
         for stack, entry in stacks
     ]
+
+
+def chosen_clouds(plan: DeploymentPlan, env: str, cloud: Cloud | None, local: bool) -> list[CloudPlan]:
+    """What `--cloud` and `--local` select: the environment's clouds (only `cloud` when given).
+
+    Raises:
+        ConfigError: the environment has no such cloud, or --local (which emulates AWS) with another cloud.
+    """
+    chosen = [entry for entry in plan.clouds if cloud in (None, entry.cloud)]
+    if not chosen:
+        raise ConfigError([Problem(f"environment {env!r} has no {cloud} cloud", path="clouds")])
+    if local and any(entry.cloud != "aws" for entry in chosen):
+        hint = "add --cloud aws, or drop --local for the real clouds"
+        raise ConfigError([Problem("--local emulates AWS only", hint=hint)])
+    return chosen
 
 
 def stack_runner(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from typing import Annotated
 
@@ -11,43 +10,21 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from llmdeploy.catalog import Cloud
 from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, out, reported
-from llmdeploy.cli.deploy_commands import DEFAULT_OUTDIR, CloudOption, Env, Local, Outdir
-from llmdeploy.cli.local_commands import LOCAL_STATE_DIR, local_environ
+from llmdeploy.cli.deploy_commands import DEFAULT_OUTDIR, CloudOption, Env, Local, Outdir, environ_of
 from llmdeploy.cli.status_commands import _read as read_slots
 from llmdeploy.config import load
 from llmdeploy.config.model import Slot
+from llmdeploy.deploy import chosen_clouds
 from llmdeploy.doctor.model import Check
 from llmdeploy.doctor.run import cloud_checks
-from llmdeploy.errors import ConfigError, Problem
 from llmdeploy.plan.build import build_plan
-from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.smoke.check import DEFAULT_TIMEOUT_S, SmokeResult
 from llmdeploy.smoke.run import prove
 from llmdeploy.smoke.targets import Target, chosen_models, cloud_targets, given_target
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 _SHOWN = {"ok": "[green]ok[/]", "fail": "[bold red]fail[/]", "unknown": "[yellow]unknown[/]"}
-
-
-def _clouds(plan: DeploymentPlan, env: str, cloud: Cloud | None, local: bool) -> list[Cloud]:
-    """The environment's clouds (only `cloud` when given); --local reaches AWS only.
-
-    Raises:
-        ConfigError: the environment has no such cloud, or --local with another cloud.
-    """
-    clouds = [entry.cloud for entry in plan.clouds if cloud in (None, entry.cloud)]
-    if not clouds:
-        raise ConfigError([Problem(f"environment {env!r} has no {cloud} cloud", path="clouds")])
-    if local and clouds != ["aws"]:
-        hint = "add --cloud aws, or drop --local for the real clouds"
-        raise ConfigError([Problem("--local emulates AWS only", hint=hint)])
-    return clouds
-
-
-def _environ(local: bool) -> dict[str, str]:
-    return local_environ(LOCAL_STATE_DIR) if local else dict(os.environ)
 
 
 @app.command()
@@ -61,8 +38,8 @@ def doctor(
 ) -> None:
     """Before anything is created: GPU quotas, addresses, resource providers and secrets on this account."""
     plan = build_plan(load(env, env_dir))
-    clouds = _clouds(plan, env, cloud, local)
-    environ = _environ(local)
+    clouds = [entry.cloud for entry in chosen_clouds(plan, env, cloud, local)]
+    environ = environ_of(local)
     found = [check for entry in clouds for check in cloud_checks(plan, entry, environ)]
     if as_json:
         out.print_json(json.dumps({"env": plan.env, "checks": [asdict(check) for check in found]}))
@@ -106,14 +83,14 @@ def smoke(
 ) -> None:
     """Prove each model serves: its endpoint lists the model id and streams tokens (TTFT, tokens/s)."""
     plan = build_plan(load(env, env_dir))
-    clouds = _clouds(plan, env, cloud, local)
+    clouds = [entry.cloud for entry in chosen_clouds(plan, env, cloud, local)]
     models = chosen_models(plan, model, slot)
     if endpoint is not None:
         targets = [given_target(endpoint, models, slot)]
     else:
         slots = [entry for each in clouds for entry in read_slots(env, plan, each, env_dir, outdir, local)]
         targets = cloud_targets(models, slot, slots)
-    results = prove(plan, targets, clouds[0], _environ(local), key_env, timeout_s)
+    results = prove(plan, targets, clouds[0], environ_of(local), key_env, timeout_s)
     _show_smoke(plan.env, targets, results, as_json)
     if not all(result.passed for result in results):
         raise typer.Exit(1)

@@ -26,7 +26,8 @@ from llmdeploy.cli.progress import terraform_progress
 from llmdeploy.clouds import driver
 from llmdeploy.clouds.contract import StackAccess
 from llmdeploy.config import load
-from llmdeploy.errors import ConfigError, OperationError, Problem
+from llmdeploy.deploy import chosen_clouds
+from llmdeploy.errors import OperationError
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.cost import mix_usd_hour
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
@@ -55,17 +56,7 @@ def status(
 ) -> None:
     """Desired/running/healthy instances, spot vs on-demand, traffic weight, endpoint and USD/hour."""
     plan = build_plan(load(env, env_dir))
-    clouds = [entry.cloud for entry in plan.clouds if cloud is None or entry.cloud == cloud]
-    if not clouds:
-        raise ConfigError([Problem(f"environment {env!r} has no {cloud} cloud", path="clouds")])
-    if local and clouds != ["aws"]:
-        raise ConfigError(
-            [
-                Problem(
-                    "--local emulates AWS only", hint="add --cloud aws, or drop --local for the real clouds"
-                )
-            ]
-        )
+    clouds = [entry.cloud for entry in chosen_clouds(plan, env, cloud, local)]
     slots = [slot for entry in clouds for slot in _read(env, plan, entry, env_dir, outdir, local)]
     # The global name spans every cloud: shown only when they all are.
     dns = _read_dns(env, env_dir, outdir, local) if plan.global_dns and cloud is None else []
