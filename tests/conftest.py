@@ -15,6 +15,17 @@ from llmdeploy.plan.model import DeploymentPlan
 
 pytest_plugins = ["tests.fixtures_aws", "tests.fixtures_synth", "tests.fixtures_clouds"]
 
+#: The session fixtures that synthesize stacks (Node.js and CDK Terrain): every test that uses one,
+#: directly or through another fixture, is a `synth` test, so `-m "not synth"` leaves it out.
+SYNTH_FIXTURES = frozenset({"aws_stacks", "gcp_stacks", "azure_stacks"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SYNTH_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.synth)
+
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "environments"
 EXAMPLE_NAMES = ("dev", "staging", "prod")

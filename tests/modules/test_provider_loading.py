@@ -18,6 +18,8 @@ from modules.package_cache import indexed, warm
 from modules.provider_loading import HOOK, SWITCH
 from tests.conftest import EXAMPLE_VARIABLES, EXAMPLES
 
+pytestmark = pytest.mark.synth
+
 REPO = Path(__file__).resolve().parents[2]
 
 #: The Python packages whose bundled jsii tarballs the runtime loads, by Node package name.

@@ -13,6 +13,8 @@ from llmdeploy.plan.endpoints import stack_dir
 from llmdeploy.synth import RECORD, STACK_FILE, synth
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.synth
+
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -6,7 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.lint
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,8 @@ from modules.gcp.load_balancer import RETRY_CONDITIONS
 from tests.fixtures_synth import Stack
 from tests.release.environments import THREE_CLOUDS
 
+pytestmark = pytest.mark.synth
+
 NOT_FOUND = {"abort": {"http_status": 404, "percentage": 100}}
 
 
