@@ -44,7 +44,8 @@ UNIT_STOP_TIMEOUT_S = 120
 #: Poll period of the spot watcher; AWS recommends every 5 s.
 NOTICE_POLL_S = 5
 
-#: API actions the instance identity needs, per cloud (readiness, spot watcher, secrets, metrics).
+#: API actions the AWS instance role needs (readiness, spot watcher, secrets, metrics). GCP and Azure
+#: grant theirs as roles on the fleet identity (modules/gcp/gpu_fleet.py, modules/azure/gpu_fleet.py).
 INSTANCE_ROLE_ACTIONS: dict[Cloud, tuple[str, ...]] = {
     "aws": (
         "secretsmanager:GetSecretValue",
@@ -53,11 +54,6 @@ INSTANCE_ROLE_ACTIONS: dict[Cloud, tuple[str, ...]] = {
         "autoscaling:RecordLifecycleActionHeartbeat",
         "elasticloadbalancing:DeregisterTargets",
         "cloudwatch:PutMetricData",
-    ),
-    "gcp": ("secretmanager.versions.access", "monitoring.timeSeries.create"),
-    "azure": (
-        "Microsoft.KeyVault/vaults/secrets/getSecret/action",
-        "Microsoft.Insights/Metrics/Write",
     ),
 }
 

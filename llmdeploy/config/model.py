@@ -168,11 +168,6 @@ class HealthCheck(Strict):
             raise ValueError(f"timeout_s ({self.timeout_s}) must be less than interval_s ({self.interval_s})")
         return self
 
-    @property
-    def failure_detection_s(self) -> int:
-        """Seconds from a replica failing to the load balancer taking it out."""
-        return self.interval_s * self.unhealthy_threshold
-
 
 class LoadBalancing(Strict):
     """How the load balancer spreads requests and how long it lets them run."""
