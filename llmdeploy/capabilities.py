@@ -30,6 +30,10 @@ class Feature(Enum):
     AUTOSCALING_COOLDOWNS = "autoscaling cooldowns"
     DASHBOARD = "a dashboard per environment (monitoring.dashboard)"
     SPOT_ALLOCATION_STRATEGY = "a spot allocation strategy"
+    SCALE_OUT_COOLDOWN = "a scale-out cooldown"
+    HEALTH_CHECK_TIMEOUT = "a health check timeout"
+    HEALTHY_THRESHOLD = "a separate healthy threshold"
+    CLIENT_IDLE_TIMEOUT = "a client idle timeout"
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,14 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
             "remove autoscaling.scale_out_cooldown_s and scale_in_cooldown_s",
         ),
         Feature.SPOT_ALLOCATION_STRATEGY: Support(_YES, "ASG spot_allocation_strategy"),
+        Feature.SCALE_OUT_COOLDOWN: Support(
+            _NO,
+            "target tracking takes no cooldowns, only the instance warmup (health_check.readiness_grace_s): "
+            "remove autoscaling.scale_out_cooldown_s",
+        ),
+        Feature.HEALTH_CHECK_TIMEOUT: Support(_YES, "target group health check timeout"),
+        Feature.HEALTHY_THRESHOLD: Support(_YES, "target group healthy threshold"),
+        Feature.CLIENT_IDLE_TIMEOUT: Support(_YES, "ALB idle timeout"),
         Feature.DASHBOARD: Support(_YES, "CloudWatch dashboard"),
     },
     "gcp": {
@@ -88,8 +100,19 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
             _NO, "the global external Application LB is always public: use internet-facing with allowed_cidrs"
         ),
         Feature.LONG_REQUESTS: Support(_YES, "backend service timeout_sec"),
-        Feature.AUTOSCALING_COOLDOWNS: Support(
-            _YES, "scale-in control time window; scale-out waits the initialization period"
+        Feature.AUTOSCALING_COOLDOWNS: Support(_YES, "scale-in control time window"),
+        # modules/gcp/gpu_fleet.py sets the autoscaler's one cooldown (initialization period) from the
+        # readiness grace: a VM's signal means nothing before its model is loaded.
+        Feature.SCALE_OUT_COOLDOWN: Support(
+            _NO,
+            "the autoscaler waits the initialization period (health_check.readiness_grace_s) after a "
+            "scale-out: remove autoscaling.scale_out_cooldown_s",
+        ),
+        Feature.HEALTH_CHECK_TIMEOUT: Support(_YES, "health check timeout_sec"),
+        Feature.HEALTHY_THRESHOLD: Support(_YES, "health check healthy_threshold"),
+        # modules/gcp/load_balancer.py leaves the target proxy's HTTP keepalive at GCP's default (610 s).
+        Feature.CLIENT_IDLE_TIMEOUT: Support(
+            _NO, "the load balancer keeps GCP's default keepalive: remove load_balancing.idle_timeout_s"
         ),
         # A regional MIG spreads VMs over zones by its distribution shape; Spot VMs have no allocation
         # strategy among types (instance flexibility picks by availability).
@@ -128,6 +151,19 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
             _NO, "Front Door waits at most 240 s for an origin: set request_timeout_s to 240 or less"
         ),
         Feature.AUTOSCALING_COOLDOWNS: Support(_YES, "autoscale rule cooldowns"),
+        Feature.SCALE_OUT_COOLDOWN: Support(_YES, "scale-out autoscale rule cooldown"),
+        # azurerm_lb_probe and Front Door's health probe take an interval and no timeout; the load
+        # balancer probe's one `probe_threshold` counts successes and failures alike (set from
+        # health_check.unhealthy_threshold, as is the health extension's numberOfProbes).
+        Feature.HEALTH_CHECK_TIMEOUT: Support(
+            _NO, "Front Door and load balancer probes take no timeout: remove health_check.timeout_s"
+        ),
+        Feature.HEALTHY_THRESHOLD: Support(
+            _NO,
+            "probes use one threshold both ways (health_check.unhealthy_threshold): remove "
+            "health_check.healthy_threshold",
+        ),
+        Feature.CLIENT_IDLE_TIMEOUT: Support(_YES, "load balancer idle timeout, in whole minutes (4-100)"),
         Feature.SPOT_ALLOCATION_STRATEGY: Support(
             _NO, "one VM size per scale set leaves nothing to allocate among: remove spot.allocation_strategy"
         ),

@@ -33,6 +33,16 @@ _ALGORITHM_FEATURE = {
 }
 
 
+#: (feature, section of the model, key): settings some cloud ignores, asked for when set.
+_SET_EXPLICITLY = (
+    (Feature.SCALE_OUT_COOLDOWN, "autoscaling", "scale_out_cooldown_s"),
+    (Feature.AUTOSCALING_COOLDOWNS, "autoscaling", "scale_in_cooldown_s"),
+    (Feature.HEALTH_CHECK_TIMEOUT, "health_check", "timeout_s"),
+    (Feature.HEALTHY_THRESHOLD, "health_check", "healthy_threshold"),
+    (Feature.CLIENT_IDLE_TIMEOUT, "load_balancing", "idle_timeout_s"),
+)
+
+
 def cloud_problems(model: ModelConfig, cloud: Cloud) -> list[str]:
     """Why `cloud` cannot run `model` as configured; empty when it can."""
     return _unsupported(model, cloud) + _gpu_problems(model, cloud) + _drain_problems(model, cloud)
@@ -55,10 +65,11 @@ def requested_features(model: ModelConfig, cloud: Cloud) -> list[tuple[Feature, 
         asked.append((Feature.SCALE_TO_ZERO, "autoscaling.scale_to_zero"))
     if model.load_balancing.request_timeout_s > LONG_REQUEST_S:
         asked.append((Feature.LONG_REQUESTS, "load_balancing.request_timeout_s"))
+    # Settings with a default are asked for only when the file sets them.
     asked += [
-        (Feature.AUTOSCALING_COOLDOWNS, f"autoscaling.{key}")
-        for key in ("scale_out_cooldown_s", "scale_in_cooldown_s")
-        if key in model.autoscaling.model_fields_set
+        (feature, f"{section}.{key}")
+        for feature, section, key in _SET_EXPLICITLY
+        if key in getattr(model, section).model_fields_set
     ]
     return asked
 
