@@ -82,7 +82,13 @@ def promote(
     outdir: Outdir = DEFAULT_OUTDIR,
 ) -> None:
     """Shift traffic to the released slot step by step; roll back by itself when a gate fails."""
-    alarms = load(env, env_dir).monitoring.alarms
+    where = Invocation(env, env_dir, outdir, cloud, local)
+    gates = ["--steps", steps, "--pause", pause, "--step-timeout", step_timeout, "--poll", poll]
+    gates += _option("--min-healthy", None if min_healthy is None else str(min_healthy))
+    rerun = where.command("promote", "--model", model, *gates)
+    context = _context(where, model, rerun)
+    loaded = promotion.load_model(context)
+    alarms = loaded[0].monitoring.alarms
     policy = GatePolicy(
         min_healthy=alarms.min_healthy_replicas if min_healthy is None else min_healthy,
         max_error_rate_percent=alarms.error_rate_percent,
@@ -90,13 +96,8 @@ def promote(
         pause_s=parse_duration(pause, "--pause"),
         poll_s=max(parse_duration(poll, "--poll"), 1.0),
     )
-    where = Invocation(env, env_dir, outdir, cloud, local)
-    gates = ["--steps", steps, "--pause", pause, "--step-timeout", step_timeout, "--poll", poll]
-    gates += _option("--min-healthy", None if min_healthy is None else str(min_healthy))
-    rerun = where.command("promote", "--model", model, *gates)
-    context = _context(where, model, rerun)
     with _interrupts(lambda: _promotion_next(context, where, rerun)):
-        promotion.promote(context, parse_steps(steps), policy, SystemClock())
+        promotion.promote(context, parse_steps(steps), policy, SystemClock(), loaded)
 
 
 @app.command()

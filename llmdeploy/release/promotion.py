@@ -66,7 +66,7 @@ def release(
     With `new_image`, the slot is also rolled onto the newest GPU image (see release/images.py),
     which is a release by itself when no version changes.
     """
-    config, model = _load(ctx)
+    config, model = load_model(ctx)
     weights = _weights(model)
     target = idle_slot(weights)
     source = other(target)
@@ -89,9 +89,18 @@ def release(
     return target
 
 
-def promote(ctx: ReleaseContext, steps: list[int], policy: GatePolicy, clock: Clock) -> None:
-    """Shift traffic to the released slot step by step, each step gated; roll back on a failed gate."""
-    config, model = _load(ctx)
+def promote(
+    ctx: ReleaseContext,
+    steps: list[int],
+    policy: GatePolicy,
+    clock: Clock,
+    loaded: tuple[EnvironmentConfig, ModelConfig] | None = None,
+) -> None:
+    """Shift traffic to the released slot step by step, each step gated; roll back on a failed gate.
+
+    `loaded`: the environment and model as the command already loaded them (`load_model`).
+    """
+    config, model = loaded or load_model(ctx)
     weights = _weights(model)
     record = _promotion_record(ctx, config, model, weights)
     if record.state == "rolling-back":
@@ -122,7 +131,7 @@ def promote(ctx: ReleaseContext, steps: list[int], policy: GatePolicy, clock: Cl
 
 def rollback(ctx: ReleaseContext, to: Slot | None) -> Slot:
     """Return all traffic to the previous slot at once; return that slot."""
-    config, model = _load(ctx)
+    config, model = load_model(ctx)
     weights = _weights(model)
     record = read_record(_record_file(ctx, config), config.name, ctx.model)
     previous = to or (record.source if record is not None else None) or rollback_slot(weights)
@@ -276,7 +285,8 @@ def _busy(ctx: ReleaseContext, model: ModelConfig, weights: Weights) -> Problem:
     )
 
 
-def _load(ctx: ReleaseContext) -> tuple[EnvironmentConfig, ModelConfig]:
+def load_model(ctx: ReleaseContext) -> tuple[EnvironmentConfig, ModelConfig]:
+    """The environment file, validated, and the model the command is about."""
     config = load_environment(ctx.env_path)
     for model in config.models:
         if model.name == ctx.model:
