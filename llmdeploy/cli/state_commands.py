@@ -7,7 +7,6 @@ Terraform the way every other llmdeploy command does.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -20,9 +19,9 @@ from llmdeploy.cli.deploy_commands import (
     Env,
     Local,
     Outdir,
+    environ_of,
     stack_targets,
 )
-from llmdeploy.cli.local_commands import LOCAL_STATE_DIR, local_environ
 from llmdeploy.cli.next_steps import DEFAULT_OUTDIR, Invocation
 from llmdeploy.deploy import init_stack, stack_runner
 from llmdeploy.errors import OperationError
@@ -150,7 +149,7 @@ def orphans(
 
 
 def _runner(stack: str, outdir: Path, local: bool) -> TerraformRunner:
-    runner = stack_runner(stack, outdir, local_environ(LOCAL_STATE_DIR) if local else dict(os.environ))
+    runner = stack_runner(stack, outdir, environ_of(local))
     if not (runner.stack_dir / STACK_FILE).is_file():
         raise OperationError(
             f"No synthesized stack '{stack}' in {runner.stack_dir.parent}: run the command that failed "
