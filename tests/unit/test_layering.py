@@ -37,20 +37,11 @@ MODULES_KNOWN_VIOLATIONS = frozenset(
         "modules/aws/load_balancer.py",
         "modules/aws/monitoring.py",
         "modules/aws/network.py",
-        "modules/azure/access.py",
-        "modules/azure/gpu_fleet.py",
-        "modules/azure/load_balancer.py",
-        "modules/azure/monitoring.py",
-        "modules/azure/network.py",
-        "modules/azure/registry.py",
-        "modules/gcp/access.py",
-        "modules/gcp/gpu_fleet.py",
-        "modules/gcp/load_balancer.py",
-        "modules/gcp/monitoring.py",
-        "modules/gcp/network.py",
-        "modules/gcp/registry.py",
     }
 )
+#: Cloud folders whose files are still moving in (the lead's driver stub for AWS until its resolution
+#: stage lands); emptied with MODULES_KNOWN_VIOLATIONS, and likewise it can only shrink.
+CLOUD_FOLDERS_IN_PROGRESS = frozenset({"aws"})
 
 
 def _sources(layer: str) -> list[Path]:
@@ -167,9 +158,23 @@ def _cloud_folders() -> list[Path]:
     return sorted(path for path in root.iterdir() if path.is_dir() and path.name != "__pycache__")
 
 
+def _cloud_files() -> dict[str, list[str]]:
+    return {folder.name: sorted(path.name for path in folder.glob("*.py")) for folder in _cloud_folders()}
+
+
 def test_every_cloud_folder_has_the_same_files() -> None:
-    files = {folder.name: sorted(path.name for path in folder.glob("*.py")) for folder in _cloud_folders()}
-    assert {name: listed for name, listed in files.items() if listed != sorted(CLOUD_FILES)} == {}
+    files = _cloud_files()
+    assert {
+        name: listed
+        for name, listed in files.items()
+        if listed != sorted(CLOUD_FILES) and name not in CLOUD_FOLDERS_IN_PROGRESS
+    } == {}
+
+
+def test_folders_in_progress_are_still_incomplete() -> None:
+    files = _cloud_files()
+    done = sorted(name for name in CLOUD_FOLDERS_IN_PROGRESS if files.get(name) == sorted(CLOUD_FILES))
+    assert done == [], "remove these from CLOUD_FOLDERS_IN_PROGRESS"
 
 
 def test_every_cloud_folder_exports_its_driver() -> None:
