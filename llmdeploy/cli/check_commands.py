@@ -12,7 +12,7 @@ from rich.table import Table
 
 from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, out, reported
 from llmdeploy.cli.deploy_commands import DEFAULT_OUTDIR, CloudOption, Env, Local, Outdir, environ_of
-from llmdeploy.cli.status_commands import _read as read_slots
+from llmdeploy.cli.status_commands import read_slots
 from llmdeploy.config import load
 from llmdeploy.config.model import Slot
 from llmdeploy.deploy import chosen_clouds

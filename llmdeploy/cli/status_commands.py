@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,9 +18,9 @@ from llmdeploy.cli.deploy_commands import (
     Local,
     Outdir,
     StackTarget,
+    environ_of,
     stack_targets,
 )
-from llmdeploy.cli.local_commands import LOCAL_STATE_DIR, local_environ
 from llmdeploy.cli.progress import terraform_progress
 from llmdeploy.clouds import driver
 from llmdeploy.clouds.contract import StackAccess
@@ -57,7 +56,7 @@ def status(
     """Desired/running/healthy instances, spot vs on-demand, traffic weight, endpoint and USD/hour."""
     plan = build_plan(load(env, env_dir))
     clouds = [entry.cloud for entry in chosen_clouds(plan, env, cloud, local)]
-    slots = [slot for entry in clouds for slot in _read(env, plan, entry, env_dir, outdir, local)]
+    slots = [slot for entry in clouds for slot in read_slots(env, plan, entry, env_dir, outdir, local)]
     # The global name spans every cloud: shown only when they all are.
     dns = _read_dns(env, env_dir, outdir, local) if plan.global_dns and cloud is None else []
     if as_json:
@@ -144,10 +143,10 @@ def _answers(plan: DeploymentPlan, cloud: str) -> str:
     return f"{'secondary, ' if nested else ''}weight {record.weight}"
 
 
-def _read(
+def read_slots(
     env: str, plan: DeploymentPlan, cloud: Cloud, env_dir: Path, outdir: Path, local: bool
 ) -> list[SlotStatus]:
-    environ = local_environ(LOCAL_STATE_DIR) if local else dict(os.environ)
+    environ = environ_of(local)
 
     def outputs() -> dict[str, object]:
         (target,) = [entry for entry in stack_targets(env, env_dir, outdir, cloud, local) if entry.cloud]
