@@ -1,28 +1,35 @@
-"""AWS: the driver (its resolution stage moves here from modules/aws and llmdeploy/status/aws.py)."""
+"""AWS: the driver. Resolution (`resolve.py`), names, status and the gates' observer live here."""
 
 from __future__ import annotations
 
 from typing import Literal
 
+from llmdeploy.boot.bundle import encode
+from llmdeploy.clouds.aws.resolve import AwsPlan, resolve
 from llmdeploy.clouds.contract import DeployedStack, HealthObserver, SlotStatus, StackAccess
-from llmdeploy.config.clouds import AwsCloud
 from llmdeploy.plan.model import DeploymentPlan
 
 
 class AwsDriver:
     cloud: Literal["aws"] = "aws"
 
-    def read_status(self, plan: DeploymentPlan, stack: StackAccess) -> list[SlotStatus]:
-        from llmdeploy.status.aws import AwsClients, read_status
+    def resolve(self, plan: DeploymentPlan) -> AwsPlan:
+        return resolve(plan)
 
-        settings = plan.cloud("aws").settings
-        assert isinstance(settings, AwsCloud)
-        return read_status(plan, stack.outputs(), AwsClients.connect(settings.region, stack.environ))
+    def read_status(self, plan: DeploymentPlan, stack: StackAccess) -> list[SlotStatus]:
+        """Found by the resolved names: no Terraform output is read."""
+        from llmdeploy.clouds.aws.status import AwsClients, read_status  # boto3: slow to import
+
+        resolved = resolve(plan)
+        return read_status(resolved, AwsClients.connect(resolved.region, stack.environ))
 
     def observer(self, stack: DeployedStack) -> HealthObserver:
-        from llmdeploy.release import aws
+        from llmdeploy.clouds.aws.observer import observer
 
-        return aws.observer(stack)
+        return observer(stack)
+
+    def encode_user_data(self, bundle: str) -> str:
+        return encode(self.cloud, bundle)
 
 
 DRIVER = AwsDriver()

@@ -1,6 +1,9 @@
 """The AWS health observer: healthy targets, firing alarms and 5xx rate of one slot's target group.
 
-Reads the `fleets` and `load_balancer_arn_suffix` outputs of the `<env>-aws` stack. Clients honour
+Reads the `fleets` and `load_balancer_arn_suffix` outputs of the `<env>-aws` stack: the target group
+ARN and the load balancer's ARN suffix are ids AWS assigns (the CloudWatch dimensions end in them);
+the gate alarm names come from there too, because a `DeployedStack` carries no project to name them
+from (llmdeploy/clouds/aws/names.py would). Clients honour
 the environment the stack was applied with, so `--local` observes the emulator Terraform wrote to.
 Imported only when an AWS stack is observed: boto3 takes a while to import.
 """

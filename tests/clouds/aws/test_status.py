@@ -1,17 +1,15 @@
-"""`llmdeploy status` on AWS: read back from the emulator what a stack's outputs point at.
+"""`llmdeploy status` on AWS: read back from the emulator what the resolved plan names.
 
-The resources are created here with boto3, shaped as the AWS stack makes them (a mixed-instances
-group per slot, a target group per slot, a weighted listener rule per model), and the outputs are
-written as `terraform output -json` gives them; the real apply's outputs are checked in tests/e2e.
+The resources are created here with boto3 under the resolved names, shaped as the AWS stack makes
+them (a mixed-instances group per slot, a target group per slot, a weighted listener rule per
+model); no Terraform output is read. The real apply is read back in tests/e2e.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import pytest
 from rich.console import Console
@@ -19,12 +17,13 @@ from typer.testing import CliRunner
 
 from llmdeploy.cli import app
 from llmdeploy.cli.status_commands import status_json, status_table
+from llmdeploy.clouds.aws.resolve import AwsPlan, resolve
+from llmdeploy.clouds.aws.status import AwsClients, read_status
 from llmdeploy.config.loader import load_environment
 from llmdeploy.emulator import EmulatorHandle
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.model import DeploymentPlan
-from llmdeploy.status.aws import AwsClients, read_status
 from llmdeploy.status.model import SlotStatus
 from tests.conftest import MINIMAL, WriteEnv
 from tests.fixtures_aws import AwsClient
@@ -44,15 +43,22 @@ BLUE_GREEN = (
 @dataclass(frozen=True)
 class Deployed:
     plan: DeploymentPlan
-    outputs: dict[str, Any]
+    resolved: AwsPlan
     endpoint: str
+
+
+def _plan(tmp_path_factory: pytest.TempPathFactory) -> DeploymentPlan:
+    """The blue/green environment of a project of its own: the emulator is shared by the session."""
+    path = tmp_path_factory.mktemp("status") / "demo.yaml"
+    path.write_text(
+        BLUE_GREEN.replace("project: demo", f"project: t{uuid.uuid4().hex[:8]}"), encoding="utf-8"
+    )
+    return build_plan(load_environment(path))
 
 
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory: pytest.TempPathFactory) -> DeploymentPlan:
-    path = tmp_path_factory.mktemp("status") / "demo.yaml"
-    path.write_text(BLUE_GREEN, encoding="utf-8")
-    return build_plan(load_environment(path))
+    return _plan(tmp_path_factory)
 
 
 def _network(aws_client: AwsClient) -> tuple[str, list[str], str]:
@@ -96,9 +102,9 @@ def deployed(plan: DeploymentPlan, aws_client: AwsClient) -> Deployed:
     healthy; green: 1 instance in standby (which the group replaces, as AWS does when the desired
     capacity is kept), none healthy; 80/20."""
     ec2, autoscaling, elbv2 = aws_client("ec2"), aws_client("autoscaling"), aws_client("elbv2")
-    unique_name = f"t{uuid.uuid4().hex[:8]}"
+    resolved = resolve(plan)
     vpc, subnets, ami = _network(aws_client)
-    blue, green = f"{unique_name}-blue", f"{unique_name}-green"
+    blue, green = (resolved.fleet(f"chat-{slot}").group_name for slot in ("blue", "green"))
     blue_ids = _group(aws_client, blue, subnets, ami, desired=2)
     # Besides the spot instance the group launches above its base, one is attached the way a spot
     # request would have added it.
@@ -112,18 +118,18 @@ def deployed(plan: DeploymentPlan, aws_client: AwsClient) -> Deployed:
         InstanceIds=[green_id], AutoScalingGroupName=green, ShouldDecrementDesiredCapacity=False
     )
     groups = {
-        slot: elbv2.create_target_group(Name=f"{unique_name}-{slot}", Protocol="HTTP", Port=80, VpcId=vpc)[
-            "TargetGroups"
-        ][0]["TargetGroupArn"]
+        slot: elbv2.create_target_group(
+            Name=resolved.fleet(f"chat-{slot}").target_group.name, Protocol="HTTP", Port=80, VpcId=vpc
+        )["TargetGroups"][0]["TargetGroupArn"]
         for slot in ("blue", "green")
     }
     elbv2.register_targets(TargetGroupArn=groups["blue"], Targets=[{"Id": blue_ids[0]}, {"Id": spot}])
-    lb = elbv2.create_load_balancer(Name=unique_name, Subnets=subnets)["LoadBalancers"][0]
+    lb = elbv2.create_load_balancer(Name=resolved.load_balancer.name, Subnets=subnets)["LoadBalancers"][0]
     listener = elbv2.create_listener(
         LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
         DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}],
     )["Listeners"][0]["ListenerArn"]  # fmt: skip
-    rule = elbv2.create_rule(
+    elbv2.create_rule(
         ListenerArn=listener,
         Priority=100,
         Conditions=[{"Field": "path-pattern", "Values": ["/chat/*"]}],
@@ -138,23 +144,8 @@ def deployed(plan: DeploymentPlan, aws_client: AwsClient) -> Deployed:
                 },
             }
         ],
-    )["Rules"][0]["RuleArn"]
-    endpoint = f"http://{lb['DNSName']}/chat/"
-    outputs = {
-        "endpoints": {"chat": endpoint},
-        "fleets": {
-            f"chat-{slot}": {
-                "model": "chat",
-                "slot": slot,
-                "asg_name": name,
-                "target_group_arn": groups[slot],
-            }
-            for slot, name in (("blue", blue), ("green", green))
-        },
-        "listener_arn": listener,
-        "listener_rule_arns": {"chat": rule},
-    }
-    return Deployed(plan, outputs, endpoint)
+    )
+    return Deployed(plan, resolved, f"http://{lb['DNSName']}/chat/")
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +153,8 @@ def clients(emulator: EmulatorHandle, aws_env: dict[str, str]) -> AwsClients:
     return AwsClients.connect("us-east-1", aws_env)
 
 
-def test_reads_each_slot_from_the_stack_outputs(deployed: Deployed, clients: AwsClients) -> None:
-    assert read_status(deployed.plan, deployed.outputs, clients) == [
+def test_reads_each_slot_by_its_resolved_names(deployed: Deployed, clients: AwsClients) -> None:
+    assert read_status(deployed.resolved, clients) == [
         SlotStatus("chat", "aws", "blue", desired=3, running=3, healthy=2, spot=2, on_demand=1, weight=80,
                    endpoint=deployed.endpoint),
         SlotStatus("chat", "aws", "green", desired=1, running=1, healthy=0, spot=0, on_demand=1, weight=20,
@@ -172,7 +163,7 @@ def test_reads_each_slot_from_the_stack_outputs(deployed: Deployed, clients: Aws
 
 
 def test_table_and_json_show_cost_of_what_runs(deployed: Deployed, clients: AwsClients) -> None:
-    slots = read_status(deployed.plan, deployed.outputs, clients)
+    slots = read_status(deployed.resolved, clients)
     price = deployed.plan.fleets_on("aws")[0].instance_types[0]
     blue = price.on_demand_usd_hour + 2 * price.spot_usd_hour  # as they run, not as configured
     green = price.on_demand_usd_hour
@@ -187,18 +178,23 @@ def test_table_and_json_show_cost_of_what_runs(deployed: Deployed, clients: AwsC
     assert f"{blue:.2f}" in text and f"{blue + green:.2f}" in text and deployed.endpoint in text
 
 
-def test_missing_outputs_say_to_apply(plan: DeploymentPlan, clients: AwsClients) -> None:
+def test_an_environment_not_applied_says_to_apply(
+    tmp_path_factory: pytest.TempPathFactory, clients: AwsClients
+) -> None:
+    resolved = resolve(_plan(tmp_path_factory))
     with pytest.raises(
-        OperationError, match=r"outputs have no `fleets`.*Run `llmdeploy apply demo --cloud aws`"
+        OperationError,
+        match=rf"its load balancer {resolved.load_balancer.name} does not exist.*"
+        r"Run `llmdeploy apply demo --cloud aws`",
     ):
-        read_status(plan, {}, clients)
+        read_status(resolved, clients)
 
 
 def test_a_group_gone_from_the_account_says_to_apply(deployed: Deployed, clients: AwsClients) -> None:
-    outputs = copy.deepcopy(deployed.outputs)
-    outputs["fleets"]["chat-green"]["asg_name"] = "deleted-by-hand"
+    blue, green = deployed.resolved.fleets
+    gone = replace(deployed.resolved, fleets=(blue, replace(green, group_name="deleted-by-hand")))
     with pytest.raises(OperationError, match="its Auto Scaling group deleted-by-hand does not exist"):
-        read_status(deployed.plan, outputs, clients)
+        read_status(gone, clients)
 
 
 def test_local_is_refused_for_other_clouds_before_any_work(write_env: WriteEnv) -> None:

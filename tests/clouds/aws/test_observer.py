@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from llmdeploy.clouds.aws.observer import AwsObserver
 from llmdeploy.config.clouds import AwsCloud
-from llmdeploy.release.aws import AwsObserver
 from llmdeploy.release.observer import DeployedStack
 from tests.fixtures_aws import AwsClient
 

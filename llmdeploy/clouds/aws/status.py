@@ -1,12 +1,13 @@
 """Live status of an environment's AWS fleets, read with boto3.
 
-The stack's Terraform outputs name what to read (stacks/aws.py): `fleets` gives each fleet's Auto
-Scaling group and target group, `listener_rule_arns` each model's listener rule, `endpoints` each
-model's URL. Per fleet: the group's desired capacity and instances (`DescribeAutoScalingGroups`),
-each running instance's market (`DescribeInstances`: `InstanceLifecycle` is "spot" for spot
-capacity, absent for on-demand), the load balancer's view of their health
-(`DescribeTargetHealth`) and the slot's share of the model's traffic (the weighted forward action
-of its listener rule, `DescribeRules`).
+Everything is found by the names the resolved plan gives (llmdeploy/clouds/aws/resolve.py), so no
+stack is synthesized and no Terraform output is read: the load balancer by name
+(`DescribeLoadBalancers`: its DNS name makes the endpoints), its listeners' rules (`DescribeRules`:
+the weighted forward actions give each slot's share of its model's traffic), and per fleet the
+group's desired capacity and instances (`DescribeAutoScalingGroups`), each running instance's
+market (`DescribeInstances`: `InstanceLifecycle` is "spot" for spot capacity, absent for
+on-demand) and the load balancer's view of their health (`DescribeTargetGroups` by name, then
+`DescribeTargetHealth`).
 
 Every client honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> of the environment it is
 given, so the local emulator and any proxy work like the real API.
@@ -14,21 +15,22 @@ given, so the local emulator and any proxy work like the real API.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from llmdeploy.aws_session import aws_client
+from llmdeploy.clouds.aws.resolve import AwsFleet, AwsPlan
 from llmdeploy.errors import OperationError
-from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 from llmdeploy.status.model import SlotStatus
 
 #: Group instances that exist and run or boot; terminating, detaching and standby ones do not count.
 _RUNNING_STATES = frozenset({"Pending", "Pending:Wait", "Pending:Proceed", "InService"})
 _SPOT = "spot"
 _HEALTHY = "healthy"
+_NOT_FOUND = frozenset({"LoadBalancerNotFound", "TargetGroupNotFound"})
 
 
 @dataclass(frozen=True)
@@ -45,26 +47,25 @@ class AwsClients:
         return cls(*(aws_client(service, region, environ) for service in ("autoscaling", "ec2", "elbv2")))
 
 
-def read_status(plan: DeploymentPlan, outputs: Mapping[str, Any], clients: AwsClients) -> list[SlotStatus]:
-    """The status of every AWS fleet of `plan`, in plan order, from the stack's `outputs`."""
-    reader = _Reader(plan, outputs, clients)
-    return [reader.fleet(fleet) for fleet in plan.fleets_on("aws")]
+def read_status(plan: AwsPlan, clients: AwsClients) -> list[SlotStatus]:
+    """The status of every fleet of the resolved AWS plan, in plan order."""
+    reader = _Reader(plan, clients)
+    return [reader.fleet(fleet) for fleet in plan.fleets]
 
 
 class _Reader:
-    def __init__(self, plan: DeploymentPlan, outputs: Mapping[str, Any], clients: AwsClients) -> None:
+    def __init__(self, plan: AwsPlan, clients: AwsClients) -> None:
         self.plan, self.clients = plan, clients
-        self.stack = plan.cloud("aws").stack
-        self.fleets: Mapping[str, Mapping[str, Any]] = self._output(outputs, "fleets")
-        self.endpoints: Mapping[str, str] = self._output(outputs, "endpoints")
-        rules: Mapping[str, str] = self._output(outputs, "listener_rule_arns")
-        self.weights = self._weights(rules.values()) if rules else {}
+        self.stack = plan.stack
+        balancer = self._load_balancer(plan.load_balancer.name)
+        self.endpoints = {
+            route.model: route.endpoint.url(str(balancer["DNSName"])) for route in plan.load_balancer.routes
+        }
+        self.weights = self._weights(str(balancer["LoadBalancerArn"]))
 
-    def fleet(self, fleet: FleetPlan) -> SlotStatus:
-        names = self.fleets.get(fleet.name)
-        if names is None:
-            raise self._not_applied(f"the fleet {fleet.name} is not in its outputs")
-        group = self._group(str(names["asg_name"]))
+    def fleet(self, fleet: AwsFleet) -> SlotStatus:
+        group = self._group(fleet.group_name)
+        target_group = self._target_group(fleet.target_group.name)
         running = [
             entry["InstanceId"] for entry in group["Instances"] if entry["LifecycleState"] in _RUNNING_STATES
         ]
@@ -75,12 +76,21 @@ class _Reader:
             slot=fleet.slot,
             desired=int(group["DesiredCapacity"]),
             running=len(running),
-            healthy=self._healthy(str(names["target_group_arn"])),
+            healthy=self._healthy(target_group),
             spot=spot,
             on_demand=len(running) - spot,
-            weight=self.weights.get(str(names["target_group_arn"]), 0),
+            weight=self.weights.get(target_group, 0),
             endpoint=self.endpoints.get(fleet.model),
         )
+
+    def _load_balancer(self, name: str) -> dict[str, Any]:
+        found = self._call("load balancer", name, self.clients.elbv2.describe_load_balancers, Names=[name])
+        balancer: dict[str, Any] = found["LoadBalancers"][0]
+        return balancer
+
+    def _target_group(self, name: str) -> str:
+        found = self._call("target group", name, self.clients.elbv2.describe_target_groups, Names=[name])
+        return str(found["TargetGroups"][0]["TargetGroupArn"])
 
     def _group(self, name: str) -> dict[str, Any]:
         found = self._call(
@@ -118,25 +128,30 @@ class _Reader:
         )
         return sum(entry["TargetHealth"]["State"] == _HEALTHY for entry in health["TargetHealthDescriptions"])
 
-    def _weights(self, rule_arns: Iterable[str]) -> dict[str, int]:
+    def _weights(self, load_balancer_arn: str) -> dict[str, int]:
         """Target group ARN -> percent of its model's requests, from each rule's weighted forward."""
-        rules = self._call(
-            "listener rules", self.stack, self.clients.elbv2.describe_rules, RuleArns=list(rule_arns)
-        )["Rules"]
+        listeners = self._call(
+            "listeners",
+            self.plan.load_balancer.name,
+            self.clients.elbv2.describe_listeners,
+            LoadBalancerArn=load_balancer_arn,
+        )["Listeners"]
         percent: dict[str, int] = {}
-        for rule in rules:
-            for action in rule["Actions"]:
-                groups = action.get("ForwardConfig", {}).get("TargetGroups", [])
-                total = sum(int(group.get("Weight", 0)) for group in groups)
-                for group in groups:
-                    share = int(group.get("Weight", 0))
-                    percent[group["TargetGroupArn"]] = round(100 * share / total) if total else 0
+        for listener in listeners:
+            rules = self._call(
+                "listener rules",
+                self.stack,
+                self.clients.elbv2.describe_rules,
+                ListenerArn=listener["ListenerArn"],
+            )["Rules"]
+            for rule in rules:
+                for action in rule["Actions"]:
+                    groups = action.get("ForwardConfig", {}).get("TargetGroups", [])
+                    total = sum(int(group.get("Weight", 0)) for group in groups)
+                    for group in groups:
+                        share = int(group.get("Weight", 0))
+                        percent[group["TargetGroupArn"]] = round(100 * share / total) if total else 0
         return percent
-
-    def _output(self, outputs: Mapping[str, Any], name: str) -> Any:
-        if name not in outputs:
-            raise self._not_applied(f"its Terraform outputs have no `{name}`")
-        return outputs[name]
 
     def _not_applied(self, what: str) -> OperationError:
         return OperationError(
@@ -149,6 +164,9 @@ class _Reader:
             return method(*args, **kwargs)
         except ClientError as error:
             detail = error.response.get("Error", {})
+            if detail.get("Code") in _NOT_FOUND:
+                # ELBv2 answers an unknown name with an error, not an empty list.
+                raise self._not_applied(f"its {kind} {name} does not exist") from None
             raise OperationError(
                 f"{self.stack}: reading the {kind} {name} failed: {detail.get('Code')} "
                 f"{detail.get('Message')}. Check the credentials and their access to the account "

@@ -1,0 +1,55 @@
+"""Names of the AWS resources the stack creates and `status` / the gates find again.
+
+Every name starts with the stack prefix `<project>-<env>` (plan/endpoints.py) and fits the limit of
+its resource; longer names are cut and end in a hash of the full name (`short_name`), so two long
+model names that share a prefix still get different resources.
+"""
+
+from __future__ import annotations
+
+from llmdeploy.status.names import short_name
+
+#: Auto Scaling group names: 1-255 characters (AutoScalingGroupName, Auto Scaling API reference).
+GROUP_NAME_LIMIT = 255
+#: IAM role and instance profile names: at most 64 characters (IAM quotas).
+IAM_NAME_LIMIT = 64
+#: Load balancer and target group names: at most 32 characters (ELBv2 API reference).
+LB_NAME_LIMIT = 32
+
+#: Alarm name suffixes of one fleet.
+ERROR_RATE_ALARM = "5xx-rate"
+UNHEALTHY_ALARM = "unhealthy-hosts"
+LATENCY_ALARM = "p99-latency"
+HEALTHY_ALARM = "healthy-hosts"
+WAKE_ALARM = "wake-from-zero"
+#: Alarms that judge a release: promotion gates and instance refreshes stop on them. Both say the
+#: new version serves badly: its answers fail, or replicas that served fail their health check
+#: (booting replicas are outside the target group until ready: the launch hook). Latency (long
+#: generations) and too few healthy replicas (a spot reclaim, a scale-out) page, but say nothing
+#: about the release: a gate waits for healthy replicas on its own, until its timeout.
+GATE_ALARMS = (ERROR_RATE_ALARM, UNHEALTHY_ALARM)
+
+
+def load_balancer(prefix: str) -> str:
+    """The environment's Application Load Balancer."""
+    return short_name(prefix, limit=LB_NAME_LIMIT)
+
+
+def group(prefix: str, model: str, slot: str) -> str:
+    """A fleet's Auto Scaling group (also its launch template prefix and its policies' stem)."""
+    return short_name(prefix, model, slot, limit=GROUP_NAME_LIMIT)
+
+
+def instance_role(group_name: str) -> str:
+    """A fleet's instance role and instance profile."""
+    return short_name(group_name, "instance", limit=IAM_NAME_LIMIT)
+
+
+def target_group(prefix: str, model: str, slot: str) -> str:
+    """A fleet's target group."""
+    return short_name(prefix, model, slot, limit=LB_NAME_LIMIT)
+
+
+def alarm(prefix: str, fleet: str, suffix: str) -> str:
+    """One alarm of the fleet `<model>-<slot>`."""
+    return f"{prefix}-{fleet}-{suffix}"

@@ -1,0 +1,441 @@
+"""AWS resolution: the neutral plan turned into every value the AWS stack writes, decided once.
+
+The constructs in modules/aws map these records field by field; `status` and the gates find the
+resources by the same names. Plain values only: no config objects, so nothing downstream imports
+llmdeploy.config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from llmdeploy import metrics
+from llmdeploy.boot import user_data
+from llmdeploy.clouds.aws import names
+from llmdeploy.config.clouds import AwsCloud
+from llmdeploy.config.model import Slot
+from llmdeploy.instance import termination_heartbeat_s
+from llmdeploy.plan.endpoints import HTTP, HTTPS, model_host, stack_prefix
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
+
+#: Listener ports (modules/aws/access.py opens them, the load balancer listens on them).
+HTTP_PORT = 80
+HTTPS_PORT = 443
+#: Listener rule priorities: models from 100 in steps of 10.
+FIRST_PRIORITY = 100
+PRIORITY_STEP = 10
+
+
+@dataclass(frozen=True)
+class AwsSpot:
+    """The group's instances distribution (the group itself splits on-demand and spot)."""
+
+    on_demand_base: int
+    on_demand_percent_above_base: int
+    allocation_strategy: str
+    #: USD per instance-hour as the API takes it; None: the on-demand price.
+    max_price: str | None
+
+
+@dataclass(frozen=True)
+class AwsScaling:
+    """The target tracking policy of a fleet."""
+
+    policy_name: str
+    target_value: float
+    #: The engine's queue metric dimensions when scaling on queued requests per replica; None:
+    #: scaling on the load balancer's requests per target.
+    queue_dimensions: Mapping[str, str] | None
+
+
+@dataclass(frozen=True)
+class AwsWake:
+    """The step policy and alarm that wake a fleet at zero replicas when requests arrive."""
+
+    policy_name: str
+    alarm_name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class AwsHealth:
+    """The target group's health check."""
+
+    path: str
+    port: int
+    interval_s: int
+    timeout_s: int
+    healthy_threshold: int
+    unhealthy_threshold: int
+
+
+@dataclass(frozen=True)
+class AwsTargetGroup:
+    name: str
+    port: int
+    #: Deregistration delay: long enough for the longest request to finish (see `drain_s`).
+    drain_s: int
+    algorithm: str
+    health: AwsHealth
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class AwsAlarm:
+    """One CloudWatch alarm of a fleet."""
+
+    name: str
+    description: str
+    comparison: str
+    threshold: float
+    treat_missing_data: Literal["breaching", "notBreaching"]
+
+
+@dataclass(frozen=True)
+class AwsFleetAlarms:
+    error_rate: AwsAlarm
+    unhealthy: AwsAlarm
+    latency: AwsAlarm
+    #: Only a slot that serves traffic and may not shrink below the threshold must keep it.
+    healthy: AwsAlarm | None
+    evaluation_minutes: int
+
+
+@dataclass(frozen=True)
+class AwsFleet:
+    """One model's replicas in one slot: an Auto Scaling group behind its target group."""
+
+    #: `<model>-<slot>`: the construct ID and the key of every per-fleet output.
+    name: str
+    model: str
+    slot: Slot
+    weight: int
+    group_name: str
+    role_name: str
+    template_prefix: str
+    template_description: str
+    #: The boot bundle, gzip and base64 (`aws_launch_template.user_data`).
+    user_data: str
+    disk_gib: int
+    instance_types: tuple[str, ...]
+    min_size: int
+    max_size: int
+    desired_size: int
+    warmup_s: int
+    spot: AwsSpot
+    launch_heartbeat_s: int
+    termination_heartbeat_s: int
+    checkpoint_delay_s: int
+    #: Alarms that stop an instance refresh (plain names: the refresh starts only on an update).
+    gate_alarm_names: tuple[str, ...]
+    scaling: AwsScaling
+    wake: AwsWake | None
+    #: Secret names a replica reads: its Hugging Face token and the API keys its proxy accepts.
+    secrets: tuple[str, ...]
+    #: Tags of its volumes; its instances carry them plus `Name`.
+    tags: Mapping[str, str]
+    instance_tags: Mapping[str, str]
+    #: The engine metric dimensions of this fleet (scaling and dashboard).
+    engine_dimensions: Mapping[str, str]
+    target_group: AwsTargetGroup
+    alarms: AwsFleetAlarms
+
+
+@dataclass(frozen=True)
+class AwsEndpoint:
+    """The URL clients call for a model: `<scheme>://<host or the load balancer's name><path>`."""
+
+    scheme: str
+    #: With host routing, `<model>.<domain>`; None: the load balancer's DNS name.
+    host: str | None
+    path: str
+
+    def url(self, address: str) -> str:
+        return f"{self.scheme}://{self.host or address}{self.path}"
+
+
+@dataclass(frozen=True)
+class AwsRoute:
+    """A model's listener rule: its condition and its slots' weights."""
+
+    model: str
+    priority: int
+    #: Exactly one of the two is set, per `access.routing`.
+    host_header: str | None
+    path_pattern: str | None
+    #: Fleet name -> weight.
+    weights: Mapping[str, int]
+    endpoint: AwsEndpoint
+
+
+@dataclass(frozen=True)
+class AwsLoadBalancer:
+    name: str
+    internal: bool
+    idle_timeout_s: int
+    #: The HTTPS listener's ACM certificate; None: plain HTTP.
+    certificate_arn: str | None
+    listener_ports: tuple[int, ...]
+    routes: tuple[AwsRoute, ...]
+
+
+@dataclass(frozen=True)
+class AwsMonitoring:
+    #: An existing topic alarms publish to; None: the stack's own (`topic_name`).
+    existing_topic_arn: str | None
+    topic_name: str
+    emails: tuple[str, ...]
+    #: None: no dashboard.
+    dashboard_name: str | None
+
+
+@dataclass(frozen=True)
+class AwsPlan:
+    """What the `<env>-aws` stack creates."""
+
+    cloud: Literal["aws"]
+    stack: str
+    #: `<project>-<env>`: the stem of every environment-wide name.
+    prefix: str
+    project: str
+    env: str
+    region: str
+    account_id: str | None
+    ami_parameter: str
+    tags: Mapping[str, str]
+    engine_ports: tuple[int, ...]
+    load_balancer: AwsLoadBalancer
+    monitoring: AwsMonitoring
+    fleets: tuple[AwsFleet, ...]
+
+    def fleet(self, name: str) -> AwsFleet:
+        return next(fleet for fleet in self.fleets if fleet.name == name)
+
+
+def settings_of(plan: DeploymentPlan) -> AwsCloud:
+    settings = plan.cloud("aws").settings
+    assert isinstance(settings, AwsCloud)  # the plan pairs each cloud with its own settings
+    return settings
+
+
+def resolve(plan: DeploymentPlan) -> AwsPlan:
+    settings = settings_of(plan)
+    prefix = stack_prefix(plan)
+    fleets = plan.fleets_on("aws")
+    return AwsPlan(
+        cloud="aws",
+        stack=plan.cloud("aws").stack,
+        prefix=prefix,
+        project=plan.project,
+        env=plan.env,
+        region=settings.region,
+        account_id=settings.account_id,
+        ami_parameter=settings.ami_parameter,
+        tags=dict(plan.tags),
+        engine_ports=tuple(sorted({fleet.health.port for fleet in fleets})),
+        load_balancer=_load_balancer(plan, prefix, fleets),
+        monitoring=_monitoring(plan, prefix),
+        fleets=tuple(_fleet(plan, prefix, fleet) for fleet in fleets),
+    )
+
+
+def _fleet(plan: DeploymentPlan, prefix: str, fleet: FleetPlan) -> AwsFleet:
+    group = names.group(prefix, fleet.model, fleet.slot)
+    tags = {**plan.tags, "llmdeploy:model": fleet.model, "llmdeploy:slot": fleet.slot}
+    spot = fleet.spot
+    return AwsFleet(
+        name=fleet.name,
+        model=fleet.model,
+        slot=fleet.slot,
+        weight=fleet.traffic.weight,
+        group_name=group,
+        role_name=names.instance_role(group),
+        template_prefix=f"{group}-",
+        template_description=(
+            f"llmdeploy {fleet.name}: {fleet.model_id}@{fleet.revision} on {fleet.engine_image}"
+        ),
+        user_data=user_data(plan, fleet),
+        disk_gib=fleet.disk_gib,
+        instance_types=tuple(entry.name for entry in fleet.instance_types),
+        min_size=fleet.min_size,
+        max_size=fleet.max_size,
+        desired_size=fleet.desired_size,
+        warmup_s=ready_warmup_s(fleet),
+        spot=AwsSpot(
+            on_demand_base=spot.on_demand_base,
+            on_demand_percent_above_base=spot.on_demand_percent_above_base,
+            allocation_strategy=spot.allocation_strategy,
+            max_price=None if spot.max_price_usd_hour is None else str(spot.max_price_usd_hour),
+        ),
+        launch_heartbeat_s=fleet.health.readiness_grace_s,
+        termination_heartbeat_s=termination_heartbeat_s(fleet),
+        checkpoint_delay_s=plan.monitoring.alarms.evaluation_minutes * 60,
+        gate_alarm_names=tuple(names.alarm(prefix, fleet.name, suffix) for suffix in names.GATE_ALARMS),
+        scaling=_scaling(plan, group, fleet),
+        wake=_wake(prefix, group, fleet),
+        secrets=_secrets(plan, fleet),
+        tags=tags,
+        instance_tags={"Name": group, **tags},
+        engine_dimensions=metrics.dimension_values(plan.project, plan.env, fleet.model, fleet.slot),
+        target_group=_target_group(prefix, fleet),
+        alarms=_alarms(plan, prefix, fleet),
+    )
+
+
+def ready_warmup_s(fleet: FleetPlan) -> int:
+    """Seconds from a replica entering service until its load counts for scaling and refreshes.
+
+    It enters service ready (the launch hook), so only the load balancer's healthy threshold and
+    the first publication of its engine metrics remain.
+    """
+    health = fleet.health
+    return health.healthy_threshold * health.interval_s + metrics.PUBLISH_INTERVAL_S
+
+
+def drain_s(fleet: FleetPlan) -> int:
+    """The target group's deregistration delay: long enough for the longest request to finish.
+
+    On scale-in and instance refresh the group deregisters the replica and waits this long before
+    its termination hook runs, so this, not the hook, is the drain ("Amazon EC2 Auto Scaling waits
+    for the instance to deregister from the load balancer before calling the termination lifecycle
+    hook", capacity-rebalancing user guide). A replica whose requests are done leaves early: "If a
+    deregistering target has no in-flight requests and no active connections, Elastic Load
+    Balancing immediately completes the deregistration process" (ALB target group docs,
+    "Deregistration delay"). Both values are at most 3600 s, the provider's limit
+    (`deregistration_delay`, IntBetween(0, 3600)).
+    """
+    return max(fleet.traffic.deregistration_delay_s, fleet.traffic.request_timeout_s)
+
+
+def _scaling(plan: DeploymentPlan, group: str, fleet: FleetPlan) -> AwsScaling:
+    target = fleet.autoscaling
+    name = f"{group}-target-tracking"
+    if target.target_queue_size is not None:
+        dimensions = metrics.dimension_values(plan.project, plan.env, fleet.model, fleet.slot)
+        return AwsScaling(
+            policy_name=name, target_value=target.target_queue_size, queue_dimensions=dimensions
+        )
+    assert target.target_requests_per_replica is not None  # the config sets exactly one target
+    return AwsScaling(
+        policy_name=name, target_value=target.target_requests_per_replica, queue_dimensions=None
+    )
+
+
+def _wake(prefix: str, group: str, fleet: FleetPlan) -> AwsWake | None:
+    """Only a fleet allowed to scale to zero needs waking: target tracking cannot see requests then."""
+    if fleet.min_size != 0:
+        return None
+    return AwsWake(
+        policy_name=f"{group}-wake-from-zero",
+        alarm_name=names.alarm(prefix, fleet.name, names.WAKE_ALARM),
+        description=f"{fleet.name}: requests arrived while it has no replica",
+    )
+
+
+def _secrets(plan: DeploymentPlan, fleet: FleetPlan) -> tuple[str, ...]:
+    access = plan.access
+    named = [fleet.hf_token_secret] + [
+        ref.secret if ref else None for ref in (access.api_key, access.next_api_key)
+    ]
+    return tuple(name for name in named if name is not None)
+
+
+def _target_group(prefix: str, fleet: FleetPlan) -> AwsTargetGroup:
+    health = fleet.health
+    return AwsTargetGroup(
+        name=names.target_group(prefix, fleet.model, fleet.slot),
+        port=health.port,
+        drain_s=drain_s(fleet),
+        algorithm=fleet.traffic.algorithm,
+        health=AwsHealth(
+            path=health.path,
+            port=health.port,
+            interval_s=health.interval_s,
+            timeout_s=health.timeout_s,
+            healthy_threshold=health.healthy_threshold,
+            unhealthy_threshold=health.unhealthy_threshold,
+        ),
+        tags={"llmdeploy:model": fleet.model, "llmdeploy:slot": fleet.slot},
+    )
+
+
+def _alarms(plan: DeploymentPlan, prefix: str, fleet: FleetPlan) -> AwsFleetAlarms:
+    alarms = plan.monitoring.alarms
+
+    def alarm(suffix: str, description: str, condition: tuple[str, float, bool]) -> AwsAlarm:
+        comparison, threshold, breaching = condition
+        return AwsAlarm(
+            name=names.alarm(prefix, fleet.name, suffix),
+            description=f"{fleet.name}: {description}",
+            comparison=comparison,
+            threshold=threshold,
+            treat_missing_data="breaching" if breaching else "notBreaching",
+        )
+
+    serving_floor = fleet.traffic.weight > 0 and fleet.min_size >= alarms.min_healthy_replicas > 0
+    return AwsFleetAlarms(
+        error_rate=alarm(
+            names.ERROR_RATE_ALARM,
+            f"over {alarms.error_rate_percent}% of requests answered 5xx",
+            ("GreaterThanThreshold", alarms.error_rate_percent, False),
+        ),
+        unhealthy=alarm(
+            names.UNHEALTHY_ALARM,
+            "replicas that served now fail the health check",
+            ("GreaterThanThreshold", 0, False),
+        ),
+        latency=alarm(
+            names.LATENCY_ALARM,
+            f"p99 response time above {alarms.p99_latency_s} s (a page, not a gate)",
+            ("GreaterThanThreshold", alarms.p99_latency_s, False),
+        ),
+        # No data there means no targets at all.
+        healthy=alarm(
+            names.HEALTHY_ALARM,
+            f"fewer than {alarms.min_healthy_replicas} healthy replicas",
+            ("LessThanThreshold", alarms.min_healthy_replicas, True),
+        )
+        if serving_floor
+        else None,
+        evaluation_minutes=alarms.evaluation_minutes,
+    )
+
+
+def _load_balancer(plan: DeploymentPlan, prefix: str, fleets: tuple[FleetPlan, ...]) -> AwsLoadBalancer:
+    certificate = plan.access.tls.aws_certificate_arn
+    return AwsLoadBalancer(
+        name=names.load_balancer(prefix),
+        internal=plan.access.scheme == "internal",
+        idle_timeout_s=max(fleet.traffic.idle_timeout_s for fleet in fleets),
+        certificate_arn=certificate,
+        # HTTPS plus the HTTP redirect, or plain HTTP.
+        listener_ports=(HTTPS_PORT, HTTP_PORT) if certificate else (HTTP_PORT,),
+        routes=tuple(_route(plan, index, model) for index, model in enumerate(plan.models)),
+    )
+
+
+def _route(plan: DeploymentPlan, index: int, model: ModelPlan) -> AwsRoute:
+    host = model_host(plan, model.name)
+    # The ALB serves HTTPS only with its ACM certificate; a configured domain alone does not give one.
+    scheme = HTTPS if plan.access.tls.aws_certificate_arn else HTTP
+    return AwsRoute(
+        model=model.name,
+        priority=FIRST_PRIORITY + index * PRIORITY_STEP,
+        host_header=host,
+        path_pattern=None if host else f"{model.route_prefix}*",
+        weights={fleet.name: fleet.traffic.weight for fleet in model.fleets_on("aws")},
+        # Path routing answers on the load balancer's own name, even with a domain configured.
+        endpoint=AwsEndpoint(scheme=scheme, host=host, path="/" if host else model.route_prefix),
+    )
+
+
+def _monitoring(plan: DeploymentPlan, prefix: str) -> AwsMonitoring:
+    monitoring = plan.monitoring
+    return AwsMonitoring(
+        existing_topic_arn=monitoring.notify.aws_sns_topic_arn,
+        topic_name=f"{prefix}-alarms",
+        emails=tuple(monitoring.notify.emails),
+        dashboard_name=prefix if monitoring.dashboard else None,
+    )
