@@ -17,14 +17,13 @@ from cdktn_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
 from cdktn_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
 
-from llmdeploy.config.clouds import AwsCloud
+from llmdeploy.clouds.aws.resolve import resolve, settings_of
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from modules.aws import Access, GpuFleet, LoadBalancer, Monitoring, Network
 from modules.aws.access_logs import AccessLogBucket
 from modules.aws.account import Account
 from modules.aws.encryption import EncryptionKey
-from modules.aws.load_balancer import listener_ports
-from modules.aws.monitoring import FleetRefs
+from modules.aws.gpu_fleet import FleetRefs
 from modules.aws.registry_cache import RegistryCache
 
 #: hashicorp/aws versions the synthesized JSON accepts: the 5.100 mirror on offline machines and 6.x.
@@ -49,15 +48,13 @@ class AwsStack(TerraformStack):
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
-        settings = cloud.settings
-        assert isinstance(settings, AwsCloud)
-        self._provider(plan, settings)
-        name = f"{plan.project}-{plan.env}"
-        fleets = plan.fleets_on("aws")
-        account = Account(self, self._ACCOUNT_ID, region=settings.region)
+        aws = resolve(plan)
+        configure_aws_provider(self, plan, region=aws.region, account_id=aws.account_id)
+        name = aws.prefix
+        account = Account(self, self._ACCOUNT_ID, region=aws.region)
         key = EncryptionKey(self, self._KEY_ID, name=name, account=account)
         network = Network(
-            self, self._NETWORK_ID, name=name, settings=settings, account=account, key_arn=key.arn
+            self, self._NETWORK_ID, name=name, settings=settings_of(plan), account=account, key_arn=key.arn
         )
         access = Access(
             self,
@@ -65,43 +62,39 @@ class AwsStack(TerraformStack):
             name=name,
             config=plan.access,
             network=network,
-            listener_ports=listener_ports(plan.access),
-            engine_ports=sorted({fleet.health.port for fleet in fleets}),
+            listener_ports=aws.load_balancer.listener_ports,
+            engine_ports=aws.engine_ports,
         )
         logs = AccessLogBucket(self, self._LOGS_ID, name=name, account=account)
-        lb = LoadBalancer(self, self._LB_ID, name=name, plan=plan, network=network, access=access, logs=logs)
-        image = DataAwsSsmParameter(self, self._IMAGE_ID, name=settings.ami_parameter)
+        lb = LoadBalancer(self, self._LB_ID, plan=aws, network=network, access=access, logs=logs)
+        image = DataAwsSsmParameter(self, self._IMAGE_ID, name=aws.ami_parameter)
         # Docker Hub and ghcr.io rules wait for their credentials in the config (reported: no
         # config key names an `ecr-pullthroughcache/` secret yet); ECR Public needs none.
-        RegistryCache(self, self._CACHE_ID, project=plan.project, env=plan.env, credentials={})
+        RegistryCache(self, self._CACHE_ID, project=aws.project, env=aws.env, credentials={})
         groups = {
             fleet.name: GpuFleet(
                 self,
                 fleet.name,
-                name=name,
-                plan=plan,
+                plan=aws,
                 fleet=fleet,
-                account=account,
-                image_id=image.insecure_value,
-                subnet_ids=network.private_subnet_ids,
-                security_group_id=access.instance_group_id,
-                target_group=lb.target_groups[fleet.name],
-                load_balancer_arn_suffix=lb.arn_suffix,
+                refs=FleetRefs(
+                    account=account,
+                    image_id=image.insecure_value,
+                    subnet_ids=network.private_subnet_ids,
+                    security_group_id=access.instance_group_id,
+                    target_group=lb.target_groups[fleet.name],
+                    load_balancer_arn_suffix=lb.arn_suffix,
+                ),
             )
-            for fleet in fleets
+            for fleet in aws.fleets
         }
         monitoring = Monitoring(
             self,
             self._MONITORING_ID,
-            name=name,
-            plan=plan,
-            region=settings.region,
+            plan=aws,
             key_arn=key.arn,
             load_balancer_arn_suffix=lb.arn_suffix,
-            fleets=[
-                FleetRefs(fleet, lb.target_groups[fleet.name].arn_suffix, groups[fleet.name].group_name)
-                for fleet in fleets
-            ],
+            fleets=list(groups.values()),
         )
         TerraformOutput(self, "endpoints", value=lb.endpoints, description="Endpoint URL per model.")
         TerraformOutput(
@@ -112,23 +105,20 @@ class AwsStack(TerraformStack):
                 fleet.name: {
                     "model": fleet.model,
                     "slot": fleet.slot,
-                    "weight": fleet.traffic.weight,
+                    "weight": fleet.weight,
                     "asg_name": groups[fleet.name].group_name,
                     "target_group_arn": lb.target_groups[fleet.name].arn,
                     "launch_template_id": groups[fleet.name].launch_template_id,
                     "alarm_names": monitoring.alarm_names[fleet.name],
                     "gate_alarm_names": monitoring.gate_alarm_names[fleet.name],
                 }
-                for fleet in fleets
+                for fleet in aws.fleets
             },
         )
         TerraformOutput(self, "listener_arn", value=lb.listener_arn)
         TerraformOutput(self, "listener_rule_arns", value=lb.rule_arns)
         TerraformOutput(self, "load_balancer_arn_suffix", value=lb.arn_suffix)
         TerraformOutput(self, "alarm_topic_arn", value=monitoring.topic_arn)
-
-    def _provider(self, plan: DeploymentPlan, settings: AwsCloud) -> None:
-        configure_aws_provider(self, plan, region=settings.region, account_id=settings.account_id)
 
 
 def configure_aws_provider(

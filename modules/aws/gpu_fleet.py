@@ -8,6 +8,9 @@ the current AMI by replacing its launch template; the group then rolls through a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from cdktn import TerraformResourceLifecycle, Token
 from cdktn_provider_aws.autoscaling_group import (
     AutoscalingGroup,
@@ -30,7 +33,11 @@ from cdktn_provider_aws.autoscaling_policy import (
     AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricDimension,
     AutoscalingPolicyTargetTrackingConfigurationPredefinedMetricSpecification,
 )
-from cdktn_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm, CloudwatchMetricAlarmMetricQuery
+from cdktn_provider_aws.cloudwatch_metric_alarm import (
+    CloudwatchMetricAlarm,
+    CloudwatchMetricAlarmMetricQuery,
+    CloudwatchMetricAlarmMetricQueryMetric,
+)
 from cdktn_provider_aws.iam_instance_profile import IamInstanceProfile
 from cdktn_provider_aws.iam_role import IamRole
 from cdktn_provider_aws.iam_role_policy import IamRolePolicy
@@ -47,25 +54,19 @@ from cdktn_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
 from llmdeploy import metrics
-from llmdeploy.boot import user_data
-from llmdeploy.instance import LAUNCH_HOOK_NAME, TERMINATION_HOOK_NAME, termination_heartbeat_s
-from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from llmdeploy.clouds.aws.resolve import AwsFleet, AwsPlan
+from llmdeploy.instance import LAUNCH_HOOK_NAME, TERMINATION_HOOK_NAME
 from modules.aws.account import Account, Statement, policy, service_trust
-from modules.aws.monitoring import ASG_NAMESPACE, GATE_ALARMS, alarm_name, metric_query
 from modules.aws.registry_cache import registry_cache_statements
-from modules.common import (
-    IAM_NAME_LIMIT,
-    ROLLOUT_CHECKPOINTS,
-    ROLLOUT_MAX_HEALTHY_PERCENT,
-    ROLLOUT_MIN_HEALTHY_PERCENT,
-    short_name,
-)
+from modules.common import ROLLOUT_CHECKPOINTS, ROLLOUT_MAX_HEALTHY_PERCENT, ROLLOUT_MIN_HEALTHY_PERCENT
 
 #: Root device of the Ubuntu Deep Learning AMIs.
 ROOT_DEVICE = "/dev/sda1"
+ELB_NAMESPACE = "AWS/ApplicationELB"
+ASG_NAMESPACE = "AWS/AutoScaling"
+#: CloudWatch's resolution of load balancer and group metrics.
+PERIOD_S = 60
 #: Group metrics the dashboard shows, at one-minute granularity.
-#: Alarm name suffix of the wake-up of a fleet allowed to scale to zero.
-WAKE_ALARM = "wake-from-zero"
 GROUP_METRICS = (
     "GroupDesiredCapacity",
     "GroupInServiceInstances",
@@ -75,11 +76,25 @@ GROUP_METRICS = (
 )
 
 
+@dataclass(frozen=True)
+class FleetRefs:
+    """What one fleet's resources refer to elsewhere in the stack."""
+
+    account: Account
+    image_id: str
+    subnet_ids: list[str]
+    security_group_id: str
+    target_group: LbTargetGroup
+    load_balancer_arn_suffix: str
+
+
 class GpuFleet(Construct):
     """The instances of one fleet (`<model>-<slot>`), registered in its target group.
 
     Attributes:
+        fleet: the resolved fleet.
         group_name: the Auto Scaling group's name.
+        target_group_arn_suffix: the target group's CloudWatch dimension.
         launch_template_id: the slot's launch template.
     """
 
@@ -92,60 +107,42 @@ class GpuFleet(Construct):
     _WAKE_POLICY_ID = "WakeFromZero"
     _WAKE_ALARM_ID = "WakeFromZeroAlarm"
 
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        name: str,
-        plan: DeploymentPlan,
-        fleet: FleetPlan,
-        account: Account,
-        image_id: str,
-        subnet_ids: list[str],
-        security_group_id: str,
-        target_group: LbTargetGroup,
-        load_balancer_arn_suffix: str,
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, plan: AwsPlan, fleet: AwsFleet, refs: FleetRefs) -> None:
         super().__init__(scope, id)
-        self.group_name = short_name(name, fleet.model, fleet.slot, limit=255)
+        self.fleet = fleet
+        self.group_name = fleet.group_name
+        self.target_group_arn_suffix: str = refs.target_group.arn_suffix
         role = IamRole(
             self,
             self._ROLE_ID,
-            name=short_name(self.group_name, "instance", limit=IAM_NAME_LIMIT),
+            name=fleet.role_name,
             assume_role_policy=service_trust("ec2.amazonaws.com"),
         )
         IamRolePolicy(
             self,
             self._ROLE_POLICY_ID,
             role=role.id,
-            policy=policy(*instance_statements(plan, fleet, account, self.group_name, target_group.arn)),
+            policy=policy(*instance_statements(plan, fleet, refs.account, refs.target_group.arn)),
         )
         profile = IamInstanceProfile(self, self._PROFILE_ID, name=role.name, role=role.name)
-        template = self._launch_template(plan, fleet, image_id, profile.arn, security_group_id)
-        # Plain names, not references: both derive from the stack and fleet names, which never
-        # change for an existing group, and a refresh starts only on an update, when the alarms
-        # created with the group exist already. (Monitoring is built after the fleets.)
-        alarms = [alarm_name(name, fleet, suffix) for suffix in GATE_ALARMS]
-        group = self._group(plan, fleet, template, subnet_ids, target_group.arn, alarms)
-        self._scaling(plan, fleet, group, f"{load_balancer_arn_suffix}/{target_group.arn_suffix}")
-        if fleet.min_size == 0:
-            self._wake_from_zero(name, fleet, group, load_balancer_arn_suffix)
+        template = self._launch_template(fleet, refs, profile.arn)
+        group = self._group(fleet, template, refs)
+        self._scaling(fleet, group, f"{refs.load_balancer_arn_suffix}/{refs.target_group.arn_suffix}")
+        if fleet.wake is not None:
+            self._wake_from_zero(fleet, group, refs.load_balancer_arn_suffix)
         self.launch_template_id: str = template.id
 
-    def _launch_template(
-        self, plan: DeploymentPlan, fleet: FleetPlan, image_id: str, profile_arn: str, security_group_id: str
-    ) -> LaunchTemplate:
+    def _launch_template(self, fleet: AwsFleet, refs: FleetRefs, profile_arn: str) -> LaunchTemplate:
         return LaunchTemplate(
             self,
             self._TEMPLATE_ID,
-            name_prefix=f"{self.group_name}-",
-            description=f"llmdeploy {fleet.name}: {fleet.model_id}@{fleet.revision} on {fleet.engine_image}",
-            image_id=image_id,
-            user_data=user_data(plan, fleet),
+            name_prefix=fleet.template_prefix,
+            description=fleet.template_description,
+            image_id=refs.image_id,
+            user_data=fleet.user_data,
             update_default_version=True,
             iam_instance_profile=LaunchTemplateIamInstanceProfile(arn=profile_arn),
-            vpc_security_group_ids=[security_group_id],
+            vpc_security_group_ids=[refs.security_group_id],
             metadata_options=LaunchTemplateMetadataOptions(
                 http_endpoint="enabled",
                 http_tokens="required",
@@ -166,38 +163,29 @@ class GpuFleet(Construct):
             ],
             monitoring=LaunchTemplateMonitoring(enabled=True),
             tag_specifications=[
-                LaunchTemplateTagSpecifications(resource_type="volume", tags=_fleet_tags(plan, fleet))
+                LaunchTemplateTagSpecifications(resource_type="volume", tags=dict(fleet.tags))
             ],
             lifecycle=TerraformResourceLifecycle(ignore_changes=["image_id"], create_before_destroy=True),
         )
 
-    def _group(
-        self,
-        plan: DeploymentPlan,
-        fleet: FleetPlan,
-        template: LaunchTemplate,
-        subnet_ids: list[str],
-        target_group_arn: str,
-        refresh_alarms: list[str],
-    ) -> AutoscalingGroup:
+    def _group(self, fleet: AwsFleet, template: LaunchTemplate, refs: FleetRefs) -> AutoscalingGroup:
         spot = fleet.spot
-        warmup = ready_warmup_s(fleet)
         return AutoscalingGroup(
             self,
             self._GROUP_ID,
-            name=self.group_name,
+            name=fleet.group_name,
             min_size=fleet.min_size,
             max_size=fleet.max_size,
             desired_capacity=fleet.desired_size,
-            vpc_zone_identifier=subnet_ids,
-            target_group_arns=[target_group_arn],
+            vpc_zone_identifier=refs.subnet_ids,
+            target_group_arns=[refs.target_group.arn],
             health_check_type="ELB",
             # A replica enters service (and its target group) only once the launch hook is
             # completed, i.e. once its engine answers: AWS, "Set the health check grace period":
             # "If you use lifecycle hooks for instance launch, you can set the health check grace
             # period to 0" (docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html).
             health_check_grace_period=0,
-            default_instance_warmup=warmup,
+            default_instance_warmup=fleet.warmup_s,
             # GPU replicas take many minutes to load a model; Terraform must not wait for them.
             wait_for_capacity_timeout="0",
             capacity_rebalance=True,
@@ -208,7 +196,7 @@ class GpuFleet(Construct):
                     on_demand_base_capacity=spot.on_demand_base,
                     on_demand_percentage_above_base_capacity=spot.on_demand_percent_above_base,
                     spot_allocation_strategy=spot.allocation_strategy,
-                    spot_max_price=None if spot.max_price_usd_hour is None else str(spot.max_price_usd_hour),
+                    spot_max_price=spot.max_price,
                 ),
                 launch_template=AutoscalingGroupMixedInstancesPolicyLaunchTemplate(
                     launch_template_specification=(
@@ -219,8 +207,8 @@ class GpuFleet(Construct):
                         )
                     ),
                     override=[
-                        AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride(instance_type=entry.name)
-                        for entry in fleet.instance_types
+                        AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride(instance_type=name)
+                        for name in fleet.instance_types
                     ],
                 ),
             ),
@@ -233,11 +221,11 @@ class GpuFleet(Construct):
                 preferences=AutoscalingGroupInstanceRefreshPreferences(
                     min_healthy_percentage=ROLLOUT_MIN_HEALTHY_PERCENT,
                     max_healthy_percentage=ROLLOUT_MAX_HEALTHY_PERCENT,
-                    instance_warmup=str(warmup),
+                    instance_warmup=str(fleet.warmup_s),
                     checkpoint_percentages=list(ROLLOUT_CHECKPOINTS),
                     # AWS waits an hour at each checkpoint by default; the replicas just replaced
                     # serve already (launch hook), and the alarms need their window to judge them.
-                    checkpoint_delay=str(plan.monitoring.alarms.evaluation_minutes * 60),
+                    checkpoint_delay=str(fleet.checkpoint_delay_s),
                     skip_matching=True,
                     # A refresh that trips the fleet's gate alarms stops (fails) where it is. No
                     # auto rollback: it would restore the previous launch template version behind
@@ -245,62 +233,44 @@ class GpuFleet(Construct):
                     # again), and `release --new-image` destroys that template at the end of its
                     # apply. Going back is `llmdeploy rollback`, an apply like any other.
                     auto_rollback=False,
+                    # Plain names, not references: a refresh starts only on an update, when the
+                    # alarms created with the group exist already (Monitoring is built after the
+                    # fleets).
                     alarm_specification=AutoscalingGroupInstanceRefreshPreferencesAlarmSpecification(
-                        alarms=refresh_alarms
+                        alarms=list(fleet.gate_alarm_names)
                     ),
                 ),
             ),
             tag=[
                 AutoscalingGroupTag(key=key, value=value, propagate_at_launch=True)
-                for key, value in {"Name": self.group_name, **_fleet_tags(plan, fleet)}.items()
+                for key, value in fleet.instance_tags.items()
             ],
             # Scaling policies own the size after the first apply.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_capacity"]),
         )
 
-    def _scaling(
-        self, plan: DeploymentPlan, fleet: FleetPlan, group: AutoscalingGroup, resource_label: str
-    ) -> None:
-        target = fleet.autoscaling
-        if target.target_queue_size is not None:
-            tracking = AutoscalingPolicyTargetTrackingConfiguration(
-                target_value=target.target_queue_size,
-                customized_metric_specification=(
-                    AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecification(
-                        namespace=metrics.NAMESPACE,
-                        metric_name=metrics.QUEUE_SIZE,
-                        statistic="Average",
-                        metric_dimension=[
-                            AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricDimension(
-                                name=key, value=value
-                            )
-                            for key, value in metrics.dimension_values(
-                                plan.project, plan.env, fleet.model, fleet.slot
-                            ).items()
-                        ],
-                    )
-                ),
-            )
-        else:
-            assert target.target_requests_per_replica is not None  # the config sets exactly one target
-            tracking = AutoscalingPolicyTargetTrackingConfiguration(
-                target_value=target.target_requests_per_replica,
+    def _scaling(self, fleet: AwsFleet, group: AutoscalingGroup, resource_label: str) -> None:
+        scaling = fleet.scaling
+        AutoscalingPolicy(
+            self,
+            self._SCALING_ID,
+            name=scaling.policy_name,
+            autoscaling_group_name=group.name,
+            policy_type="TargetTrackingScaling",
+            target_tracking_configuration=AutoscalingPolicyTargetTrackingConfiguration(
+                target_value=scaling.target_value,
+                customized_metric_specification=_queue_metric(scaling.queue_dimensions),
                 predefined_metric_specification=(
                     AutoscalingPolicyTargetTrackingConfigurationPredefinedMetricSpecification(
                         predefined_metric_type="ALBRequestCountPerTarget", resource_label=resource_label
                     )
+                    if scaling.queue_dimensions is None
+                    else None
                 ),
-            )
-        AutoscalingPolicy(
-            self,
-            self._SCALING_ID,
-            name=f"{self.group_name}-target-tracking",
-            autoscaling_group_name=group.name,
-            policy_type="TargetTrackingScaling",
-            target_tracking_configuration=tracking,
+            ),
         )
 
-    def _wake_from_zero(self, name: str, fleet: FleetPlan, group: AutoscalingGroup, lb: str) -> None:
+    def _wake_from_zero(self, fleet: AwsFleet, group: AutoscalingGroup, lb: str) -> None:
         """One replica when requests arrive for a fleet at zero, which target tracking cannot see.
 
         At zero replicas there is no per-target request count, and the load balancer does not count
@@ -309,10 +279,11 @@ class GpuFleet(Construct):
         balancer shared by several sleeping models, a request to one wakes them all, and target
         tracking takes the others back to zero.
         """
+        assert fleet.wake is not None  # called only for a fleet that may sleep
         policy = AutoscalingPolicy(
             self,
             self._WAKE_POLICY_ID,
-            name=f"{self.group_name}-wake-from-zero",
+            name=fleet.wake.policy_name,
             autoscaling_group_name=group.name,
             policy_type="StepScaling",
             adjustment_type="ChangeInCapacity",
@@ -323,8 +294,8 @@ class GpuFleet(Construct):
         CloudwatchMetricAlarm(
             self,
             self._WAKE_ALARM_ID,
-            alarm_name=alarm_name(name, fleet, WAKE_ALARM),
-            alarm_description=f"{fleet.name}: requests arrived while it has no replica",
+            alarm_name=fleet.wake.alarm_name,
+            alarm_description=fleet.wake.description,
             comparison_operator="GreaterThanOrEqualToThreshold",
             threshold=1,
             evaluation_periods=1,
@@ -334,7 +305,7 @@ class GpuFleet(Construct):
                 metric_query(
                     "desired",
                     "GroupDesiredCapacity",
-                    {"AutoScalingGroupName": self.group_name},
+                    {"AutoScalingGroupName": fleet.group_name},
                     namespace=ASG_NAMESPACE,
                     stat="Maximum",
                 ),
@@ -350,17 +321,39 @@ class GpuFleet(Construct):
         )
 
 
-def ready_warmup_s(fleet: FleetPlan) -> int:
-    """Seconds from a replica entering service until its load counts for scaling and refreshes.
+def metric_query(
+    id: str, metric: str, dims: Mapping[str, str], *, namespace: str = ELB_NAMESPACE, stat: str = "Sum"
+) -> CloudwatchMetricAlarmMetricQuery:
+    """One metric of an alarm's math expression, per minute."""
+    return CloudwatchMetricAlarmMetricQuery(
+        id=id,
+        return_data=False,
+        metric=CloudwatchMetricAlarmMetricQueryMetric(
+            namespace=namespace, metric_name=metric, dimensions=dict(dims), period=PERIOD_S, stat=stat
+        ),
+    )
 
-    It enters service ready (the launch hook), so only the load balancer's healthy threshold and
-    the first publication of its engine metrics remain.
-    """
-    health = fleet.health
-    return health.healthy_threshold * health.interval_s + metrics.PUBLISH_INTERVAL_S
+
+def _queue_metric(
+    dimensions: Mapping[str, str] | None,
+) -> AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecification | None:
+    """The engines' queued requests per replica, when the fleet scales on them."""
+    if dimensions is None:
+        return None
+    return AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecification(
+        namespace=metrics.NAMESPACE,
+        metric_name=metrics.QUEUE_SIZE,
+        statistic="Average",
+        metric_dimension=[
+            AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricDimension(
+                name=key, value=value
+            )
+            for key, value in dimensions.items()
+        ],
+    )
 
 
-def lifecycle_hooks(fleet: FleetPlan) -> list[AutoscalingGroupInitialLifecycleHook]:
+def lifecycle_hooks(fleet: AwsFleet) -> list[AutoscalingGroupInitialLifecycleHook]:
     """The launch hook the replica completes once ready, and the termination hook it drains in.
 
     A replica stays in Pending:Wait, outside its target group, until its agent completes the launch
@@ -373,20 +366,20 @@ def lifecycle_hooks(fleet: FleetPlan) -> list[AutoscalingGroupInitialLifecycleHo
         AutoscalingGroupInitialLifecycleHook(
             name=LAUNCH_HOOK_NAME,
             lifecycle_transition="autoscaling:EC2_INSTANCE_LAUNCHING",
-            heartbeat_timeout=fleet.health.readiness_grace_s,
+            heartbeat_timeout=fleet.launch_heartbeat_s,
             default_result="ABANDON",
         ),
         AutoscalingGroupInitialLifecycleHook(
             name=TERMINATION_HOOK_NAME,
             lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
-            heartbeat_timeout=termination_heartbeat_s(fleet),
+            heartbeat_timeout=fleet.termination_heartbeat_s,
             default_result="CONTINUE",
         ),
     ]
 
 
 def instance_statements(
-    plan: DeploymentPlan, fleet: FleetPlan, account: Account, group_name: str, target_group_arn: str
+    plan: AwsPlan, fleet: AwsFleet, account: Account, target_group_arn: str
 ) -> list[Statement]:
     """What a replica may do: finish its own lifecycle hooks, leave its own target group, read its
     own secrets, pull its images through the registry cache, publish metrics."""
@@ -396,7 +389,9 @@ def instance_statements(
             "Effect": "Allow",
             # Complete (and keep alive) its own launch and termination lifecycle hooks.
             "Action": ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
-            "Resource": account.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{group_name}"),
+            "Resource": account.arn(
+                "autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{fleet.group_name}"
+            ),
         },
         {
             "Sid": "LeaveOwnTargetGroup",
@@ -420,28 +415,16 @@ def instance_statements(
         },
         *registry_cache_statements(account, plan.project, plan.env),
     ]
-    secrets = instance_secrets(plan, fleet)
-    if secrets:
+    if fleet.secrets:
         statements.append(
             {
                 "Sid": "ReadOwnSecrets",
                 "Effect": "Allow",
                 "Action": ["secretsmanager:GetSecretValue"],
                 # Secrets Manager appends six random characters to a secret's name in its ARN.
-                "Resource": [account.arn("secretsmanager", f"secret:{secret}-??????") for secret in secrets],
+                "Resource": [
+                    account.arn("secretsmanager", f"secret:{secret}-??????") for secret in fleet.secrets
+                ],
             }
         )
     return statements
-
-
-def instance_secrets(plan: DeploymentPlan, fleet: FleetPlan) -> list[str]:
-    """Secret names a replica reads: its Hugging Face token and the API keys its proxy accepts."""
-    access = plan.access
-    named = [fleet.hf_token_secret] + [
-        ref.secret if ref else None for ref in (access.api_key, access.next_api_key)
-    ]
-    return [name for name in named if name is not None]
-
-
-def _fleet_tags(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, str]:
-    return {**plan.tags, "llmdeploy:model": fleet.model, "llmdeploy:slot": fleet.slot}
