@@ -17,7 +17,7 @@ from cdktn_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
 from cdktn_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
 
-from llmdeploy.clouds.aws.resolve import resolve, settings_of
+from llmdeploy.clouds.aws.resolve import resolve
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from modules.aws import Access, GpuFleet, LoadBalancer, Monitoring, Network
 from modules.aws.access_logs import AccessLogBucket
@@ -54,17 +54,9 @@ class AwsStack(TerraformStack):
         account = Account(self, self._ACCOUNT_ID, region=aws.region)
         key = EncryptionKey(self, self._KEY_ID, name=name, account=account)
         network = Network(
-            self, self._NETWORK_ID, name=name, settings=settings_of(plan), account=account, key_arn=key.arn
+            self, self._NETWORK_ID, name=name, network=aws.network, account=account, key_arn=key.arn
         )
-        access = Access(
-            self,
-            self._ACCESS_ID,
-            name=name,
-            config=plan.access,
-            network=network,
-            listener_ports=aws.load_balancer.listener_ports,
-            engine_ports=aws.engine_ports,
-        )
+        access = Access(self, self._ACCESS_ID, plan=aws, network=network)
         logs = AccessLogBucket(self, self._LOGS_ID, name=name, account=account)
         lb = LoadBalancer(self, self._LB_ID, plan=aws, network=network, access=access, logs=logs)
         image = DataAwsSsmParameter(self, self._IMAGE_ID, name=aws.ami_parameter)

@@ -8,14 +8,12 @@ it from Secrets Manager itself: no Terraform plan or state ever holds it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from cdktn_provider_aws.security_group import SecurityGroup
 from cdktn_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from cdktn_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from llmdeploy.config.environment import Access as AccessConfig
+from llmdeploy.clouds.aws.resolve import HTTP_PORT, HTTPS_PORT, AwsPlan
 from modules.aws.network import ANYWHERE, Network
 from modules.common import skip_checks
 
@@ -27,8 +25,6 @@ _SOURCE_GROUP_ON_80 = (
     "false positive: the only source is the load balancer's security group "
     "(referenced_security_group_id), which this check does not read"
 )
-HTTP_PORT = 80
-HTTPS_PORT = 443
 #: Instances fetch weights, images and packages over HTTPS (and HTTP for some package mirrors).
 _EGRESS_PORTS = (HTTPS_PORT, HTTP_PORT)
 
@@ -49,30 +45,29 @@ class Access(Construct):
         scope: Construct,
         id: str,
         *,
-        name: str,
-        config: AccessConfig,
+        plan: AwsPlan,
         network: Network,
-        listener_ports: Sequence[int],
-        engine_ports: Sequence[int],
     ) -> None:
         super().__init__(scope, id)
+        name, access = plan.prefix, plan.access
+        listener_ports, engine_ports = plan.load_balancer.listener_ports, plan.engine_ports
         lb_group = SecurityGroup(
             self,
             self._LB_GROUP_ID,
-            name=f"{name}-lb",
+            name=access.load_balancer_group,
             description=f"llmdeploy {name}: clients to the load balancer",
             vpc_id=network.vpc_id,
-            tags={"Name": f"{name}-lb"},
+            tags={"Name": access.load_balancer_group},
         )
         instance_group = SecurityGroup(
             self,
             self._INSTANCE_GROUP_ID,
-            name=f"{name}-instances",
+            name=access.instance_group,
             description=f"llmdeploy {name}: load balancer to the GPU instances",
             vpc_id=network.vpc_id,
-            tags={"Name": f"{name}-instances"},
+            tags={"Name": access.instance_group},
         )
-        clients = [str(cidr) for cidr in config.allowed_cidrs] or [network.vpc_cidr]
+        clients = list(access.client_cidrs) or [network.vpc_cidr]
         for port in listener_ports:
             for index, cidr in enumerate(clients):
                 rule = VpcSecurityGroupIngressRule(

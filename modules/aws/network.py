@@ -25,7 +25,7 @@ from cdktn_provider_aws.subnet import Subnet
 from cdktn_provider_aws.vpc import Vpc
 from constructs import Construct
 
-from llmdeploy.config.clouds import AwsCloud
+from llmdeploy.clouds.aws.resolve import AwsNetwork
 from modules.aws.account import Account, policy, service_trust
 from modules.common import IAM_NAME_LIMIT, LOG_RETENTION_DAYS, SUBNET_NEWBITS, short_name
 
@@ -48,10 +48,10 @@ class Network(Construct):
     _CREATED_ID = "Vpc"
 
     def __init__(
-        self, scope: Construct, id: str, *, name: str, settings: AwsCloud, account: Account, key_arn: str
+        self, scope: Construct, id: str, *, name: str, network: AwsNetwork, account: Account, key_arn: str
     ) -> None:
         super().__init__(scope, id)
-        existing = settings.network.existing
+        existing = network.existing
         if existing is not None:
             vpc = DataAwsVpc(self, self._EXISTING_ID, id=existing.vpc_id)
             self.vpc_id: str = vpc.id
@@ -60,7 +60,7 @@ class Network(Construct):
             self.private_subnet_ids: list[str] = list(existing.private_subnet_ids)
             return
         created = _NewVpc(
-            self, self._CREATED_ID, name=name, settings=settings, account=account, key_arn=key_arn
+            self, self._CREATED_ID, name=name, network=network, account=account, key_arn=key_arn
         )
         self.vpc_id = created.vpc.id
         self.vpc_cidr = created.vpc.cidr_block
@@ -76,13 +76,13 @@ class _NewVpc(Construct):
     _PUBLIC_DEFAULT_ROUTE_ID = "PublicDefaultRoute"
 
     def __init__(
-        self, scope: Construct, id: str, *, name: str, settings: AwsCloud, account: Account, key_arn: str
+        self, scope: Construct, id: str, *, name: str, network: AwsNetwork, account: Account, key_arn: str
     ) -> None:
         super().__init__(scope, id)
         self.vpc = Vpc(
             self,
             self._VPC_ID,
-            cidr_block=str(settings.network.vpc_cidr),
+            cidr_block=network.vpc_cidr,
             enable_dns_hostnames=True,
             enable_dns_support=True,
             tags={"Name": name},
@@ -102,7 +102,7 @@ class _NewVpc(Construct):
         )
         self.zones = [
             _Zone(self, zone, name=name, vpc=self.vpc, index=index, public_routes=public_routes)
-            for index, zone in enumerate(settings.zones)
+            for index, zone in enumerate(network.zones)
         ]
         _FlowLogs(self, "FlowLogs", name=name, vpc=self.vpc, account=account, key_arn=key_arn)
 

@@ -182,6 +182,31 @@ class AwsLoadBalancer:
 
 
 @dataclass(frozen=True)
+class AwsExistingVpc:
+    vpc_id: str
+    public_subnet_ids: tuple[str, ...]
+    private_subnet_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AwsNetwork:
+    #: The VPC to deploy into; None: a new VPC with `vpc_cidr`, a public and a private subnet per zone.
+    existing: AwsExistingVpc | None
+    vpc_cidr: str
+    zones: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AwsAccess:
+    """The security groups of the load balancer and of the instances."""
+
+    load_balancer_group: str
+    instance_group: str
+    #: Client networks admitted to the load balancer; empty: the VPC's own range.
+    client_cidrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class AwsMonitoring:
     #: An existing topic alarms publish to; None: the stack's own (`topic_name`).
     existing_topic_arn: str | None
@@ -206,6 +231,8 @@ class AwsPlan:
     ami_parameter: str
     tags: Mapping[str, str]
     engine_ports: tuple[int, ...]
+    network: AwsNetwork
+    access: AwsAccess
     load_balancer: AwsLoadBalancer
     monitoring: AwsMonitoring
     fleets: tuple[AwsFleet, ...]
@@ -235,6 +262,12 @@ def resolve(plan: DeploymentPlan) -> AwsPlan:
         ami_parameter=settings.ami_parameter,
         tags=dict(plan.tags),
         engine_ports=tuple(sorted({fleet.health.port for fleet in fleets})),
+        network=_network(settings),
+        access=AwsAccess(
+            load_balancer_group=f"{prefix}-lb",
+            instance_group=f"{prefix}-instances",
+            client_cidrs=tuple(str(cidr) for cidr in plan.access.allowed_cidrs),
+        ),
         load_balancer=_load_balancer(plan, prefix, fleets),
         monitoring=_monitoring(plan, prefix),
         fleets=tuple(_fleet(plan, prefix, fleet) for fleet in fleets),
@@ -428,6 +461,21 @@ def _route(plan: DeploymentPlan, index: int, model: ModelPlan) -> AwsRoute:
         weights={fleet.name: fleet.traffic.weight for fleet in model.fleets_on("aws")},
         # Path routing answers on the load balancer's own name, even with a domain configured.
         endpoint=AwsEndpoint(scheme=scheme, host=host, path="/" if host else model.route_prefix),
+    )
+
+
+def _network(settings: AwsCloud) -> AwsNetwork:
+    existing = settings.network.existing
+    return AwsNetwork(
+        existing=None
+        if existing is None
+        else AwsExistingVpc(
+            vpc_id=existing.vpc_id,
+            public_subnet_ids=tuple(existing.public_subnet_ids),
+            private_subnet_ids=tuple(existing.private_subnet_ids),
+        ),
+        vpc_cidr=str(settings.network.vpc_cidr),
+        zones=tuple(settings.zones),
     )
 
 
