@@ -19,9 +19,6 @@ from llmdeploy.status.names import short_name as short_name
 #: checkov reads from CloudFormation metadata. checkov's terraform_json runner does not read inline
 #: skips itself (bridgecrewio/checkov#4634), so llmdeploy/ci/checkov.py applies them.
 CHECKOV_SKIP_PATH = "//.checkov.skip"
-#: Name length limits of the resources named here (longer names are cut and hashed).
-IAM_NAME_LIMIT = 64
-LB_NAME_LIMIT = 32
 
 # Decisions that belong in llmdeploy/plan (reported to its owner): until the plan carries them,
 # they are fixed here, once, for every cloud.

@@ -1,6 +1,9 @@
 """The AWS stack of one environment (`<env>-aws`): network, access, load balancer, fleets, monitoring.
 
-Outputs (read by `llmdeploy status` / `promote` with `terraform output -json`):
+Every value comes from the resolved plan (llmdeploy/clouds/aws/resolve.py), resolved once here.
+
+Outputs (`status` finds everything by resolved name and reads none; the promotion gates read
+`fleets` and `load_balancer_arn_suffix`; the global DNS stack reads `endpoints`):
     endpoints: model name -> endpoint URL.
     fleets: `<model>-<slot>` -> {model, slot, weight, asg_name, target_group_arn,
         launch_template_id, alarm_names (every alarm), gate_alarm_names (those that judge a release)}.
@@ -52,12 +55,14 @@ class AwsStack(TerraformStack):
         configure_aws_provider(self, plan, region=aws.region, account_id=aws.account_id)
         name = aws.prefix
         account = Account(self, self._ACCOUNT_ID, region=aws.region)
-        key = EncryptionKey(self, self._KEY_ID, name=name, account=account)
+        key = EncryptionKey(self, self._KEY_ID, name=name, alias=aws.key_alias, account=account)
         network = Network(
             self, self._NETWORK_ID, name=name, network=aws.network, account=account, key_arn=key.arn
         )
         access = Access(self, self._ACCESS_ID, plan=aws, network=network)
-        logs = AccessLogBucket(self, self._LOGS_ID, name=name, account=account)
+        logs = AccessLogBucket(
+            self, self._LOGS_ID, bucket_prefix=aws.access_log_bucket_prefix, account=account
+        )
         lb = LoadBalancer(self, self._LB_ID, plan=aws, network=network, access=access, logs=logs)
         image = DataAwsSsmParameter(self, self._IMAGE_ID, name=aws.ami_parameter)
         # Docker Hub and ghcr.io rules wait for their credentials in the config (reported: no

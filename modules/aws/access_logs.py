@@ -34,10 +34,8 @@ from cdktn_provider_aws.s3_bucket_versioning import (
 from constructs import Construct
 
 from modules.aws.account import Account, policy
-from modules.common import ACCESS_LOG_EXPIRY_DAYS, short_name, skip_checks
+from modules.common import ACCESS_LOG_EXPIRY_DAYS, skip_checks
 
-#: Bucket name prefixes may be 37 characters (Terraform appends a 26-character unique suffix).
-_BUCKET_PREFIX_LIMIT = 37
 #: Multipart uploads the log writer abandoned are cleaned up after this many days.
 _ABANDONED_UPLOAD_DAYS = 7
 
@@ -59,10 +57,9 @@ class AccessLogBucket(Construct):
     _WRITER_ID = "LogWriter"
     _POLICY_ID = "Policy"
 
-    def __init__(self, scope: Construct, id: str, *, name: str, account: Account) -> None:
+    def __init__(self, scope: Construct, id: str, *, bucket_prefix: str, account: Account) -> None:
         super().__init__(scope, id)
-        prefix = short_name(name, "lb-logs", limit=_BUCKET_PREFIX_LIMIT - 1) + "-"
-        bucket = S3Bucket(self, self._BUCKET_ID, bucket_prefix=prefix)
+        bucket = S3Bucket(self, self._BUCKET_ID, bucket_prefix=bucket_prefix)
         skip_checks(
             bucket,
             {

@@ -21,7 +21,7 @@ class EncryptionKey(Construct):
     _KEY_ID = "Key"
     _ALIAS_ID = "Alias"
 
-    def __init__(self, scope: Construct, id: str, *, name: str, account: Account) -> None:
+    def __init__(self, scope: Construct, id: str, *, name: str, alias: str, account: Account) -> None:
         super().__init__(scope, id)
         key = KmsKey(
             self,
@@ -56,5 +56,5 @@ class EncryptionKey(Construct):
                 },
             ),
         )
-        KmsAlias(self, self._ALIAS_ID, name=f"alias/llmdeploy/{name}", target_key_id=key.key_id)
+        KmsAlias(self, self._ALIAS_ID, name=alias, target_key_id=key.key_id)
         self.arn: str = key.arn

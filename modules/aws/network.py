@@ -27,7 +27,7 @@ from constructs import Construct
 
 from llmdeploy.clouds.aws.resolve import AwsNetwork
 from modules.aws.account import Account, policy, service_trust
-from modules.common import IAM_NAME_LIMIT, LOG_RETENTION_DAYS, SUBNET_NEWBITS, short_name
+from modules.common import LOG_RETENTION_DAYS, SUBNET_NEWBITS
 
 ANYWHERE = "0.0.0.0/0"
 #: Private subnets are numbered after the public ones, leaving room for zones added later.
@@ -104,7 +104,9 @@ class _NewVpc(Construct):
             _Zone(self, zone, name=name, vpc=self.vpc, index=index, public_routes=public_routes)
             for index, zone in enumerate(network.zones)
         ]
-        _FlowLogs(self, "FlowLogs", name=name, vpc=self.vpc, account=account, key_arn=key_arn)
+        _FlowLogs(
+            self, "FlowLogs", name=name, network=network, vpc=self.vpc, account=account, key_arn=key_arn
+        )
 
 
 class _Zone(Construct):
@@ -176,20 +178,28 @@ class _FlowLogs(Construct):
     _FLOW_LOG_ID = "FlowLog"
 
     def __init__(
-        self, scope: Construct, id: str, *, name: str, vpc: Vpc, account: Account, key_arn: str
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        name: str,
+        network: AwsNetwork,
+        vpc: Vpc,
+        account: Account,
+        key_arn: str,
     ) -> None:
         super().__init__(scope, id)
         group = CloudwatchLogGroup(
             self,
             self._LOG_GROUP_ID,
-            name=f"/llmdeploy/{name}/vpc-flow-logs",
+            name=network.flow_log_group,
             retention_in_days=LOG_RETENTION_DAYS,
             kms_key_id=key_arn,
         )
         role = IamRole(
             self,
             self._ROLE_ID,
-            name=short_name(name, "flow-logs", limit=IAM_NAME_LIMIT),
+            name=network.flow_log_role,
             assume_role_policy=service_trust("vpc-flow-logs.amazonaws.com", account),
         )
         IamRolePolicy(

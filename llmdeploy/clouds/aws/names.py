@@ -15,6 +15,8 @@ GROUP_NAME_LIMIT = 255
 IAM_NAME_LIMIT = 64
 #: Load balancer and target group names: at most 32 characters (ELBv2 API reference).
 LB_NAME_LIMIT = 32
+#: S3 `bucket_prefix`: at most 37 characters (the provider appends a 26-character unique suffix).
+BUCKET_PREFIX_LIMIT = 37
 
 #: Alarm name suffixes of one fleet.
 ERROR_RATE_ALARM = "5xx-rate"
@@ -48,6 +50,25 @@ def instance_role(group_name: str) -> str:
 def target_group(prefix: str, model: str, slot: str) -> str:
     """A fleet's target group."""
     return short_name(prefix, model, slot, limit=LB_NAME_LIMIT)
+
+
+def flow_log_role(prefix: str) -> str:
+    """The role VPC flow logs write with."""
+    return short_name(prefix, "flow-logs", limit=IAM_NAME_LIMIT)
+
+
+def flow_log_group(prefix: str) -> str:
+    return f"/llmdeploy/{prefix}/vpc-flow-logs"
+
+
+def access_log_bucket_prefix(prefix: str) -> str:
+    """The load balancer's access log bucket: a prefix, S3 names it uniquely."""
+    return short_name(prefix, "lb-logs", limit=BUCKET_PREFIX_LIMIT - 1) + "-"
+
+
+def key_alias(prefix: str) -> str:
+    """The environment's KMS key (logs and alarm notifications)."""
+    return f"alias/llmdeploy/{prefix}"
 
 
 def alarm(prefix: str, fleet: str, suffix: str) -> str:

@@ -194,6 +194,8 @@ class AwsNetwork:
     existing: AwsExistingVpc | None
     vpc_cidr: str
     zones: tuple[str, ...]
+    flow_log_group: str
+    flow_log_role: str
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,8 @@ class AwsPlan:
     ami_parameter: str
     tags: Mapping[str, str]
     engine_ports: tuple[int, ...]
+    key_alias: str
+    access_log_bucket_prefix: str
     network: AwsNetwork
     access: AwsAccess
     load_balancer: AwsLoadBalancer
@@ -262,7 +266,9 @@ def resolve(plan: DeploymentPlan) -> AwsPlan:
         ami_parameter=settings.ami_parameter,
         tags=dict(plan.tags),
         engine_ports=tuple(sorted({fleet.health.port for fleet in fleets})),
-        network=_network(settings),
+        key_alias=names.key_alias(prefix),
+        access_log_bucket_prefix=names.access_log_bucket_prefix(prefix),
+        network=_network(settings, prefix),
         access=AwsAccess(
             load_balancer_group=f"{prefix}-lb",
             instance_group=f"{prefix}-instances",
@@ -464,7 +470,7 @@ def _route(plan: DeploymentPlan, index: int, model: ModelPlan) -> AwsRoute:
     )
 
 
-def _network(settings: AwsCloud) -> AwsNetwork:
+def _network(settings: AwsCloud, prefix: str) -> AwsNetwork:
     existing = settings.network.existing
     return AwsNetwork(
         existing=None
@@ -476,6 +482,8 @@ def _network(settings: AwsCloud) -> AwsNetwork:
         ),
         vpc_cidr=str(settings.network.vpc_cidr),
         zones=tuple(settings.zones),
+        flow_log_group=names.flow_log_group(prefix),
+        flow_log_role=names.flow_log_role(prefix),
     )
 
 
