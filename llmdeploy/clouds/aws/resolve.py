@@ -18,7 +18,7 @@ from llmdeploy.config.clouds import AwsCloud
 from llmdeploy.config.model import Slot
 from llmdeploy.instance import termination_heartbeat_s
 from llmdeploy.plan.endpoints import HTTP, HTTPS, model_host, stack_prefix
-from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
+from llmdeploy.plan.model import DeploymentPlan, FleetPlan, HealthPlan, ModelPlan
 
 #: Listener ports (modules/aws/access.py opens them, the load balancer listens on them).
 HTTP_PORT = 80
@@ -60,25 +60,14 @@ class AwsWake:
 
 
 @dataclass(frozen=True)
-class AwsHealth:
-    """The target group's health check."""
-
-    path: str
-    port: int
-    interval_s: int
-    timeout_s: int
-    healthy_threshold: int
-    unhealthy_threshold: int
-
-
-@dataclass(frozen=True)
 class AwsTargetGroup:
     name: str
     port: int
     #: Deregistration delay: long enough for the longest request to finish (see `drain_s`).
     drain_s: int
     algorithm: str
-    health: AwsHealth
+    #: The load balancer's health check (the plan's, already resolved).
+    health: HealthPlan
     tags: Mapping[str, str]
 
 
@@ -382,20 +371,12 @@ def _secrets(plan: DeploymentPlan, fleet: FleetPlan) -> tuple[str, ...]:
 
 
 def _target_group(prefix: str, fleet: FleetPlan) -> AwsTargetGroup:
-    health = fleet.health
     return AwsTargetGroup(
         name=names.target_group(prefix, fleet.model, fleet.slot),
-        port=health.port,
+        port=fleet.health.port,
         drain_s=drain_s(fleet),
         algorithm=fleet.traffic.algorithm,
-        health=AwsHealth(
-            path=health.path,
-            port=health.port,
-            interval_s=health.interval_s,
-            timeout_s=health.timeout_s,
-            healthy_threshold=health.healthy_threshold,
-            unhealthy_threshold=health.unhealthy_threshold,
-        ),
+        health=fleet.health,
         tags={"llmdeploy:model": fleet.model, "llmdeploy:slot": fleet.slot},
     )
 
