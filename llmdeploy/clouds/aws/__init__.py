@@ -6,7 +6,7 @@ from typing import Literal
 
 from llmdeploy.boot.bundle import encode
 from llmdeploy.clouds.aws.resolve import AwsPlan, resolve
-from llmdeploy.clouds.contract import DeployedStack, HealthObserver, SlotStatus, StackAccess
+from llmdeploy.clouds.contract import CloudDriver, DeployedStack, HealthObserver, SlotStatus, StackAccess
 from llmdeploy.plan.model import DeploymentPlan
 
 
@@ -32,4 +32,5 @@ class AwsDriver:
         return encode(self.cloud, bundle)
 
 
-DRIVER = AwsDriver()
+#: Typed as the protocol, so mypy checks that the driver keeps the contract.
+DRIVER: CloudDriver = AwsDriver()
