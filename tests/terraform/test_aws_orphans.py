@@ -4,9 +4,12 @@ found (by the Tagging API and describe calls) and deleted in an order AWS accept
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
+from llmdeploy import aws_session
 from llmdeploy.boot.registry import stack_prefix
+from llmdeploy.emulator.state import EmulatorHandle
 from llmdeploy.terraform.aws_orphans import delete_orphans, find_orphans
 from tests.fixtures_aws import AwsClient
 
@@ -169,3 +172,19 @@ def test_buckets_keys_with_their_aliases_and_cache_rules_are_found_and_deleted(
     assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingDeletion"
     assert kms.describe_key(KeyId=foreign)["KeyMetadata"]["KeyState"] == "Enabled"
     assert bucket not in [entry["Name"] for entry in s3.list_buckets()["Buckets"]]
+
+
+def test_the_lookup_runs_through_the_commands_own_clients(emulator: EmulatorHandle, unique_name: str) -> None:
+    """`state orphans` and the destroy check build their clients with llmdeploy.aws_session: every
+    service the lookup calls must have its endpoint variable there (a missing one crashed destroy)."""
+    environ = {
+        "AWS_ENDPOINT_URL": emulator.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "llmdeploy-local",
+        "AWS_SECRET_ACCESS_KEY": "llmdeploy-local",
+    }
+    clients = partial(_session_client, environ=environ)
+    assert find_orphans(_tags(unique_name), _state(), clients) == []
+
+
+def _session_client(service: str, environ: dict[str, str]) -> Any:
+    return aws_session.aws_client(service, "us-east-1", environ)
