@@ -33,8 +33,9 @@ from cdktn_provider_aws.s3_bucket_versioning import (
 )
 from constructs import Construct
 
+from llmdeploy.clouds.aws.resolve import ACCESS_LOG_EXPIRY_DAYS
 from modules.aws.account import Account, policy
-from modules.common import ACCESS_LOG_EXPIRY_DAYS, skip_checks
+from modules.common import skip_checks
 
 #: Multipart uploads the log writer abandoned are cleaned up after this many days.
 _ABANDONED_UPLOAD_DAYS = 7

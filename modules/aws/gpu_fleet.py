@@ -54,11 +54,16 @@ from cdktn_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
 from llmdeploy import metrics
-from llmdeploy.clouds.aws.resolve import AwsFleet, AwsPlan
+from llmdeploy.clouds.aws.resolve import (
+    ROLLOUT_CHECKPOINTS,
+    ROLLOUT_MAX_HEALTHY_PERCENT,
+    ROLLOUT_MIN_HEALTHY_PERCENT,
+    AwsFleet,
+    AwsPlan,
+)
 from llmdeploy.instance import LAUNCH_HOOK_NAME, TERMINATION_HOOK_NAME
 from modules.aws.account import Account, Statement, policy, service_trust
 from modules.aws.registry_cache import registry_cache_statements
-from modules.common import ROLLOUT_CHECKPOINTS, ROLLOUT_MAX_HEALTHY_PERCENT, ROLLOUT_MIN_HEALTHY_PERCENT
 
 #: Root device of the Ubuntu Deep Learning AMIs.
 ROOT_DEVICE = "/dev/sda1"

@@ -27,11 +27,9 @@ from constructs import Construct
 
 from llmdeploy.clouds.aws.resolve import AwsNetwork
 from modules.aws.account import Account, policy, service_trust
-from modules.common import LOG_RETENTION_DAYS, SUBNET_NEWBITS
 
 ANYWHERE = "0.0.0.0/0"
 #: Private subnets are numbered after the public ones, leaving room for zones added later.
-_PRIVATE_NETNUM_OFFSET = 2**SUBNET_NEWBITS // 2
 
 
 class Network(Construct):
@@ -101,7 +99,15 @@ class _NewVpc(Construct):
             gateway_id=gateway.id,
         )
         self.zones = [
-            _Zone(self, zone, name=name, vpc=self.vpc, index=index, public_routes=public_routes)
+            _Zone(
+                self,
+                zone,
+                name=name,
+                vpc=self.vpc,
+                newbits=network.subnet_newbits,
+                index=index,
+                public_routes=public_routes,
+            )
             for index, zone in enumerate(network.zones)
         ]
         _FlowLogs(
@@ -122,7 +128,15 @@ class _Zone(Construct):
     _PRIVATE_ASSOCIATION_ID = "PrivateRouteAssociation"
 
     def __init__(
-        self, scope: Construct, zone: str, *, name: str, vpc: Vpc, index: int, public_routes: RouteTable
+        self,
+        scope: Construct,
+        zone: str,
+        *,
+        name: str,
+        vpc: Vpc,
+        newbits: int,
+        index: int,
+        public_routes: RouteTable,
     ) -> None:
         super().__init__(scope, zone)
         self.public = Subnet(
@@ -130,7 +144,7 @@ class _Zone(Construct):
             self._PUBLIC_ID,
             vpc_id=vpc.id,
             availability_zone=zone,
-            cidr_block=Fn.cidrsubnet(vpc.cidr_block, SUBNET_NEWBITS, index),
+            cidr_block=Fn.cidrsubnet(vpc.cidr_block, newbits, index),
             map_public_ip_on_launch=False,
             tags={"Name": f"{name}-public-{zone}"},
         )
@@ -142,7 +156,8 @@ class _Zone(Construct):
             self._PRIVATE_ID,
             vpc_id=vpc.id,
             availability_zone=zone,
-            cidr_block=Fn.cidrsubnet(vpc.cidr_block, SUBNET_NEWBITS, _PRIVATE_NETNUM_OFFSET + index),
+            # The private subnets start in the middle of the split.
+            cidr_block=Fn.cidrsubnet(vpc.cidr_block, newbits, 2**newbits // 2 + index),
             map_public_ip_on_launch=False,
             tags={"Name": f"{name}-private-{zone}"},
         )
@@ -193,7 +208,7 @@ class _FlowLogs(Construct):
             self,
             self._LOG_GROUP_ID,
             name=network.flow_log_group,
-            retention_in_days=LOG_RETENTION_DAYS,
+            retention_in_days=network.flow_log_retention_days,
             kms_key_id=key_arn,
         )
         role = IamRole(

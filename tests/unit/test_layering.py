@@ -27,14 +27,6 @@ CDK_PREFIXES = ("cdktn_provider_", "cdktf_cdktf_provider_", "cdktf_provider_")
 #: What constructs may not read: they take resolved values from the plan.
 MODULES_FORBIDDEN = ("llmdeploy.config", "llmdeploy.status")
 
-#: Files under modules/ that still import config or status. They move behind the per-cloud resolution
-#: stage (`llmdeploy/clouds/<cloud>/`) cloud by cloud; the lead empties this set when the cloud folders
-#: land. It can only shrink: `test_known_violations_still_violate` fails on a file that no longer violates.
-MODULES_KNOWN_VIOLATIONS = frozenset({"modules/common.py"})
-#: Cloud folders whose files are still moving in (the lead's driver stub for AWS until its resolution
-#: stage lands); emptied with MODULES_KNOWN_VIOLATIONS, and likewise it can only shrink.
-CLOUD_FOLDERS_IN_PROGRESS: frozenset[str] = frozenset()
-
 
 def _sources(layer: str) -> list[Path]:
     return sorted((REPO / layer).rglob("*.py"))
@@ -131,18 +123,7 @@ def test_core_imports_no_cdk_code() -> None:
 def test_constructs_import_neither_config_nor_status() -> None:
     """Constructs translate the resolved plan: reading config or status from modules/ is a new violation."""
     violating = {_relative(path): modules_violations(path) for path in _sources("modules")}
-    new = {path: names for path, names in violating.items() if names and path not in MODULES_KNOWN_VIOLATIONS}
-    assert new == {}, "modules/ may not import llmdeploy.config or llmdeploy.status"
-
-
-def test_known_violations_still_violate() -> None:
-    """The allowance only shrinks: a file that no longer imports config or status leaves the set."""
-    fixed = sorted(
-        path
-        for path in MODULES_KNOWN_VIOLATIONS
-        if not (REPO / path).is_file() or not modules_violations(REPO / path)
-    )
-    assert fixed == [], "remove these from MODULES_KNOWN_VIOLATIONS"
+    assert {path: names for path, names in violating.items() if names} == {}
 
 
 def _cloud_folders() -> list[Path]:
@@ -156,17 +137,7 @@ def _cloud_files() -> dict[str, list[str]]:
 
 def test_every_cloud_folder_has_the_same_files() -> None:
     files = _cloud_files()
-    assert {
-        name: listed
-        for name, listed in files.items()
-        if listed != sorted(CLOUD_FILES) and name not in CLOUD_FOLDERS_IN_PROGRESS
-    } == {}
-
-
-def test_folders_in_progress_are_still_incomplete() -> None:
-    files = _cloud_files()
-    done = sorted(name for name in CLOUD_FOLDERS_IN_PROGRESS if files.get(name) == sorted(CLOUD_FILES))
-    assert done == [], "remove these from CLOUD_FOLDERS_IN_PROGRESS"
+    assert {name: listed for name, listed in files.items() if listed != sorted(CLOUD_FILES)} == {}
 
 
 def test_every_cloud_folder_exports_its_driver() -> None:
@@ -174,6 +145,32 @@ def test_every_cloud_folder_exports_its_driver() -> None:
         folder.name for folder in _cloud_folders() if "DRIVER" not in _assigned(folder / "__init__.py")
     ]
     assert missing == []
+
+
+#: What each cloud file defines, `{Cloud}` standing for Aws, Gcp or Azure: the same shape per cloud, so
+#: a reader of one cloud's folder knows where everything of another's is.
+CLOUD_EXPORTS = {
+    "resolve.py": ("resolve", "{Cloud}Plan", "{Cloud}Fleet"),
+    "status.py": ("read_status", "{Cloud}Clients"),
+    "observer.py": ("observer", "{Cloud}Observer"),
+}
+
+
+def test_every_cloud_folder_defines_the_same_exports() -> None:
+    missing = {
+        f"{folder.name}/{file}": sorted(wanted - _defined(folder / file))
+        for folder in _cloud_folders()
+        for file, names in CLOUD_EXPORTS.items()
+        if (wanted := {name.format(Cloud=folder.name.capitalize()) for name in names})
+        - _defined(folder / file)
+    }
+    assert missing == {}
+
+
+def _defined(path: Path) -> set[str]:
+    """Functions and classes a module defines at its top level."""
+    nodes = ast.parse(path.read_text()).body
+    return {node.name for node in nodes if isinstance(node, ast.FunctionDef | ast.ClassDef)}
 
 
 def _assigned(path: Path) -> set[str]:

@@ -7,7 +7,7 @@ model names that share a prefix still get different resources.
 
 from __future__ import annotations
 
-from llmdeploy.status.names import short_name
+from llmdeploy.clouds.naming import short_name
 
 #: Auto Scaling group names: 1-255 characters (AutoScalingGroupName, Auto Scaling API reference).
 GROUP_NAME_LIMIT = 255

@@ -14,7 +14,7 @@ from typing import Literal
 from llmdeploy import metrics
 from llmdeploy.boot import user_data
 from llmdeploy.clouds.aws import names
-from llmdeploy.config.clouds import AwsCloud
+from llmdeploy.config.clouds import SUBNET_NEWBITS, AwsCloud
 from llmdeploy.config.model import Slot
 from llmdeploy.instance import termination_heartbeat_s
 from llmdeploy.plan.endpoints import HTTP, HTTPS, model_host, stack_prefix
@@ -25,6 +25,15 @@ HTTP_PORT = 80
 HTTPS_PORT = 443
 #: Listener rule priorities: models from 100 in steps of 10.
 FIRST_PRIORITY = 100
+#: Log groups keep a year, the retention security baselines (checkov CKV_AWS_338) ask for.
+LOG_RETENTION_DAYS = 365
+#: Load balancer access logs are kept this long for request analysis, then expire.
+ACCESS_LOG_EXPIRY_DAYS = 90
+#: Instance refresh never drops below full healthy capacity (GPU capacity is scarce), pausing
+#: at these percentages so alarms can stop a bad rollout.
+ROLLOUT_MIN_HEALTHY_PERCENT = 100
+ROLLOUT_MAX_HEALTHY_PERCENT = 200
+ROLLOUT_CHECKPOINTS = (50, 100)
 PRIORITY_STEP = 10
 
 
@@ -182,9 +191,12 @@ class AwsNetwork:
     #: The VPC to deploy into; None: a new VPC with `vpc_cidr`, a public and a private subnet per zone.
     existing: AwsExistingVpc | None
     vpc_cidr: str
+    #: A new VPC is cut in 2**subnet_newbits subnets: public ones first, private ones from the middle.
+    subnet_newbits: int
     zones: tuple[str, ...]
     flow_log_group: str
     flow_log_role: str
+    flow_log_retention_days: int
 
 
 @dataclass(frozen=True)
@@ -462,9 +474,11 @@ def _network(settings: AwsCloud, prefix: str) -> AwsNetwork:
             private_subnet_ids=tuple(existing.private_subnet_ids),
         ),
         vpc_cidr=str(settings.network.vpc_cidr),
+        subnet_newbits=SUBNET_NEWBITS,
         zones=tuple(settings.zones),
         flow_log_group=names.flow_log_group(prefix),
         flow_log_role=names.flow_log_role(prefix),
+        flow_log_retention_days=LOG_RETENTION_DAYS,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from llmdeploy.status.names import HASH_CHARS, digest, short_name
+from llmdeploy.clouds.naming import HASH_CHARS, digest, short_name
 
 #: GCP resource names: at most 63 characters (RFC 1035 labels).
 NAME_LIMIT = 63
