@@ -15,6 +15,9 @@ from pathlib import Path
 from llmdeploy.routing.harness.procs import free_port, stop, wait_http
 
 ROUTER_BINARY = "vllm-router"
+# cache_aware sends a prefix miss to one worker until its in-flight count exceeds the least loaded one's by
+# --balance-abs-threshold (default 64, far above a replica's batch): the guard is set to half a batch.
+BALANCE_GUARD = ("--balance-abs-threshold", "8", "--balance-rel-threshold", "1.5")
 
 
 def router_binary() -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zlib
 from typing import Any
 
 import gevent  # type: ignore[import-untyped]
@@ -30,7 +31,9 @@ def _body(record: dict[str, Any]) -> dict[str, Any]:
     if _ROUTE.endswith("chat/completions"):
         body["messages"] = [{"role": "user", "content": record["prompt"]}]
     else:
-        body["prompt"] = record["prompt"]
+        # Token ids, not text: vllm-router 0.1.17's cache_aware policy matches token ids and counts a
+        # text-only request as `missing_tokens` (vllm_router_prefix_routing_decisions_total).
+        body["prompt"] = [zlib.crc32(word.encode()) % 128_256 for word in record["prompt"].split()]
     return body
 
 

@@ -63,8 +63,13 @@ def _chunk(state: dict[str, Any], chat: bool, text: str, finish: str | None) -> 
 async def _complete(request: web.Request, chat: bool) -> web.StreamResponse:
     state = request.app[_STATE]
     body = await request.json()
-    text = _chat_prompt(body.get("messages", [])) if chat else str(body.get("prompt", ""))
-    prompt = tokens_of(text)
+    raw = body.get("prompt", "")
+    if chat:
+        prompt = tokens_of(_chat_prompt(body.get("messages", [])))
+    elif isinstance(raw, list):  # token ids, as the OpenAI completions API allows
+        prompt = [str(token) for token in raw]
+    else:
+        prompt = tokens_of(str(raw))
     max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)
     tokens = request.app[_ENGINE].generate(prompt, max_tokens)
     headers = {"x-standin-id": state["name"]}
