@@ -20,11 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmdeploy.routing.harness import loadgen
+from llmdeploy.routing.harness.client import complete, token_ids
 from llmdeploy.routing.harness.fleet import Fleet
 from llmdeploy.routing.harness.front import BALANCE_GUARD, start_nginx, start_router, stop_all
-from llmdeploy.routing.harness.measure import Summary, summarize
+from llmdeploy.routing.harness.measure import Summary, percentile, summarize
 from llmdeploy.routing.harness.trace import SharedPrefixShape, TraceRequest, azure_trace, shared_prefix
-from tests.routing.client import complete, token_ids
 
 
 def _run(
@@ -92,12 +92,36 @@ def _overhead(scale: float, work: Path) -> None:
         print(figures[label][0].row(f"{label}: light"))
         print(figures[label][1].row(f"{label}: burst"))
     (direct_light, direct_burst), (layer_light, layer_burst) = figures["direct"], figures["layered"]
+    _paired_overhead(scale, work)
     loss = (1 - layer_burst.output_tokens_per_s / direct_burst.output_tokens_per_s) * 100
     added_ms = (layer_light.ttft_p50_s - direct_light.ttft_p50_s) * 1000
     print(
         f"router+nginx overhead: p50 TTFT +{added_ms:.2f} ms, "
         f"saturated throughput loss {loss:.1f}% (goals: <=2 ms, <=5%)"
     )
+
+
+def _paired_overhead(scale: float, work: Path, pairs: int = 200) -> None:
+    """One request at a time, alternating direct and through nginx+router to the same replica, so the
+    machine's load hits both alike; the median of the paired differences is the layer's cost."""
+    fleet = Fleet(time_scale=scale)
+    try:
+        (replica,) = fleet.scale_up(1)
+        router = start_router([replica.url], "cache_aware", *BALANCE_GUARD)
+        nginx = start_nginx([router.url], work / "paired")
+        try:
+            prompt = token_ids(" ".join(f"w{i}" for i in range(64)))
+            differences = []
+            for _ in range(pairs):
+                direct = complete(replica.url, prompt)[1]
+                layered = complete(nginx.url, prompt)[1]
+                differences.append(layered - direct)
+        finally:
+            stop_all(nginx.process, router.process)
+    finally:
+        fleet.stop()
+    median_ms = percentile(differences, 50) * 1000
+    print(f"paired overhead over {pairs} sequential requests: median +{median_ms:.2f} ms")
 
 
 def _agreement(replicas: int, scale: float, prefixes: int = 40) -> None:

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from llmdeploy.routing.harness import loadgen
+from llmdeploy.routing.harness.client import complete, token_ids, words
 from llmdeploy.routing.harness.fleet import Fleet
 from llmdeploy.routing.harness.front import BALANCE_GUARD, router_binary, start_nginx, start_router, stop_all
 from llmdeploy.routing.harness.measure import succeeded, summarize
 from llmdeploy.routing.harness.trace import SharedPrefixShape, shared_prefix
-from tests.routing.client import complete, token_ids, words
 
 pytestmark = [
     pytest.mark.skipif(router_binary() is None, reason="no vllm-router (pip install -e '.[dev]')"),

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from llmdeploy.routing.harness.client import complete, words
 from llmdeploy.routing.harness.fleet import Fleet, Replica
-from tests.routing.client import complete, words
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""A plain HTTP client for the routing tests (urllib; the load generator has its own)."""
+"""A plain HTTP client (urllib) for one-off requests: the tests, the paired overhead measurement."""
 
 from __future__ import annotations
 
