@@ -145,42 +145,54 @@ def _agreement(replicas: int, scale: float, prefixes: int = 40) -> None:
         fleet.stop()
 
 
-def _preemptions(replicas: int, scale: float, count: int, work: Path) -> None:
-    """Layer only: notice (health 503), kill after 30 s / scale, start a replacement and add it."""
-    requests = shared_prefix(SharedPrefixShape(sessions=24, turns=4, session_rate_per_s=2.0))
+def _preemptions(replicas: int, scale: float, count: int, work: Path, mode: str) -> None:
+    """Notice (health 503), kill after 30 s / scale, every `gap` seconds the oldest live replica.
+
+    membership: the router is told at the notice (remove_worker, what membership.py does) and a
+    replacement is added; router-health: only the router's own health checks notice (1 s interval);
+    baseline: nginx least_conn over the replicas, no active health checks, no replacements.
+    """
+    gap = 1.0
+    requests = shared_prefix(
+        SharedPrefixShape(sessions=max(24, int(count * gap * 2)), session_rate_per_s=2.0)
+    )
     fleet = Fleet(time_scale=scale)
+    processes = []
     try:
         fleet.scale_up(replicas)
-        router = start_router(
-            fleet.ready_urls(),
-            "cache_aware",
-            *BALANCE_GUARD,
-            "--health-check-interval-secs",
-            "1",
-            "--health-failure-threshold",
-            "1",
-        )
-        nginx = start_nginx([router.url], work / "preempt")
+        router = None
+        if mode == "baseline":
+            nginx = start_nginx(fleet.ready_urls(), work / f"preempt-{mode}", "least_conn")
+        else:
+            checks = ("--health-check-interval-secs", "1", "--health-failure-threshold", "1")
+            router = start_router(fleet.ready_urls(), "cache_aware", *BALANCE_GUARD, *checks)
+            processes.append(router.process)
+            nginx = start_nginx([router.url], work / f"preempt-{mode}")
+        processes.append(nginx.process)
 
         def chaos() -> None:
-            for victim in list(fleet.replicas)[:count]:
-                time.sleep(2.0)
+            for _ in range(count):
+                time.sleep(gap)
+                victim = next(r for r in fleet.replicas if r.alive and not r.draining)
                 fleet.preempt(victim, 30.0 / scale)
-                router.remove_worker(victim.url)  # what membership.py does on a notice
+                if mode == "baseline" or router is None:
+                    continue
+                if mode == "membership":
+                    router.remove_worker(victim.url)
                 (fresh,) = fleet.scale_up(1)
                 router.add_worker(fresh.url)
 
         thread = threading.Thread(target=chaos)
         thread.start()
         try:
-            summary = summarize(loadgen.run(nginx.url, requests, work / "load-preempt", users=128))
+            summary = summarize(loadgen.run(nginx.url, requests, work / f"load-preempt-{mode}", users=128))
         finally:
             thread.join()
-            stop_all(nginx.process, router.process)
     finally:
+        stop_all(*processes)
         fleet.stop()
-    print(summary.row(f"{count} preemptions"))
-    print(f"failed requests over {count} preemptions (notice {30.0 / scale:.1f} s): {summary.failed}")
+    print(summary.row(f"preempt: {mode}"))
+    print(f"failed requests over {count} preemptions ({mode}, notice {30.0 / scale:.1f} s): {summary.failed}")
 
 
 def main() -> None:
@@ -188,7 +200,7 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=8)
     parser.add_argument("--time-scale", type=float, default=10.0)
     parser.add_argument("--sessions", type=int, default=48)
-    parser.add_argument("--preemptions", type=int, default=4)
+    parser.add_argument("--preemptions", type=int, default=20)
     parser.add_argument("--session-rate", type=float, default=12.0, help="new chat sessions per second")
     parser.add_argument("--azure-rows", type=int, default=0, help="also replay this many Azure trace rows")
     parser.add_argument("--azure-speedup", type=float, default=1.0)
@@ -217,7 +229,9 @@ def main() -> None:
     if "agreement" in parts:
         _agreement(args.replicas, 1.0)
     if "preempt" in parts:
-        _preemptions(4, args.time_scale, args.preemptions, work)
+        for mode in ("membership", "router-health", "baseline"):
+            count = args.preemptions if mode != "baseline" else min(args.preemptions, 3)
+            _preemptions(4, args.time_scale, count, work, mode)
     print(f"load average after: {os.getloadavg()}")
 
 
