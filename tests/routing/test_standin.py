@@ -51,6 +51,7 @@ def test_a_drain_notice_fails_health_but_keeps_serving() -> None:
                 urllib.request.urlopen(f"{replica.url}/health", timeout=5).close()
         assert health.value.code == 503
         assert fleet.ready_urls() == []
+        assert fleet.states() == [(replica.url, "draining")]
         answer, _ = complete(replica.url, words("late", 10))
         assert answer["usage"]["completion_tokens"] == 1
     finally:

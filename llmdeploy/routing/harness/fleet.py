@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ class Replica:
     port: int
     process: subprocess.Popen[bytes]
     draining: bool = False
+    booted: bool = False
 
     @property
     def url(self) -> str:
@@ -47,12 +49,33 @@ class Fleet:
         started = [self._spawn(f"r{len(self.replicas) + i + 1}") for i in range(count)]
         self.replicas.extend(started)
         for replica in started:
-            wait_http(f"{replica.url}/health", replica.process)
+            for _attempt in range(3):
+                if self._answers_as_itself(replica):
+                    replica.booted = True
+                    break
+                # A free port can be taken between picking and binding (other sessions share this
+                # machine): the child then exits, and whatever answered was not it. Try a new port.
+                stop(replica.process)
+                fresh = self._spawn(replica.name)
+                replica.port, replica.process = fresh.port, fresh.process
+            else:
+                raise RuntimeError(f"stand-in {replica.name} did not start")
         return started
 
     def ready_urls(self) -> list[str]:
-        """The replicas a router may choose: alive and not draining."""
-        return [r.url for r in self.replicas if r.alive and not r.draining]
+        """The replicas a router may choose: booted, alive and not draining."""
+        return [url for url, state in self.states() if state == "ready"]
+
+    def states(self) -> list[tuple[str, str]]:
+        """Each live replica's URL and state in the membership agent's terms: booting, ready, draining.
+
+        This is the harness's replica-set source: what a cloud's group and target health report.
+        """
+        return [
+            (r.url, "draining" if r.draining else "ready" if r.booted else "booting")
+            for r in self.replicas
+            if r.alive
+        ]
 
     def notice(self, replica: Replica) -> None:
         """The spot/drain notice: the replica's health turns 503; it keeps serving what it admitted."""
@@ -72,6 +95,15 @@ class Fleet:
             timer.cancel()
         for replica in self.replicas:
             stop(replica.process)
+
+    @staticmethod
+    def _answers_as_itself(replica: Replica) -> bool:
+        try:
+            wait_http(f"{replica.url}/health", replica.process)
+            with urllib.request.urlopen(f"{replica.url}/health", timeout=5) as answer:
+                return bool(answer.headers.get("x-standin-id") == replica.name)
+        except (RuntimeError, OSError):
+            return False
 
     def _spawn(self, name: str) -> Replica:
         port = free_port()

@@ -127,9 +127,11 @@ async def _chat(request: web.Request) -> web.StreamResponse:
 
 
 async def _health(request: web.Request) -> web.Response:
-    if request.app[_STATE]["draining"]:
-        return web.Response(status=503, text="draining")
-    return web.Response(text="ok")
+    state = request.app[_STATE]
+    headers = {"x-standin-id": state["name"]}
+    if state["draining"]:
+        return web.Response(status=503, text="draining", headers=headers)
+    return web.Response(text="ok", headers=headers)
 
 
 async def _models(request: web.Request) -> web.Response:
