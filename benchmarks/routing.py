@@ -195,6 +195,38 @@ def _preemptions(replicas: int, scale: float, count: int, work: Path, mode: str)
     print(f"failed requests over {count} preemptions ({mode}, notice {30.0 / scale:.1f} s): {summary.failed}")
 
 
+def _at_zero(scale: float, work: Path, boot_s: float = 3.0) -> None:
+    """A fleet at zero behind nginx+router, without the hold gate: requests for `boot_s` seconds,
+    while a replica boots (the scale-up) and is added to the router. Counts client 5xx.
+
+    With llmdeploy.routing.hold the gate sits in front of the router, holds these requests and calls
+    Fleet.scale_up as its hook; this scenario is the figure the gate must bring to zero.
+    """
+    requests = shared_prefix(
+        SharedPrefixShape(prefixes=2, prefix_tokens=100, sessions=30, turns=1, session_rate_per_s=5)
+    )
+    fleet = Fleet(time_scale=scale)
+    router = start_router([], "cache_aware", *BALANCE_GUARD)
+    nginx = start_nginx([router.url], work / "zero")
+
+    def wake() -> None:
+        time.sleep(boot_s)
+        (replica,) = fleet.scale_up(1)
+        router.add_worker(replica.url)
+
+    thread = threading.Thread(target=wake)
+    thread.start()
+    try:
+        results = loadgen.run(nginx.url, requests, work / "load-zero", users=32)
+    finally:
+        thread.join()
+        stop_all(nginx.process, router.process)
+        fleet.stop()
+    server_errors = sum(1 for r in results if r["status"] >= 500)
+    print(f"at zero without the hold gate: {server_errors}/{len(results)} client 5xx", end=" ")
+    print(f"(one replica ready after ~{boot_s:.0f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=8)
@@ -204,7 +236,7 @@ def main() -> None:
     parser.add_argument("--session-rate", type=float, default=12.0, help="new chat sessions per second")
     parser.add_argument("--azure-rows", type=int, default=0, help="also replay this many Azure trace rows")
     parser.add_argument("--azure-speedup", type=float, default=1.0)
-    parser.add_argument("--parts", default="main,overhead,agreement,preempt")
+    parser.add_argument("--parts", default="main,overhead,agreement,zero,preempt")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}; time scale x{args.time_scale}")
     work = Path(tempfile.mkdtemp(prefix="routing-bench-"))
@@ -228,6 +260,8 @@ def main() -> None:
         _overhead(1.0, work)
     if "agreement" in parts:
         _agreement(args.replicas, 1.0)
+    if "zero" in parts:
+        _at_zero(args.time_scale, work)
     if "preempt" in parts:
         for mode in ("membership", "router-health", "baseline"):
             count = args.preemptions if mode != "baseline" else min(args.preemptions, 3)
