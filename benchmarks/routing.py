@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from llmdeploy.routing.harness import loadgen
 from llmdeploy.routing.harness.client import complete, token_ids
 from llmdeploy.routing.harness.fleet import Fleet
-from llmdeploy.routing.harness.front import BALANCE_GUARD, start_nginx, start_router, stop_all
+from llmdeploy.routing.harness.front import BALANCE_GUARD, Router, start_nginx, start_router, stop_all
+from llmdeploy.routing.harness.layer import Layer
 from llmdeploy.routing.harness.measure import Summary, percentile, summarize
 from llmdeploy.routing.harness.trace import SharedPrefixShape, TraceRequest, azure_trace, shared_prefix
 
@@ -148,8 +149,10 @@ def _agreement(replicas: int, scale: float, prefixes: int = 40) -> None:
 def _preemptions(replicas: int, scale: float, count: int, work: Path, mode: str) -> None:
     """Notice (health 503), kill after 30 s / scale, every `gap` seconds the oldest live replica.
 
-    membership: the router is told at the notice (remove_worker, what membership.py does) and a
-    replacement is added; router-health: only the router's own health checks notice (1 s interval);
+    agents: llmdeploy.routing's gate and membership in front (membership removes the draining replica
+    and adds the replacement the harness starts, as the group would); membership: the harness tells the
+    router itself at the notice (remove_worker) and adds the replacement;
+    router-health: only the router's own health checks notice (1 s interval);
     baseline: nginx least_conn over the replicas, no active health checks, no replacements.
     """
     gap = 1.0
@@ -160,14 +163,15 @@ def _preemptions(replicas: int, scale: float, count: int, work: Path, mode: str)
     processes = []
     try:
         fleet.scale_up(replicas)
-        router = None
+        router, layer = None, None
         if mode == "baseline":
             nginx = start_nginx(fleet.ready_urls(), work / f"preempt-{mode}", "least_conn")
         else:
             checks = ("--health-check-interval-secs", "1", "--health-failure-threshold", "1")
             router = start_router(fleet.ready_urls(), "cache_aware", *BALANCE_GUARD, *checks)
             processes.append(router.process)
-            nginx = start_nginx([router.url], work / f"preempt-{mode}")
+            layer = Layer(fleet, router.url).start() if mode == "agents" else None
+            nginx = start_nginx([layer.url if layer else router.url], work / f"preempt-{mode}")
         processes.append(nginx.process)
 
         def chaos() -> None:
@@ -176,6 +180,9 @@ def _preemptions(replicas: int, scale: float, count: int, work: Path, mode: str)
                 victim = next(r for r in fleet.replicas if r.alive and not r.draining)
                 fleet.preempt(victim, 30.0 / scale)
                 if mode == "baseline" or router is None:
+                    continue
+                if mode == "agents":
+                    fleet.scale_up(1)
                     continue
                 if mode == "membership":
                     router.remove_worker(victim.url)
@@ -189,6 +196,8 @@ def _preemptions(replicas: int, scale: float, count: int, work: Path, mode: str)
         finally:
             thread.join()
     finally:
+        if layer is not None:
+            layer.stop()
         stop_all(*processes)
         fleet.stop()
     print(summary.row(f"preempt: {mode}"))
@@ -196,35 +205,44 @@ def _preemptions(replicas: int, scale: float, count: int, work: Path, mode: str)
 
 
 def _at_zero(scale: float, work: Path, boot_s: float = 3.0) -> None:
-    """A fleet at zero behind nginx+router, without the hold gate: requests for `boot_s` seconds,
-    while a replica boots (the scale-up) and is added to the router. Counts client 5xx.
-
-    With llmdeploy.routing.hold the gate sits in front of the router, holds these requests and calls
-    Fleet.scale_up as its hook; this scenario is the figure the gate must bring to zero.
+    """Requests at a fleet at zero behind nginx+router, for a few seconds: without the hold gate (a helper
+    thread starts a replica after `boot_s` and adds it), then with llmdeploy.routing's gate and membership
+    (the gate holds, calls Fleet.scale_up once per burst, membership adds the replica). Counts client 5xx.
     """
     requests = shared_prefix(
         SharedPrefixShape(prefixes=2, prefix_tokens=100, sessions=30, turns=1, session_rate_per_s=5)
     )
-    fleet = Fleet(time_scale=scale)
-    router = start_router([], "cache_aware", *BALANCE_GUARD)
-    nginx = start_nginx([router.url], work / "zero")
+    for gated in (False, True):
+        fleet = Fleet(time_scale=scale)
+        router = start_router([], "cache_aware", *BALANCE_GUARD)
+        layer = Layer(fleet, router.url).start() if gated else None
+        nginx = start_nginx([layer.url if layer else router.url], work / f"zero-{gated}")
 
-    def wake() -> None:
-        time.sleep(boot_s)
-        (replica,) = fleet.scale_up(1)
-        router.add_worker(replica.url)
+        def wake(fleet: Fleet = fleet, router: Router = router) -> None:
+            time.sleep(boot_s)
+            (replica,) = fleet.scale_up(1)
+            router.add_worker(replica.url)
 
-    thread = threading.Thread(target=wake)
-    thread.start()
-    try:
-        results = loadgen.run(nginx.url, requests, work / "load-zero", users=32)
-    finally:
-        thread.join()
-        stop_all(nginx.process, router.process)
-        fleet.stop()
-    server_errors = sum(1 for r in results if r["status"] >= 500)
-    print(f"at zero without the hold gate: {server_errors}/{len(results)} client 5xx", end=" ")
-    print(f"(one replica ready after ~{boot_s:.0f} s)")
+        thread = threading.Thread(target=wake)
+        if not gated:
+            thread.start()
+        try:
+            results = loadgen.run(nginx.url, requests, work / f"load-zero-{gated}", users=32)
+        finally:
+            if not gated:
+                thread.join()
+            if layer is not None:
+                layer.stop()
+            stop_all(nginx.process, router.process)
+            fleet.stop()
+        server_errors = sum(1 for r in results if r["status"] >= 500)
+        label = "with the hold gate" if gated else "without the hold gate"
+        print(f"at zero {label}: {server_errors}/{len(results)} client 5xx,", end=" ")
+        print(
+            f"{sum(1 for r in results if r['status'] == 429)} 429, {summarize(results).failed} failed in all",
+            end="",
+        )
+        print(f", scale-ups called {layer.metrics.scale_ups}" if layer else "")
 
 
 def main() -> None:
@@ -236,6 +254,7 @@ def main() -> None:
     parser.add_argument("--session-rate", type=float, default=12.0, help="new chat sessions per second")
     parser.add_argument("--azure-rows", type=int, default=0, help="also replay this many Azure trace rows")
     parser.add_argument("--azure-speedup", type=float, default=1.0)
+    parser.add_argument("--preempt-modes", default="agents,membership,router-health,baseline")
     parser.add_argument("--parts", default="main,overhead,agreement,zero,preempt")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}; time scale x{args.time_scale}")
@@ -262,8 +281,9 @@ def main() -> None:
         _agreement(args.replicas, 1.0)
     if "zero" in parts:
         _at_zero(args.time_scale, work)
+    modes = [m for m in ("agents", "membership", "router-health", "baseline") if m in args.preempt_modes]
     if "preempt" in parts:
-        for mode in ("membership", "router-health", "baseline"):
+        for mode in modes:
             count = args.preemptions if mode != "baseline" else min(args.preemptions, 3)
             _preemptions(4, args.time_scale, count, work, mode)
     print(f"load average after: {os.getloadavg()}")
