@@ -1,9 +1,11 @@
 """Request-layer benchmark on loopback: vllm-router (cache_aware) behind nginx vs nginx least_conn.
 
-Run: python benchmarks/routing.py [--replicas 8] [--time-scale 10] [--sessions 48] [--preemptions 4]
-Stand-in durations are the cited Llama-3.1-8B/H100 timings multiplied by --time-scale, so Python's own
-overhead on a small machine stays small against them; TTFTs are printed as measured (scaled), and
-divided by the scale in brackets. Preemption notices are 30 s divided by the scale.
+Run: python benchmarks/routing.py [--replicas 8] [--time-scale 10] [--sessions 48] [--session-rate 12]
+         [--preemptions 20] [--azure-rows 150] [--parts main,overhead,agreement,zero,preempt]
+About 10 minutes on 2 shared cores. Stand-in durations are the cited Llama-3.1-8B/H100 timings multiplied
+by --time-scale, so Python's own overhead on a small machine stays small against them; TTFTs print as
+measured, i.e. scaled (divide by the scale for H100 time). Preemption notices are 30 s divided by the
+scale. The overhead and agreement parts run unscaled (x1).
 """
 
 from __future__ import annotations
