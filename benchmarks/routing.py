@@ -149,7 +149,7 @@ def _agreement(replicas: int, scale: float, prefixes: int = 40) -> None:
 
 
 def _preemptions(replicas: int, scale: float, count: int, work: Path, mode: str) -> None:
-    """Notice (health 503), kill after 30 s / scale, every `gap` seconds the oldest live replica.
+    """Notice (health 503), kill after 30 s / scale; then the next oldest live replica, one at a time.
 
     agents: llmdeploy.routing's gate and membership in front (membership removes the draining replica
     and adds the replacement the harness starts, as the group would); membership: the harness tells the
@@ -157,7 +157,7 @@ def _preemptions(replicas: int, scale: float, count: int, work: Path, mode: str)
     router-health: only the router's own health checks notice (1 s interval);
     baseline: nginx least_conn over the replicas, no active health checks, no replacements.
     """
-    gap = 1.0
+    gap = 30.0 / scale + 1.0  # one replica draining at a time, as spot reclaims usually come
     requests = shared_prefix(
         SharedPrefixShape(sessions=max(24, int(count * gap * 2)), session_rate_per_s=2.0)
     )
