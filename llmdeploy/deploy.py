@@ -206,16 +206,14 @@ def run_stacks(
 
 def deployed(targets: Sequence[StackTarget], config: EnvironmentConfig) -> list[DeployedStack]:
     """The cloud stacks as deployed, for the promotion gates (their outputs read from the state)."""
-    window = config.monitoring.alarms.evaluation_minutes
+    plan = build_plan(config)
     return [
         DeployedStack(
             cloud=target.cloud.cloud,
-            env=config.name,
             stack=target.stack,
-            settings=target.cloud.settings,
+            plan=plan,
             outputs=target.runner.output(),
             environ=target.environ,
-            window_minutes=window,
         )
         for target in targets
         if target.cloud is not None

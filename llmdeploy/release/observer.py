@@ -7,14 +7,15 @@ and is imported only when that cloud is deployed (boto3 and friends are slow to 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from llmdeploy.catalog import Cloud
 from llmdeploy.config.clouds import AwsCloud, AzureCloud, GcpCloud
 from llmdeploy.config.model import Slot
 from llmdeploy.errors import OperationError
+from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.release.gates import CloudSample
 
 #: Clouds with an observer module (`llmdeploy.release.<cloud>`, defining `observer(stack)`).
@@ -26,15 +27,27 @@ class DeployedStack:
     """A cloud stack after apply: what an observer needs to find the slot's resources."""
 
     cloud: Cloud
-    #: The environment (file name) the stack belongs to, for "apply it" hints.
-    env: str
     stack: str
-    settings: AwsCloud | GcpCloud | AzureCloud
+    #: The environment the stack was applied from: every name an observer reads resolves from it.
+    plan: DeploymentPlan
+    #: Terraform's outputs: read only for ids the cloud assigns (ARNs, addresses).
     outputs: Mapping[str, object]
     #: The environment the stack was applied with (credentials, endpoints such as an emulator's).
     environ: Mapping[str, str]
-    #: Minutes of request history the error rate is computed over.
-    window_minutes: int
+
+    @property
+    def env(self) -> str:
+        """The environment (file name) the stack belongs to, for "apply it" hints."""
+        return self.plan.env
+
+    @property
+    def settings(self) -> AwsCloud | GcpCloud | AzureCloud:
+        return self.plan.cloud(self.cloud).settings
+
+    @property
+    def window_minutes(self) -> int:
+        """Minutes of request history the error rate is computed over."""
+        return self.plan.monitoring.alarms.evaluation_minutes
 
 
 class HealthObserver(Protocol):
@@ -61,6 +74,30 @@ def observer_for(stack: DeployedStack) -> HealthObserver:
     from llmdeploy.clouds import driver  # the clouds' contract imports this module's records
 
     return driver(stack.cloud).observer(stack)
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_Fleet = TypeVar("_Fleet", bound=_Named)
+
+
+def planned_fleet(stack: DeployedStack, fleets: Iterable[_Fleet], model: str, slot: Slot) -> _Fleet:
+    """The resolved fleet `<model>-<slot>` of a stack.
+
+    Raises:
+        OperationError: the environment has no such fleet on this cloud.
+    """
+    found = next((fleet for fleet in fleets if fleet.name == f"{model}-{slot}"), None)
+    if found is None:
+        raise OperationError(
+            f"Environment {stack.env} has no {slot} fleet of model {model} on {stack.cloud} (stack "
+            f"{stack.stack}). Check the model name, and that the model runs on {stack.cloud} in the "
+            "environment file."
+        )
+    return found
 
 
 def fleet_outputs(stack: DeployedStack, model: str, slot: Slot) -> Mapping[str, object]:

@@ -16,11 +16,12 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from llmdeploy.aws_session import aws_client
+from llmdeploy.clouds.aws.resolve import resolve
 from llmdeploy.config.clouds import AwsCloud
 from llmdeploy.config.model import Slot
 from llmdeploy.errors import OperationError
 from llmdeploy.release.gates import CloudSample
-from llmdeploy.release.observer import DeployedStack, fleet_outputs
+from llmdeploy.release.observer import DeployedStack, fleet_outputs, planned_fleet
 
 ELB_NAMESPACE = "AWS/ApplicationELB"
 #: CloudWatch's resolution for load balancer metrics.
@@ -35,17 +36,18 @@ class AwsObserver:
     def __init__(self, stack: DeployedStack) -> None:
         assert isinstance(stack.settings, AwsCloud)
         self._stack = stack
+        self._resolved = resolve(stack.plan)
         self._region = stack.settings.region
         self._lb = str(stack.outputs.get("load_balancer_arn_suffix", ""))
         self._elbv2 = aws_client("elbv2", self._region, stack.environ)
         self._cloudwatch = aws_client("cloudwatch", self._region, stack.environ)
 
     def sample(self, model: str, slot: Slot) -> CloudSample:
-        fleet = fleet_outputs(self._stack, model, slot)
-        target_group = str(fleet["target_group_arn"])
+        # The target group's ARN is AWS's to assign: only it comes from the outputs.
+        target_group = str(fleet_outputs(self._stack, model, slot)["target_group_arn"])
         # Only the alarms that judge a release: latency and replica counts page, but would roll back
         # a healthy release (long generations, a spot reclaim).
-        alarms = [str(name) for name in _list(fleet.get("gate_alarm_names"))]
+        alarms = list(planned_fleet(self._stack, self._resolved.fleets, model, slot).gate_alarm_names)
         try:
             errors, requests = self._requests(target_group)
             return CloudSample(
@@ -108,7 +110,3 @@ def _sum_query(query_id: str, metric: str, dimensions: list[dict[str, str]]) -> 
             "Stat": "Sum",
         },
     }
-
-
-def _list(value: object) -> list[object]:
-    return list(value) if isinstance(value, list | tuple) else []

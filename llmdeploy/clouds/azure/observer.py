@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -29,11 +29,11 @@ from azure.mgmt.alertsmanagement import AlertsManagementClient
 from azure.mgmt.monitor import MonitorManagementClient
 
 from llmdeploy.clouds.azure.names import USER_DATA_BUNDLE
+from llmdeploy.clouds.azure.resolve import resolve
 from llmdeploy.clouds.azure.status import AzureClients, ResourceGroup, count_vms, sign_in, stack_subscription
 from llmdeploy.config.model import Slot
-from llmdeploy.errors import OperationError
 from llmdeploy.release.gates import CloudSample
-from llmdeploy.release.observer import DeployedStack, fleet_outputs, output_list
+from llmdeploy.release.observer import DeployedStack, fleet_outputs, output_list, planned_fleet
 
 FRONT_DOOR_NAMESPACE = "Microsoft.Cdn/profiles"
 ORIGIN_REQUESTS = "OriginRequestCount"
@@ -73,29 +73,22 @@ class AzureObserver:
 
     def __init__(self, stack: DeployedStack, clients: AzureObserverClients) -> None:
         self._stack, self._clients = stack, clients
+        self._resolved = resolve(stack.plan)
         self._subscription = stack_subscription(stack.stack, stack.settings)
-        self._group = ResourceGroup(stack.stack, stack.env, _resource_group(stack))
+        self._group = ResourceGroup(stack.stack, stack.env, self._resolved.name)
 
     def sample(self, model: str, slot: Slot) -> CloudSample:
-        fleet = fleet_outputs(self._stack, model, slot)
-        _, vms = self._group.scale_set_vms(self._clients.status.compute, str(fleet["scale_set"]))
-        bundle = self._bundle(fleet)
+        fleet = planned_fleet(self._stack, self._resolved.fleets, model, slot)
+        _, vms = self._group.scale_set_vms(self._clients.status.compute, fleet.scale_set)
         return CloudSample(
             cloud="azure",
-            healthy=count_vms([vm for vm in vms if self._runs(vm.name, bundle)]).healthy,
-            firing_alarms=self._firing(output_list(fleet, "alert_names")),
-            error_rate_percent=self._error_rate(output_list(fleet, "origin_metric_values")),
+            healthy=count_vms([vm for vm in vms if self._runs(vm.name, fleet.bundle_digest)]).healthy,
+            firing_alarms=self._firing(fleet.alert_names),
+            # The origin's public address is Azure's to assign: only it comes from the outputs.
+            error_rate_percent=self._error_rate(
+                output_list(fleet_outputs(self._stack, model, slot), "origin_metric_values")
+            ),
         )
-
-    def _bundle(self, fleet: Mapping[str, object]) -> str:
-        bundle = fleet.get("bundle")
-        if not isinstance(bundle, str) or not bundle:
-            raise OperationError(
-                f"Stack {self._stack.stack}: its `fleets` output has no boot bundle digest (applied by an "
-                f"older llmdeploy). Apply it again (`llmdeploy apply {self._stack.env} --cloud azure`), "
-                "then run the command again."
-            )
-        return bundle
 
     def _runs(self, vm: str, bundle: str) -> bool:
         """Whether the VM was created from the scale set model holding `bundle` (its user data says)."""
@@ -156,16 +149,6 @@ class AzureObserver:
 def observer(stack: DeployedStack) -> AzureObserver:
     """The entry point `llmdeploy.release.observer` looks up."""
     return AzureObserver(stack, AzureObserverClients.connect(stack_subscription(stack.stack, stack.settings)))
-
-
-def _resource_group(stack: DeployedStack) -> str:
-    group = stack.outputs.get("resource_group")
-    if not isinstance(group, str) or not group:
-        raise OperationError(
-            f"Stack {stack.stack} has no `resource_group` output. Apply the environment first "
-            f"(`llmdeploy apply {stack.env} --cloud azure`), then run the command again."
-        )
-    return group
 
 
 def _by_status_group(series: Iterable[Any]) -> dict[str, float]:

@@ -27,12 +27,13 @@ from google.auth.exceptions import DefaultCredentialsError
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import monitoring_v3
 
+from llmdeploy.clouds.gcp.resolve import resolve
 from llmdeploy.clouds.gcp.status import GcpClients, GcpProject
 from llmdeploy.config.clouds import GcpCloud
 from llmdeploy.config.model import Slot
 from llmdeploy.errors import OperationError
 from llmdeploy.release.gates import CloudSample
-from llmdeploy.release.observer import DeployedStack, fleet_outputs, output_list
+from llmdeploy.release.observer import DeployedStack, planned_fleet
 
 MONITORING_ENDPOINT = "https://monitoring.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -115,16 +116,16 @@ class GcpObserver:
         settings = stack.settings
         assert isinstance(settings, GcpCloud)
         self._stack, self._clients = stack, clients
+        self._resolved = resolve(stack.plan)
         self._gcp = GcpProject(clients.compute, stack.stack, stack.env, settings.project_id, settings.region)
 
     def sample(self, model: str, slot: Slot) -> CloudSample:
-        fleet = fleet_outputs(self._stack, model, slot)
-        service = str(fleet["backend_service"])
+        fleet = planned_fleet(self._stack, self._resolved.fleets, model, slot)
         return CloudSample(
             cloud="gcp",
-            healthy=self._healthy(service, output_list(fleet, "instance_groups")),
-            firing_alarms=self._firing(output_list(fleet, "alert_names")),
-            error_rate_percent=self._error_rate(service),
+            healthy=self._healthy(fleet.service, list(fleet.group_names)),
+            firing_alarms=self._firing(list(fleet.alerts.values())),
+            error_rate_percent=self._error_rate(fleet.service),
         )
 
     def _healthy(self, service: str, groups: list[str]) -> int:

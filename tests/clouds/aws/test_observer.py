@@ -3,12 +3,14 @@ error rate covers (so the gate can tell noise from a failing release)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from llmdeploy.clouds.aws.observer import AwsObserver
-from llmdeploy.config.clouds import AwsCloud
+from llmdeploy.clouds.aws.resolve import resolve
+from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.release.observer import DeployedStack
 from tests.fixtures_aws import AwsClient
 
@@ -63,30 +65,18 @@ def _requests(aws_client: AwsClient, target_group: str, errors: int, requests: i
 
 
 def test_only_gate_alarms_fail_a_gate_and_the_rate_comes_with_its_request_count(
-    aws_client: AwsClient, aws_env: dict[str, str], unique_name: str
+    aws_client: AwsClient, aws_env: dict[str, str], prod_plan: DeploymentPlan, unique_name: str
 ) -> None:
+    plan = replace(prod_plan, project=unique_name)  # alarm names unique in the shared emulator
+    fleet = resolve(plan).fleet("translate-fr-green")
     target_group = _target_group(aws_client, unique_name)
-    gate = _alarm(aws_client, f"{unique_name}-5xx-rate", "ALARM")
-    page = _alarm(aws_client, f"{unique_name}-p99-latency", "ALARM")
+    gate = _alarm(aws_client, fleet.alarms.error_rate.name, "ALARM")
+    page = _alarm(aws_client, fleet.alarms.latency.name, "ALARM")
     _requests(aws_client, target_group, errors=1, requests=2)
-    stack = DeployedStack(
-        cloud="aws",
-        env="demo",
-        stack="demo-aws",
-        settings=AwsCloud(region="us-east-1", zones=["us-east-1a", "us-east-1b"]),
-        outputs={
-            "load_balancer_arn_suffix": LB,
-            "fleets": {
-                "chat-green": {
-                    "target_group_arn": target_group,
-                    "alarm_names": [gate, page],
-                    "gate_alarm_names": [gate],
-                }
-            },
-        },
-        environ=aws_env,
-        window_minutes=5,
-    )
-    sample = AwsObserver(stack).sample("chat", "green")
+    # Only what AWS assigns comes from the outputs: the alarms are found by their resolved names.
+    outputs = {"load_balancer_arn_suffix": LB, "fleets": {fleet.name: {"target_group_arn": target_group}}}
+    stack = DeployedStack(cloud="aws", stack="prod-aws", plan=plan, outputs=outputs, environ=aws_env)
+    sample = AwsObserver(stack).sample("translate-fr", "green")
+    assert gate in fleet.gate_alarm_names and page not in fleet.gate_alarm_names
     assert sample.firing_alarms == (gate,)
     assert (sample.error_rate_percent, sample.requests) == (50.0, 2)

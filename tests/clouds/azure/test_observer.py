@@ -8,21 +8,19 @@ series per `HttpStatusGroup`) and Alerts Management Alerts - Get All (`essential
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from llmdeploy.clouds.azure import names
 from llmdeploy.clouds.azure.observer import AzureObserver, AzureObserverClients
+from llmdeploy.clouds.azure.resolve import resolve
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.release.gates import CloudSample
 from llmdeploy.release.observer import DeployedStack, observer_for
 from tests.clouds.azure.azure_api import (
-    BUNDLE,
     COMPUTE,
     FRONT_DOOR,
     GROUP,
@@ -61,30 +59,19 @@ def observer(prod_plan: DeploymentPlan, api: LoopbackApi, tmp_path: Path) -> Azu
 
 
 def _deployed(plan: DeploymentPlan) -> DeployedStack:
-    """The Azure stack of `plan` after apply, with the outputs the stack writes."""
-    cloud = plan.cloud("azure")
+    """The Azure stack of `plan` after apply: its outputs hold only what Azure assigns (origin IPs)."""
     fleets = {
-        fleet.name: {
-            "model": fleet.model,
-            "slot": fleet.slot,
-            "weight": fleet.traffic.weight,
-            "scale_set": names.scale_set(fleet.name),
-            "origin_host": f"20.0.0.{index}",
-            "origin_metric_values": [f"20.0.0.{index}", f"20.0.0.{index}:80"],
-            "bundle": BUNDLE,
-            "alert_names": [f"{RESOURCE_GROUP}-{fleet.name}-{what}" for what in RULES],
-        }
+        fleet.name: {"origin_metric_values": [f"20.0.0.{index}", f"20.0.0.{index}:80"]}
         for index, fleet in enumerate(plan.fleets_on("azure"), start=1)
     }
     return DeployedStack(
-        cloud="azure",
-        env=plan.env,
-        stack=cloud.stack,
-        settings=cloud.settings,
-        outputs={"fleets": fleets, "resource_group": RESOURCE_GROUP},
-        environ={},
-        window_minutes=plan.monitoring.alarms.evaluation_minutes,
+        cloud="azure", stack=plan.cloud("azure").stack, plan=plan, outputs={"fleets": fleets}, environ={}
     )
+
+
+def _bundle(plan: DeploymentPlan) -> str:
+    """The boot bundle digest of translate-fr's green slot, as the plan resolves it."""
+    return resolve(plan).fleet("translate-fr-green").bundle_digest
 
 
 def _requests(api: LoopbackApi, by_group: dict[tuple[str, str], list[float]]) -> None:
@@ -174,7 +161,7 @@ def _alerts(api: LoopbackApi, *alerts: dict[str, Any]) -> None:
     api.answer("GET", ALERTS, answer)
 
 
-def _green(api: LoopbackApi) -> None:
+def _green(api: LoopbackApi, bundle: str) -> None:
     """translate-fr's green slot: 2 of 4 VMs healthy, its origin alert fired, 8 of 200 requests failed.
 
     Front Door names the origin host:port in the metric (either form is accepted); the blue slot's
@@ -190,6 +177,7 @@ def _green(api: LoopbackApi) -> None:
             ("Spot", RUNNING, UNHEALTHY),
             ("Spot", "PowerState/starting", None),
         ],
+        bundles=[bundle] * 4,
     )
     green, blue = f"{ORIGIN}:80", "20.0.0.1:80"
     _requests(
@@ -210,9 +198,9 @@ def _green(api: LoopbackApi) -> None:
 
 
 def test_reports_healthy_vms_fired_alerts_and_5xx_rate_of_the_slot(
-    observer: AzureObserver, api: LoopbackApi
+    observer: AzureObserver, prod_plan: DeploymentPlan, api: LoopbackApi
 ) -> None:
-    _green(api)
+    _green(api, _bundle(prod_plan))
     assert observer.sample("translate-fr", "green") == CloudSample(
         cloud="azure",
         healthy=2,
@@ -224,7 +212,7 @@ def test_reports_healthy_vms_fired_alerts_and_5xx_rate_of_the_slot(
 def test_asks_for_the_slots_origin_by_status_group_and_fired_alerts_only(
     observer: AzureObserver, prod_plan: DeploymentPlan, api: LoopbackApi
 ) -> None:
-    _green(api)
+    _green(api, _bundle(prod_plan))
     observer.sample("translate-fr", "green")
     [metrics] = api.requests_to(METRICS)
     assert metrics.query["metricnames"] == ["OriginRequestCount"]
@@ -240,38 +228,26 @@ def test_asks_for_the_slots_origin_by_status_group_and_fired_alerts_only(
 
 
 def test_only_vms_created_from_the_current_boot_bundle_count_as_healthy(
-    observer: AzureObserver, api: LoopbackApi
+    observer: AzureObserver, prod_plan: DeploymentPlan, api: LoopbackApi
 ) -> None:
-    _green(api)
+    _green(api, _bundle(prod_plan))
     # A release changed custom_data, but the first healthy VM was made from the previous model.
     scale_set(
         api,
         "translate-fr-green",
         2,
         [("Regular", RUNNING, HEALTHY), ("Spot", RUNNING, HEALTHY)],
-        bundles=["0123456789abcdef", BUNDLE],
+        bundles=["0123456789abcdef", _bundle(prod_plan)],
     )
     assert observer.sample("translate-fr", "green").healthy == 1
     [asked] = api.requests_to(f"{COMPUTE}/virtualMachines/translate-fr-green_00000000")
     assert asked.query["$expand"] == ["userData"]
 
 
-def test_a_stack_applied_without_bundle_digests_says_to_apply_again(
-    prod_plan: DeploymentPlan, api: LoopbackApi, tmp_path: Path
+def test_no_traffic_means_no_error_rate(
+    observer: AzureObserver, prod_plan: DeploymentPlan, api: LoopbackApi
 ) -> None:
-    deployed = _deployed(prod_plan)
-    fleets = {name: {**fleet, "bundle": None} for name, fleet in deployed.outputs["fleets"].items()}
-    clients = AzureObserverClients.connect(
-        SUBSCRIPTION, credential=FakeCredential(), base_url=api.url, connection_verify=trusted(tmp_path)
-    )
-    observer = AzureObserver(replace(deployed, outputs={**deployed.outputs, "fleets": fleets}), clients)
-    _green(api)
-    with pytest.raises(OperationError, match=r"no boot bundle digest.*llmdeploy apply prod --cloud azure"):
-        observer.sample("translate-fr", "green")
-
-
-def test_no_traffic_means_no_error_rate(observer: AzureObserver, api: LoopbackApi) -> None:
-    _green(api)
+    _green(api, _bundle(prod_plan))
     _requests(api, {})
     _alerts(api)
     sample = observer.sample("translate-fr", "green")
@@ -279,9 +255,9 @@ def test_no_traffic_means_no_error_rate(observer: AzureObserver, api: LoopbackAp
 
 
 def test_refused_metrics_name_the_stack_the_api_and_the_credentials(
-    observer: AzureObserver, api: LoopbackApi
+    observer: AzureObserver, prod_plan: DeploymentPlan, api: LoopbackApi
 ) -> None:
-    _green(api)
+    _green(api, _bundle(prod_plan))
     denied = {"error": {"code": "AuthorizationFailed", "message": "No Microsoft.Insights/metrics/read."}}
     api.answer("GET", METRICS, denied, status=403)
     with pytest.raises(OperationError) as raised:
@@ -292,17 +268,6 @@ def test_refused_metrics_name_the_stack_the_api_and_the_credentials(
         f"in resource group {RESOURCE_GROUP} failed: HTTP 403"
     )
     assert "az login" in message
-
-
-def test_a_stack_without_its_resource_group_output_says_to_apply(prod_plan: DeploymentPlan) -> None:
-    deployed = _deployed(prod_plan)
-    without = replace(deployed, outputs={"fleets": deployed.outputs["fleets"]})
-    # Nothing is sent: the observer refuses before its first request.
-    clients = AzureObserverClients.connect(SUBSCRIPTION, credential=FakeCredential())
-    with pytest.raises(
-        OperationError, match=r"prod-azure has no `resource_group` output.*apply prod --cloud"
-    ):
-        AzureObserver(without, clients)
 
 
 def test_promotion_finds_the_azure_observer(prod_plan: DeploymentPlan) -> None:

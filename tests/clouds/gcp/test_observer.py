@@ -77,28 +77,8 @@ def observer(
 
 
 def _deployed(plan: DeploymentPlan) -> DeployedStack:
-    """The GCP stack of `plan` after apply, with the `fleets` output the stack writes."""
-    cloud = plan.cloud("gcp")
-    fleets = {
-        fleet.name: {
-            "model": fleet.model,
-            "slot": fleet.slot,
-            "weight": fleet.weight,
-            "instance_groups": list(fleet.group_names),
-            "backend_service": fleet.service,
-            "alert_names": [fleet.alerts[what] for what in POLICIES],
-        }
-        for fleet in resolve(plan).fleets
-    }
-    return DeployedStack(
-        cloud="gcp",
-        env=plan.env,
-        stack=cloud.stack,
-        settings=cloud.settings,
-        outputs={"fleets": fleets},
-        environ={},
-        window_minutes=plan.monitoring.alarms.evaluation_minutes,
-    )
+    """The GCP stack of `plan` after apply: GCP assigns nothing the gates read, so no outputs."""
+    return DeployedStack(cloud="gcp", stack=plan.cloud("gcp").stack, plan=plan, outputs={}, environ={})
 
 
 def _alert(number: int, policy: str, state: str) -> dict[str, Any]:
@@ -241,8 +221,8 @@ def test_refused_alerts_api_fails_the_sample(
     assert "failed: 403" in message and "Permission monitoring.alerts.list denied" in message
 
 
-def test_a_slot_missing_from_the_outputs_says_to_apply(observer: GcpObserver) -> None:
-    with pytest.raises(OperationError, match=r"no green fleet of model chat .*\(`llmdeploy apply`\)"):
+def test_a_fleet_the_environment_lacks_is_named(observer: GcpObserver) -> None:
+    with pytest.raises(OperationError, match=r"Environment prod has no green fleet of model chat on gcp"):
         observer.sample("chat", "green")
 
 
