@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modules.common import short_name
+from llmdeploy.clouds.naming import short_name
 
 
 def test_short_names_are_kept_as_they_are() -> None:
