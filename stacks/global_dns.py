@@ -16,7 +16,6 @@ from pathlib import Path
 from cdktn import Fn, TerraformOutput, TerraformStack, Token
 from constructs import Construct
 
-from llmdeploy.clouds.aws.resolve import settings_of
 from llmdeploy.plan.global_dns import DNS_PROVIDER
 from llmdeploy.plan.model import DeploymentPlan
 from modules.aws.global_dns import GlobalDns
@@ -38,7 +37,7 @@ class GlobalDnsStack(TerraformStack):
         dns = plan.global_dns
         assert dns is not None
         super().__init__(scope, dns.stack)
-        aws = settings_of(plan) if DNS_PROVIDER in (entry.cloud for entry in plan.clouds) else None
+        aws = plan.settings("aws") if DNS_PROVIDER in (entry.cloud for entry in plan.clouds) else None
         configure_aws_provider(
             self,
             plan,

@@ -9,7 +9,7 @@ from typing import Any
 from llmdeploy import instance, metrics
 from llmdeploy.boot import registry
 from llmdeploy.catalog import Cloud
-from llmdeploy.config.clouds import AwsCloud, AzureCloud, GcpCloud
+from llmdeploy.config.clouds import AzureCloud
 from llmdeploy.engines import PROXY_PORT, EngineName
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 
@@ -69,7 +69,6 @@ def region(plan: DeploymentPlan, cloud: Cloud) -> str:
     settings = plan.cloud(cloud).settings
     if isinstance(settings, AzureCloud):
         return settings.location
-    assert isinstance(settings, AwsCloud | GcpCloud)
     return settings.region
 
 

@@ -90,8 +90,7 @@ class AwsAccount:
 
 def checks(plan: DeploymentPlan, account: AwsAccount) -> list[Check]:
     """Every AWS check of the environment, in a fixed order."""
-    settings = plan.cloud("aws").settings
-    assert isinstance(settings, AwsCloud)
+    settings = plan.settings("aws")
     try:
         account.ec2.describe_account_attributes(AttributeNames=["vpc-max-elastic-ips"])
     except BotoCoreError as error:  # no credentials or no endpoint: no other call would answer either

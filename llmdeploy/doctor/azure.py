@@ -99,8 +99,7 @@ def vault_url(settings: AzureCloud) -> str | None:
 
 def checks(plan: DeploymentPlan, account: AzureAccount) -> list[Check]:
     """Every Azure check of the environment, in a fixed order."""
-    settings = plan.cloud("azure").settings
-    assert isinstance(settings, AzureCloud)
+    settings = plan.settings("azure")
     found = _quota_checks(plan, settings.location, account)
     found += _provider_checks(account)
     return found + [

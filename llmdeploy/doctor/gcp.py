@@ -88,8 +88,7 @@ class GcpAccount:
 
 def checks(plan: DeploymentPlan, account: GcpAccount) -> list[Check]:
     """Every GCP check of the environment, in a fixed order."""
-    settings = plan.cloud("gcp").settings
-    assert isinstance(settings, GcpCloud)
+    settings = plan.settings("gcp")
     needs = capacity_needs(plan.fleets_on("gcp"), _metric_of, gpus)
     found = _quota_checks(account, settings, needs)
     return found + [

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from llmdeploy.catalog import Cloud
-from llmdeploy.config.clouds import AwsCloud, AzureCloud
+from llmdeploy.config.clouds import AwsCloud, GcpCloud
 from llmdeploy.doctor.model import Check
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
@@ -32,11 +32,10 @@ def _checks(plan: DeploymentPlan, cloud: Cloud, environ: Mapping[str, str]) -> l
         from llmdeploy.doctor import aws
 
         return aws.checks(plan, aws.AwsAccount.connect(settings.region, environ))
-    if cloud == "gcp":
+    if isinstance(settings, GcpCloud):
         from llmdeploy.doctor import gcp
 
         return gcp.checks(plan, gcp.GcpAccount.connect())
-    assert isinstance(settings, AzureCloud)
     from llmdeploy.clouds.azure.status import stack_subscription
     from llmdeploy.doctor import azure
 

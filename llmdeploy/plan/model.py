@@ -7,6 +7,7 @@ these frozen records; they never compute sizes, weights, defaults or policy them
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, overload
 
 from llmdeploy.catalog import Cloud, InstanceType
 from llmdeploy.config.clouds import AwsCloud, AzureCloud, GcpCloud
@@ -121,6 +122,16 @@ class DeploymentPlan:
 
     def cloud(self, cloud: Cloud) -> CloudPlan:
         return next(entry for entry in self.clouds if entry.cloud == cloud)
+
+    @overload
+    def settings(self, cloud: Literal["aws"]) -> AwsCloud: ...
+    @overload
+    def settings(self, cloud: Literal["gcp"]) -> GcpCloud: ...
+    @overload
+    def settings(self, cloud: Literal["azure"]) -> AzureCloud: ...
+    def settings(self, cloud: Cloud) -> AwsCloud | GcpCloud | AzureCloud:
+        """One cloud's settings, typed by the cloud (the plan pairs each cloud with its own)."""
+        return self.cloud(cloud).settings
 
     @property
     def keyless_health_paths(self) -> dict[str, str]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from llmdeploy.catalog import Cloud
-from llmdeploy.config.clouds import AwsCloud, AzureCloud, GcpCloud
 from llmdeploy.config.model import Slot
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
@@ -39,10 +38,6 @@ class DeployedStack:
     def env(self) -> str:
         """The environment (file name) the stack belongs to, for "apply it" hints."""
         return self.plan.env
-
-    @property
-    def settings(self) -> AwsCloud | GcpCloud | AzureCloud:
-        return self.plan.cloud(self.cloud).settings
 
     @property
     def window_minutes(self) -> int:

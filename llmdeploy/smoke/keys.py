@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 
 from llmdeploy.catalog import Cloud
-from llmdeploy.config.clouds import AwsCloud, AzureCloud, GcpCloud
+from llmdeploy.config.clouds import AwsCloud, GcpCloud
 from llmdeploy.doctor.secrets import SecretMissing, SecretUnreadable
 from llmdeploy.errors import ConfigError, OperationError, Problem
 from llmdeploy.plan.model import DeploymentPlan
@@ -52,7 +52,6 @@ def _read(plan: DeploymentPlan, cloud: Cloud, name: str, environ: Mapping[str, s
         from llmdeploy.doctor import gcp
 
         return gcp.read_secret(gcp.GcpAccount.connect(), settings.project_id, name)
-    assert isinstance(settings, AzureCloud)
     from llmdeploy.clouds.azure.status import stack_subscription
     from llmdeploy.doctor import azure
 

@@ -17,7 +17,6 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 
 from llmdeploy.aws_session import aws_client
 from llmdeploy.clouds.aws.resolve import resolve
-from llmdeploy.config.clouds import AwsCloud
 from llmdeploy.config.model import Slot
 from llmdeploy.errors import OperationError
 from llmdeploy.release.gates import CloudSample
@@ -34,10 +33,9 @@ class AwsObserver:
     cloud: Final = "aws"
 
     def __init__(self, stack: DeployedStack) -> None:
-        assert isinstance(stack.settings, AwsCloud)
         self._stack = stack
         self._resolved = resolve(stack.plan)
-        self._region = stack.settings.region
+        self._region = stack.plan.settings("aws").region
         self._lb = str(stack.outputs.get("load_balancer_arn_suffix", ""))
         self._elbv2 = aws_client("elbv2", self._region, stack.environ)
         self._cloudwatch = aws_client("cloudwatch", self._region, stack.environ)

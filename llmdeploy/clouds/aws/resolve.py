@@ -246,14 +246,8 @@ class AwsPlan:
         return next(fleet for fleet in self.fleets if fleet.name == name)
 
 
-def settings_of(plan: DeploymentPlan) -> AwsCloud:
-    settings = plan.cloud("aws").settings
-    assert isinstance(settings, AwsCloud)  # the plan pairs each cloud with its own settings
-    return settings
-
-
 def resolve(plan: DeploymentPlan) -> AwsPlan:
-    settings = settings_of(plan)
+    settings = plan.settings("aws")
     prefix = stack_prefix(plan)
     fleets = plan.fleets_on("aws")
     return AwsPlan(

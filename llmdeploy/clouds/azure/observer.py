@@ -74,7 +74,7 @@ class AzureObserver:
     def __init__(self, stack: DeployedStack, clients: AzureObserverClients) -> None:
         self._stack, self._clients = stack, clients
         self._resolved = resolve(stack.plan)
-        self._subscription = stack_subscription(stack.stack, stack.settings)
+        self._subscription = stack_subscription(stack.stack, stack.plan.settings("azure"))
         self._group = ResourceGroup(stack.stack, stack.env, self._resolved.name)
 
     def sample(self, model: str, slot: Slot) -> CloudSample:
@@ -148,7 +148,9 @@ class AzureObserver:
 
 def observer(stack: DeployedStack) -> AzureObserver:
     """The entry point `llmdeploy.release.observer` looks up."""
-    return AzureObserver(stack, AzureObserverClients.connect(stack_subscription(stack.stack, stack.settings)))
+    return AzureObserver(
+        stack, AzureObserverClients.connect(stack_subscription(stack.stack, stack.plan.settings("azure")))
+    )
 
 
 def _by_status_group(series: Iterable[Any]) -> dict[str, float]:

@@ -255,7 +255,7 @@ class AzurePlan:
 
 def resolve(plan: DeploymentPlan) -> AzurePlan:
     """The Azure stack of `plan`."""
-    settings = _settings(plan)
+    settings = plan.settings("azure")
     name = endpoints.stack_prefix(plan)
     fleets = plan.fleets_on("azure")
     window = _window_minutes(plan.monitoring.alarms.evaluation_minutes)
@@ -306,12 +306,6 @@ def resolve(plan: DeploymentPlan) -> AzurePlan:
         fleets=tuple(_fleet(plan, settings, fleet, window) for fleet in fleets),
         routes=routes,
     )
-
-
-def _settings(plan: DeploymentPlan) -> AzureCloud:
-    settings = plan.cloud("azure").settings
-    assert isinstance(settings, AzureCloud)  # the plan builds Azure settings for the azure cloud
-    return settings
 
 
 def _fleet(plan: DeploymentPlan, settings: AzureCloud, fleet: FleetPlan, window: int) -> AzureFleet:

@@ -64,16 +64,15 @@ def sign_in(credential: Any = None) -> Any:
 
 def subscription(plan: DeploymentPlan) -> str:
     """The subscription the environment's Azure stack deploys to."""
-    return stack_subscription(plan.cloud("azure").stack, plan.cloud("azure").settings)
+    return stack_subscription(plan.cloud("azure").stack, plan.settings("azure"))
 
 
-def stack_subscription(stack: str, settings: object) -> str:
+def stack_subscription(stack: str, settings: AzureCloud) -> str:
     """The subscription of `stack`, deployed with the Azure `settings`.
 
     Raises:
         OperationError: the environment file names no subscription.
     """
-    assert isinstance(settings, AzureCloud)
     if settings.subscription_id is None:
         raise OperationError(
             f"{stack}: no Azure subscription to read from: set clouds.azure.subscription_id "

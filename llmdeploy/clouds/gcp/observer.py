@@ -29,7 +29,6 @@ from google.cloud import monitoring_v3
 
 from llmdeploy.clouds.gcp.resolve import resolve
 from llmdeploy.clouds.gcp.status import GcpClients, GcpProject
-from llmdeploy.config.clouds import GcpCloud
 from llmdeploy.config.model import Slot
 from llmdeploy.errors import OperationError
 from llmdeploy.release.gates import CloudSample
@@ -113,8 +112,7 @@ class GcpObserver:
     cloud: Final = "gcp"
 
     def __init__(self, stack: DeployedStack, clients: GcpObserverClients) -> None:
-        settings = stack.settings
-        assert isinstance(settings, GcpCloud)
+        settings = stack.plan.settings("gcp")
         self._stack, self._clients = stack, clients
         self._resolved = resolve(stack.plan)
         self._gcp = GcpProject(clients.compute, stack.stack, stack.env, settings.project_id, settings.region)

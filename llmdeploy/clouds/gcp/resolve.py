@@ -231,8 +231,7 @@ def resolve(plan: DeploymentPlan) -> GcpPlan:
         OperationError: a fleet's boot bundle exceeds GCE's metadata limit.
     """
     cloud = plan.cloud("gcp")
-    settings = cloud.settings
-    assert isinstance(settings, GcpCloud)
+    settings = plan.settings("gcp")
     prefix = endpoints.stack_prefix(plan)
     fleets = plan.fleets_on("gcp")
     models = [model for model in plan.models if model.fleets_on("gcp")]
