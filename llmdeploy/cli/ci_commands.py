@@ -14,6 +14,7 @@ from llmdeploy.ci.settings import CiSettings
 from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, err, out, reported
 from llmdeploy.cli.deploy_commands import DEFAULT_OUTDIR, TERRAFORM_DATA
 from llmdeploy.errors import ConfigError, OperationError, Problem
+from llmdeploy.plan.endpoints import stacks_dir
 from llmdeploy.terraform.runner import PLAN_FILE
 
 ci = typer.Typer(help="CI/CD pipelines for this repository of environments.", no_args_is_help=True)
@@ -54,10 +55,13 @@ _pipeline_command(
 )
 
 
+DEFAULT_STACKS = stacks_dir(DEFAULT_OUTDIR)
+
+
 @ci.command("checkov")
 @reported
 def checkov_command(
-    root: Annotated[Path, typer.Argument(help="Folder of synthesized stacks.")] = DEFAULT_OUTDIR / "stacks",
+    root: Annotated[Path, typer.Argument(help="Folder of synthesized stacks.")] = DEFAULT_STACKS,
     checkov: Annotated[str | None, typer.Option("--checkov", help="The checkov binary.")] = None,
 ) -> None:
     """Scan synthesized stacks with checkov, honouring the skips recorded in code; exit 1 on a failure."""

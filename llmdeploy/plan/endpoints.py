@@ -17,9 +17,14 @@ HTTPS = "https"
 _Folder = TypeVar("_Folder", bound=PurePath)
 
 
+def stacks_dir(outdir: _Folder) -> _Folder:
+    """`<outdir>/stacks`: the folder of every synthesized stack."""
+    return outdir / "stacks"
+
+
 def stack_dir(outdir: _Folder, stack: str) -> _Folder:
     """`<outdir>/stacks/<stack>`: where a synthesized stack's Terraform JSON lives."""
-    return outdir / "stacks" / stack
+    return stacks_dir(outdir) / stack
 
 
 def stack_prefix(plan: DeploymentPlan) -> str:
