@@ -13,10 +13,25 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from typer import _click  # the click typer vendors: its commands and contexts are of these classes
+from typer.core import TyperGroup, TyperOption
 
 from llmdeploy.errors import ConfigError, LlmdeployError
 
+
+class FlagsTakeNoValue(TyperGroup):
+    """Help lists a flag without a `<bool>` type after it: a flag takes no value."""
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        for param in command.get_params(ctx) if command is not None else []:
+            if isinstance(param, TyperOption) and param.is_flag:
+                param.metavar = ""  # typer shows the metavar in place of the type
+        return command
+
+
 app = typer.Typer(
+    cls=FlagsTakeNoValue,
     name="llmdeploy",
     help="Self-hosted LLM inference fleets on AWS, GCP and Azure from one YAML file per environment.",
     rich_markup_mode="rich",

@@ -11,13 +11,15 @@ from llmdeploy.ci.checkov import find_checkov, scan
 from llmdeploy.ci.environments import pipeline_envs
 from llmdeploy.ci.generate import Platform, render, write
 from llmdeploy.ci.settings import CiSettings
-from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, err, out, reported
+from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, FlagsTakeNoValue, app, err, out, reported
 from llmdeploy.cli.deploy_commands import DEFAULT_OUTDIR, TERRAFORM_DATA
 from llmdeploy.errors import ConfigError, OperationError, Problem
 from llmdeploy.plan.endpoints import stacks_dir
 from llmdeploy.terraform.runner import PLAN_FILE
 
-ci = typer.Typer(help="CI/CD pipelines for this repository of environments.", no_args_is_help=True)
+ci = typer.Typer(
+    cls=FlagsTakeNoValue, help="CI/CD pipelines for this repository of environments.", no_args_is_help=True
+)
 app.add_typer(ci, name="ci")
 
 Envs = Annotated[

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from llmdeploy.aws_session import aws_client
-from llmdeploy.cli.app import app, out, reported
+from llmdeploy.cli.app import FlagsTakeNoValue, app, out, reported
 from llmdeploy.emulator import (
     EmulatorHandle,
     emulator_env,
@@ -28,7 +28,9 @@ LOCAL_STATE_DIR = Path(".llmdeploy") / "local"
 LOCAL_TERRAFORM_VARIABLES = {"TF_VAR_aws_local_emulator": "true"}
 
 local = typer.Typer(
-    help="A local AWS emulator (moto) to deploy into without a cloud account.", no_args_is_help=True
+    cls=FlagsTakeNoValue,
+    help="A local AWS emulator (moto) to deploy into without a cloud account.",
+    no_args_is_help=True,
 )
 app.add_typer(local, name="local")
 

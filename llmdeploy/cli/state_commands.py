@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from llmdeploy.aws_session import aws_client
-from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, err, out, reported
+from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, FlagsTakeNoValue, app, err, out, reported
 from llmdeploy.cli.deploy_commands import (
     AutoApprove,
     Env,
@@ -39,8 +39,9 @@ from llmdeploy.terraform.migrate import copy_state
 from llmdeploy.unfinished import aws_orphans, unmark
 
 state = typer.Typer(
+    cls=FlagsTakeNoValue,
     help="Repair a stack's Terraform state: release a stale lock, move it to a new backend, "
-    "remove what a killed run left outside it."
+    "remove what a killed run left outside it.",
 )
 app.add_typer(state, name="state")
 
