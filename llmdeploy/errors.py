@@ -8,6 +8,7 @@ what was expected and what to do next. The CLI alone turns them into exit codes:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class LlmdeployError(Exception):
@@ -27,12 +28,20 @@ class Problem:
     hint: str | None = None
 
     def render(self) -> str:
-        where = self.file or ""
-        if self.file and self.line:
-            where = f"{self.file}:{self.line}"
+        where = _shown(self.file) if self.file else ""
+        if where and self.line:
+            where = f"{where}:{self.line}"
         head = ": ".join(part for part in (where, self.path) if part)
         text = f"{head}: {self.message}" if head else self.message
         return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+
+def _shown(file: str) -> str:
+    """A file as the user named it: relative to the working folder when it lies inside it."""
+    try:
+        return str(Path(file).relative_to(Path.cwd()))
+    except ValueError:
+        return file
 
 
 class ConfigError(LlmdeployError):

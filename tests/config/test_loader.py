@@ -301,3 +301,19 @@ def test_quantization_the_engine_cannot_serve_is_refused(write_env: WriteEnv) ->
     problem = only_problem(write_env(text))
     assert problem.path == "models[0].quantize"
     assert "vllm cannot serve 'eetq'" in problem.message
+
+
+def test_a_file_is_shown_as_the_user_named_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file inside the working folder is shown relative to it, as the README shows; others in full."""
+    broken = tmp_path / "environments" / "broken.yaml"
+    broken.parent.mkdir()
+    broken.write_text("")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as inside:
+        load_environment(Path("environments/broken.yaml"))
+    assert str(inside.value).startswith("environments/broken.yaml: the file is empty")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with pytest.raises(ConfigError) as outside:
+        load_environment(broken)
+    assert str(outside.value).startswith(f"{broken}: the file is empty")
