@@ -66,6 +66,7 @@ class Project:
                 stderr=err,
                 text=True,
                 start_new_session=True,
+                preexec_fn=_as_from_a_terminal,
             )
         return Background(process, stdout, stderr)
 
@@ -120,6 +121,12 @@ class Background:
         """Ctrl-C as a terminal sends it: SIGINT to the command's process group (Terraform too)."""
         os.killpg(self.process.pid, signal.SIGINT)
         return self.finish()
+
+
+def _as_from_a_terminal() -> None:
+    """Ctrl-C works as in a terminal, even when the tests run in the background: a shell starts
+    background jobs with SIGINT ignored, and a child would inherit that and never see `interrupt`."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(condition: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.3) -> T:
