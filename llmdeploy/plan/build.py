@@ -11,6 +11,7 @@ from llmdeploy.engines import ENGINES, PROXY_PORT
 from llmdeploy.plan.global_dns import build_global_dns
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan, FleetPlan, HealthPlan, ModelPlan, TrafficPlan
 from llmdeploy.plan.routes import route_prefix
+from llmdeploy.plan.routing import build_routing
 from llmdeploy.sizing import memory_need, shards
 
 #: Root volume: the GPU AMI itself (~75 GiB) plus headroom for logs and the engine image (~10-20 GiB).
@@ -42,6 +43,7 @@ def build_plan(config: EnvironmentConfig) -> DeploymentPlan:
         monitoring=config.monitoring,
         budget=config.budget,
         global_dns=build_global_dns(config),
+        routers=tuple(build_routing(config)),
     )
 
 

@@ -15,6 +15,7 @@ from llmdeploy.config.environment import Access, Budget, Monitoring, State, Tier
 from llmdeploy.config.model import Algorithm, Autoscaling, EngineLimits, Slot, Spot
 from llmdeploy.engines import EngineSpec
 from llmdeploy.plan.global_dns import GlobalDnsPlan
+from llmdeploy.plan.routing import RouterGroupPlan
 from llmdeploy.sizing import Dtype, MemoryNeed, Quantization
 
 
@@ -119,6 +120,12 @@ class DeploymentPlan:
     monitoring: Monitoring
     budget: Budget | None
     global_dns: GlobalDnsPlan | None = None
+    #: The router group of each cloud when `routing.enabled` (issue 13's request layer); empty when off.
+    routers: tuple[RouterGroupPlan, ...] = ()
+
+    def router_group(self, cloud: Cloud) -> RouterGroupPlan | None:
+        """The cloud's router group, or None when routing is off."""
+        return next((group for group in self.routers if group.cloud == cloud), None)
 
     def cloud(self, cloud: Cloud) -> CloudPlan:
         return next(entry for entry in self.clouds if entry.cloud == cloud)
