@@ -38,7 +38,9 @@ class SlotSpec(Strict):
     router: str = Field(description="Base URL of this slot's vllm-router, e.g. http://127.0.0.1:30001.")
     weight: int = Field(ge=0, le=100, description="Share of traffic in percent (blue + green = 100).")
     group: str = Field(default="", description="ASG / MIG / scale set name (not for static).")
-    target_group_arn: str = Field(default="", description="AWS: the slot's target group.")
+    target_group: str = Field(
+        default="", description="AWS: the slot's target group name (its ARN is looked up once at start)."
+    )
     backend_service: str = Field(default="", description="GCP: the backend service checking the MIG.")
     replicas: list[str] = Field(default_factory=list, description="static: the replicas' proxy URLs.")
 
@@ -72,7 +74,9 @@ def _source(spec: AgentSpec, slot: Slot, clients: dict[str, Any]) -> Source:
 
     if spec.cloud == "aws":
         asg, elb, ec2 = clients["autoscaling"], clients["elbv2"], clients["ec2"]
-        return lambda: sources.aws_replicas(asg, elb, ec2, chosen.group, chosen.target_group_arn, port, slot)
+        # The bundle carries names (ARNs are Terraform tokens, unknown when it is rendered).
+        arn = sources.aws_target_group_arn(elb, chosen.target_group)
+        return lambda: sources.aws_replicas(asg, elb, ec2, chosen.group, arn, port, slot)
     if spec.cloud == "gcp":
         migs, backends = clients["migs"], clients["backends"]
         return lambda: sources.gcp_replicas(

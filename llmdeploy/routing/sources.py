@@ -39,6 +39,12 @@ def azure_state(provisioning: str, health_code: str | None) -> State:
     return "ready" if provisioning == "Succeeded" and health_code == "HealthState/healthy" else "booting"
 
 
+def aws_target_group_arn(elbv2: Any, name: str) -> str:
+    """The ARN of the target group called `name` (boto3 `elbv2`; raises TargetGroupNotFound if none)."""
+    found: str = elbv2.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
+    return found
+
+
 def aws_replicas(
     autoscaling: Any, elbv2: Any, ec2: Any, group: str, target_group_arn: str, port: int, slot: Slot
 ) -> list[Replica]:
