@@ -31,6 +31,9 @@ _YAML_BREAKS = frozenset("\r\x85\u2028\u2029")
 NGINX_PLAIN_PATH = re.compile(r"/[A-Za-z0-9._~/-]*")
 #: Words a systemd command line takes as they are (no quote, escape, specifier or variable).
 _UNIT_PLAIN = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
+#: A DNS host name (RFC 1123 labels): nginx's `server_name` reads `~` as a regex and `*` as a wildcard.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 #: nginx refuses a token that fills its 4096-byte read buffer (ngx_conf_file.c, NGX_CONF_BUFFER).
 NGINX_TOKEN_MAX = 4000
 
@@ -130,6 +133,14 @@ def nginx_uri(value: str) -> Escaped:
     _check_unicode(value, "an nginx proxy_pass path")
     if not NGINX_PLAIN_PATH.fullmatch(value):
         raise _refuse(value, "an nginx proxy_pass path", "only / letters digits and . _ ~ - are allowed")
+    return Escaped(value)
+
+
+def nginx_host(value: str) -> Escaped:
+    """A host name as the argument of nginx's `server_name`: DNS names only, anything else is refused."""
+    _check_unicode(value, "an nginx server name")
+    if len(value) > 253 or not _HOST_NAME.fullmatch(value):
+        raise _refuse(value, "an nginx server name", "a host name has only letters, digits, - and .")
     return Escaped(value)
 
 

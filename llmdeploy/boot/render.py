@@ -1,7 +1,7 @@
 """Render the jinja2 templates under `templates/`; a missing variable is an error, never blank.
 
-Boot templates (`boot/...`) print only escaped text: `{{ value }}` of a raw string is an error,
-so every interpolation names its target format (`| sh`, `| yaml`, `| nginx_path`, `| text`, ...,
+Boot templates (`boot/...`, the router VM's `router/...`) print only escaped text: `{{ value }}` of a
+raw string is an error, so every interpolation names its target format (`| sh`, `| yaml`, `| text`, ...,
 see llmdeploy.boot.escape). Integers print as they are: they cannot hold a quote or a newline.
 """
 
@@ -17,8 +17,8 @@ from llmdeploy.boot import escape
 
 #: The repository's templates folder (llmdeploy runs from its checkout, see STYLE.md section 6).
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
-#: Templates under this folder are boot files: strict about escaping.
-BOOT_PREFIX = "boot/"
+#: Templates under these folders are boot files: strict about escaping.
+BOOT_PREFIXES = ("boot/", "router/")
 
 
 def _escaped_only(value: object) -> object:
@@ -27,7 +27,7 @@ def _escaped_only(value: object) -> object:
         return value
     raise TypeError(
         f"boot templates print only escaped values: {value!r} needs a filter for its format "
-        "(sh, yaml, yaml_block, nginx_path, nginx_uri, text, unit_text, unit_arg)"
+        "(sh, yaml, yaml_block, nginx_path, nginx_uri, nginx_host, text, unit_text, unit_arg)"
     )
 
 
@@ -48,6 +48,7 @@ def _environment(boot: bool) -> Environment:
         yaml_block=escape.yaml_block,
         nginx_path=escape.nginx_path,
         nginx_uri=escape.nginx_uri,
+        nginx_host=escape.nginx_host,
         text=escape.text,
         unit_text=escape.unit_text,
         unit_arg=escape.unit_arg,
@@ -61,4 +62,4 @@ def render(name: str, context: dict[str, Any]) -> str:
     Raises:
         RenderError: a value cannot be written faithfully in its target format.
     """
-    return _environment(name.startswith(BOOT_PREFIX)).get_template(name).render(context)
+    return _environment(name.startswith(BOOT_PREFIXES)).get_template(name).render(context)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from llmdeploy.catalog import Cloud
 from llmdeploy.config.environment import EnvironmentConfig
+from llmdeploy.config.model import EngineLimits
 from llmdeploy.config.routing import Policy, RouterSize, Routing
 from llmdeploy.engines import ENGINES
 
@@ -59,15 +60,20 @@ class RouterGroupPlan:
         ]  # fmt: skip
 
 
+def replica_cap(limits: EngineLimits, configured: int | None) -> int:
+    """Requests in flight per replica: the configured cap, else the engine's concurrency limit.
+
+    Past `max_concurrent_requests` the engine answers 429 itself, so the router must stop there.
+    """
+    return configured or limits.max_concurrent_requests
+
+
 def build_routing(config: EnvironmentConfig) -> list[RouterGroupPlan]:
     """The router group of each enabled cloud; none when routing is off."""
     routing = config.routing
     if not routing.enabled:
         return []
-    caps = {
-        model.name: routing.per_replica_concurrency or model.limits.max_concurrent_requests
-        for model in config.models
-    }
+    caps = {model.name: replica_cap(model.limits, routing.per_replica_concurrency) for model in config.models}
     paths = {
         model.name: model.health_check.path or ENGINES[model.engine].health_path for model in config.models
     }

@@ -6,16 +6,6 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from llmdeploy.config.model import EngineLimits
-
-
-def replica_cap(limits: EngineLimits, configured: int | None) -> int:
-    """Requests in flight per replica: the configured cap, else the engine's concurrency limit.
-
-    Past `max_concurrent_requests` the engine answers 429 itself, so the router must stop there.
-    """
-    return configured or limits.max_concurrent_requests
-
 
 class Admission:
     """A counting gate whose size follows the fleet: `cap` times the ready replicas."""

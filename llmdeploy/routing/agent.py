@@ -20,9 +20,8 @@ import aiohttp
 from aiohttp import web
 from pydantic import Field, ValidationError
 
-from llmdeploy.config.common import Strict
-from llmdeploy.config.model import Slot
 from llmdeploy.routing.admission import Admission
+from llmdeploy.routing.common import Slot, Strict
 from llmdeploy.routing.fleet import Fleet
 from llmdeploy.routing.hold import Gate, GateSettings
 from llmdeploy.routing.membership import Membership, Replica, RouterAdmin, Source

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from llmdeploy.config.model import SLOTS, Slot
+from llmdeploy.routing.common import SLOTS, Slot
 
 
 class Fleet:

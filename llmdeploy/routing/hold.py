@@ -16,15 +16,14 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from llmdeploy.config.model import SLOTS, Slot
 from llmdeploy.routing.admission import Admission
+from llmdeploy.routing.common import HEALTH_PATH, SLOTS, Slot
 from llmdeploy.routing.fleet import Fleet
 from llmdeploy.routing.metrics import GateMetrics
 from llmdeploy.routing.scaleup import BurstTrigger
 from llmdeploy.routing.slots import SlotPicker
 
 METRICS_PATH = "/llmdeploy/router/metrics"
-HEALTH_PATH = "/llmdeploy/router/health"
 KEEPALIVE = b": keep-alive\n\n"
 #: Answers from the router that mean "no replica could take it": held and retried, never passed on.
 _RETRYABLE = frozenset({502, 503, 504})

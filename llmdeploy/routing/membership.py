@@ -17,7 +17,7 @@ from typing import Literal
 
 import aiohttp
 
-from llmdeploy.config.model import Slot
+from llmdeploy.routing.common import Slot
 from llmdeploy.routing.fleet import Fleet
 
 #: What the cloud says of a replica: booting (not yet healthy), ready, or draining (leaving).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from llmdeploy.config.model import SLOTS, Slot
+from llmdeploy.routing.common import SLOTS, Slot
 
 
 class SlotPicker:

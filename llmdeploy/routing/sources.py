@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmdeploy.config.model import Slot
+from llmdeploy.routing.common import Slot
 from llmdeploy.routing.membership import Replica, State
 
 #: Auto Scaling lifecycle states of an instance on its way out (EC2 Auto Scaling user guide,

@@ -15,7 +15,8 @@ import pytest
 from aiohttp import web
 
 from llmdeploy.config.model import EngineLimits, Slot
-from llmdeploy.routing.admission import Admission, replica_cap
+from llmdeploy.plan.routing import replica_cap
+from llmdeploy.routing.admission import Admission
 from llmdeploy.routing.fleet import Fleet
 from llmdeploy.routing.hold import KEEPALIVE, METRICS_PATH, Gate, GateSettings
 from llmdeploy.routing.metrics import GateMetrics
