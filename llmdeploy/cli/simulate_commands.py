@@ -17,7 +17,7 @@ from llmdeploy.simulate.model import Options
 from llmdeploy.simulate.plot import write_plot
 from llmdeploy.simulate.report import simulation_json, simulation_table
 from llmdeploy.simulate.run import pick_fleet, simulate
-from llmdeploy.simulate.traces import read_spot, read_traffic
+from llmdeploy.simulate.traces import read_preemptions, read_spot, read_traffic
 
 
 def _cloud(name: str | None) -> Cloud | None:
@@ -58,6 +58,14 @@ def simulate_command(
     spot: Annotated[
         Path, typer.Option("--spot", help="Spot availability trace JSON, or a folder of one per zone.")
     ],
+    preemptions: Annotated[
+        Path | None,
+        typer.Option(
+            "--preemptions",
+            help="Spot preemption trace JSON, or a folder of one per zone: each preemption in it reclaims "
+            "a spot replica in that zone at that time.",
+        ),
+    ] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="Model to simulate. Default: the first.")
     ] = None,
@@ -105,7 +113,8 @@ def simulate_command(
     options = Options(
         days=days, seed=seed, latency_budget_s=latency_budget_s, stretch=stretch, spot_extra=spot_extra
     )
-    result = simulate(plan, fleet, read_traffic(traffic), read_spot(spot), options)
+    reclaims = read_preemptions(preemptions) if preemptions is not None else ()
+    result = simulate(plan, fleet, read_traffic(traffic), read_spot(spot), options, preemptions=reclaims)
     if plot is not None:
         write_plot(result, plot)
     if as_json:

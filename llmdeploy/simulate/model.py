@@ -91,6 +91,8 @@ class Result:
     wait_over: tuple[float, ...]
     mean_wait_s: float
     preemptions: int
+    #: Of the preemptions, those a preemption trace caused (the rest: availability going to zero).
+    trace_preemptions: int
     #: Requests still running on a reclaimed replica when its notice ran out.
     requests_cut: float
     launches: int

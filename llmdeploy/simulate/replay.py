@@ -6,9 +6,14 @@ one by one would be ~1e9 events at production rates. Queueing, where single requ
 computed per step from that rate with an M/M/c queue over the ready replicas' batch slots
 (`queueing.py`): a request's wait depends on how many replicas are ready when it arrives.
 
-Spot: a zone whose trace reads > 0 can launch any number of spot replicas (1-node traces say
-launchable or not); when it drops to 0 every spot replica there is reclaimed (notice, drain, then
-a replacement is launched wherever capacity is). On-demand capacity is assumed always there.
+Spot: a zone whose availability trace reads > 0 can launch any number of spot replicas (1-node
+traces say launchable or not); when it drops to 0 every spot replica there is reclaimed (notice,
+drain, then a replacement is launched wherever capacity is). A zone may also have a preemption
+trace (one instance kept running there): each of its preemptions reclaims one spot replica of the
+zone, picked at random with the seed (a 1-node trace sees one instance go, so one is the most it
+can say). Where spot can be launched stays the availability trace's answer alone: the preemption
+trace's down time (failed relaunches) is availability, from another period, and would count twice.
+On-demand capacity is assumed always there.
 Replicas are placed in the open zone holding the fewest (the ASG's zone balancing); a new replica
 serves after the plan's readiness time (`health.readiness_grace_s`), billed from launch.
 """
@@ -32,7 +37,7 @@ from llmdeploy.simulate.model import (
     ThroughputModel,
     Timeline,
 )
-from llmdeploy.simulate.traces import Traffic, ZoneTrace
+from llmdeploy.simulate.traces import PreemptionTrace, Traffic, ZoneTrace
 
 #: The autoscaler acts on the mean rate over this window: AWS target tracking scales out after three
 #: one-minute datapoints over target (Application Auto Scaling, "Target tracking scaling policies").
@@ -55,6 +60,7 @@ class Totals:
     wait_over: list[float] = field(default_factory=lambda: [0.0] * len(WAIT_THRESHOLDS_S))
     wait_sum_s: float = 0.0
     preemptions: int = 0
+    trace_preemptions: int = 0
     requests_cut: float = 0.0
     launches: int = 0
     on_demand_s: float = 0.0
@@ -144,11 +150,19 @@ class Replay:
     """One fleet under one policy, stepped through time."""
 
     def __init__(
-        self, fleet: FleetPlan, zones: dict[str, ZoneTrace], policy: Policy, options: Options
+        self,
+        fleet: FleetPlan,
+        zones: dict[str, ZoneTrace],
+        policy: Policy,
+        options: Options,
+        preemptions: dict[str, PreemptionTrace],
     ) -> None:
         self.fleet = fleet_for(fleet, policy)
         self.fallback = policy == "fallback"
         self.zones = zones
+        self.preemptions = preemptions
+        #: Picks which spot replica of a zone a preemption trace's preemption takes.
+        self.random = random.Random(options.seed)
         self.options = options
         self.replicas: list[Replica] = []
         self.totals = Totals()
@@ -187,14 +201,30 @@ class Replay:
             self.replicas.remove(replica)
 
     def reclaim(self, t_s: int) -> None:
-        """Spot replicas in zones that lost capacity get their notice and drain out."""
+        """Spot replicas get their notice and drain out: all in zones that lost capacity, and one in
+        a zone for each preemption its preemption trace shows since the last step."""
         open_zones = set(self.open_zones(t_s))
         lost = [r for r in self.replicas if r.spot and r.zone not in open_zones]
         for replica in lost:
             self.replicas.remove(replica)
+        traced = self.traced_preemptions(t_s)
+        lost += traced
         self.totals.preemptions += len(lost)
+        self.totals.trace_preemptions += len(traced)
         self.totals.preempted.append(len(lost))
         self.reclaimed_ready = sum(1 for replica in lost if replica.ready_at_s <= t_s)
+
+    def traced_preemptions(self, t_s: int) -> list[Replica]:
+        """Remove and return one spot replica of a zone per preemption in its trace since the last step."""
+        taken: list[Replica] = []
+        for zone, trace in self.preemptions.items():
+            for _ in range(trace.preemptions_between(t_s - self.options.step_s, t_s)):
+                there = [r for r in self.replicas if r.spot and r.zone == zone]
+                if there:
+                    replica = self.random.choice(there)
+                    self.replicas.remove(replica)
+                    taken.append(replica)
+        return taken
 
     def autoscale(self, want: int) -> None:
         """Scale out at once; scale in only to the most wanted over the scale-in cooldown.
@@ -280,6 +310,7 @@ class Replay:
             wait_over=tuple(value / requests for value in totals.wait_over),
             mean_wait_s=totals.wait_sum_s / requests,
             preemptions=totals.preemptions,
+            trace_preemptions=totals.trace_preemptions,
             requests_cut=totals.requests_cut,
             launches=totals.launches,
             gpu_hours=(totals.on_demand_s + totals.spot_s) / 3600 * self.fleet.instance_types[0].gpu_count,
@@ -299,11 +330,15 @@ def replay(
     policy: Policy,
     options: Options,
     model: ThroughputModel | None = None,
+    preemptions: dict[str, PreemptionTrace] | None = None,
 ) -> Result:
-    """Replay `options.days` of traffic and spot capacity against a fleet under one policy."""
+    """Replay `options.days` of traffic and spot capacity against a fleet under one policy.
+
+    `zones` and `preemptions` map the fleet's zones to their availability and preemption traces.
+    """
     model = model or ThroughputModel()
     service_s = model.service_s(traffic.mean_prompt_tokens, traffic.mean_output_tokens)
-    run = Replay(fleet, zones, policy, options)
+    run = Replay(fleet, zones, policy, options, preemptions or {})
     run.cut_share = cut_share(traffic, model, NOTICE_S[fleet.cloud])
     run.converge(0, ready_now=True)  # the fleet starts at its desired size, warm
     scale = traffic_scale(fleet, traffic, service_s, model, options.peak_share_of_max)

@@ -25,6 +25,7 @@ def _rows(result: Result, all_on_demand: Result, budget_s: float) -> list[tuple[
         ),
         ("mean queueing delay", f"{result.mean_wait_s:.1f} s"),
         ("preemptions", str(result.preemptions)),
+        ("  of which from preemption traces", str(result.trace_preemptions)),
         ("requests cut by a reclaim", f"{result.requests_cut:,.0f}"),
         ("launches (scale-out and replacements)", str(result.launches)),
         ("GPU-hours", f"{result.gpu_hours:,.0f}"),
@@ -41,11 +42,15 @@ def _baseline(simulation: Simulation) -> Result:
 def simulation_table(simulation: Simulation) -> Table:
     fleet, options = simulation.fleet, simulation.options
     zones = ", ".join(f"{zone}<-{trace}" for zone, trace in simulation.zones.items())
+    if simulation.preemption_zones:
+        zones += "; preemption traces: " + ", ".join(
+            f"{zone}<-{trace}" for zone, trace in simulation.preemption_zones.items()
+        )
     table = Table(
         title=f"{fleet.model} ({fleet.slot}) on {fleet.cloud}, {options.days:.1f} days, seed {options.seed}, "
         f"traffic trace looped back and forth, each minute lasting {options.stretch} min",
-        caption=f"spot traces per zone: {zones}. Queueing: M/M/c over ready replicas' batch slots "
-        "(llmdeploy/simulate/model.py states the per-replica throughput assumed).",
+        caption=f"spot availability traces per zone: {zones}. Queueing: M/M/c over ready replicas' "
+        "batch slots (llmdeploy/simulate/model.py states the per-replica throughput assumed).",
     )
     table.add_column("")
     for result in simulation.results:
@@ -74,6 +79,7 @@ def simulation_json(simulation: Simulation) -> dict[str, Any]:
         "stretch": options.stretch,
         "spot_extra": options.spot_extra,
         "zones": simulation.zones,
+        "preemption_traces": simulation.preemption_zones,
         "policies": {
             result.policy: {
                 "time_available": result.time_available,
@@ -84,6 +90,7 @@ def simulation_json(simulation: Simulation) -> dict[str, Any]:
                 ),
                 "mean_wait_s": result.mean_wait_s,
                 "preemptions": result.preemptions,
+                "trace_preemptions": result.trace_preemptions,
                 "requests_cut": result.requests_cut,
                 "launches": result.launches,
                 "gpu_hours": result.gpu_hours,

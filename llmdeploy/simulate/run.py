@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from llmdeploy.catalog import Cloud
 from llmdeploy.errors import ConfigError, Problem
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 from llmdeploy.simulate.model import POLICIES, Options, Result, ThroughputModel
 from llmdeploy.simulate.replay import replay
-from llmdeploy.simulate.traces import Traffic, ZoneTrace
+from llmdeploy.simulate.traces import PreemptionTrace, Traffic, ZoneTrace
+
+Trace = TypeVar("Trace", ZoneTrace, PreemptionTrace)
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,8 @@ class Simulation:
     zones: dict[str, str]
     options: Options
     results: tuple[Result, ...]
+    #: Plan zone -> the preemption trace (zone_type) that stands for it; empty without --preemptions.
+    preemption_zones: dict[str, str] = field(default_factory=dict)
 
 
 def pick_fleet(plan: DeploymentPlan, model: str | None, cloud: Cloud | None) -> FleetPlan:
@@ -53,14 +58,15 @@ def pick_fleet(plan: DeploymentPlan, model: str | None, cloud: Cloud | None) -> 
     return fleets[0]
 
 
-def map_zones(plan_zones: list[str], traces: tuple[ZoneTrace, ...]) -> dict[str, ZoneTrace]:
+def map_zones(plan_zones: list[str], traces: tuple[Trace, ...]) -> dict[str, Trace]:
     """A trace for each plan zone: the one of the same name, else the unused ones in order.
 
-    A plan zone left without a trace gets no spot capacity (on-demand still runs there).
+    A plan zone left without an availability trace gets no spot capacity (on-demand still runs
+    there); one without a preemption trace sees only the availability trace's reclaims.
     """
     by_name = {trace.zone: trace for trace in traces}
     spare = [trace for trace in traces if trace.zone not in plan_zones]
-    mapped: dict[str, ZoneTrace] = {}
+    mapped: dict[str, Trace] = {}
     for zone in plan_zones:
         if zone in by_name:
             mapped[zone] = by_name[zone]
@@ -80,10 +86,21 @@ def simulate(
     traces: tuple[ZoneTrace, ...],
     options: Options,
     model: ThroughputModel | None = None,
+    preemptions: tuple[PreemptionTrace, ...] = (),
 ) -> Simulation:
-    """Replay every policy over the same traces; `options.days` 0 means the shortest zone trace."""
+    """Replay every policy over the same traces; `options.days` 0 means the shortest availability trace.
+
+    Preemption traces start with the replay and repeat past their end, like the availability traces.
+    """
     zones = map_zones(plan_zones(plan, fleet.cloud), traces)
+    preempting = map_zones(plan_zones(plan, fleet.cloud), preemptions)
     if options.days <= 0:
         options = Options(**{**options.__dict__, "days": min(trace.duration_s for trace in traces) / 86400})
-    results = tuple(replay(fleet, traffic, zones, policy, options, model) for policy in POLICIES)
-    return Simulation(fleet, {zone: trace.zone for zone, trace in zones.items()}, options, results)
+    results = tuple(replay(fleet, traffic, zones, policy, options, model, preempting) for policy in POLICIES)
+    return Simulation(
+        fleet,
+        {zone: trace.zone for zone, trace in zones.items()},
+        options,
+        results,
+        {zone: trace.name for zone, trace in preempting.items()},
+    )

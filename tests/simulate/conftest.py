@@ -12,7 +12,7 @@ from llmdeploy.config import load
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 from llmdeploy.simulate.run import pick_fleet
-from llmdeploy.simulate.traces import Traffic, ZoneTrace
+from llmdeploy.simulate.traces import PreemptionTrace, Traffic, ZoneTrace
 from tests.conftest import EXAMPLE_VARIABLES
 
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
@@ -60,3 +60,12 @@ def write_traffic(path: Path, minutes: int = 10, per_minute: int = 30) -> Path:
         ]
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+def preempting(pattern: str, gap_s: int = 600, only: str | None = None) -> dict[str, PreemptionTrace]:
+    """Preemption traces, one character per `gap_s`: '1' the instance runs, '0' it is down.
+
+    Every zone gets the same trace, or only zone `only` does. A '1' then '0' is one preemption.
+    """
+    up = tuple(mark == "1" for mark in pattern)
+    return {zone: PreemptionTrace(zone, "v100_1", gap_s, up) for zone in ZONES if only in (None, zone)}

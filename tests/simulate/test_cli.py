@@ -14,6 +14,7 @@ from tests.simulate.conftest import write_spot, write_traffic
 
 SHARED_TRAFFIC = Path("/work/shared/data/llm-traces/AzureLLMInferenceTrace_conv.csv")
 SHARED_SPOT = Path("/work/shared/data/spot-traces/availability/1-node/aws-02-15-2023")
+SHARED_PREEMPTIONS = Path("/work/shared/data/spot-traces/preemption/1-node/aws-04-22-2023")
 
 
 def _run(*args: str) -> Result:
@@ -43,8 +44,8 @@ def test_json_compares_every_policy(tmp_path: Path) -> None:
     [
         ("missing.csv", "spot", "traffic trace not found"),
         ("columns.csv", "spot", "lacks the column(s) ContextTokens"),
-        ("t.csv", "missing", "no spot trace here"),
-        ("t.csv", "broken.json", "not a spot availability trace"),
+        ("t.csv", "missing", "no spot availability trace here"),
+        ("t.csv", "broken.json", 'not a spot availability trace: no "metadata" object'),
     ],
 )
 def test_bad_traces_exit_2_with_a_clear_message(
@@ -105,3 +106,92 @@ def test_the_readme_sample_traces_replay(tmp_path: Path) -> None:
     assert policies["plan"]["cost_vs_all_on_demand"] < 1
     assert policies["plan"]["time_available"] < policies["all-on-demand"]["time_available"]
     assert plot.stat().st_size > 0
+
+
+@pytest.mark.usefixtures("plan")
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({}, "no spot preemption trace here"),
+        ({"us-east-1a_v100_1.json": "[1, 0]"}, 'not a spot preemption trace: no "metadata" object'),
+        (
+            {"us-east-1a_v100_1.json": '{"metadata": {"gap_seconds": 0}, "data": [1]}'},
+            "metadata.gap_seconds is 0, expected a whole number of seconds >= 1",
+        ),
+        (
+            {"us-east-1a_v100_1.json": '{"metadata": {"gap_seconds": 32}, "data": [0, 1, -1]}'},
+            "us-east-1a_v100_1.json: not a spot preemption trace: data[2] is -1, expected a number >= 0",
+        ),
+        (
+            {"us-east-1a_v100_1.json": '{"metadata": {"gap_seconds": 32}, "data": [0, "up"]}'},
+            "data[1] is 'up', expected a number >= 0",
+        ),
+        (
+            {
+                "us-east-1a_v100_1.json": '{"metadata": {"gap_seconds": 32}, "data": [1]}',
+                "us-east-1a_intel_64.json": '{"metadata": {"gap_seconds": 32}, "data": [1]}',
+            },
+            "2 spot preemption traces for zone us-east-1a: us-east-1a_intel_64.json, us-east-1a_v100_1.json",
+        ),
+    ],
+)
+def test_bad_preemption_traces_exit_2_saying_what_and_where(
+    tmp_path: Path, files: dict[str, str], message: str
+) -> None:
+    folder = tmp_path / "preemption"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    result = _run(
+        "--traffic",
+        str(write_traffic(tmp_path / "t.csv")),
+        "--spot",
+        str(write_spot(tmp_path / "spot", "1")),
+        "--preemptions",
+        str(folder),
+    )
+    assert result.exit_code == 2
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.usefixtures("plan")
+def test_preemption_traces_add_reclaims_to_the_report(tmp_path: Path) -> None:
+    # Availability never drops: every preemption comes from the preemption traces (one an hour a zone).
+    common = [
+        "--traffic",
+        str(write_traffic(tmp_path / "t.csv")),
+        "--spot",
+        str(write_spot(tmp_path / "s", "1")),
+    ]
+    hourly = write_spot(tmp_path / "p", "1" * 5 + "0", gap_s=600)
+    without = json.loads(_run(*common, "--days", "1", "--json").stdout)
+    result = _run(*common, "--days", "1", "--preemptions", str(hourly), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["preemption_traces"] == {zone: f"{zone}_v100_1" for zone in report["zones"]}
+    spot = report["policies"]["all-spot"]
+    assert spot["preemptions"] == spot["trace_preemptions"] > 0
+    assert without["policies"]["all-spot"]["preemptions"] == 0
+    assert spot["time_available"] < without["policies"]["all-spot"]["time_available"]
+    assert report["policies"]["all-on-demand"]["preemptions"] == 0
+    table = _run(*common, "--days", "1", "--preemptions", str(hourly))
+    assert "of which from preemption traces" in table.stdout
+    assert "us-east-1a<-us-east-1a_v100_1" in " ".join(table.stdout.split())
+
+
+def test_the_shared_preemption_traces_cost_replicas(plan: DeploymentPlan) -> None:
+    if not SHARED_TRAFFIC.is_file() or not SHARED_SPOT.is_dir() or not SHARED_PREEMPTIONS.is_dir():
+        pytest.skip("the shared traces (../shared/data/spot-traces) are not on this machine")
+    common = ["--traffic", str(SHARED_TRAFFIC), "--spot", str(SHARED_SPOT), "--days", "3", "--json"]
+    without = json.loads(_run(*common).stdout)["policies"]
+    result = _run(*common, "--preemptions", str(SHARED_PREEMPTIONS))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    # us-east-1c has a trace of its own; the other plan zones take the unused traces in order.
+    assert report["preemption_traces"]["us-east-1c"] == "us-east-1c_v100_1"
+    policies = report["policies"]
+    assert policies["plan"]["trace_preemptions"] > 0
+    assert policies["plan"]["preemptions"] > without["plan"]["preemptions"]
+    assert policies["plan"]["time_available"] <= without["plan"]["time_available"]
+    assert policies["all-on-demand"]["preemptions"] == 0
