@@ -22,6 +22,7 @@ import csv
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TypeGuard
 
@@ -78,19 +79,27 @@ class PreemptionTrace:
     def name(self) -> str:
         return f"{self.zone}_{self.instance}" if self.instance else self.zone
 
-    def preemptions_between(self, start_s: int, end_s: int) -> int:
-        """Preemptions (a tick up, the next down) at ticks in (start_s, end_s].
+    @cached_property
+    def _preempted_by(self) -> tuple[int, ...]:
+        """Preemptions at ticks 0..i of the trace, for each i: a tick up, the next down.
 
-        The trace repeats past its end; where it wraps round is no preemption (no instance was seen
-        going down there).
+        Tick 0 is none, also where the trace wraps round on a repeat (no instance was seen going down).
         """
-        count = len(self.up)
-        first = max(0, start_s // self.gap_s + 1)
-        return sum(
-            1
-            for tick in range(first, end_s // self.gap_s + 1)
-            if tick % count and self.up[tick % count - 1] and not self.up[tick % count]
-        )
+        counts, total = [0], 0
+        for before, now in zip(self.up, self.up[1:], strict=False):
+            total += before and not now
+            counts.append(total)
+        return tuple(counts)
+
+    def preemptions_between(self, start_s: int, end_s: int) -> int:
+        """Preemptions at ticks in (start_s, end_s] (the trace repeats past its end)."""
+        return self._preempted_until(end_s // self.gap_s) - self._preempted_until(start_s // self.gap_s)
+
+    def _preempted_until(self, tick: int) -> int:
+        if tick < 0:
+            return 0
+        rounds, index = divmod(tick, len(self.up))
+        return rounds * self._preempted_by[-1] + self._preempted_by[index]
 
 
 def _bad(path: Path, message: str, hint: str) -> ConfigError:
