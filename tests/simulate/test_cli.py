@@ -195,3 +195,16 @@ def test_the_shared_preemption_traces_cost_replicas(plan: DeploymentPlan) -> Non
     assert policies["plan"]["preemptions"] > without["plan"]["preemptions"]
     assert policies["plan"]["time_available"] <= without["plan"]["time_available"]
     assert policies["all-on-demand"]["preemptions"] == 0
+
+
+@pytest.mark.usefixtures("plan")
+def test_the_readme_sample_preemptions_cost_availability() -> None:
+    samples = Path("examples/traces")
+    common = ["--traffic", str(samples / "azure-conv-sample.csv"), "--spot", str(samples / "spot-sample")]
+    without = json.loads(_run(*common, "--json").stdout)["policies"]["plan"]
+    result = _run(*common, "--preemptions", str(samples / "preemption-sample"), "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)["policies"]["plan"]
+    assert plan["trace_preemptions"] > 0
+    assert plan["preemptions"] > without["preemptions"]
+    assert plan["time_available"] < without["time_available"]
