@@ -16,6 +16,17 @@ trace's down time (failed relaunches) is availability, from another period, and 
 On-demand capacity is assumed always there.
 Replicas are placed in the open zone holding the fewest (the ASG's zone balancing); a new replica
 serves after the plan's readiness time (`health.readiness_grace_s`), billed from launch.
+
+Left out, each a known gap between this replay and the clouds (the report's numbers carry them):
+- instance types: every replica is the fleet's first type, at its catalog price and typical spot
+  discount; a trace's type (e.g. V100 `p3.2xlarge`) stands for whatever the fleet runs, and a
+  fleet's other types (which price-capacity-optimized allocation would fall back to) add no capacity;
+- AWS capacity rebalancing (a replacement launched at the rebalance recommendation, before the
+  two-minute notice) and GCP/Azure's lack of it: every cloud replaces at the notice;
+- per-cloud spot mechanics beyond the notice length: Azure's eviction policy (Deallocate keeps
+  billing the disk), GCP's separate on-demand and spot groups, spot price changes over time;
+- billing granularity (per second everywhere here; Azure bills per minute, GCP with a one-minute minimum);
+- dates: availability and preemption traces, from different periods, both start with the replay.
 """
 
 from __future__ import annotations
