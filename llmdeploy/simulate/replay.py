@@ -25,7 +25,7 @@ Left out, each a known gap between this replay and the clouds (the report's numb
   two-minute notice) and GCP/Azure's lack of it: every cloud replaces at the notice;
 - per-cloud spot mechanics beyond the notice length: Azure's eviction policy (Deallocate keeps
   billing the disk), GCP's separate on-demand and spot groups, spot price changes over time;
-- billing granularity (per second everywhere here; Azure bills per minute, GCP with a one-minute minimum);
+- billing granularity: per second here, without the clouds' minimum charges (AWS and GCP: one minute);
 - dates: availability and preemption traces, from different periods, both start with the replay.
 """
 
