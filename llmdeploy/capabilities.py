@@ -88,7 +88,9 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
         Feature.WEIGHTED_BLUE_GREEN: Support(_YES, "URL map weighted backend services, 1% steps"),
         Feature.SPOT_WITH_ON_DEMAND_BASE: Support(_YES, "a second, on-demand managed instance group"),
         Feature.SPOT_MAX_PRICE: Support(
-            _NO, "Spot VMs have no maximum price: remove spot.max_price_usd_hour"
+            _NO,
+            "Spot VMs have no maximum price: set it only for the clouds that take one "
+            "(spot.overrides.aws.max_price_usd_hour)",
         ),
         Feature.SEVERAL_INSTANCE_TYPES: Support(_YES, "regional MIG instance flexibility policy"),
         Feature.QUEUE_SIZE_AUTOSCALING: Support(_YES, "autoscaler on a Cloud Monitoring metric"),

@@ -13,7 +13,7 @@ from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, out, reported
 from llmdeploy.config import EnvironmentConfig, load
 from llmdeploy.errors import ConfigError, Problem
 from llmdeploy.plan.build import build_plan
-from llmdeploy.plan.cost import HOURS_PER_MONTH, check_budget, cost_report
+from llmdeploy.plan.cost import HOURS_PER_MONTH, CostReport, check_budget, cost_report
 from llmdeploy.report import cost_json, cost_table, dns_failover_text, explain_table
 
 Envs = Annotated[list[str], typer.Argument(help="Environment names (in --env-dir) or file paths.")]
@@ -68,7 +68,24 @@ def cost(
         out.print_json(json.dumps(cost_json(plan, costs)))
     else:
         out.print(cost_table(plan, costs))
+        for line in _idle_slot_notes(env, costs):
+            out.print(line, markup=False, highlight=False)
     check_budget(plan, costs)
+
+
+def _idle_slot_notes(env: str, costs: CostReport) -> list[str]:
+    """Each slot at 0% of its model's traffic still runs (and costs) its full capacity: say so."""
+    idle: dict[tuple[str, str], float] = {}
+    for fleet_cost in costs.fleets:
+        fleet = fleet_cost.fleet
+        if fleet.traffic.weight == 0:
+            key = (fleet.model, fleet.slot)
+            idle[key] = idle.get(key, 0.0) + fleet_cost.min_usd_hour * HOURS_PER_MONTH
+    return [
+        f"note: {model} {slot} has 0% of the traffic but costs at least {monthly:,.0f} USD/month "
+        f"(counted above); `llmdeploy retire {env} --model {model}` removes it once no rollback needs it"
+        for (model, slot), monthly in idle.items()
+    ]
 
 
 def schema_text() -> str:

@@ -25,6 +25,7 @@ from llmdeploy.deploy import Callbacks, Declined, Replacing, Row, changes, init_
 from llmdeploy.deploy import StackTarget as StackTarget  # re-exported: status uses it
 from llmdeploy.deploy import run_stacks as run_stacks_of
 from llmdeploy.deploy import stack_targets as targets_of
+from llmdeploy.plan.cost import OVER_BUDGET_FLAG, check_config_budget
 from llmdeploy.synth import synth
 from llmdeploy.terraform import PlanSummary
 from llmdeploy.terraform.runner import PLAN_FILE
@@ -36,6 +37,9 @@ Local = Annotated[
 ]
 AutoApprove = Annotated[bool, typer.Option("--auto-approve", help="Do not ask before changing anything.")]
 Outdir = Annotated[Path, typer.Option("--out", help="Where synthesized stacks go.")]
+OverBudget = Annotated[
+    bool, typer.Option(OVER_BUDGET_FLAG, help="Go ahead even when the cost estimate exceeds the budget.")
+]
 
 
 @app.command("synth")
@@ -144,9 +148,16 @@ def apply(
     local: Local = False,
     auto_approve: AutoApprove = False,
     outdir: Outdir = DEFAULT_OUTDIR,
+    allow_over_budget: OverBudget = False,
 ) -> None:
-    """Create or update every stack of an environment (asks first unless --auto-approve)."""
-    run_stacks(Invocation(env, env_dir, outdir, cloud, local), "apply", auto_approve)
+    """Create or update every stack of an environment (asks first unless --auto-approve).
+
+    The file's budget is checked first, as `llmdeploy cost` computes it, before any stack is touched.
+    """
+    config = load(env, env_dir)
+    if not allow_over_budget:
+        check_config_budget(config, f"apply of {config.name}")
+    run_stacks(Invocation(env, env_dir, outdir, cloud, local), "apply", auto_approve, config=config)
 
 
 @app.command()

@@ -20,12 +20,14 @@ from llmdeploy.cli.deploy_commands import (
     Env,
     Local,
     Outdir,
+    OverBudget,
     run_stacks,
 )
 from llmdeploy.cli.next_steps import Invocation
 from llmdeploy.config import load, resolve_env_path
 from llmdeploy.config.model import Slot
 from llmdeploy.deploy import StackTarget, deployed
+from llmdeploy.plan.cost import OVER_BUDGET_FLAG
 from llmdeploy.plan.traffic import parse_duration, parse_steps
 from llmdeploy.release import promotion
 from llmdeploy.release.gates import GatePolicy, SystemClock
@@ -53,12 +55,14 @@ def release(
     cloud: CloudOption = None,
     local: Local = False,
     outdir: Outdir = DEFAULT_OUTDIR,
+    allow_over_budget: OverBudget = False,
 ) -> None:
-    """Write a new version into the model's idle slot at 0% traffic and deploy it."""
+    """Write a new version into the model's idle slot at 0% traffic and deploy it (budget checked first)."""
     where = Invocation(env, env_dir, outdir, cloud, local)
     versions = [*_option("--revision", revision), *_option("--engine-image", engine_image)]
-    rerun = where.command("release", "--model", model, *versions, *(["--new-image"] if new_image else []))
-    context = _context(where, model, rerun)
+    flags = [*(["--new-image"] if new_image else []), *_flag(OVER_BUDGET_FLAG, allow_over_budget)]
+    rerun = where.command("release", "--model", model, *versions, *flags)
+    context = _context(where, model, rerun, allow_over_budget)
     with _interrupts(f"Run `{rerun}` to finish the release (it continues with the file as edited)."):
         promotion.release(context, revision, engine_image, new_image)
 
@@ -76,17 +80,22 @@ def promote(
         typer.Option(help="Healthy targets per cloud. Default: alarms.min_healthy_replicas."),
     ] = None,
     poll: Annotated[str, typer.Option(help="Time between two health samples.")] = "10s",
+    retire_after: Annotated[
+        bool, typer.Option("--retire", help="Once promoted, retire the previous slot (destroys its fleet).")
+    ] = False,
     env_dir: EnvDir = DEFAULT_ENV_DIR,
     cloud: CloudOption = None,
     local: Local = False,
     outdir: Outdir = DEFAULT_OUTDIR,
+    allow_over_budget: OverBudget = False,
 ) -> None:
     """Shift traffic to the released slot step by step; roll back by itself when a gate fails."""
     where = Invocation(env, env_dir, outdir, cloud, local)
     gates = ["--steps", steps, "--pause", pause, "--step-timeout", step_timeout, "--poll", poll]
     gates += _option("--min-healthy", None if min_healthy is None else str(min_healthy))
+    gates += [*_flag("--retire", retire_after), *_flag(OVER_BUDGET_FLAG, allow_over_budget)]
     rerun = where.command("promote", "--model", model, *gates)
-    context = _context(where, model, rerun)
+    context = _context(where, model, rerun, allow_over_budget)
     loaded = promotion.load_model(context)
     alarms = loaded[0].monitoring.alarms
     policy = GatePolicy(
@@ -97,7 +106,30 @@ def promote(
         poll_s=max(parse_duration(poll, "--poll"), 1.0),
     )
     with _interrupts(lambda: _promotion_next(context, where, rerun)):
-        promotion.promote(context, parse_steps(steps), policy, SystemClock(), loaded)
+        promotion.promote(context, parse_steps(steps), policy, SystemClock(), loaded, retire_after)
+
+
+@app.command()
+@reported
+def retire(
+    env: Env,
+    model: ModelOption,
+    slot: Annotated[Slot | None, typer.Option(help="The slot to retire. Default: the one at 0%.")] = None,
+    env_dir: EnvDir = DEFAULT_ENV_DIR,
+    cloud: CloudOption = None,
+    local: Local = False,
+    outdir: Outdir = DEFAULT_OUTDIR,
+) -> None:
+    """Remove the model's slot at 0% from the file and destroy its fleet: cost falls to one slot.
+
+    Until then a rollback is instant; afterwards, going back is a release of the old version.
+    """
+    where = Invocation(env, env_dir, outdir, cloud, local)
+    rerun = where.command("retire", "--model", model, *_option("--slot", slot))
+    finish = where.command("apply", "--auto-approve")
+    advice = f"Run `{rerun}`; once the file no longer lists the slot, `{finish}` destroys its fleet."
+    with _interrupts(advice):
+        promotion.retire(_context(where, model, rerun), slot)
 
 
 @app.command()
@@ -120,6 +152,10 @@ def rollback(
 
 def _option(name: str, value: str | None) -> list[str]:
     return [name, value] if value else []
+
+
+def _flag(name: str, given: bool) -> list[str]:
+    return [name] if given else []
 
 
 @contextmanager
@@ -150,7 +186,7 @@ def _promotion_next(context: ReleaseContext, where: Invocation, rerun: str) -> s
     )
 
 
-def _context(where: Invocation, model: str, rerun: str) -> ReleaseContext:
+def _context(where: Invocation, model: str, rerun: str, allow_over_budget: bool = False) -> ReleaseContext:
     def deploy(new_images: Sequence[str] = ()) -> list[DeployedStack]:
         def renewed(target: StackTarget) -> list[str]:
             addresses = _image_pins(target, new_images)
@@ -167,7 +203,7 @@ def _context(where: Invocation, model: str, rerun: str) -> ReleaseContext:
         out.print(text, markup=False, highlight=False)
 
     env_path = resolve_env_path(where.env, where.env_dir)
-    return ReleaseContext(env_path, model, deploy, RECORDS_DIR, say, where.command)
+    return ReleaseContext(env_path, model, deploy, RECORDS_DIR, say, where.command, allow_over_budget)
 
 
 def _image_pins(target: StackTarget, fleets: Sequence[str]) -> list[str]:

@@ -295,12 +295,14 @@ class EnvironmentConfig(Strict):
         for index, model in enumerate(self.models):
             if model.autoscaling.scale_to_zero:
                 problems.append(f"models[{index}].autoscaling.scale_to_zero: not allowed in the prod tier")
-            if model.spot.on_demand_base < 1:
-                problems.append(
-                    f"models[{index}].spot.on_demand_base: must be at least 1 in the prod tier, "
-                    "so a spot reclaim never takes the whole fleet"
-                )
-        return problems
+            problems += [
+                f"models[{index}].{model.spot_key(cloud, 'on_demand_base')}: must be at least 1 in the "
+                "prod tier, so a spot reclaim never takes the whole fleet"
+                for cloud in model.instance_types
+                if model.spot_for(cloud).on_demand_base < 1
+            ]
+        # A setting shared by every cloud is one problem, not one per cloud.
+        return list(dict.fromkeys(problems))
 
     def _tag_problems(self) -> list[str]:
         problems = [

@@ -53,10 +53,11 @@ def requested_features(model: ModelConfig, cloud: Cloud) -> list[tuple[Feature, 
     asked = [(_ALGORITHM_FEATURE[model.load_balancing.algorithm_for(cloud)], "load_balancing.algorithm")]
     if len(model.slots) > 1:
         asked.append((Feature.WEIGHTED_BLUE_GREEN, "slots"))
-    if model.spot.max_price_usd_hour is not None:
-        asked.append((Feature.SPOT_MAX_PRICE, "spot.max_price_usd_hour"))
-    if "allocation_strategy" in model.spot.model_fields_set:
-        asked.append((Feature.SPOT_ALLOCATION_STRATEGY, "spot.allocation_strategy"))
+    spot = model.spot_for(cloud)
+    if spot.max_price_usd_hour is not None:
+        asked.append((Feature.SPOT_MAX_PRICE, model.spot_key(cloud, "max_price_usd_hour")))
+    if "allocation_strategy" in spot.model_fields_set:
+        asked.append((Feature.SPOT_ALLOCATION_STRATEGY, model.spot_key(cloud, "allocation_strategy")))
     if len(model.instance_types.get(cloud, [])) > 1:
         asked.append((Feature.SEVERAL_INSTANCE_TYPES, f"instance_types.{cloud}"))
     if model.autoscaling.target_queue_size is not None:
@@ -126,12 +127,13 @@ def model_warnings(model: ModelConfig) -> list[str]:
         f"{model.load_balancing.request_timeout_s} s); clients should retry, or run fewer replicas on spot "
         "(spot.on_demand_percent_above_base)"
         for cloud in model.instance_types
-        if uses_spot(model) and model.load_balancing.request_timeout_s > SPOT_NOTICE_S[cloud]
+        if uses_spot(model, cloud) and model.load_balancing.request_timeout_s > SPOT_NOTICE_S[cloud]
     ]
 
 
-def uses_spot(model: ModelConfig) -> bool:
-    """Whether any fleet of the model may run replicas on spot capacity."""
-    if model.spot.on_demand_percent_above_base >= 100:
+def uses_spot(model: ModelConfig, cloud: Cloud) -> bool:
+    """Whether any fleet of the model on `cloud` may run replicas on spot capacity."""
+    spot = model.spot_for(cloud)
+    if spot.on_demand_percent_above_base >= 100:
         return False
-    return any(model.spot.on_demand_base < capacity.max for _, capacity in model.capacities())
+    return any(spot.on_demand_base < capacity.max for _, capacity in model.capacities())

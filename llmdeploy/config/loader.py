@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from llmdeploy.config.diagnostics import problems_from
 from llmdeploy.config.environment import EnvironmentConfig
+from llmdeploy.config.layers import every_problem
 from llmdeploy.config.source import misplaced_env_references, read_source
 from llmdeploy.errors import ConfigError, Problem
 
@@ -43,7 +43,7 @@ def load_environment(path: Path) -> EnvironmentConfig:
     except ValidationError as error:
         # A misplaced `${...}` also fails its value's grammar: report it once, as the reference it is.
         referenced = {problem.path for problem in problems}
-        problems += [p for p in problems_from(error, source, EnvironmentConfig) if p.path not in referenced]
+        problems += [p for p in every_problem(error, source, EnvironmentConfig) if p.path not in referenced]
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)

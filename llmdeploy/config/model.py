@@ -87,6 +87,27 @@ class Capacity(Strict):
         return desired
 
 
+SpotAllocation = Literal["price-capacity-optimized", "capacity-optimized", "lowest-price"]
+
+
+class SpotOverride(Strict):
+    """One cloud's spot settings where they differ from the model's; unset keys keep the model's."""
+
+    on_demand_base: int | None = Field(default=None, ge=0, le=500, description="Replicas always on-demand.")
+    on_demand_percent_above_base: int | None = Field(
+        default=None, ge=0, le=100, description="Share of replicas above the base that are on-demand."
+    )
+    allocation_strategy: SpotAllocation | None = Field(
+        default=None, description="How spot capacity is chosen among the instance types and zones."
+    )
+    max_price_usd_hour: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="Highest spot price per instance-hour; null: none on this cloud (the on-demand price).",
+    )
+
+
 class Spot(Strict):
     """How much of a fleet runs on spot capacity."""
 
@@ -94,7 +115,7 @@ class Spot(Strict):
     on_demand_percent_above_base: int = Field(
         default=0, ge=0, le=100, description="Share of replicas above the base that are on-demand."
     )
-    allocation_strategy: Literal["price-capacity-optimized", "capacity-optimized", "lowest-price"] = Field(
+    allocation_strategy: SpotAllocation = Field(
         default="price-capacity-optimized",
         description="How spot capacity is chosen among the instance types and zones.",
     )
@@ -103,6 +124,11 @@ class Spot(Strict):
         gt=0,
         le=1000,
         description="Highest spot price per instance-hour. Default: the on-demand price.",
+    )
+    overrides: dict[Cloud, SpotOverride] = Field(
+        default_factory=dict,
+        description="Per cloud, the settings that differ there, e.g. {aws: {max_price_usd_hour: 30}}: "
+        "GCP Spot VMs take no maximum price.",
     )
 
 
@@ -304,7 +330,7 @@ class ModelConfig(Strict):
             for problem in _unknown_types(cloud, names)
         ]
         problems += [problem for cloud in self.instance_types for problem in self._memory_problems(cloud)]
-        problems += self._scaling_problems() + self._engine_problems()
+        problems += self._scaling_problems() + self._engine_problems() + self._spot_override_problems()
         return problems + [
             problem for cloud in self.instance_types for problem in cloud_problems(self, cloud)
         ]
@@ -339,15 +365,39 @@ class ModelConfig(Strict):
         return [f"quantize: {self.engine} cannot serve {self.quantize!r}; it takes {', '.join(supported)}"]
 
     def _scaling_problems(self) -> list[str]:
-        problems = []
-        for where, capacity in self.capacities():
-            if capacity.min == 0 and not self.autoscaling.scale_to_zero:
-                problems.append(f"{where}.min: 0 needs autoscaling.scale_to_zero: true")
-            if self.spot.on_demand_base > capacity.max:
-                problems.append(
-                    f"spot.on_demand_base: {self.spot.on_demand_base} exceeds {where}.max ({capacity.max})"
-                )
-        return problems
+        problems = [
+            f"{where}.min: 0 needs autoscaling.scale_to_zero: true"
+            for where, capacity in self.capacities()
+            if capacity.min == 0 and not self.autoscaling.scale_to_zero
+        ]
+        problems += [
+            f"{self.spot_key(cloud, 'on_demand_base')}: {base} exceeds {where}.max ({capacity.max})"
+            for cloud in self.instance_types
+            if (base := self.spot_for(cloud).on_demand_base)
+            for where, capacity in self.capacities()
+            if base > capacity.max
+        ]
+        # A setting shared by every cloud is one problem, not one per cloud.
+        return list(dict.fromkeys(problems))
+
+    def _spot_override_problems(self) -> list[str]:
+        return [
+            f"spot.overrides.{cloud}: set, but instance_types has no {cloud} entry"
+            for cloud in self.spot.overrides
+            if cloud not in self.instance_types
+        ]
+
+    def spot_for(self, cloud: Cloud) -> Spot:
+        """The model's spot settings on `cloud`: its `spot`, with that cloud's overrides applied."""
+        override = self.spot.overrides.get(cloud)
+        changes = override.model_dump(exclude_unset=True) if override is not None else {}
+        return self.spot.model_copy(update={**changes, "overrides": {}})
+
+    def spot_key(self, cloud: Cloud, key: str) -> str:
+        """Where `key` of `cloud`'s spot settings is set: its override, else the model's `spot`."""
+        override = self.spot.overrides.get(cloud)
+        overridden = override is not None and key in override.model_fields_set
+        return f"spot.overrides.{cloud}.{key}" if overridden else f"spot.{key}"
 
     def capacities(self) -> list[tuple[str, Capacity]]:
         """Every capacity in force: the model's, and each slot's override."""

@@ -81,7 +81,7 @@ def _fleet(model: ModelConfig, cloud: Cloud, slot: Slot) -> FleetPlan:
         min_size=capacity.min,
         max_size=capacity.max,
         desired_size=capacity.min if capacity.desired is None else capacity.desired,
-        spot=model.spot,
+        spot=model.spot_for(cloud),
         autoscaling=model.autoscaling,
         health=_health(model, engine.health_path, PROXY_PORT),
         traffic=TrafficPlan(

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from llmdeploy.config.environment import EnvironmentConfig
 from llmdeploy.config.model import Spot
 from llmdeploy.errors import ConfigError, Problem
+from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 
 HOURS_PER_MONTH = 730
@@ -83,20 +85,45 @@ def cost_report(plan: DeploymentPlan) -> CostReport:
     return CostReport(fleets=tuple(fleet_cost(fleet) for model in plan.models for fleet in model.fleets))
 
 
-def check_budget(plan: DeploymentPlan, report: CostReport) -> None:
-    """Raise `ConfigError` when the estimate exceeds the configured monthly budget."""
+#: The flag that lets a capacity-changing command go ahead over the budget (as a soft-mandatory cost
+#: policy lets an authorized user override it): named in every refusal.
+OVER_BUDGET_FLAG = "--allow-over-budget"
+
+
+def monthly_estimate(plan: DeploymentPlan, report: CostReport) -> float | None:
+    """USD per month at the budget's basis (min or max capacity); None without a budget."""
     if plan.budget is None:
-        return
+        return None
     hourly = report.max_usd_hour if plan.budget.basis == "max" else report.min_usd_hour
-    monthly = hourly * HOURS_PER_MONTH
-    if monthly > plan.budget.monthly_usd:
-        raise ConfigError(
-            [
-                Problem(
-                    f"estimated {monthly:,.0f} USD/month at {plan.budget.basis} capacity exceeds the budget "
-                    f"of {plan.budget.monthly_usd:,.0f} USD/month",
-                    path="budget.monthly_usd",
-                    hint="lower capacity.max, use more spot or cheaper instance types, or raise the budget",
-                )
-            ]
-        )
+    return hourly * HOURS_PER_MONTH
+
+
+def check_budget(plan: DeploymentPlan, report: CostReport, action: str | None = None) -> None:
+    """Raise `ConfigError` when the estimate exceeds the configured monthly budget.
+
+    `action`: the command that would change capacity (`release of chat`); its refusal names it and
+    the override flag. `llmdeploy cost` itself only reports.
+    """
+    monthly = monthly_estimate(plan, report)
+    if plan.budget is None or monthly is None or monthly <= plan.budget.monthly_usd:
+        return
+    hint = "lower capacity.max, use more spot or cheaper instance types, or raise the budget"
+    if action is not None:
+        hint += f"; a slot at 0% can go (`llmdeploy retire`); {OVER_BUDGET_FLAG} goes ahead anyway"
+    refused = f"{action} refused before anything changed: " if action else ""
+    raise ConfigError(
+        [
+            Problem(
+                f"{refused}estimated {monthly:,.0f} USD/month at {plan.budget.basis} capacity exceeds "
+                f"the budget of {plan.budget.monthly_usd:,.0f} USD/month",
+                path="budget.monthly_usd",
+                hint=hint,
+            )
+        ]
+    )
+
+
+def check_config_budget(config: EnvironmentConfig, action: str) -> None:
+    """`check_budget` of an environment as `action` would apply it (every slot counted, as `cost` does)."""
+    plan = build_plan(config)
+    check_budget(plan, cost_report(plan), action)

@@ -16,7 +16,7 @@ import copy
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,12 +33,20 @@ from llmdeploy.release.yaml_edit import delete_key, dump_document, load_document
 
 #: Per slot, version keys to set (a value) or to remove (None: the slot inherits the model's).
 Versions = Mapping[Slot, Mapping[str, str | None]]
+#: A refusal of an edited, valid config (raises `ConfigError`).
+Check = Callable[[EnvironmentConfig], None]
 
 
 def edit_slots(
-    env_path: Path, model: str, weights: Mapping[Slot, int], versions: Versions | None = None
+    env_path: Path,
+    model: str,
+    weights: Mapping[Slot, int],
+    versions: Versions | None = None,
+    check: Check | None = None,
 ) -> EnvironmentConfig:
     """Set the weights (and versions) of `model`'s slots in `env_path`; return the new config.
+
+    `check`: a further refusal of the edited config (the budget), run before the file is written.
 
     Raises:
         ConfigError: the model is not in the file, or the edited environment would be invalid
@@ -56,9 +64,24 @@ def edit_slots(
                 delete_key(entry, key)
             else:
                 set_key(entry, key, value)
+    return _write_valid(env_path, document, check)
+
+
+def remove_slot(env_path: Path, model: str, slot: Slot) -> EnvironmentConfig:
+    """Remove `slot` (at 0%) from `model`'s slots in `env_path`: its fleet goes at the next apply."""
+    _check_writable(env_path)
+    document = _document_with_models(env_path)
+    delete_key(_slots(_model_entry(document, model, env_path)), slot)
+    return _write_valid(env_path, document, None)
+
+
+def _write_valid(env_path: Path, document: CommentedMap, check: Check | None) -> EnvironmentConfig:
+    """Write the edited `document` over `env_path` if it validates (and passes `check`)."""
     text = dump_document(document)
     try:
         config = _validated(text, env_path)
+        if check is not None:
+            check(config)
         if text != env_path.read_text(encoding="utf-8"):
             write_atomically(env_path, text)
     except OSError as error:

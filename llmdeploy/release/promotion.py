@@ -17,6 +17,7 @@ from llmdeploy.config.environment import EnvironmentConfig
 from llmdeploy.config.loader import load_environment
 from llmdeploy.config.model import SLOTS, ModelConfig, Slot
 from llmdeploy.errors import ConfigError, OperationError, Problem
+from llmdeploy.plan.cost import check_config_budget
 from llmdeploy.plan.traffic import (
     Weights,
     idle_slot,
@@ -26,7 +27,7 @@ from llmdeploy.plan.traffic import (
     rollback_slot,
     split,
 )
-from llmdeploy.release.config_edit import edit_slots
+from llmdeploy.release.config_edit import edit_slots, remove_slot
 from llmdeploy.release.gates import Clock, CloudSample, GatePolicy, Verdict, describe, watch
 from llmdeploy.release.observer import DeployedStack, HealthObserver, observer_for
 from llmdeploy.release.record import PromotionRecord, read_record, record_path, write_record
@@ -56,6 +57,8 @@ class ReleaseContext:
     records_dir: Path
     say: Say
     suggest: Suggest
+    #: Go ahead when the environment's estimate exceeds its budget (`--allow-over-budget`).
+    allow_over_budget: bool = False
 
 
 def release(
@@ -77,7 +80,8 @@ def release(
         raise ConfigError(
             [Problem(f"{source} of {model.name} already runs this version", hint="nothing to release")]
         )
-    edit_slots(ctx.env_path, ctx.model, {source: 100, target: 0}, {target: versions})
+    budget = _budget_check(ctx, f"release of {model.name} into {target}")
+    edit_slots(ctx.env_path, ctx.model, {source: 100, target: 0}, {target: versions}, budget)
     _write(ctx, PromotionRecord(config.name, ctx.model, source, target, "released"))
     shown = ", ".join(f"{key} {value}" for key, value in versions.items() if value)
     image = " on the newest GPU image" if new_image else ""
@@ -95,12 +99,15 @@ def promote(
     policy: GatePolicy,
     clock: Clock,
     loaded: tuple[EnvironmentConfig, ModelConfig] | None = None,
+    retire_after: bool = False,
 ) -> None:
     """Shift traffic to the released slot step by step, each step gated; roll back on a failed gate.
 
     `loaded`: the environment and model as the command already loaded them (`load_model`).
+    `retire_after`: retire the previous slot once the new one has all the traffic.
     """
     config, model = loaded or load_model(ctx)
+    _budget_check(ctx, f"promotion of {model.name}")(config)
     weights = _weights(model)
     record = _promotion_record(ctx, config, model, weights)
     if record.state == "rolling-back":
@@ -127,6 +134,14 @@ def promote(
         _write(ctx, record)
     _write(ctx, record.moved("promoted"))
     ctx.say(f"{model.name}: promoted: {record.target} has 100% of the traffic")
+    if retire_after:
+        retire(ctx, record.source)
+        return
+    ctx.say(
+        f"{model.name}: {record.source} keeps its full capacity at 0%, so a rollback is instant but both "
+        f"slots are paid for; once you no longer need that: "
+        f"{ctx.suggest('retire', '--model', model.name)}"
+    )
 
 
 def rollback(ctx: ReleaseContext, to: Slot | None) -> Slot:
@@ -135,7 +150,9 @@ def rollback(ctx: ReleaseContext, to: Slot | None) -> Slot:
     weights = _weights(model)
     record = read_record(_record_file(ctx, config), config.name, ctx.model)
     previous = to or (record.source if record is not None else None) or rollback_slot(weights)
-    if previous is None or previous not in model.slots:
+    if previous is not None and previous not in model.slots:
+        raise ConfigError([_retired(ctx, model, previous)])
+    if previous is None:
         raise ConfigError(
             [
                 Problem(
@@ -150,6 +167,86 @@ def rollback(ctx: ReleaseContext, to: Slot | None) -> Slot:
     unfinished = record.state == "rolling-back" and record.reason
     _roll_back(ctx, record, record.reason if unfinished and record.reason else "requested")
     return previous
+
+
+def retire(ctx: ReleaseContext, slot: Slot | None = None) -> Slot:
+    """Remove the slot at 0% from the file and apply, which destroys its fleet; return that slot.
+
+    Until then a rollback is instant (the old fleet still runs) but both fleets are paid for; after
+    it, going back is a release of the old version (a boot, then gated steps). Default: the slot at
+    0%, unless it holds a release not yet promoted (that one goes only when named).
+    """
+    config, model = load_model(ctx)
+    weights = _weights(model)
+    idle = slot or idle_slot(weights)
+    record = read_record(_record_file(ctx, config), config.name, ctx.model)
+    problem = _retire_problem(ctx, model, weights, idle, record, named=slot is not None)
+    if problem is not None:
+        raise ConfigError([problem])
+    retired = model.slots[idle]
+    version = _effective(model, retired.revision, retired.engine_image)
+    remove_slot(ctx.env_path, ctx.model, idle)
+    _record_file(ctx, config).unlink(missing_ok=True)
+    ctx.say(f"{model.name}: {idle} removed from {ctx.env_path}; applying, which destroys its fleet")
+    ctx.deploy()
+    again = ["--model", model.name, "--revision", version[0]]
+    again += ["--engine-image", version[1]] if version[1] else []
+    ctx.say(
+        f"{model.name}: {idle} retired; {other(idle)} serves alone. To return to the version {idle} ran: "
+        f"{ctx.suggest('release', *again)}"
+    )
+    return idle
+
+
+def _retire_problem(
+    ctx: ReleaseContext,
+    model: ModelConfig,
+    weights: Weights,
+    slot: Slot,
+    record: PromotionRecord | None,
+    named: bool,
+) -> Problem | None:
+    """Why `slot` cannot be retired now; None when it can."""
+    file = str(ctx.env_path)
+    if slot not in model.slots:
+        return Problem(f"{model.name} has no {slot} slot: nothing to retire", path="slots", file=file)
+    if weights[slot] > 0:
+        return Problem(
+            f"{slot} of {model.name} still has {weights[slot]}% of the traffic ({_shown(weights)})",
+            file=file,
+            hint=f"finish the promotion (`{ctx.suggest('promote', '--model', model.name)}`) or roll "
+            "back first: only a slot at 0% can be retired",
+        )
+    if record is not None and record.state in ("promoting", "rolling-back"):
+        return _busy(ctx, model, weights)
+    if record is not None and record.state == "released" and record.target == slot and not named:
+        return Problem(
+            f"{slot} of {model.name} holds a release not yet promoted",
+            file=file,
+            hint=f"promote it (`{ctx.suggest('promote', '--model', model.name)}`), or discard it: "
+            f"`{ctx.suggest('retire', '--model', model.name, '--slot', slot)}`",
+        )
+    return None
+
+
+def _retired(ctx: ReleaseContext, model: ModelConfig, slot: Slot) -> Problem:
+    return Problem(
+        f"{slot} of {model.name} was retired (or never existed): it has no fleet to return traffic to",
+        path="slots",
+        file=str(ctx.env_path),
+        hint="release the version to go back to, then promote it: "
+        f"{ctx.suggest('release', '--model', model.name, '--revision', '<sha>')}",
+    )
+
+
+def _budget_check(ctx: ReleaseContext, action: str) -> Callable[[EnvironmentConfig], None]:
+    """Refuse `action` on a config whose estimate exceeds its budget, unless overridden."""
+
+    def check(config: EnvironmentConfig) -> None:
+        if not ctx.allow_over_budget:
+            check_config_budget(config, action)
+
+    return check
 
 
 def _finish_rollback(ctx: ReleaseContext, record: PromotionRecord) -> None:
