@@ -9,6 +9,7 @@ Outputs:
         ACTIVE only once they resolve to the address); empty without a domain.
     registry_mirrors: image registry (docker.io, ghcr.io) -> the Artifact Registry remote repository
         caching it (`<region>-docker.pkg.dev/<project>/<repository>`).
+    routers: with `routing.enabled` only: the router group's managed instance group and region.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from llmdeploy.metrics import QUEUE_SIZE
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from modules.gcp import Access, EngineMetrics, GpuFleet, LoadBalancer, Monitoring, Network, RegistryMirrors
 from modules.gcp.gpu_fleet import FleetRefs
+from modules.gcp.router_group import RouterGroup, RouterRefs
 
 #: hashicorp/google versions the synthesized JSON accepts: the bindings' schema (8.7) and later 8.x.
 PROVIDER_VERSIONS = ">= 8.7, < 9.0"
@@ -39,6 +41,7 @@ class GcpStack(TerraformStack):
     _MONITORING_ID = "Monitoring"
     _METRICS_ID = "EngineMetrics"
     _REGISTRIES_ID = "RegistryMirrors"
+    _ROUTERS_ID = "Routers"
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
@@ -65,7 +68,23 @@ class GcpStack(TerraformStack):
         groups = {
             fleet.name: GpuFleet(self, fleet.name, gcp=gcp, fleet=fleet, refs=refs) for fleet in gcp.fleets
         }
-        lb = LoadBalancer(self, self._LB_ID, gcp=gcp, fleets=groups, access=access)
+        routers = (
+            None
+            if gcp.routers is None
+            else RouterGroup(
+                self,
+                self._ROUTERS_ID,
+                gcp=gcp,
+                router=gcp.routers,
+                refs=RouterRefs(
+                    network_id=network.network_id,
+                    subnet_id=network.subnet_id,
+                    gpu_instance_tag=access.instance_tag,
+                    health_check_id=groups[gcp.routers.healed_by].health_check_id,
+                ),
+            )
+        )
+        lb = LoadBalancer(self, self._LB_ID, gcp=gcp, fleets=groups, access=access, routers=routers)
         monitoring = Monitoring(
             self,
             self._MONITORING_ID,
@@ -99,3 +118,10 @@ class GcpStack(TerraformStack):
             description="DNS records to create for access.tls.domain (the certificate waits for them).",
         )
         TerraformOutput(self, "registry_mirrors", value=registries.addresses)
+        if gcp.routers is not None:
+            TerraformOutput(
+                self,
+                "routers",
+                description="The router group (routing.enabled): its managed instance group and region.",
+                value={"instance_group": gcp.routers.name, "region": gcp.region},
+            )

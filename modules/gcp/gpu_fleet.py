@@ -78,7 +78,7 @@ from modules.common import terraform_literal
 #: The named port the backend services send traffic to.
 PORT_NAME = "http"
 #: Cloud Monitoring roles every replica needs: write its logs and the relayed engine metrics.
-_PROJECT_ROLES = {"LogWriter": "roles/logging.logWriter", "MetricWriter": "roles/monitoring.metricWriter"}
+PROJECT_ROLES = {"LogWriter": "roles/logging.logWriter", "MetricWriter": "roles/monitoring.metricWriter"}
 _SECRET_ROLE = "roles/secretmanager.secretAccessor"
 _REGISTRY_ROLE = "roles/artifactregistry.reader"
 #: Balancing a spot MIG over zones by capacity (not evenly) is what instance flexibility requires.
@@ -144,7 +144,7 @@ class GpuFleet(Construct):
             self, self._ACCOUNT_ID, account_id=fleet.account_id, display_name=fleet.account_display_name
         )
         member = f"serviceAccount:{account.email}"
-        for construct_id, role in _PROJECT_ROLES.items():
+        for construct_id, role in PROJECT_ROLES.items():
             ProjectIamMember(self, construct_id, project=project, role=role, member=member)
         # Exactly these secrets, each by name: the VM fetches them at boot, no Terraform data source does.
         for key, secret in fleet.secrets:

@@ -69,6 +69,7 @@ from constructs import Construct
 from llmdeploy.clouds.gcp.resolve import GcpFleet, GcpPlan
 from modules.gcp.access import Access
 from modules.gcp.gpu_fleet import PORT_NAME, REPLACE_SAFELY, GpuFleet
+from modules.gcp.router_group import RouterGroup
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
@@ -116,13 +117,22 @@ class LoadBalancer(Construct):
     _NOT_FOUND_ID = "NotFound"
 
     def __init__(
-        self, scope: Construct, id: str, *, gcp: GcpPlan, fleets: Mapping[str, GpuFleet], access: Access
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        gcp: GcpPlan,
+        fleets: Mapping[str, GpuFleet],
+        access: Access,
+        routers: RouterGroup | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.gcp = gcp
         name = gcp.name
         ids = {
-            fleet.name: _backend_service(self, fleet, fleets[fleet.name], access.security_policy_id).id
+            fleet.name: _backend_service(
+                self, fleet, fleets[fleet.name], access.security_policy_id, routers
+            ).id
             for fleet in gcp.fleets
         }
         self.backend_services = {fleet.name: fleet.service for fleet in gcp.fleets}
@@ -281,7 +291,7 @@ class _Slot(Construct):
 
 
 def _backend_service(
-    scope: Construct, fleet: GcpFleet, group: GpuFleet, security_policy_id: str
+    scope: Construct, fleet: GcpFleet, group: GpuFleet, security_policy_id: str, routers: RouterGroup | None
 ) -> ComputeBackendService:
     backend = fleet.backend
     return ComputeBackendService(
@@ -311,14 +321,41 @@ def _backend_service(
         ),
         lifecycle=REPLACE_SAFELY,
         backend=[
-            ComputeBackendServiceBackend(
-                group=instance_group,
-                balancing_mode=backend.balancing_mode,
-                max_rate_per_instance=backend.max_rate_per_instance,
-                capacity_scaler=1.0,
-            )
-            for instance_group in group.instance_groups
+            *(
+                ComputeBackendServiceBackend(
+                    group=instance_group,
+                    balancing_mode=backend.balancing_mode,
+                    max_rate_per_instance=backend.max_rate_per_instance,
+                    capacity_scaler=1.0,
+                    preference=backend.preference,
+                )
+                for instance_group in group.instance_groups
+            ),
+            *([] if routers is None else [_router_backend(routers)]),
         ],
+    )
+
+
+def _router_backend(routers: RouterGroup) -> ComputeBackendServiceBackend:
+    """The router group as a PREFERRED backend: "filled up to their capacity limits first", the GPU
+    groups (DEFAULT) only take what exceeds it or what the routers cannot serve (compute API
+    `Backend.preference`; the provider refuses it only with the EXTERNAL scheme, ours is
+    EXTERNAL_MANAGED). No service LB policy is attached: the provider's acceptance test
+    TestAccComputeBackendService_withBackendAndPreferenceExternalManaged sets `preference` on an
+    EXTERNAL_MANAGED backend service without one, and `google_network_services_service_lb_policies`
+    exists only in the google-beta provider ("This resource is in beta"), which this stack does not use.
+
+    RATE with a capacity far above the routers' load (resolve.ROUTER_MAX_RATE_PER_INSTANCE): RATE is
+    an HTTP balancing mode for instance groups (the provider's `balancing_mode`: "RATE (for HTTP(S))",
+    which needs `max_rate_per_instance`), and one mode in every backend service the group joins, since
+    backends sharing an instance group must use compatible balancing modes.
+    """
+    return ComputeBackendServiceBackend(
+        group=routers.instance_group,
+        balancing_mode="RATE",
+        max_rate_per_instance=routers.router.max_rate_per_instance,
+        capacity_scaler=1.0,
+        preference="PREFERRED",
     )
 
 

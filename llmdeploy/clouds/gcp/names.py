@@ -34,6 +34,12 @@ BASE = "base"
 REGISTRY_UPSTREAMS = {"docker.io": "docker-hub", "ghcr.io": "ghcr"}
 #: Docker Hub has a preset upstream in Artifact Registry; any other registry is a custom upstream URL.
 DOCKER_HUB = "docker.io"
+#: The router group's part of its resources' names (`<project>-<env>-router...`). A fleet's names carry
+#: `<model>-<slot>`, so no fleet's name equals a router's.
+ROUTER = "router"
+#: Custom role ids: letters, digits, `_` and `.`, 3-64 characters (hashicorp/terraform-provider-google
+#: google/verify/validation.go IAMCustomRoleIDRegex: `[a-zA-Z0-9_.]`, 3 to 64).
+ROLE_ID_LIMIT = 64
 
 
 def fleet_name(project: str, env: str, fleet: str) -> str:
@@ -55,6 +61,21 @@ def group_name(project: str, env: str, fleet: str, role: str, *, region: str, zo
 def service_account_id(project: str, env: str, model: str, slot: str) -> str:
     """The fleet's service account id (at most 30 characters)."""
     return short_name(project, env, model, slot, limit=ACCOUNT_ID_LIMIT)
+
+
+def router_group_name(project: str, env: str, *, region: str, zones: Iterable[str]) -> str:
+    """The router group's managed instance group (a fleet group's rule: its zones are ForceNew too)."""
+    return group_name(project, env, ROUTER, AUTOSCALED, region=region, zones=zones)
+
+
+def router_account_id(project: str, env: str) -> str:
+    """The routers' service account id (at most 30 characters)."""
+    return short_name(project, env, ROUTER, limit=ACCOUNT_ID_LIMIT)
+
+
+def router_role_id(project: str, env: str) -> str:
+    """The routers' custom role: per project and environment, as several may share one GCP project."""
+    return short_name("llmdeploy", project, env, ROUTER, limit=ROLE_ID_LIMIT).replace("-", "_")
 
 
 def template_prefix(project: str, env: str, fleet: str, kind: str) -> str:

@@ -15,17 +15,21 @@ an on-demand share above its base runs at least one VM of each kind (there is no
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from llmdeploy import metrics
 from llmdeploy.boot import bundle, registry
+from llmdeploy.boot.router import ROUTER_PORT, CloudScope, SlotGroup, router_cloud_config
 from llmdeploy.clouds.gcp import names
 from llmdeploy.config.clouds import GcpCloud
 from llmdeploy.config.model import Slot
+from llmdeploy.errors import ConfigError, Problem
 from llmdeploy.plan import endpoints
 from llmdeploy.plan.cost import on_demand_count
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan, HealthPlan, ModelPlan
+from llmdeploy.plan.routing import RouterGroupPlan
 
 #: Deep Learning VM images (the NVIDIA driver preinstalled in the `-nvidia-<version>` families).
 IMAGE_PROJECT = "deeplearning-platform-release"
@@ -44,6 +48,34 @@ LATENCY_ALERT = "p99 latency"
 HEALTHY_ALERT = "healthy replicas"
 #: The secrets a fleet's VMs fetch at boot, in this order: the model hub token and the API keys.
 SECRET_KEYS = ("hf_token", "api_key", "next_api_key")
+#: The router VMs' image: Debian 12, a current public family (Python 3.11, nginx from its archive);
+#: the template takes the family's newest image when it is created, like the GPU templates.
+ROUTER_IMAGE_FAMILY = "debian-12"
+ROUTER_IMAGE_PROJECT = "debian-cloud"
+#: Debian's image is 10 GB; vllm-router's wheel, nginx and logs fit in the rest.
+ROUTER_DISK_GIB = 20
+#: Autohealing waits this long for a new router VM: boot, packages, vllm-router from PyPI.
+ROUTER_BOOT_GRACE_S = 300
+#: The routers' RATE capacity in every backend service, requests per second per VM. Preferred
+#: backends are "filled up to their capacity limits first" (compute API Backend.preference): traffic
+#: past this capacity spills to the GPU groups directly, bypassing routing, so it is set far above
+#: what two vCPUs of nginx and vllm-router carry (thousands of requests per second).
+ROUTER_MAX_RATE_PER_INSTANCE = 10_000.0
+#: What the router VMs' agent calls, and nothing else (a custom role: no predefined role is this narrow;
+#: roles/compute.viewer reads the whole project and roles/compute.instanceAdmin.v1 can delete VMs):
+#: - regionInstanceGroupManagers.get and .listManagedInstances: compute.instanceGroupManagers.get;
+#: - regionInstanceGroupManagers.resize (the hold gate's scale-up): compute.instanceGroupManagers.update;
+#: - backendServices.getHealth: compute.backendServices.get (its REST reference, "IAM Permissions");
+#: - the resize operation's result: compute.regionOperations.get.
+#: The grant is project-wide: managed instance groups have no IAM policy of their own (the provider has
+#: no `*_instance_group_manager_iam_*` resource) and are not among the resource types IAM Conditions
+#: can name (cloud.google.com/iam/docs/conditions-resource-attributes).
+ROUTER_PERMISSIONS = (
+    "compute.backendServices.get",
+    "compute.instanceGroupManagers.get",
+    "compute.instanceGroupManagers.update",
+    "compute.regionOperations.get",
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +140,8 @@ class GcpBackend:
     balancing_mode: str
     #: Requests per second per VM (the RATE capacity), None with UTILIZATION.
     max_rate_per_instance: float | None
+    #: DEFAULT next to a router group's PREFERRED backend; None without routers (the API's default).
+    preference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +219,39 @@ class GcpAlarms:
 
 
 @dataclass(frozen=True)
+class GcpRouterGroup:
+    """The router group (`routing.enabled`): a regional MIG of CPU VMs, a PREFERRED backend of every
+    fleet's backend service, each VM running every model's hold gate and slot routers."""
+
+    #: The managed group's name (and its VMs' base name).
+    name: str
+    template_prefix: str
+    description: str
+    machine_type: str
+    count: int
+    zones: tuple[str, ...]
+    image_family: str
+    image_project: str
+    disk_gib: int
+    #: The network tag of every router VM (the firewall rules' target and source).
+    instance_tag: str
+    #: The port the load balancer sends to (the routers' nginx), under the backend services' port name.
+    port: int
+    account_id: str
+    account_display_name: str
+    role_id: str
+    role_title: str
+    permissions: tuple[str, ...]
+    #: The fleet whose engine health check also heals the routers (their nginx answers it, also at zero).
+    healed_by: str
+    boot_grace_s: int
+    max_rate_per_instance: float
+    #: The router bundle as GCE metadata `user-data` holds it (text; not yet escaped for Terraform).
+    user_data: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
 class GcpPlan:
     """Everything one environment deploys on GCP."""
 
@@ -217,6 +284,8 @@ class GcpPlan:
     dashboard: bool
     alarms: GcpAlarms
     fleets: tuple[GcpFleet, ...]
+    #: None when routing is off.
+    routers: GcpRouterGroup | None = None
 
     def fleet(self, name: str) -> GcpFleet:
         """The fleet `<model>-<slot>`."""
@@ -227,7 +296,8 @@ def resolve(plan: DeploymentPlan) -> GcpPlan:
     """The GCP stack of `plan`, every value decided.
 
     Raises:
-        ConfigError: host routing without a domain.
+        ConfigError: host routing without a domain; routers in front of a fleet that scales on the
+            load balancer's request rate.
         OperationError: a fleet's boot bundle exceeds GCE's metadata limit.
     """
     cloud = plan.cloud("gcp")
@@ -238,6 +308,10 @@ def resolve(plan: DeploymentPlan) -> GcpPlan:
     clients = [str(cidr) for cidr in plan.access.allowed_cidrs]
     alarms = plan.monitoring.alarms
     hosts = _hosts(plan, models)
+    routers = plan.router_group("gcp")
+    if routers is not None:
+        _check_scaling_behind_routers(plan, fleets)
+    resolved = tuple(_fleet(plan, settings, fleet) for fleet in fleets)
     return GcpPlan(
         cloud="gcp",
         stack=cloud.stack,
@@ -269,7 +343,64 @@ def resolve(plan: DeploymentPlan) -> GcpPlan:
             min_healthy_replicas=alarms.min_healthy_replicas,
             duration_s=alarms.evaluation_minutes * _SECONDS_PER_MINUTE,
         ),
-        fleets=tuple(_fleet(plan, settings, fleet) for fleet in fleets),
+        fleets=resolved,
+        routers=None if routers is None else _routers(plan, settings, routers, resolved),
+    )
+
+
+def _check_scaling_behind_routers(plan: DeploymentPlan, fleets: Iterable[FleetPlan]) -> None:
+    """Behind routers the load balancer sends a fleet nothing (the routers call its replicas directly),
+    so a fleet scaling on the load balancer's request rate would never grow."""
+    rate_scaled = {fleet.model for fleet in fleets if fleet.autoscaling.target_queue_size is None}
+    problems = [
+        Problem(
+            "routing.enabled puts routers in front of this model on GCP, which call its replicas "
+            "directly: the load balancer's request rate it scales on (target_requests_per_replica, "
+            "the default) stays at zero",
+            path=f"models[{index}].autoscaling",
+            hint="scale on the engine queue instead: autoscaling: {target_queue_size: 4}",
+        )
+        for index, model in enumerate(plan.models)
+        if model.name in rate_scaled
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _routers(
+    plan: DeploymentPlan, settings: GcpCloud, group: RouterGroupPlan, fleets: tuple[GcpFleet, ...]
+) -> GcpRouterGroup:
+    prefix = endpoints.stack_prefix(plan)
+    # Per model and slot: the group the hook resizes (the first, autoscaled one) and the backend
+    # service whose health check the membership reads.
+    slots: dict[str, dict[Slot, SlotGroup]] = {}
+    for fleet in fleets:
+        slots.setdefault(fleet.model, {})[fleet.slot] = SlotGroup(
+            group=fleet.groups[0].name, backend_service=fleet.service
+        )
+    cloud_config = router_cloud_config(plan, group, CloudScope(project=settings.project_id), slots)
+    return GcpRouterGroup(
+        name=names.router_group_name(plan.project, plan.env, region=settings.region, zones=settings.zones),
+        template_prefix=names.template_prefix(plan.project, plan.env, names.ROUTER, "cpu"),
+        description=f"llmdeploy {prefix} routers: {', '.join(slots)}",
+        machine_type=group.instance_type,
+        count=group.count,
+        zones=tuple(settings.zones),
+        image_family=ROUTER_IMAGE_FAMILY,
+        image_project=ROUTER_IMAGE_PROJECT,
+        disk_gib=ROUTER_DISK_GIB,
+        instance_tag=f"{prefix}-{names.ROUTER}",
+        port=ROUTER_PORT,
+        account_id=names.router_account_id(plan.project, plan.env),
+        account_display_name=f"llmdeploy {prefix} routers",
+        role_id=names.router_role_id(plan.project, plan.env),
+        role_title=f"llmdeploy {prefix} routers: read and resize the GPU groups",
+        permissions=ROUTER_PERMISSIONS,
+        healed_by=fleets[0].name,
+        boot_grace_s=ROUTER_BOOT_GRACE_S,
+        max_rate_per_instance=ROUTER_MAX_RATE_PER_INSTANCE,
+        user_data=bundle.encode("gcp", cloud_config),
+        labels=names.labels({**plan.tags, "llmdeploy-role": names.ROUTER}),
     )
 
 
@@ -320,6 +451,7 @@ def _fleet(plan: DeploymentPlan, settings: GcpCloud, fleet: FleetPlan) -> GcpFle
     kinds = {group.spot for group in groups}
     rate = fleet.autoscaling.target_requests_per_replica
     prefix = endpoints.stack_prefix(plan)
+    routers = plan.router_group("gcp")
     # Only a slot that serves traffic and may not shrink below the threshold must keep it.
     healthy = fleet.traffic.weight > 0 and fleet.min_size >= alarms.min_healthy_replicas > 0
     watched = (ERROR_RATE_ALERT, LATENCY_ALERT, *((HEALTHY_ALERT,) if healthy else ()))
@@ -341,7 +473,8 @@ def _fleet(plan: DeploymentPlan, settings: GcpCloud, fleet: FleetPlan) -> GcpFle
         scaling=_scaling(plan, fleet),
         backend=GcpBackend(
             description=f"llmdeploy {fleet.name}: {fleet.model_id}",
-            timeout_s=fleet.traffic.request_timeout_s,
+            # Behind routers a request may first be held (a fleet at zero) for up to the hold budget.
+            timeout_s=fleet.traffic.request_timeout_s + (routers.hold_budget_s if routers else 0),
             # A leaving VM (scale-in, update, autohealing) finishes its longest request: GCP's draining
             # is the only notice of scale-in its VMs get. Both values are at most 3600, the API's limit.
             draining_timeout_s=max(fleet.traffic.deregistration_delay_s, fleet.traffic.request_timeout_s),
@@ -350,6 +483,7 @@ def _fleet(plan: DeploymentPlan, settings: GcpCloud, fleet: FleetPlan) -> GcpFle
             # autoscaling needs no capacity, and the locality policy alone picks replicas.
             balancing_mode="RATE" if rate else "UTILIZATION",
             max_rate_per_instance=rate / _SECONDS_PER_MINUTE if rate else None,
+            preference=None if routers is None else "DEFAULT",
         ),
         alert_prefix=f"{prefix} {fleet.name}",
         alerts={what: f"{prefix} {fleet.name} {what}" for what in watched},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from llmdeploy.clouds import driver
@@ -9,6 +11,7 @@ from llmdeploy.clouds.gcp import names
 from llmdeploy.clouds.gcp.resolve import GcpFleet, GcpPlan, resolve
 from llmdeploy.config.loader import load_environment
 from llmdeploy.config.model import Spot
+from llmdeploy.errors import ConfigError
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.cost import on_demand_count
 from tests.conftest import WriteEnv
@@ -43,13 +46,14 @@ def _resolve(
     share: int = 20,
     target: str = "target_queue_size: 4",
     env: str = "a-twenty-char-envirn",
+    routing: bool = False,
 ) -> GcpPlan:
     text = LONG.format(
         models="".join(
             MODEL.format(name=name, low=low, high=high, base=base, share=share, target=target)
             for name in models
         )
-    )
+    ) + ("routing: {enabled: true}\n" if routing else "")
     return resolve(build_plan(load_environment(write_env(text, f"{env}.yaml"))))
 
 
@@ -152,3 +156,56 @@ def test_the_driver_resolves_and_keeps_user_data_as_text(write_env: WriteEnv) ->
     assert isinstance(gcp, GcpPlan) and gcp.stack == "dev-gcp"
     # GCE metadata holds text: no gzip, no base64.
     assert driver("gcp").encode_user_data("#cloud-config\n") == "#cloud-config\n"
+
+
+def test_router_group_names_fit_gcp_limits_and_differ_from_the_fleets(write_env: WriteEnv) -> None:
+    gcp = _resolve(write_env, "router", "a-long-model-name-xx", routing=True)
+    routers = gcp.routers
+    assert routers is not None
+    # A group's base instance name 58, a service account id 30, a template prefix 37, a custom role
+    # id 3-64 of letters, digits, `_` and `.` (the provider's IAMCustomRoleIDRegex).
+    assert len(routers.name) <= 58
+    assert 6 <= len(routers.account_id) <= 30
+    assert len(routers.template_prefix) <= 37
+    assert re.fullmatch(r"[a-zA-Z0-9_.]{3,64}", routers.role_id)
+    # Even a model named "router" shares no resource name with the routers.
+    fleet_names = {name for fleet in gcp.fleets for name in _names(fleet)}
+    assert not {routers.name, routers.account_id, routers.template_prefix} & fleet_names
+
+
+def test_router_group_follows_the_routing_plan(write_env: WriteEnv) -> None:
+    gcp = _resolve(write_env, "chat", "coder", env="dev", routing=True)
+    routers = gcp.routers
+    assert routers is not None
+    # routing.size small on GCP, routing.min_routers (2) VMs over the environment's zones.
+    assert (routers.machine_type, routers.count, routers.zones) == (
+        "c3-standard-4",
+        2,
+        ("us-central1-a", "us-central1-b"),
+    )
+    assert routers.port == 8080  # the port the backend services' named port maps to on the replicas too
+    assert routers.permissions == (
+        "compute.backendServices.get",
+        "compute.instanceGroupManagers.get",
+        "compute.instanceGroupManagers.update",
+        "compute.regionOperations.get",
+    )
+    # Every backend service now has the routers PREFERRED and its GPU groups DEFAULT, and waits the
+    # hold budget (300 s) on top of the request timeout: a held request is not cut by the balancer.
+    for fleet in gcp.fleets:
+        assert fleet.backend.preference == "DEFAULT"
+        assert fleet.backend.timeout_s == 900 + 300
+
+
+def test_without_routing_nothing_changes(write_env: WriteEnv) -> None:
+    gcp = _resolve(write_env, "chat", env="dev")
+    assert gcp.routers is None
+    assert all((fleet.backend.preference, fleet.backend.timeout_s) == (None, 900) for fleet in gcp.fleets)
+
+
+def test_routers_refuse_fleets_scaling_on_the_balancers_request_rate(write_env: WriteEnv) -> None:
+    with pytest.raises(ConfigError) as raised:
+        _resolve(write_env, "chat", target="target_requests_per_replica: 120", env="dev", routing=True)
+    [problem] = raised.value.problems
+    assert problem.path == "models[0].autoscaling"
+    assert problem.hint is not None and "target_queue_size" in problem.hint
