@@ -213,16 +213,8 @@ class GpuFleet(Construct):
             )
             if fleet.flexible_types
             else None,
-            # Replace a VM only after its successor exists (GPU capacity is scarce): surge by one VM
-            # per zone (a regional group's minimum surge), never go below the target size.
-            update_policy=ComputeRegionInstanceGroupManagerUpdatePolicy(
-                type="PROACTIVE",
-                minimal_action="REPLACE",
-                replacement_method="SUBSTITUTE",
-                max_surge_fixed=len(zones),
-                max_unavailable_fixed=0,
-                instance_redistribution_type="NONE",
-            ),
+            # GPU capacity is scarce: no redistribution between zones either.
+            update_policy=surge_update_policy(len(zones), redistribution="NONE"),
             # GPU replicas take many minutes to load a model; Terraform must not wait for them.
             wait_for_instances=False,
             # The autoscaler owns an autoscaled group's size.
@@ -280,15 +272,7 @@ class GpuFleet(Construct):
             name_prefix=template.name_prefix,
             description=template.description,
             machine_type=template.machine_type,
-            disk=[
-                ComputeInstanceTemplateDisk(
-                    boot=True,
-                    auto_delete=True,
-                    source_image=self.refs.image,
-                    disk_size_gb=template.disk_gib,
-                    disk_type="pd-balanced",
-                )
-            ],
+            disk=[boot_disk(self.refs.image, template.disk_gib)],
             network_interface=[ComputeInstanceTemplateNetworkInterface(subnetwork=self.refs.subnet_id)],
             service_account=ComputeInstanceTemplateServiceAccount(email=email, scopes=["cloud-platform"]),
             scheduling=_SCHEDULING[template.spot],
@@ -304,6 +288,26 @@ class GpuFleet(Construct):
             ),
         )
         return resource.self_link_unique
+
+
+def surge_update_policy(zones: int, *, redistribution: str) -> ComputeRegionInstanceGroupManagerUpdatePolicy:
+    """Replace a VM only after its successor exists: surge by one VM per zone (a regional group's
+    minimum surge), never go below the target size."""
+    return ComputeRegionInstanceGroupManagerUpdatePolicy(
+        type="PROACTIVE",
+        minimal_action="REPLACE",
+        replacement_method="SUBSTITUTE",
+        max_surge_fixed=zones,
+        max_unavailable_fixed=0,
+        instance_redistribution_type=redistribution,
+    )
+
+
+def boot_disk(image: str, gib: int) -> ComputeInstanceTemplateDisk:
+    """A template's boot disk, deleted with its VM."""
+    return ComputeInstanceTemplateDisk(
+        boot=True, auto_delete=True, source_image=image, disk_size_gb=gib, disk_type="pd-balanced"
+    )
 
 
 #: Spot VMs are deleted when reclaimed; GPU VMs cannot live-migrate (TERMINATE on host maintenance).

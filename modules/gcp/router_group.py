@@ -23,7 +23,6 @@ from cdktn import TerraformResourceLifecycle
 from cdktn_provider_google.compute_firewall import ComputeFirewall, ComputeFirewallAllow
 from cdktn_provider_google.compute_instance_template import (
     ComputeInstanceTemplate,
-    ComputeInstanceTemplateDisk,
     ComputeInstanceTemplateNetworkInterface,
     ComputeInstanceTemplateServiceAccount,
     ComputeInstanceTemplateShieldedInstanceConfig,
@@ -32,7 +31,6 @@ from cdktn_provider_google.compute_region_instance_group_manager import (
     ComputeRegionInstanceGroupManager,
     ComputeRegionInstanceGroupManagerAutoHealingPolicies,
     ComputeRegionInstanceGroupManagerNamedPort,
-    ComputeRegionInstanceGroupManagerUpdatePolicy,
     ComputeRegionInstanceGroupManagerVersion,
 )
 from cdktn_provider_google.data_google_compute_image import DataGoogleComputeImage
@@ -44,7 +42,7 @@ from constructs import Construct
 from llmdeploy.clouds.gcp.resolve import GcpPlan, GcpRouterGroup
 from modules.common import terraform_literal
 from modules.gcp.access import GOOGLE_FRONT_ENDS
-from modules.gcp.gpu_fleet import PORT_NAME, PROJECT_ROLES, REPLACE_SAFELY
+from modules.gcp.gpu_fleet import PORT_NAME, PROJECT_ROLES, REPLACE_SAFELY, boot_disk, surge_update_policy
 
 #: Stateless VMs: spread evenly over the zones, and moved back when a zone recovers.
 _TARGET_SHAPE = "EVEN"
@@ -150,15 +148,7 @@ class RouterGroup(Construct):
             name_prefix=router.template_prefix,
             description=router.description,
             machine_type=router.machine_type,
-            disk=[
-                ComputeInstanceTemplateDisk(
-                    boot=True,
-                    auto_delete=True,
-                    source_image=image.self_link,
-                    disk_size_gb=router.disk_gib,
-                    disk_type="pd-balanced",
-                )
-            ],
+            disk=[boot_disk(image.self_link, router.disk_gib)],
             # No access_config: no external address (Cloud NAT carries package downloads).
             network_interface=[ComputeInstanceTemplateNetworkInterface(subnetwork=self.refs.subnet_id)],
             service_account=ComputeInstanceTemplateServiceAccount(email=email, scopes=["cloud-platform"]),
@@ -196,16 +186,8 @@ class RouterGroup(Construct):
             auto_healing_policies=ComputeRegionInstanceGroupManagerAutoHealingPolicies(
                 health_check=self.refs.health_check_id, initial_delay_sec=router.boot_grace_s
             ),
-            # A new router before an old one goes: surge one VM per zone (a regional group's minimum
-            # surge), never below the target size.
-            update_policy=ComputeRegionInstanceGroupManagerUpdatePolicy(
-                type="PROACTIVE",
-                minimal_action="REPLACE",
-                replacement_method="SUBSTITUTE",
-                max_surge_fixed=len(zones),
-                max_unavailable_fixed=0,
-                instance_redistribution_type="PROACTIVE",
-            ),
+            # A new router before an old one goes; VMs move back to a zone that recovers.
+            update_policy=surge_update_policy(len(zones), redistribution="PROACTIVE"),
             wait_for_instances=False,
             lifecycle=REPLACE_SAFELY,
         )
