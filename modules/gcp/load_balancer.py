@@ -21,6 +21,11 @@ answers 502/503/504 several times in a row (a draining proxy answers 503) is eje
 (outlier detection), and a request that failed before any response byte reached the client (no
 connection, a refused stream, a 502/503/504 from a VM) is retried on another VM by the route's
 retry policy. They log a sample of requests: every request of an LLM service bills more than it tells.
+
+With `routing.enabled`, every backend service also holds the router group (modules/gcp/router_group.py)
+as a PREFERRED backend and its GPU groups as DEFAULT ones: requests go to the routers while they pass
+the health check, and straight to the replicas when they do not. The routers re-split each model's
+requests over its slots by the same weights, so the URL map's split matters only on that direct path.
 """
 
 from __future__ import annotations
