@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from llmdeploy.boot.router import SPEC_DIR
+from llmdeploy.boot.router import routed_models
 from llmdeploy.clouds.gcp.resolve import GcpRouterGroup, resolve
 from llmdeploy.config.loader import load_environment
 from llmdeploy.plan.build import build_plan
@@ -223,10 +222,11 @@ def test_user_data_gives_each_model_an_agent_spec_naming_its_groups_and_backend_
     cloud_config = escaped.replace("$${", "${").replace("%%{", "%{")
     assert cloud_config.startswith("#cloud-config\n")
     parsed: dict[str, Any] = yaml.safe_load(cloud_config)
+    files = {entry["path"]: entry["content"] for entry in parsed["write_files"]}
+    group_plan = routed.plan.router_group("gcp")
+    assert group_plan is not None
     specs = {
-        Path(entry["path"]).stem: json.loads(entry["content"])
-        for entry in parsed["write_files"]
-        if entry["path"].startswith(f"{SPEC_DIR}/") and entry["path"].endswith(".json")
+        model.name: json.loads(files[model.spec_path]) for model in routed_models(routed.plan, group_plan)
     }
     assert set(specs) == {"chat", "code"}
     groups = {
