@@ -112,6 +112,11 @@ def test_router_group_spans_the_zones_and_heals_on_the_fleets_health_check(route
     ]
     # Never below two routers while a new template rolls out.
     assert group["update_policy"]["max_unavailable_fixed"] == 0
+    # `status` finds the routers by the stack's output.
+    assert routed.doc["output"]["routers"]["value"] == {
+        "instance_group": group["name"],
+        "region": "us-central1",
+    }
 
 
 def test_router_template_is_a_shielded_cpu_vm_without_an_external_address(routed: Stack) -> None:
