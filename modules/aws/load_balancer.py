@@ -172,8 +172,14 @@ def _target_group(scope: Construct, fleet: AwsFleet, *, vpc_id: str) -> LbTarget
     return target_group(_Slot(scope, fleet.name), _Slot.TARGET_GROUP_ID, fleet.target_group, vpc_id=vpc_id)
 
 
-def target_group(scope: Construct, id: str, config: AwsTargetGroup, *, vpc_id: str) -> LbTargetGroup:
-    """Instances on `config.port`, health-checked on its path (a fleet's or the routers')."""
+def target_group(
+    scope: Construct, id: str, config: AwsTargetGroup, *, vpc_id: str, https_listener: bool = False
+) -> LbTargetGroup:
+    """Instances on `config.port`, health-checked on its path (a fleet's or the routers').
+
+    `https_listener`: an HTTPS listener's default action forwards to it, which checkov's CKV_AWS_378
+    accepts (its graph check passes a target group connected to a non-HTTP listener), so no skip.
+    """
     health = config.health
     group = LbTargetGroup(
         scope,
@@ -198,7 +204,8 @@ def target_group(scope: Construct, id: str, config: AwsTargetGroup, *, vpc_id: s
         ),
         tags=dict(config.tags),
     )
-    skip_checks(group, _TARGET_GROUP_REASONS)
+    if not https_listener:
+        skip_checks(group, _TARGET_GROUP_REASONS)
     return group
 
 

@@ -91,7 +91,13 @@ class RouterGroup(Construct):
         profile = instance_profile(self, routers.role_name, router_statements(routers, refs.account))
         image = DataAwsSsmParameter(self, self._IMAGE_ID, name=routers.ami_parameter)
         template = self._launch_template(routers, image.insecure_value, instance_group, profile.arn)
-        group = target_group(self, self._TARGET_GROUP_ID, routers.target_group, vpc_id=network.vpc_id)
+        group = target_group(
+            self,
+            self._TARGET_GROUP_ID,
+            routers.target_group,
+            vpc_id=network.vpc_id,
+            https_listener=plan.load_balancer.certificate_arn is not None,
+        )
         self._group(routers, template, network.private_subnet_ids, group.arn)
         lb = application_load_balancer(
             self,
