@@ -31,8 +31,6 @@ from cdktn_provider_aws.launch_template import (
 )
 from cdktn_provider_aws.lb_listener import LbListenerDefaultAction
 from cdktn_provider_aws.security_group import SecurityGroup
-from cdktn_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
-from cdktn_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
 from llmdeploy.clouds.aws.resolve import (
@@ -41,7 +39,7 @@ from llmdeploy.clouds.aws.resolve import (
     AwsPlan,
     AwsRouterGroup,
 )
-from modules.aws.access import Access, client_ingress, internet_egress
+from modules.aws.access import Access, allow, client_ingress, internet_egress
 from modules.aws.access_logs import AccessLogBucket
 from modules.aws.account import Account, Statement
 from modules.aws.gpu_fleet import encrypted_root, imdsv2, instance_profile
@@ -143,52 +141,25 @@ class RouterGroup(Construct):
             plan.load_balancer.listener_ports,
             list(plan.access.client_cidrs) or [refs.network.vpc_cidr],
         )
-        self._allow(
+        port = routers.target_group.port
+        allow(
+            self,
             (self._TO_ROUTERS_ID, self._FROM_LB_ID),
             (lb_group.id, instance_group.id),
-            routers.target_group.port,
-            ("the routers", "their load balancer"),
+            port,
+            (f"to the routers on {port}", f"from their load balancer on {port}"),
         )
         for port in plan.engine_ports:
-            self._allow(
+            allow(
+                self,
                 (f"{self._TO_REPLICAS_ID}{port}", f"{self._FROM_ROUTERS_ID}{port}"),
                 (instance_group.id, replicas),
                 port,
-                ("the replica proxies", "the routers"),
+                (f"to the replica proxies on {port}", f"from the routers on {port}"),
             )
         # The routers install their packages and call the Auto Scaling, ELB and EC2 APIs.
         internet_egress(self, instance_group.id)
         return lb_group.id, instance_group.id
-
-    def _allow(
-        self, ids: tuple[str, str], groups: tuple[str, str], port: int, names: tuple[str, str]
-    ) -> None:
-        """Security group `groups[0]` may reach `groups[1]` on `port`: its egress and the other's ingress.
-
-        `ids` and `names` are (egress, ingress). Rule descriptions take letters, digits, spaces and
-        `._-:/()#,@[]+=&;{}!$*` only (EC2 API, IpRange.Description): no apostrophe.
-        """
-        (egress_id, ingress_id), (source, target), (to, of) = ids, groups, names
-        VpcSecurityGroupEgressRule(
-            self,
-            egress_id,
-            security_group_id=source,
-            description=f"to {to} on {port}",
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            referenced_security_group_id=target,
-        )
-        VpcSecurityGroupIngressRule(
-            self,
-            ingress_id,
-            security_group_id=target,
-            description=f"from {of} on {port}",
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            referenced_security_group_id=source,
-        )
 
     def _launch_template(
         self, routers: AwsRouterGroup, image_id: str, security_group_id: str, profile_arn: str

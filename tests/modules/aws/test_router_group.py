@@ -19,7 +19,7 @@ from llmdeploy.clouds.aws.resolve import ROUTER_AMI_PARAMETERS, resolve
 from llmdeploy.config.loader import load_environment
 from llmdeploy.engines import PROXY_PORT
 from llmdeploy.plan.build import build_plan
-from tests.fixtures_synth import Doc, Stack
+from tests.fixtures_synth import EDGE_ENV, Doc, Stack
 from tests.tools import checkov
 
 pytestmark = pytest.mark.synth
@@ -48,34 +48,7 @@ models:
     instance_types: {aws: [g6.xlarge]}
 """
 #: Host routing over HTTPS in an existing VPC, internal, Graviton routers.
-HOSTS = """\
-project: edge
-tier: staging
-clouds:
-  aws:
-    region: eu-west-1
-    zones: [eu-west-1a, eu-west-1b]
-    network:
-      existing:
-        vpc_id: vpc-0abc1234
-        public_subnet_ids: [subnet-0aaa0001, subnet-0aaa0002]
-        private_subnet_ids: [subnet-0bbb0001, subnet-0bbb0002]
-access:
-  scheme: internal
-  allowed_cidrs: [10.1.0.0/16]
-  routing: host
-  tls:
-    domain: llm.example.com
-    aws_certificate_arn: arn:aws:acm:eu-west-1:123456789012:certificate/abc
-routing: {enabled: true, instance_types: {aws: c7g.large}}
-models:
-  - name: coder
-    engine: vllm
-    model_id: Qwen/Qwen2.5-0.5B-Instruct
-    revision: 7ae557604adf67be50417f59c2c2f167def9a775
-    params_billion: 0.5
-    instance_types: {aws: [g6.xlarge]}
-"""
+HOSTS = EDGE_ENV.replace("models:\n", "routing: {enabled: true, instance_types: {aws: c7g.large}}\nmodels:\n")
 #: Security group and rule descriptions: what the EC2 API accepts (no apostrophe, for one).
 EC2_DESCRIPTION = re.compile(r"^[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*$")
 
