@@ -175,10 +175,11 @@ class RouterGroup(Construct):
             update_default_version=True,
             iam_instance_profile=LaunchTemplateIamInstanceProfile(arn=profile_arn),
             # No public address: routers sit in the private subnets and leave through NAT. With a
-            # network interface block, security groups go on the interface (the provider refuses
-            # `vpc_security_group_ids` beside `network_interfaces.security_groups` in the API's
-            # terms: "Network interfaces and an instance-level security groups may not be specified
-            # on the same request", EC2 RunInstances).
+            # network interface block the security groups must go on the interface, not beside it:
+            # Auto Scaling refuses the template otherwise ("When a network interface is provided, the
+            # security groups must be a part of it", hashicorp/terraform-provider-aws#4570; EC2:
+            # "Network interfaces and an instance-level security groups may not be specified on the
+            # same request").
             network_interfaces=[
                 LaunchTemplateNetworkInterfaces(
                     device_index=0,
