@@ -69,7 +69,7 @@ from modules.aws.registry_cache import registry_cache_statements
 _ROLE_ID = "InstanceRole"
 _ROLE_POLICY_ID = "InstancePolicy"
 _PROFILE_ID = "InstanceProfile"
-#: Root device of the Ubuntu Deep Learning AMIs.
+#: Root device of Ubuntu AMIs: the Deep Learning AMIs and Canonical's server images (the routers).
 ROOT_DEVICE = "/dev/sda1"
 ELB_NAMESPACE = "AWS/ApplicationELB"
 ASG_NAMESPACE = "AWS/AutoScaling"

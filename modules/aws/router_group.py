@@ -42,12 +42,9 @@ from llmdeploy.clouds.aws.resolve import (
 from modules.aws.access import Access, allow, client_ingress, internet_egress
 from modules.aws.access_logs import AccessLogBucket
 from modules.aws.account import Account, Statement
-from modules.aws.gpu_fleet import encrypted_root, imdsv2, instance_profile
+from modules.aws.gpu_fleet import ROOT_DEVICE, encrypted_root, imdsv2, instance_profile
 from modules.aws.load_balancer import application_load_balancer, listeners, target_group
 from modules.aws.network import Network
-
-#: Root device of the Amazon Linux 2023 AMIs (`/dev/xvda`, AL2023 user guide, "AL2023 on EC2").
-ROOT_DEVICE = "/dev/xvda"
 
 
 @dataclass(frozen=True)

@@ -39,16 +39,17 @@ ROLLOUT_MIN_HEALTHY_PERCENT = 100
 ROLLOUT_MAX_HEALTHY_PERCENT = 200
 ROLLOUT_CHECKPOINTS = (50, 100)
 PRIORITY_STEP = 10
-#: The router VMs' image: the current Amazon Linux 2023 AMI, from the public SSM parameter AWS keeps
-#: up to date ("Amazon Linux 2023 AMI IDs ... /aws/service/ami-amazon-linux-latest/", AL2023 user
-#: guide, "Get the latest AL2023 AMI ID"), per the instance type's architecture.
+#: The router VMs' image: Canonical's current Ubuntu 24.04 server AMI, from the public SSM parameter
+#: Canonical keeps up to date (documentation.ubuntu.com/aws, "Find Ubuntu images on AWS"), per the
+#: instance type's architecture. Ubuntu, because the router bundle installs Debian packages
+#: (llmdeploy.boot.router.OS_PACKAGES: nginx, python3-venv) as the GPU fleets' Ubuntu DLAMI does.
 ROUTER_AMI_PARAMETERS = {
-    "x86_64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
-    "arm64": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
+    "x86_64": "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+    "arm64": "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id",
 }
 #: Graviton (arm64) families carry a `g` after their generation digit: c7g, m7gd, c6gn, t4g, g5g.
 _GRAVITON_FAMILY = re.compile(r"^[a-z]+[0-9]+[a-z]*g[a-z]*\.")
-#: Router root volume: AL2023's 8 GiB image plus vllm-router's wheel, nginx and logs.
+#: Router root volume: Ubuntu's 8 GiB image plus the router venv (vllm-router, boto3), nginx and logs.
 ROUTER_DISK_GIB = 20
 #: The routers' target group health check: routers are CPU VMs that answer at once, so a failed one
 #: leaves in 2 x 10 s. The grace covers a boot (packages, vllm-router's wheel) before ELB checks count.

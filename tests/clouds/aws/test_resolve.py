@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import re
 
 import pytest
+import yaml
 
 from llmdeploy.boot.router import ROUTER_PORT
 from llmdeploy.clouds import driver
@@ -154,7 +154,7 @@ def test_the_router_group_is_sized_by_the_plan_and_named_within_aws_limits(write
         ("m7gd.large", "arm64"),
     ],
 )
-def test_routers_boot_the_amazon_linux_image_of_their_architecture(
+def test_routers_boot_the_ubuntu_image_of_their_architecture(
     write_env: WriteEnv, instance_type: str, architecture: str
 ) -> None:
     text = MINIMAL.replace(
@@ -174,9 +174,11 @@ def test_the_router_bundle_names_each_slots_group_and_target_group(write_env: Wr
     )
     resolved = _resolved(write_env, text)
     assert resolved.routers is not None
-    bundle = gzip.decompress(base64.b64decode(resolved.routers.user_data)).decode()
-    [content] = re.findall(r'content: (".*")\n', bundle)
-    spec = json.loads(json.loads(content))
+    bundle = yaml.safe_load(gzip.decompress(base64.b64decode(resolved.routers.user_data)).decode())
+    [content] = [
+        entry["content"] for entry in bundle["write_files"] if entry["path"].endswith("/model-0.json")
+    ]
+    spec = json.loads(content)
     assert {
         slot: (entry["group"], entry["target_group"], entry["weight"])
         for slot, entry in spec["slots"].items()

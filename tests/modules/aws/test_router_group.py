@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from llmdeploy.boot.router import ROUTER_PORT, SPEC_DIR
+from llmdeploy.boot.router import ROUTER_PORT, routed_models
 from llmdeploy.clouds.aws.resolve import ROUTER_AMI_PARAMETERS, resolve
 from llmdeploy.config.loader import load_environment
 from llmdeploy.engines import PROXY_PORT
@@ -104,7 +105,7 @@ def test_the_group_has_the_planned_size_fixed_across_every_zone(stacks: dict[str
     assert existing["min_size"] == existing["max_size"] == 2
 
 
-def test_routers_boot_amazon_linux_with_imdsv2_an_encrypted_root_and_no_public_address(
+def test_routers_boot_ubuntu_with_imdsv2_an_encrypted_root_and_no_public_address(
     stacks: dict[str, Stack],
 ) -> None:
     for stack, architecture in ((stacks["paths"], "x86_64"), (stacks["hosts"], "arm64")):
@@ -112,7 +113,7 @@ def test_routers_boot_amazon_linux_with_imdsv2_an_encrypted_root_and_no_public_a
         assert template["metadata_options"]["http_tokens"] == "required"
         assert template["metadata_options"]["http_put_response_hop_limit"] == 1
         [root] = template["block_device_mappings"]
-        assert root["device_name"] == "/dev/xvda"
+        assert root["device_name"] == "/dev/sda1"
         assert root["ebs"]["encrypted"] == "true"
         [interface] = template["network_interfaces"]
         assert interface["associate_public_ip_address"] == "false"
@@ -238,19 +239,20 @@ def _bundle(stack: Stack) -> str:
     return gzip.decompress(base64.b64decode(user_data)).decode()
 
 
-def _specs(bundle: str) -> dict[str, dict[str, Any]]:
-    """The agent spec files the cloud-config writes, by model name (YAML double-quoted JSON)."""
-    found = re.findall(
-        rf"- path: {re.escape(SPEC_DIR)}/([a-z0-9-]+)\.json\n.*\n\s+content: (\".*\")\n", bundle
-    )
-    return {name: json.loads(json.loads(content)) for name, content in found}
+def _specs(stack: Stack, bundle: str) -> dict[str, dict[str, Any]]:
+    """The agent spec files the cloud-config writes, by model name."""
+    group = stack.plan.router_group("aws")
+    assert group is not None
+    names = {model.spec_path: model.name for model in routed_models(stack.plan, group)}
+    files = yaml.safe_load(bundle)["write_files"]
+    return {names[entry["path"]]: json.loads(entry["content"]) for entry in files if entry["path"] in names}
 
 
 def test_user_data_names_each_slots_group_and_target_group(stacks: dict[str, Stack]) -> None:
     stack = stacks["paths"]
     bundle = _bundle(stack)
     assert bundle.startswith("#cloud-config\n")
-    specs = _specs(bundle)
+    specs = _specs(stack, bundle)
     assert set(specs) == {"chat", "coder"}
     resolved = resolve(stack.plan)
     for fleet in resolved.fleets:
