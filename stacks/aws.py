@@ -11,6 +11,8 @@ Outputs (`status` finds everything by resolved name and reads none; the promotio
     listener_rule_arns: model name -> its listener rule.
     load_balancer_arn_suffix: the `app/<name>/<id>` CloudWatch dimension.
     alarm_topic_arn: where alarms notify.
+    router_endpoint: with `routing.enabled`, `<scheme>://<the routers' load balancer>` (the models'
+        paths, or their hosts pointed at it, go through the router group).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from modules.aws.account import Account
 from modules.aws.encryption import EncryptionKey
 from modules.aws.gpu_fleet import FleetRefs
 from modules.aws.registry_cache import RegistryCache
+from modules.aws.router_group import RouterGroup, RouterRefs
 
 #: hashicorp/aws versions the synthesized JSON accepts: the 5.100 mirror on offline machines and 6.x.
 PROVIDER_VERSIONS = ">= 5.100, < 7.0"
@@ -48,6 +51,7 @@ class AwsStack(TerraformStack):
     _IMAGE_ID = "GpuImage"
     _MONITORING_ID = "Monitoring"
     _CACHE_ID = "RegistryCache"
+    _ROUTERS_ID = "Routers"
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
@@ -116,6 +120,20 @@ class AwsStack(TerraformStack):
         TerraformOutput(self, "listener_rule_arns", value=lb.rule_arns)
         TerraformOutput(self, "load_balancer_arn_suffix", value=lb.arn_suffix)
         TerraformOutput(self, "alarm_topic_arn", value=monitoring.topic_arn)
+        if aws.routers is not None:
+            routers = RouterGroup(
+                self,
+                self._ROUTERS_ID,
+                plan=aws,
+                routers=aws.routers,
+                refs=RouterRefs(account=account, network=network, access=access, logs=logs),
+            )
+            TerraformOutput(
+                self,
+                "router_endpoint",
+                value=routers.endpoint,
+                description="The router group's load balancer: the models' routes through the routers.",
+            )
 
 
 def configure_aws_provider(

@@ -18,6 +18,10 @@ from moto.core.utils import utcnow
 from moto.ssm.models import Parameter, ParameterDict
 
 DLAMI_PREFIX = "/aws/service/deeplearning/ami"
+#: Canonical publishes the current Ubuntu server AMIs the same way (the router VMs boot them:
+#: documentation.ubuntu.com/aws, "Find Ubuntu images on AWS"); moto ships none of them either.
+UBUNTU_PREFIX = "/aws/service/canonical/ubuntu/server"
+_PREFIXES = (DLAMI_PREFIX, UBUNTU_PREFIX)
 
 # Named "Deep Learning AMI Ubuntu Linux - 2.4_Oct2017" in moto's ec2/resources/amis.json,
 # which moto loads into every region unless MOTO_EC2_LOAD_DEFAULT_AMIS=false.
@@ -26,6 +30,8 @@ SEED_AMI_ID = "ami-dca37ea5"
 SEEDED_PARAMETERS: tuple[str, ...] = (
     f"{DLAMI_PREFIX}/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id",
     f"{DLAMI_PREFIX}/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id",
+    f"{UBUNTU_PREFIX}/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+    f"{UBUNTU_PREFIX}/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id",
 )
 
 _SEEDED_FLAG = "_llmdeploy_dlami_seeded"
@@ -58,10 +64,8 @@ def _parameter(account_id: str, name: str) -> Parameter:
 
 
 def _covers_seed(key: str) -> bool:
-    """True for a seeded name, a name under the prefix, or a path above it ("/aws")."""
-    if key.startswith(DLAMI_PREFIX):
-        return True
-    return DLAMI_PREFIX.startswith(key.rstrip("/") + "/")
+    """True for a seeded name, a name under a seeded prefix, or a path above one ("/aws")."""
+    return any(key.startswith(prefix) or prefix.startswith(key.rstrip("/") + "/") for prefix in _PREFIXES)
 
 
 def seed_dlami_parameters() -> None:

@@ -29,6 +29,74 @@ _SOURCE_GROUP_ON_80 = (
 _EGRESS_PORTS = (HTTPS_PORT, HTTP_PORT)
 
 
+def client_ingress(
+    scope: Construct, group_id: str, listener_ports: tuple[int, ...], clients: list[str]
+) -> None:
+    """Admit the client networks to a load balancer's security group on its listener ports."""
+    for port in listener_ports:
+        for index, cidr in enumerate(clients):
+            rule = VpcSecurityGroupIngressRule(
+                scope,
+                f"Client{port}-{index}",
+                security_group_id=group_id,
+                description=f"clients on {port}",
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                cidr_ipv4=cidr,
+            )
+            if cidr == ANYWHERE and port == HTTP_PORT:
+                reason = _REDIRECT_ON_80 if HTTPS_PORT in listener_ports else _CLIENTS_ON_80
+                skip_checks(rule, {_OPEN_PORT_80: reason})
+
+
+def allow(
+    scope: Construct, ids: tuple[str, str], groups: tuple[str, str], port: int, descriptions: tuple[str, str]
+) -> VpcSecurityGroupIngressRule:
+    """Security group `groups[0]` may reach `groups[1]` on `port`: its egress rule and the other's
+    ingress rule (`ids` and `descriptions` are (egress, ingress)). Returns the ingress rule.
+
+    Rule descriptions take letters, digits, spaces and `._-:/()#,@[]+=&;{}!$*` only (EC2 API,
+    IpRange.Description): no apostrophe.
+    """
+    (egress_id, ingress_id), (source, target), (to, of) = ids, groups, descriptions
+    VpcSecurityGroupEgressRule(
+        scope,
+        egress_id,
+        security_group_id=source,
+        description=to,
+        ip_protocol="tcp",
+        from_port=port,
+        to_port=port,
+        referenced_security_group_id=target,
+    )
+    return VpcSecurityGroupIngressRule(
+        scope,
+        ingress_id,
+        security_group_id=target,
+        description=of,
+        ip_protocol="tcp",
+        from_port=port,
+        to_port=port,
+        referenced_security_group_id=source,
+    )
+
+
+def internet_egress(scope: Construct, group_id: str) -> None:
+    """Let instances reach the internet (through NAT) on the ports of model hubs, registries, AWS APIs."""
+    for port in _EGRESS_PORTS:
+        VpcSecurityGroupEgressRule(
+            scope,
+            f"Outbound{port}",
+            security_group_id=group_id,
+            description=f"model hub, registries and AWS APIs on {port}",
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            cidr_ipv4=ANYWHERE,
+        )
+
+
 class Access(Construct):
     """The load balancer's and the instances' security groups.
 
@@ -67,55 +135,17 @@ class Access(Construct):
             vpc_id=network.vpc_id,
             tags={"Name": access.instance_group},
         )
-        clients = list(access.client_cidrs) or [network.vpc_cidr]
-        for port in listener_ports:
-            for index, cidr in enumerate(clients):
-                rule = VpcSecurityGroupIngressRule(
-                    self,
-                    f"Client{port}-{index}",
-                    security_group_id=lb_group.id,
-                    description=f"clients on {port}",
-                    ip_protocol="tcp",
-                    from_port=port,
-                    to_port=port,
-                    cidr_ipv4=cidr,
-                )
-                if cidr == ANYWHERE and port == HTTP_PORT:
-                    reason = _REDIRECT_ON_80 if HTTPS_PORT in listener_ports else _CLIENTS_ON_80
-                    skip_checks(rule, {_OPEN_PORT_80: reason})
+        client_ingress(self, lb_group.id, listener_ports, list(access.client_cidrs) or [network.vpc_cidr])
         for port in engine_ports:
-            VpcSecurityGroupEgressRule(
+            from_lb = allow(
                 self,
-                f"ToEngine{port}",
-                security_group_id=lb_group.id,
-                description=f"to the engines on {port}",
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                referenced_security_group_id=instance_group.id,
-            )
-            from_lb = VpcSecurityGroupIngressRule(
-                self,
-                f"FromLoadBalancer{port}",
-                security_group_id=instance_group.id,
-                description=f"the load balancer on {port}",
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                referenced_security_group_id=lb_group.id,
+                (f"ToEngine{port}", f"FromLoadBalancer{port}"),
+                (lb_group.id, instance_group.id),
+                port,
+                (f"to the engines on {port}", f"the load balancer on {port}"),
             )
             if port == HTTP_PORT:
                 skip_checks(from_lb, {_OPEN_PORT_80: _SOURCE_GROUP_ON_80})
-        for port in _EGRESS_PORTS:
-            VpcSecurityGroupEgressRule(
-                self,
-                f"Outbound{port}",
-                security_group_id=instance_group.id,
-                description=f"model hub, registries and AWS APIs on {port}",
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                cidr_ipv4=ANYWHERE,
-            )
+        internet_egress(self, instance_group.id)
         self.load_balancer_group_id: str = lb_group.id
         self.instance_group_id: str = instance_group.id

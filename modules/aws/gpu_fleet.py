@@ -65,7 +65,11 @@ from llmdeploy.instance import LAUNCH_HOOK_NAME, TERMINATION_HOOK_NAME
 from modules.aws.account import Account, Statement, policy, service_trust
 from modules.aws.registry_cache import registry_cache_statements
 
-#: Root device of the Ubuntu Deep Learning AMIs.
+#: Construct IDs of an instance role, its policy and its profile, in their owner's scope.
+_ROLE_ID = "InstanceRole"
+_ROLE_POLICY_ID = "InstancePolicy"
+_PROFILE_ID = "InstanceProfile"
+#: Root device of Ubuntu AMIs: the Deep Learning AMIs and Canonical's server images (the routers).
 ROOT_DEVICE = "/dev/sda1"
 ELB_NAMESPACE = "AWS/ApplicationELB"
 ASG_NAMESPACE = "AWS/AutoScaling"
@@ -103,9 +107,6 @@ class GpuFleet(Construct):
         launch_template_id: the slot's launch template.
     """
 
-    _ROLE_ID = "InstanceRole"
-    _ROLE_POLICY_ID = "InstancePolicy"
-    _PROFILE_ID = "InstanceProfile"
     _TEMPLATE_ID = "LaunchTemplate"
     _GROUP_ID = "Group"
     _SCALING_ID = "TargetTracking"
@@ -117,19 +118,9 @@ class GpuFleet(Construct):
         self.fleet = fleet
         self.group_name = fleet.group_name
         self.target_group_arn_suffix: str = refs.target_group.arn_suffix
-        role = IamRole(
-            self,
-            self._ROLE_ID,
-            name=fleet.role_name,
-            assume_role_policy=service_trust("ec2.amazonaws.com"),
+        profile = instance_profile(
+            self, fleet.role_name, instance_statements(plan, fleet, refs.account, refs.target_group.arn)
         )
-        IamRolePolicy(
-            self,
-            self._ROLE_POLICY_ID,
-            role=role.id,
-            policy=policy(*instance_statements(plan, fleet, refs.account, refs.target_group.arn)),
-        )
-        profile = IamInstanceProfile(self, self._PROFILE_ID, name=role.name, role=role.name)
         template = self._launch_template(fleet, refs, profile.arn)
         group = self._group(fleet, template, refs)
         self._scaling(fleet, group, f"{refs.load_balancer_arn_suffix}/{refs.target_group.arn_suffix}")
@@ -148,24 +139,9 @@ class GpuFleet(Construct):
             update_default_version=True,
             iam_instance_profile=LaunchTemplateIamInstanceProfile(arn=profile_arn),
             vpc_security_group_ids=[refs.security_group_id],
-            metadata_options=LaunchTemplateMetadataOptions(
-                http_endpoint="enabled",
-                http_tokens="required",
-                http_put_response_hop_limit=1,
-                # The spot watcher reads its group's name from the instance tags.
-                instance_metadata_tags="enabled",
-            ),
-            block_device_mappings=[
-                LaunchTemplateBlockDeviceMappings(
-                    device_name=ROOT_DEVICE,
-                    ebs=LaunchTemplateBlockDeviceMappingsEbs(
-                        volume_size=fleet.disk_gib,
-                        volume_type="gp3",
-                        encrypted="true",
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
+            # The spot watcher reads its group's name from the instance tags.
+            metadata_options=imdsv2(instance_tags=True),
+            block_device_mappings=[encrypted_root(ROOT_DEVICE, fleet.disk_gib)],
             monitoring=LaunchTemplateMonitoring(enabled=True),
             tag_specifications=[
                 LaunchTemplateTagSpecifications(resource_type="volume", tags=dict(fleet.tags))
@@ -324,6 +300,33 @@ class GpuFleet(Construct):
             alarm_actions=[policy.arn],
             actions_enabled=True,
         )
+
+
+def instance_profile(scope: Construct, role_name: str, statements: list[Statement]) -> IamInstanceProfile:
+    """An EC2 instance role allowed `statements` only, and its instance profile (same name)."""
+    role = IamRole(scope, _ROLE_ID, name=role_name, assume_role_policy=service_trust("ec2.amazonaws.com"))
+    IamRolePolicy(scope, _ROLE_POLICY_ID, role=role.id, policy=policy(*statements))
+    return IamInstanceProfile(scope, _PROFILE_ID, name=role.name, role=role.name)
+
+
+def imdsv2(*, instance_tags: bool) -> LaunchTemplateMetadataOptions:
+    """Instance metadata by session token only (IMDSv2), one hop: containers on the host get none."""
+    return LaunchTemplateMetadataOptions(
+        http_endpoint="enabled",
+        http_tokens="required",
+        http_put_response_hop_limit=1,
+        instance_metadata_tags="enabled" if instance_tags else "disabled",
+    )
+
+
+def encrypted_root(device: str, size_gib: int) -> LaunchTemplateBlockDeviceMappings:
+    """The root volume: gp3, encrypted, gone with its instance."""
+    return LaunchTemplateBlockDeviceMappings(
+        device_name=device,
+        ebs=LaunchTemplateBlockDeviceMappingsEbs(
+            volume_size=size_gib, volume_type="gp3", encrypted="true", delete_on_termination="true"
+        ),
+    )
 
 
 def metric_query(

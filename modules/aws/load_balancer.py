@@ -32,7 +32,15 @@ from cdktn_provider_aws.lb_listener_rule import (
 from cdktn_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
 from constructs import Construct
 
-from llmdeploy.clouds.aws.resolve import HTTP_PORT, HTTPS_PORT, AwsFleet, AwsLoadBalancer, AwsPlan, AwsRoute
+from llmdeploy.clouds.aws.resolve import (
+    HTTP_PORT,
+    HTTPS_PORT,
+    AwsFleet,
+    AwsLoadBalancer,
+    AwsPlan,
+    AwsRoute,
+    AwsTargetGroup,
+)
 from modules.aws.access import Access
 from modules.aws.access_logs import AccessLogBucket
 from modules.aws.network import Network
@@ -55,6 +63,21 @@ _PLAIN_HTTP_LISTENER_REASONS = {
     "CKV_AWS_103": "no certificate configured: there is no TLS version to set",
 }
 
+#: Construct IDs of the listeners, in the scope of the load balancer construct that owns them.
+LISTENER_ID = "Listener"
+REDIRECT_ID = "HttpRedirect"
+
+
+def _no_such_model() -> LbListenerDefaultAction:
+    """What the fleets' listener answers a request no model's rule matches."""
+    return LbListenerDefaultAction(
+        type="fixed-response",
+        fixed_response=LbListenerDefaultActionFixedResponse(
+            content_type="application/json", status_code="404", message_body='{"error":"no such model"}'
+        ),
+    )
+
+
 _TARGET_GROUP_REASONS = {
     "CKV_AWS_378": "TLS ends at the load balancer; engines serve plain HTTP to it alone, in private subnets",
 }
@@ -72,8 +95,6 @@ class LoadBalancer(Construct):
     """
 
     _LB_ID = "LoadBalancer"
-    _LISTENER_ID = "Listener"
-    _REDIRECT_ID = "HttpRedirect"
 
     def __init__(
         self,
@@ -87,30 +108,16 @@ class LoadBalancer(Construct):
     ) -> None:
         super().__init__(scope, id)
         config = plan.load_balancer
-        lb = Lb(
+        lb = application_load_balancer(
             self,
             self._LB_ID,
+            config=config,
             name=config.name,
-            internal=config.internal,
-            load_balancer_type="application",
-            security_groups=[access.load_balancer_group_id],
-            subnets=network.private_subnet_ids if config.internal else network.public_subnet_ids,
-            idle_timeout=config.idle_timeout_s,
-            drop_invalid_header_fields=True,
-            enable_deletion_protection=False,
-            access_logs=LbAccessLogs(bucket=logs.bucket, enabled=True),
-            depends_on=[logs.ready],
+            security_group_id=access.load_balancer_group_id,
+            network=network,
+            logs=logs,
         )
-        plain_http = config.certificate_arn is None
-        skip_checks(
-            lb,
-            {
-                **_LB_REASONS,
-                **({} if config.internal else _PUBLIC_LB_REASONS),
-                **(_PLAIN_HTTP_LB_REASONS if plain_http else {}),
-            },
-        )
-        listener = self._listener(lb, config)
+        listener = listeners(self, lb, config, default_action=_no_such_model())
         self.target_groups = {
             fleet.name: _target_group(self, fleet, vpc_id=network.vpc_id) for fleet in plan.fleets
         }
@@ -120,51 +127,6 @@ class LoadBalancer(Construct):
         self.endpoints = {route.model: route.endpoint.url(lb.dns_name) for route in config.routes}
         self.arn_suffix: str = lb.arn_suffix
         self.listener_arn: str = listener.arn
-
-    def _listener(self, lb: Lb, config: AwsLoadBalancer) -> LbListener:
-        default = LbListenerDefaultAction(
-            type="fixed-response",
-            fixed_response=LbListenerDefaultActionFixedResponse(
-                content_type="application/json", status_code="404", message_body='{"error":"no such model"}'
-            ),
-        )
-        certificate = config.certificate_arn
-        if certificate is None:
-            listener = LbListener(
-                self,
-                self._LISTENER_ID,
-                load_balancer_arn=lb.arn,
-                port=HTTP_PORT,
-                protocol="HTTP",
-                default_action=[default],
-            )
-            skip_checks(listener, _PLAIN_HTTP_LISTENER_REASONS)
-            return listener
-        LbListener(
-            self,
-            self._REDIRECT_ID,
-            load_balancer_arn=lb.arn,
-            port=HTTP_PORT,
-            protocol="HTTP",
-            default_action=[
-                LbListenerDefaultAction(
-                    type="redirect",
-                    redirect=LbListenerDefaultActionRedirect(
-                        port=str(HTTPS_PORT), protocol="HTTPS", status_code="HTTP_301"
-                    ),
-                )
-            ],
-        )
-        return LbListener(
-            self,
-            self._LISTENER_ID,
-            load_balancer_arn=lb.arn,
-            port=HTTPS_PORT,
-            protocol="HTTPS",
-            ssl_policy=TLS_POLICY,
-            certificate_arn=certificate,
-            default_action=[default],
-        )
 
     def _route(self, scope: _Route, listener: LbListener, route: AwsRoute) -> str:
         """The model's rule; returns its ARN."""
@@ -207,11 +169,21 @@ class _Slot(Construct):
 
 
 def _target_group(scope: Construct, fleet: AwsFleet, *, vpc_id: str) -> LbTargetGroup:
-    config = fleet.target_group
+    return target_group(_Slot(scope, fleet.name), _Slot.TARGET_GROUP_ID, fleet.target_group, vpc_id=vpc_id)
+
+
+def target_group(
+    scope: Construct, id: str, config: AwsTargetGroup, *, vpc_id: str, https_listener: bool = False
+) -> LbTargetGroup:
+    """Instances on `config.port`, health-checked on its path (a fleet's or the routers').
+
+    `https_listener`: an HTTPS listener's default action forwards to it, which checkov's CKV_AWS_378
+    accepts (its graph check passes a target group connected to a non-HTTP listener), so no skip.
+    """
     health = config.health
     group = LbTargetGroup(
-        _Slot(scope, fleet.name),
-        _Slot.TARGET_GROUP_ID,
+        scope,
+        id,
         name=config.name,
         port=config.port,
         protocol="HTTP",
@@ -232,8 +204,91 @@ def _target_group(scope: Construct, fleet: AwsFleet, *, vpc_id: str) -> LbTarget
         ),
         tags=dict(config.tags),
     )
-    skip_checks(group, _TARGET_GROUP_REASONS)
+    if not https_listener:
+        skip_checks(group, _TARGET_GROUP_REASONS)
     return group
+
+
+def application_load_balancer(
+    scope: Construct,
+    id: str,
+    *,
+    config: AwsLoadBalancer,
+    name: str,
+    security_group_id: str,
+    network: Network,
+    logs: AccessLogBucket,
+) -> Lb:
+    """An ALB placed and logged as `config` says (the fleets' load balancer, and the routers')."""
+    lb = Lb(
+        scope,
+        id,
+        name=name,
+        internal=config.internal,
+        load_balancer_type="application",
+        security_groups=[security_group_id],
+        subnets=network.private_subnet_ids if config.internal else network.public_subnet_ids,
+        idle_timeout=config.idle_timeout_s,
+        drop_invalid_header_fields=True,
+        enable_deletion_protection=False,
+        access_logs=LbAccessLogs(bucket=logs.bucket, enabled=True),
+        depends_on=[logs.ready],
+    )
+    skip_checks(
+        lb,
+        {
+            **_LB_REASONS,
+            **({} if config.internal else _PUBLIC_LB_REASONS),
+            **(_PLAIN_HTTP_LB_REASONS if config.certificate_arn is None else {}),
+        },
+    )
+    return lb
+
+
+def listeners(
+    scope: Construct, lb: Lb, config: AwsLoadBalancer, *, default_action: LbListenerDefaultAction
+) -> LbListener:
+    """HTTPS with the configured certificate plus an HTTP redirect to it, or plain HTTP alone.
+
+    Returns the listener that serves (`default_action` is its action for requests no rule takes).
+    """
+    certificate = config.certificate_arn
+    if certificate is None:
+        listener = LbListener(
+            scope,
+            LISTENER_ID,
+            load_balancer_arn=lb.arn,
+            port=HTTP_PORT,
+            protocol="HTTP",
+            default_action=[default_action],
+        )
+        skip_checks(listener, _PLAIN_HTTP_LISTENER_REASONS)
+        return listener
+    LbListener(
+        scope,
+        REDIRECT_ID,
+        load_balancer_arn=lb.arn,
+        port=HTTP_PORT,
+        protocol="HTTP",
+        default_action=[
+            LbListenerDefaultAction(
+                type="redirect",
+                redirect=LbListenerDefaultActionRedirect(
+                    port=str(HTTPS_PORT), protocol="HTTPS", status_code="HTTP_301"
+                ),
+            )
+        ],
+    )
+    return LbListener(
+        scope,
+        LISTENER_ID,
+        load_balancer_arn=lb.arn,
+        port=HTTPS_PORT,
+        protocol="HTTPS",
+        ssl_policy=TLS_POLICY,
+        certificate_arn=certificate,
+        default_action=[default_action],
+    )
 
 
 def _route_condition(route: AwsRoute) -> LbListenerRuleCondition:

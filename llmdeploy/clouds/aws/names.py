@@ -52,6 +52,26 @@ def target_group(prefix: str, model: str, slot: str) -> str:
     return short_name(prefix, model, slot, limit=LB_NAME_LIMIT)
 
 
+#: The router group's name part (issue 13's request layer): its group, load balancer, target group.
+ROUTER = "router"
+
+
+def router_group(prefix: str) -> str:
+    """The router group's Auto Scaling group (also its launch template prefix)."""
+    return short_name(prefix, ROUTER, limit=GROUP_NAME_LIMIT)
+
+
+def router_load_balancer(prefix: str) -> str:
+    """The routers' own Application Load Balancer (an ALB listener cannot fail over between target
+    groups, docs/routing.md, so the routers do not share the GPU fleets' load balancer)."""
+    return short_name(prefix, ROUTER, limit=LB_NAME_LIMIT)
+
+
+def router_target_group(prefix: str) -> str:
+    """The routers' target group (target group and load balancer names are separate namespaces)."""
+    return short_name(prefix, ROUTER, limit=LB_NAME_LIMIT)
+
+
 def flow_log_role(prefix: str) -> str:
     """The role VPC flow logs write with."""
     return short_name(prefix, "flow-logs", limit=IAM_NAME_LIMIT)

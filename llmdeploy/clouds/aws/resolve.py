@@ -7,18 +7,22 @@ llmdeploy.config.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from llmdeploy import metrics
 from llmdeploy.boot import user_data
+from llmdeploy.boot.bundle import encode
+from llmdeploy.boot.router import ROUTER_PORT, CloudScope, SlotGroup, router_cloud_config
 from llmdeploy.clouds.aws import names
 from llmdeploy.config.clouds import SUBNET_NEWBITS, AwsCloud
 from llmdeploy.config.model import Slot
 from llmdeploy.instance import termination_heartbeat_s
 from llmdeploy.plan.endpoints import HTTP, HTTPS, model_host, stack_prefix
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan, HealthPlan, ModelPlan
+from llmdeploy.plan.routing import RouterGroupPlan
 
 #: Listener ports (modules/aws/access.py opens them, the load balancer listens on them).
 HTTP_PORT = 80
@@ -35,6 +39,24 @@ ROLLOUT_MIN_HEALTHY_PERCENT = 100
 ROLLOUT_MAX_HEALTHY_PERCENT = 200
 ROLLOUT_CHECKPOINTS = (50, 100)
 PRIORITY_STEP = 10
+#: The router VMs' image: Canonical's current Ubuntu 24.04 server AMI, from the public SSM parameter
+#: Canonical keeps up to date (documentation.ubuntu.com/aws, "Find Ubuntu images on AWS"), per the
+#: instance type's architecture. Ubuntu, because the router bundle installs Debian packages
+#: (llmdeploy.boot.router.OS_PACKAGES: nginx, python3-venv) as the GPU fleets' Ubuntu DLAMI does.
+ROUTER_AMI_PARAMETERS = {
+    "x86_64": "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+    "arm64": "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id",
+}
+#: Graviton (arm64) families carry a `g` after their generation digit: c7g, m7gd, c6gn, t4g, g5g.
+_GRAVITON_FAMILY = re.compile(r"^[a-z]+[0-9]+[a-z]*g[a-z]*\.")
+#: Router root volume: Ubuntu's 8 GiB image plus the router venv (vllm-router, boto3), nginx and logs.
+ROUTER_DISK_GIB = 20
+#: The routers' target group health check: routers are CPU VMs that answer at once, so a failed one
+#: leaves in 2 x 10 s. The grace covers a boot (packages, vllm-router's wheel) before ELB checks count.
+ROUTER_HEALTH_INTERVAL_S = 10
+ROUTER_HEALTH_TIMEOUT_S = 5
+ROUTER_HEALTH_THRESHOLD = 2
+ROUTER_BOOT_GRACE_S = 600
 
 
 @dataclass(frozen=True)
@@ -220,6 +242,38 @@ class AwsMonitoring:
 
 
 @dataclass(frozen=True)
+class AwsRouterGroup:
+    """The CPU router group in front of the fleets (issue 13, docs/routing.md): an Auto Scaling group
+    of `count` VMs across the private subnets of every zone, behind its own load balancer."""
+
+    group_name: str
+    role_name: str
+    template_prefix: str
+    template_description: str
+    #: The SSM parameter holding the current AMI id (read at plan time, like the fleets' DLAMI).
+    ami_parameter: str
+    instance_type: str
+    count: int
+    disk_gib: int
+    #: Seconds after a launch before the load balancer's health checks may replace a router.
+    boot_grace_s: int
+    #: The router bundle (llmdeploy.boot.router), gzip and base64 (`aws_launch_template.user_data`).
+    user_data: str
+    #: Security groups of the routers and of their load balancer.
+    instance_security_group: str
+    load_balancer_security_group: str
+    load_balancer_name: str
+    #: The routers' target group: port ROUTER_PORT, health-checked on a model's health path.
+    target_group: AwsTargetGroup
+    #: The GPU fleets' groups the routers may resize (hold at zero: SetDesiredCapacity).
+    fleet_group_names: tuple[str, ...]
+    #: The routers' address scheme (https with the listener's certificate, as the fleets' endpoint).
+    scheme: str
+    tags: Mapping[str, str]
+    instance_tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class AwsPlan:
     """What the `<env>-aws` stack creates."""
 
@@ -241,6 +295,8 @@ class AwsPlan:
     load_balancer: AwsLoadBalancer
     monitoring: AwsMonitoring
     fleets: tuple[AwsFleet, ...]
+    #: None when routing is off: the stack is then exactly what it was before the router layer.
+    routers: AwsRouterGroup | None = None
 
     def fleet(self, name: str) -> AwsFleet:
         return next(fleet for fleet in self.fleets if fleet.name == name)
@@ -250,6 +306,8 @@ def resolve(plan: DeploymentPlan) -> AwsPlan:
     settings = plan.settings("aws")
     prefix = stack_prefix(plan)
     fleets = plan.fleets_on("aws")
+    resolved = tuple(_fleet(plan, prefix, fleet) for fleet in fleets)
+    group = plan.router_group("aws")
     return AwsPlan(
         cloud="aws",
         stack=plan.cloud("aws").stack,
@@ -271,7 +329,8 @@ def resolve(plan: DeploymentPlan) -> AwsPlan:
         ),
         load_balancer=_load_balancer(plan, prefix, fleets),
         monitoring=_monitoring(plan, prefix),
-        fleets=tuple(_fleet(plan, prefix, fleet) for fleet in fleets),
+        fleets=resolved,
+        routers=None if group is None else _routers(plan, prefix, group, resolved),
     )
 
 
@@ -483,4 +542,59 @@ def _monitoring(plan: DeploymentPlan, prefix: str) -> AwsMonitoring:
         topic_name=f"{prefix}-alarms",
         emails=tuple(monitoring.notify.emails),
         dashboard_name=prefix if monitoring.dashboard else None,
+    )
+
+
+def _routers(
+    plan: DeploymentPlan, prefix: str, group: RouterGroupPlan, fleets: tuple[AwsFleet, ...]
+) -> AwsRouterGroup:
+    name = names.router_group(prefix)
+    tags = {**plan.tags, "llmdeploy:role": names.ROUTER}
+    slots = {
+        model.name: {
+            fleet.slot: SlotGroup(group=fleet.group_name, target_group=fleet.target_group.name)
+            for fleet in fleets
+            if fleet.model == model.name
+        }
+        for model in plan.models
+    }
+    first = plan.models[0].name
+    architecture = "arm64" if _GRAVITON_FAMILY.match(group.instance_type) else "x86_64"
+    return AwsRouterGroup(
+        group_name=name,
+        role_name=names.instance_role(name),
+        template_prefix=f"{name}-",
+        template_description=f"llmdeploy routers of {prefix}: vllm-router and the hold gate per model",
+        ami_parameter=ROUTER_AMI_PARAMETERS[architecture],
+        instance_type=group.instance_type,
+        count=group.count,
+        disk_gib=ROUTER_DISK_GIB,
+        boot_grace_s=ROUTER_BOOT_GRACE_S,
+        user_data=encode("aws", router_cloud_config(plan, group, CloudScope(), slots)),
+        instance_security_group=f"{prefix}-routers",
+        load_balancer_security_group=f"{prefix}-router-lb",
+        load_balancer_name=names.router_load_balancer(prefix),
+        target_group=AwsTargetGroup(
+            name=names.router_target_group(prefix),
+            port=ROUTER_PORT,
+            # A router carries the fleets' longest requests: it drains as long as they do.
+            drain_s=max(fleet.target_group.drain_s for fleet in fleets),
+            algorithm="least_outstanding_requests",
+            # The router VM's nginx answers the model's health path while its gate runs (also
+            # while the fleet is at zero: holding is what the routers are for).
+            health=HealthPlan(
+                path=group.health_paths[first],
+                port=ROUTER_PORT,
+                interval_s=ROUTER_HEALTH_INTERVAL_S,
+                timeout_s=ROUTER_HEALTH_TIMEOUT_S,
+                healthy_threshold=ROUTER_HEALTH_THRESHOLD,
+                unhealthy_threshold=ROUTER_HEALTH_THRESHOLD,
+                readiness_grace_s=ROUTER_BOOT_GRACE_S,
+            ),
+            tags={"llmdeploy:role": names.ROUTER},
+        ),
+        fleet_group_names=tuple(fleet.group_name for fleet in fleets),
+        scheme=HTTPS if plan.access.tls.aws_certificate_arn else HTTP,
+        tags=tags,
+        instance_tags={"Name": name, **tags},
     )

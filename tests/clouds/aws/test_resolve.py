@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+import base64
+import gzip
+import json
 
+import pytest
+import yaml
+
+from llmdeploy.boot.router import ROUTER_PORT
 from llmdeploy.clouds import driver
 from llmdeploy.clouds.aws.names import GROUP_NAME_LIMIT, IAM_NAME_LIMIT, LB_NAME_LIMIT
-from llmdeploy.clouds.aws.resolve import AwsPlan, resolve
+from llmdeploy.clouds.aws.resolve import ROUTER_AMI_PARAMETERS, AwsPlan, resolve
 from llmdeploy.config.loader import load_environment
 from llmdeploy.plan.build import build_plan
 from tests.conftest import MINIMAL, WriteEnv
@@ -106,3 +112,75 @@ def test_https_needs_the_certificate_and_path_routes_answer_on_the_load_balancer
     assert route.endpoint.url("lb.example.aws") == "https://chat.llm.example.com/"
     assert route.host_header == "chat.llm.example.com"
     assert resolved.load_balancer.listener_ports == (443, 80)
+
+
+ROUTING = "routing: {enabled: true, min_routers: 3}\n"
+
+
+def test_without_routing_there_is_no_router_group(write_env: WriteEnv) -> None:
+    assert _resolved(write_env, MINIMAL).routers is None
+
+
+def test_the_router_group_is_sized_by_the_plan_and_named_within_aws_limits(write_env: WriteEnv) -> None:
+    text = MINIMAL.replace("project: demo", f"project: {LONG_PROJECT}").split("models:\n")[0]
+    resolved = _resolved(
+        write_env, text + ROUTING + "models:\n" + LONG_MODELS, name="production-eu-west-1.yaml"
+    )
+    routers = resolved.routers
+    assert routers is not None
+    assert (routers.instance_type, routers.count) == ("c7i.large", 3)
+    assert routers.ami_parameter == ROUTER_AMI_PARAMETERS["x86_64"]
+    assert len(routers.load_balancer_name) <= LB_NAME_LIMIT
+    assert len(routers.target_group.name) <= LB_NAME_LIMIT
+    assert len(routers.role_name) <= IAM_NAME_LIMIT
+    assert len(routers.group_name) <= GROUP_NAME_LIMIT
+    # Cut names end in a hash of the full name: never the fleets' load balancer's name.
+    assert routers.load_balancer_name != resolved.load_balancer.name
+    assert routers.group_name == f"{LONG_PROJECT}-production-eu-west-1-router"
+    assert routers.fleet_group_names == tuple(fleet.group_name for fleet in resolved.fleets)
+    assert (routers.target_group.port, routers.target_group.health.path) == (ROUTER_PORT, "/health")
+    # Routers carry the fleets' longest requests: they drain as long as the fleets do.
+    assert routers.target_group.drain_s == max(fleet.target_group.drain_s for fleet in resolved.fleets)
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "architecture"),
+    [
+        ("c7i.large", "x86_64"),
+        ("m7a.xlarge", "x86_64"),
+        ("c7g.large", "arm64"),
+        ("c6gn.xlarge", "arm64"),
+        ("t4g.medium", "arm64"),
+        ("m7gd.large", "arm64"),
+    ],
+)
+def test_routers_boot_the_ubuntu_image_of_their_architecture(
+    write_env: WriteEnv, instance_type: str, architecture: str
+) -> None:
+    text = MINIMAL.replace(
+        "models:\n", f"routing: {{enabled: true, instance_types: {{aws: {instance_type}}}}}\nmodels:\n"
+    )
+    routers = _resolved(write_env, text).routers
+    assert routers is not None
+    assert (routers.instance_type, routers.ami_parameter) == (
+        instance_type,
+        ROUTER_AMI_PARAMETERS[architecture],
+    )
+
+
+def test_the_router_bundle_names_each_slots_group_and_target_group(write_env: WriteEnv) -> None:
+    text = MINIMAL.replace("models:\n", ROUTING + "models:\n") + (
+        "    slots:\n      blue: {weight: 80}\n      green: {weight: 20, capacity: {min: 1, max: 1}}\n"
+    )
+    resolved = _resolved(write_env, text)
+    assert resolved.routers is not None
+    bundle = yaml.safe_load(gzip.decompress(base64.b64decode(resolved.routers.user_data)).decode())
+    [content] = [
+        entry["content"] for entry in bundle["write_files"] if entry["path"].endswith("/model-0.json")
+    ]
+    spec = json.loads(content)
+    assert {
+        slot: (entry["group"], entry["target_group"], entry["weight"])
+        for slot, entry in spec["slots"].items()
+    } == {fleet.slot: (fleet.group_name, fleet.target_group.name, fleet.weight) for fleet in resolved.fleets}
+    assert {fleet.slot: fleet.weight for fleet in resolved.fleets} == {"blue": 80, "green": 20}
