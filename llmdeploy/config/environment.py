@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -37,7 +37,7 @@ from llmdeploy.config.grammars import (
     TagKey,
     TagValue,
 )
-from llmdeploy.config.model import ModelConfig
+from llmdeploy.config.model import Autoscaling, ModelConfig
 from llmdeploy.config.routing import Routing
 from llmdeploy.engines import ENGINES
 
@@ -197,6 +197,25 @@ class EnvironmentConfig(Strict):
     )
     routing: Routing = Field(default_factory=Routing, description="LLM-aware routing layer. Default: off.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _queue_scaled_behind_routers(cls, data: Any) -> Any:
+        """Behind routers a model that names no scaling target scales on its engine queue."""
+        if not isinstance(data, dict):
+            return data
+        routing, models = data.get("routing"), data.get("models")
+        if not (isinstance(routing, dict) and routing.get("enabled") is True and isinstance(models, list)):
+            return data
+        return {
+            **data,
+            "models": [
+                {**model, "autoscaling": Autoscaling.queue_scaled_by_default(model.get("autoscaling"))}
+                if isinstance(model, dict)
+                else model
+                for model in models
+            ],
+        }
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         problems = [
@@ -205,6 +224,7 @@ class EnvironmentConfig(Strict):
         problems += self._name_problems() + self._cloud_problems() + self._tier_problems()
         problems += self._tag_problems() + self._secret_problems() + self._network_problems()
         problems += self._alarm_problems() + self.access.cloud_problems(self.clouds.names())
+        problems += self._routing_problems()
         if problems:
             raise ValueError(join_problems(problems))
         return self
@@ -384,6 +404,20 @@ class EnvironmentConfig(Strict):
                 key, azure.vnet_cidr, replicas, split=True, largest=SMALLEST_SUBNET_PREFIX
             )
         return problems
+
+    def _routing_problems(self) -> list[str]:
+        """Behind routers no load balancer sees a model's requests (the routers call its replicas
+        directly), so a fleet scaling on the load balancer's request rate would never grow."""
+        if not self.routing.enabled:
+            return []
+        return [
+            f"models[{index}].autoscaling.target_requests_per_replica: routing.enabled puts routers in "
+            "front of this model, which call its replicas directly, so the load balancer's request rate "
+            "stays at zero; scale on the engine queue instead (target_queue_size, the default with "
+            "routing)"
+            for index, model in enumerate(self.models)
+            if model.autoscaling.target_queue_size is None
+        ]
 
     def _alarm_problems(self) -> list[str]:
         """An alarm threshold no fleet can reach never fires, and a promotion gate on it never passes."""

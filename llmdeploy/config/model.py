@@ -18,6 +18,9 @@ SLOTS: tuple[Slot, ...] = ("blue", "green")
 Algorithm = Literal["least_outstanding_requests", "round_robin"]
 #: Requests per minute per replica when no target is configured: a few concurrent streams each.
 DEFAULT_REQUESTS_PER_REPLICA = 60
+#: Behind routers (`routing.enabled`) no load balancer sees a fleet's requests, so a model that names
+#: no target scales on its engine queue instead: about one batch waiting per replica.
+DEFAULT_QUEUE_PER_REPLICA = 4.0
 #: Upper bound of the token limits: far above any model's context, far below what overflows an engine flag.
 _MAX_TOKENS = 10_000_000
 _FLOATING_REVISIONS = frozenset({"main", "master", "latest", "head"})
@@ -139,7 +142,11 @@ class Autoscaling(Strict):
         default=None,
         gt=0,
         le=1_000_000,
-        description="Requests per minute per replica (load balancer metric).",
+        description=(
+            "Requests per minute per replica (load balancer metric). Default when no target is set: "
+            f"{DEFAULT_REQUESTS_PER_REPLICA}, or target_queue_size {DEFAULT_QUEUE_PER_REPLICA:g} "
+            "with routing.enabled."
+        ),
     )
     target_queue_size: float | None = Field(
         default=None,
@@ -154,6 +161,15 @@ class Autoscaling(Strict):
         default=900, ge=60, le=3600, description="Wait after a scale-in before the next (GCP, Azure)."
     )
     scale_to_zero: bool = Field(default=False, description="Allow min 0 (not in prod tier).")
+
+    @staticmethod
+    def queue_scaled_by_default(data: object) -> object:
+        """A model's raw `autoscaling` with the engine queue as its target when it names none."""
+        if data is None:
+            return {"target_queue_size": DEFAULT_QUEUE_PER_REPLICA}
+        if isinstance(data, dict) and not {"target_requests_per_replica", "target_queue_size"} & set(data):
+            return {**data, "target_queue_size": DEFAULT_QUEUE_PER_REPLICA}
+        return data
 
     @model_validator(mode="before")
     @classmethod

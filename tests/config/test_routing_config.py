@@ -74,3 +74,19 @@ def test_a_cloud_router_type_overrides_the_size(write_env: WriteEnv) -> None:
     text = "routing: {enabled: true, size: large, instance_types: {aws: m7i.large}}\n" + MINIMAL
     (group,) = build_routing(load_environment(write_env(text)))
     assert group.instance_type == "m7i.large"
+
+
+def test_behind_routers_a_model_without_a_target_scales_on_its_engine_queue(write_env: WriteEnv) -> None:
+    config = load_environment(write_env("routing: {enabled: true}\n" + MINIMAL))
+    scaling = config.models[0].autoscaling
+    assert (scaling.target_queue_size, scaling.target_requests_per_replica) == (4.0, None)
+    assert load_environment(write_env(MINIMAL)).models[0].autoscaling.target_queue_size is None
+
+
+def test_behind_routers_scaling_on_the_balancers_request_rate_is_refused(write_env: WriteEnv) -> None:
+    text = "routing: {enabled: true}\n" + MINIMAL + "    autoscaling: {target_requests_per_replica: 120}\n"
+    with pytest.raises(ConfigError) as caught:
+        load_environment(write_env(text))
+    (problem,) = caught.value.problems
+    assert problem.path == "models[0].autoscaling.target_requests_per_replica"
+    assert "stays at zero" in problem.message and "target_queue_size" in problem.message

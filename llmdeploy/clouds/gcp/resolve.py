@@ -15,7 +15,6 @@ an on-demand share above its base runs at least one VM of each kind (there is no
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,7 +24,6 @@ from llmdeploy.boot.router import ROUTER_PORT, CloudScope, SlotGroup, router_clo
 from llmdeploy.clouds.gcp import names
 from llmdeploy.config.clouds import GcpCloud
 from llmdeploy.config.model import Slot
-from llmdeploy.errors import ConfigError, Problem
 from llmdeploy.plan import endpoints
 from llmdeploy.plan.cost import on_demand_count
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan, HealthPlan, ModelPlan
@@ -296,8 +294,6 @@ def resolve(plan: DeploymentPlan) -> GcpPlan:
     """The GCP stack of `plan`, every value decided.
 
     Raises:
-        ConfigError: host routing without a domain; routers in front of a fleet that scales on the
-            load balancer's request rate.
         OperationError: a fleet's boot bundle exceeds GCE's metadata limit.
     """
     cloud = plan.cloud("gcp")
@@ -309,8 +305,6 @@ def resolve(plan: DeploymentPlan) -> GcpPlan:
     alarms = plan.monitoring.alarms
     hosts = _hosts(plan, models)
     routers = plan.router_group("gcp")
-    if routers is not None:
-        _check_scaling_behind_routers(plan, fleets)
     resolved = tuple(_fleet(plan, settings, fleet) for fleet in fleets)
     return GcpPlan(
         cloud="gcp",
@@ -346,25 +340,6 @@ def resolve(plan: DeploymentPlan) -> GcpPlan:
         fleets=resolved,
         routers=None if routers is None else _routers(plan, settings, routers, resolved),
     )
-
-
-def _check_scaling_behind_routers(plan: DeploymentPlan, fleets: Iterable[FleetPlan]) -> None:
-    """Behind routers the load balancer sends a fleet nothing (the routers call its replicas directly),
-    so a fleet scaling on the load balancer's request rate would never grow."""
-    rate_scaled = {fleet.model for fleet in fleets if fleet.autoscaling.target_queue_size is None}
-    problems = [
-        Problem(
-            "routing.enabled puts routers in front of this model on GCP, which call its replicas "
-            "directly: the load balancer's request rate it scales on (target_requests_per_replica, "
-            "the default) stays at zero",
-            path=f"models[{index}].autoscaling",
-            hint="scale on the engine queue instead: autoscaling: {target_queue_size: 4}",
-        )
-        for index, model in enumerate(plan.models)
-        if model.name in rate_scaled
-    ]
-    if problems:
-        raise ConfigError(problems)
 
 
 def _routers(

@@ -11,7 +11,6 @@ from llmdeploy.clouds.gcp import names
 from llmdeploy.clouds.gcp.resolve import GcpFleet, GcpPlan, resolve
 from llmdeploy.config.loader import load_environment
 from llmdeploy.config.model import Spot
-from llmdeploy.errors import ConfigError
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.cost import on_demand_count
 from tests.conftest import WriteEnv
@@ -201,11 +200,3 @@ def test_without_routing_nothing_changes(write_env: WriteEnv) -> None:
     gcp = _resolve(write_env, "chat", env="dev")
     assert gcp.routers is None
     assert all((fleet.backend.preference, fleet.backend.timeout_s) == (None, 900) for fleet in gcp.fleets)
-
-
-def test_routers_refuse_fleets_scaling_on_the_balancers_request_rate(write_env: WriteEnv) -> None:
-    with pytest.raises(ConfigError) as raised:
-        _resolve(write_env, "chat", target="target_requests_per_replica: 120", env="dev", routing=True)
-    [problem] = raised.value.problems
-    assert problem.path == "models[0].autoscaling"
-    assert problem.hint is not None and "target_queue_size" in problem.hint
