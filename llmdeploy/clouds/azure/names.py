@@ -62,6 +62,22 @@ def scale_set(fleet: str) -> str:
     return fleet
 
 
+#: The environment's router group (issue 13): its scale set, load balancer, Front Door origins and
+#: application security group. Fleet names are `<model>-<slot>`, so no fleet can take it.
+ROUTER_GROUP = "routers"
+#: Custom role names are unique in the whole tenant (Azure RBAC "Azure custom roles"), not per
+#: subscription or resource group: the digest keeps two subscriptions' same environment apart.
+_ROLE_DIGEST_CHARS = 8
+
+
+def router_role(stack_prefix: str, subscription_id: str | None, purpose: str) -> str:
+    """The name of one of the routers' custom roles, unique in the tenant."""
+    digest = hashlib.sha256(f"{subscription_id or ''}/{stack_prefix}".encode()).hexdigest()[
+        :_ROLE_DIGEST_CHARS
+    ]
+    return f"{stack_prefix}-{ROUTER_GROUP}-{purpose}-{digest}"
+
+
 def waf_policy(stack_prefix: str) -> str:
     """The environment's Front Door WAF policy: the stack prefix without its dashes."""
     return _WAF_NAME.sub("", stack_prefix)

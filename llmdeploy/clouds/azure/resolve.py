@@ -17,13 +17,18 @@ from typing import Literal
 
 from llmdeploy import metrics
 from llmdeploy.boot import user_data
+from llmdeploy.boot.bundle import encode
 from llmdeploy.boot.context import PROXY_IMAGE
+from llmdeploy.boot.router import ROUTER_PORT, CloudScope, SlotGroup, router_cloud_config
+from llmdeploy.boot.size import USER_DATA_LIMITS, counted_size
 from llmdeploy.clouds.azure import names
 from llmdeploy.config.clouds import SUBNET_NEWBITS, AzureCloud
 from llmdeploy.config.model import Slot
+from llmdeploy.errors import OperationError
 from llmdeploy.instance import termination_heartbeat_s
 from llmdeploy.plan import endpoints
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
+from llmdeploy.plan.routing import RouterGroupPlan
 
 #: Where the Front Door endpoint's host name (Azure assigns it) goes in a resolved endpoint URL.
 FRONT_DOOR_HOST = "{front_door_host}"
@@ -63,6 +68,42 @@ _MS_PER_S = 1000
 TOKEN_ACCESS_ID = "ReadsToken"
 API_KEY_ACCESS_ID = "ReadsApiKey"
 NEXT_API_KEY_ACCESS_ID = "ReadsNextApiKey"
+#: The router VMs' image: Ubuntu 24.04 LTS (Canonical's Gen2 `server` SKU, the Azure CLI's
+#: `Ubuntu2404` alias); CPU only, so no driver image.
+ROUTER_IMAGE = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}
+#: The routers' Application Health extension is binary (1.0): a 200 from the router's nginx is
+#: healthy. A router boots in seconds, so the rich states' Initializing (2.0) buys nothing.
+ROUTER_HEALTH_EXTENSION_VERSION = "1.0"
+#: Front Door sends to the lowest priority value among the origins its probes find healthy
+#: (priority 1-5, azurerm cdn_frontdoor_origin_resource.go): the routers first, the fleets' own load
+#: balancers as the direct path when every router fails its probes.
+ROUTER_PRIORITY = 1
+DIRECT_PRIORITY = 2
+#: Front Door's largest origin weight (1-1000): the routers' origin is alone at its priority.
+ROUTER_WEIGHT = 1000
+#: Automatic repairs wait at least 10 minutes (azurerm: `grace_period` PT10M-PT90M).
+ROUTER_REPAIR_GRACE = "PT10M"
+#: What the routers' agent does on the fleets' scale sets (assigned on each fleet scale set only):
+#: read the set and its capacity, write the capacity (hold at zero's scale-up: a PATCH of
+#: `sku.capacity` is `virtualMachineScaleSets/write`), list its VMs with their instance view
+#: (application health) and NICs. Action names from Azure's "Azure permissions for Compute".
+#: `write` cannot be narrowed to the capacity: Azure RBAC has no per-property actions.
+SCALER_ACTIONS = (
+    "Microsoft.Compute/virtualMachineScaleSets/read",
+    "Microsoft.Compute/virtualMachineScaleSets/write",
+    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
+    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/instanceView/read",
+    "Microsoft.Compute/virtualMachineScaleSets/networkInterfaces/read",
+    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/networkInterfaces/read",
+)
+#: The fleets are Flexible scale sets, whose VMs and NICs are ordinary resources of the resource
+#: group, not children of the set ("Orchestration modes API comparison"): reading them needs the
+#: plain VM and NIC reads, on the resource group (read only).
+READER_ACTIONS = (
+    "Microsoft.Compute/virtualMachines/read",
+    "Microsoft.Compute/virtualMachines/instanceView/read",
+    "Microsoft.Network/networkInterfaces/read",
+)
 
 
 @dataclass(frozen=True)
@@ -178,6 +219,40 @@ class AzureFleet:
 
 
 @dataclass(frozen=True)
+class AzureRouterGroup:
+    """The environment's router group (issue 13): a scale set of CPU VMs in front of the fleets."""
+
+    #: Construct ID of the group and of its Front Door origins; also its scale set's name.
+    name: str
+    scale_set: str
+    identity: str
+    #: The application security group of the routers' NICs: what the NSG rules name.
+    security_group: str
+    location: str
+    zones: tuple[str, ...]
+    tags: Mapping[str, str]
+    sku: str
+    instances: int
+    #: The router bundle (llmdeploy.boot.router), gzip + base64 as custom_data takes it.
+    custom_data: str
+    bundle_digest: str
+    #: The routers' load balancer probe: the first model's health path on the routers' nginx.
+    health: AzureProbe
+    health_extension: str
+    repair_grace: str
+    #: The routers' public Standard Load Balancer's address: Front Door's origin at ROUTER_PRIORITY.
+    origin_address: str
+    idle_timeout_minutes: int
+    router_port: int
+    #: The replicas' proxy ports, which the routers send to.
+    replica_ports: tuple[int, ...]
+    #: The fleets' scale sets the routers read and scale.
+    fleet_scale_sets: tuple[str, ...]
+    scaler_role: str
+    reader_role: str
+
+
+@dataclass(frozen=True)
 class AzureRoute:
     """One model on Front Door: its origin group, route, custom domain and endpoint URL."""
 
@@ -248,6 +323,8 @@ class AzurePlan:
     dashboard: str | None
     fleets: tuple[AzureFleet, ...]
     routes: tuple[AzureRoute, ...]
+    #: The router group when `routing.enabled`; None leaves the stack as without routing.
+    routers: AzureRouterGroup | None = None
 
     def fleet(self, name: str) -> AzureFleet:
         return next(fleet for fleet in self.fleets if fleet.name == name)
@@ -305,6 +382,66 @@ def resolve(plan: DeploymentPlan) -> AzurePlan:
         dashboard=f"{name}-dashboard" if plan.monitoring.dashboard else None,
         fleets=tuple(_fleet(plan, settings, fleet, window) for fleet in fleets),
         routes=routes,
+        routers=_routers(plan, settings, group) if (group := plan.router_group("azure")) else None,
+    )
+
+
+def _routers(plan: DeploymentPlan, settings: AzureCloud, group: RouterGroupPlan) -> AzureRouterGroup:
+    """The router group: its VMs boot with each model's agent spec naming the fleets' scale sets."""
+    name = endpoints.stack_prefix(plan)
+    fleets = plan.fleets_on("azure")
+    # The agent's Azure calls go to this resource group; an unset subscription id is left to the
+    # VM's own metadata (IMDS compute.subscriptionId), as the replicas' agents do.
+    scope = CloudScope(subscription=settings.subscription_id or "", resource_group=name)
+    slots = {
+        model.name: {
+            fleet.slot: SlotGroup(group=names.scale_set(fleet.name)) for fleet in model.fleets_on("azure")
+        }
+        for model in plan.models
+    }
+    custom_data = encode("azure", router_cloud_config(plan, group, scope, slots))
+    size, limit = counted_size("azure", custom_data), USER_DATA_LIMITS["azure"]
+    if size > limit:
+        raise OperationError(
+            f"the router group's boot user data on azure is {size} bytes, over Azure's custom_data "
+            f"limit of {limit} bytes; this is a defect in llmdeploy's router bundle: report it with "
+            "the environment file"
+        )
+    first = fleets[0].health
+    probe = AzureProbe(
+        path=group.health_paths[plan.models[0].name],
+        port=ROUTER_PORT,
+        interval_s=first.interval_s,
+        unhealthy_threshold=first.unhealthy_threshold,
+    )
+    scale_set = names.ROUTER_GROUP
+    return AzureRouterGroup(
+        name=scale_set,
+        scale_set=scale_set,
+        identity=f"{scale_set}-identity",
+        security_group=scale_set,
+        location=settings.location,
+        zones=tuple(settings.zones),
+        tags=dict(plan.tags),
+        sku=group.instance_type,
+        instances=group.count,
+        custom_data=custom_data,
+        bundle_digest=hashlib.sha256(custom_data.encode()).hexdigest()[:16],
+        health=probe,
+        health_extension=json.dumps(
+            {"protocol": "http", "port": probe.port, "requestPath": probe.path}, sort_keys=True
+        ),
+        repair_grace=ROUTER_REPAIR_GRACE,
+        origin_address=f"{scale_set}-origin",
+        # Held streams stay open for the whole hold budget (keep-alive comments every keepalive_s).
+        idle_timeout_minutes=max(
+            _bounded(math.ceil(fleet.traffic.idle_timeout_s / 60), _IDLE_MINUTES) for fleet in fleets
+        ),
+        router_port=ROUTER_PORT,
+        replica_ports=tuple(sorted({fleet.health.port for fleet in fleets})),
+        fleet_scale_sets=tuple(names.scale_set(fleet.name) for fleet in fleets),
+        scaler_role=names.router_role(name, settings.subscription_id, "scaler"),
+        reader_role=names.router_role(name, settings.subscription_id, "reader"),
     )
 
 
