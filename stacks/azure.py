@@ -9,6 +9,7 @@ Outputs:
     front_door_host: Front Door's host name.
     dns_records: per custom domain, the `_dnsauth` TXT and the CNAME records to create.
     registry: the login server of the registry caching the engine images.
+    routers: with a router group only: its scale set's name.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from constructs import Construct
 from llmdeploy.clouds.azure.names import RESOURCE_PROVIDERS
 from llmdeploy.clouds.azure.resolve import AzureKeyVault, origin_metric_values, resolve
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
-from modules.azure import Access, GpuFleet, LoadBalancer, Monitoring, Network, Registry
+from modules.azure import Access, GpuFleet, LoadBalancer, Monitoring, Network, Registry, RouterGroup
 
 #: hashicorp/azurerm versions the synthesized JSON accepts: the bindings' schema (5.10) and later 5.x.
 PROVIDER_VERSIONS = ">= 5.10, < 6.0"
@@ -42,6 +43,7 @@ class AzureStack(TerraformStack):
     _LB_ID = "LoadBalancer"
     _MONITORING_ID = "Monitoring"
     _REGISTRY_ID = "Registry"
+    _ROUTERS_ID = "Routers"
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
@@ -104,6 +106,21 @@ class AzureStack(TerraformStack):
             )
             for fleet in resolved.fleets
         }
+        if resolved.routers is not None and lb.router_pool is not None:
+            RouterGroup(
+                self,
+                self._ROUTERS_ID,
+                routers=resolved.routers,
+                resource_group=group.name,
+                resource_group_id=group.id,
+                subnet_id=network.subnet_id,
+                backend_pool_id=lb.router_pool,
+                security_group=access.security_group,
+                admin_public_key=admin_key.get_string_attribute("public_key_openssh"),
+                front_door_guid=lb.profile_guid,
+                fleet_scale_set_ids={name: fleet.scale_set_id for name, fleet in groups.items()},
+            )
+            TerraformOutput(self, "routers", value=resolved.routers.scale_set)
         Monitoring(
             self,
             self._MONITORING_ID,

@@ -6,5 +6,6 @@ from modules.azure.load_balancer import LoadBalancer
 from modules.azure.monitoring import Monitoring
 from modules.azure.network import Network
 from modules.azure.registry import Registry
+from modules.azure.router_group import RouterGroup
 
-__all__ = ["Access", "GpuFleet", "LoadBalancer", "Monitoring", "Network", "Registry"]
+__all__ = ["Access", "GpuFleet", "LoadBalancer", "Monitoring", "Network", "Registry", "RouterGroup"]

@@ -44,6 +44,7 @@ class Access(Construct):
 
     Attributes:
         firewall_policy_id: the WAF policy Front Door's security policy attaches.
+        security_group: the subnet's network security group's name (the router group adds rules).
     """
 
     _NSG_ID = "InstanceSecurityGroup"
@@ -119,6 +120,7 @@ class Access(Construct):
             tags=dict(plan.tags),
         )
         self.firewall_policy_id: str = policy.id
+        self.security_group: str = group.name
 
 
 def _inbound(

@@ -23,9 +23,17 @@ for its own name for HTTPS, and Private Link to a VM scale set behind a Standard
 Premium plus a Private Link Service. The NSG admits only Front Door's back end and the proxy admits
 only this profile's `X-Azure-FDID`. A custom domain serves once its `_dnsauth` TXT record and its
 CNAME to the endpoint exist: `dns_records` lists them.
+
+With a router group (`routing.enabled`), each model's origin group gets one more origin, the
+routers' own public load balancer, at priority 1, and the fleets' origins move to priority 2:
+Front Door sends to the lowest priority whose origins pass its health probes, so the fleets'
+direct path serves only while every router fails them (docs/routing.md).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
 
 from cdktn_provider_azurerm.cdn_frontdoor_custom_domain import (
     CdnFrontdoorCustomDomain,
@@ -53,7 +61,15 @@ from cdktn_provider_azurerm.lb_probe import LbProbe
 from cdktn_provider_azurerm.lb_rule import LbRule
 from constructs import Construct
 
-from llmdeploy.clouds.azure.resolve import HTTP_PORT, AzureFleet, AzurePlan, AzureRoute
+from llmdeploy.clouds.azure.resolve import (
+    DIRECT_PRIORITY,
+    HTTP_PORT,
+    ROUTER_PRIORITY,
+    ROUTER_WEIGHT,
+    AzurePlan,
+    AzureProbe,
+    AzureRoute,
+)
 from modules.azure.access import FRONT_DOOR_SKU
 from modules.azure.network import public_address
 
@@ -63,6 +79,29 @@ CLIENT_PROTOCOLS = ["Https"]
 #: the whole band, so that the configured weights, not latency, decide between slots.
 LATENCY_BAND_MS = 1000
 _FRONTEND = "public"
+#: Construct ID of the routers' origin in each model's origin group (fleet origins are the slots).
+ROUTERS_ORIGIN_ID = "routers"
+
+
+class OriginTarget(Protocol):
+    """What a public load balancer in front of a scale set needs: a fleet's or the routers'."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def scale_set(self) -> str: ...
+    @property
+    def origin_address(self) -> str: ...
+    @property
+    def location(self) -> str: ...
+    @property
+    def zones(self) -> tuple[str, ...]: ...
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+    @property
+    def health(self) -> AzureProbe: ...
+    @property
+    def idle_timeout_minutes(self) -> int: ...
 
 
 class LoadBalancer(Construct):
@@ -70,6 +109,7 @@ class LoadBalancer(Construct):
 
     Attributes:
         backend_pools: the load balancer backend pool of each fleet, by fleet name.
+        router_pool: the routers' load balancer backend pool (None without a router group).
         origin_hosts: the public address Front Door reaches each fleet at, by fleet name.
         profile_id: the Front Door profile (its metrics drive request-based autoscaling).
         profile_guid: the profile's `resource_guid`, which Front Door sends as `X-Azure-FDID`.
@@ -95,6 +135,8 @@ class LoadBalancer(Construct):
         name, tags = plan.name, dict(plan.tags)
         origins = {fleet.name: _Origin(self, fleet, resource_group=resource_group) for fleet in plan.fleets}
         self.backend_pools = {fleet: origin.pool_id for fleet, origin in origins.items()}
+        routers = _Origin(self, plan.routers, resource_group=resource_group) if plan.routers else None
+        self.router_pool = routers.pool_id if routers is not None else None
         self.origin_hosts = {fleet: origin.host for fleet, origin in origins.items()}
         profile = CdnFrontdoorProfile(
             self,
@@ -117,6 +159,7 @@ class LoadBalancer(Construct):
                 profile_id=profile.id,
                 endpoint_id=endpoint.id,
                 origins=origins,
+                routers=routers,
                 domain_ids=domains.for_route(route),
             )
         CdnFrontdoorSecurityPolicy(
@@ -147,7 +190,7 @@ class LoadBalancer(Construct):
 
 
 class _Origin(Construct):
-    """One fleet's public Standard Load Balancer: Front Door's origin for that slot."""
+    """One fleet's (or the routers') public Standard Load Balancer: Front Door's origin for it."""
 
     _ADDRESS_ID = "OriginAddress"
     _LB_ID = "LoadBalancer"
@@ -155,7 +198,7 @@ class _Origin(Construct):
     _PROBE_ID = "Probe"
     _RULE_ID = "Rule"
 
-    def __init__(self, scope: Construct, fleet: AzureFleet, *, resource_group: str) -> None:
+    def __init__(self, scope: Construct, fleet: OriginTarget, *, resource_group: str) -> None:
         super().__init__(scope, fleet.name)
         name, tags = fleet.scale_set, dict(fleet.tags)
         address = public_address(
@@ -208,6 +251,7 @@ class _Origin(Construct):
             # Replicas go out through the subnet's NAT gateway.
             disable_outbound_snat=True,
         )
+        self.origin_name = name
         self.pool_id: str = pool.id
         self.host: str = address.ip_address
 
@@ -266,6 +310,7 @@ class _Route(Construct):
         profile_id: str,
         endpoint_id: str,
         origins: dict[str, _Origin],
+        routers: _Origin | None,
         domain_ids: list[str],
     ) -> None:
         super().__init__(scope, route.model)
@@ -296,10 +341,26 @@ class _Route(Construct):
                 certificate_name_check_enabled=False,
                 enabled=fleet.origin_enabled,
                 weight=fleet.origin_weight,
-                priority=1,
+                priority=DIRECT_PRIORITY if routers is not None else 1,
             ).id
             for fleet in map(plan.fleet, route.fleets)
         ]
+        if routers is not None:
+            origin_ids.insert(
+                0,
+                CdnFrontdoorOrigin(
+                    self,
+                    ROUTERS_ORIGIN_ID,
+                    name=routers.origin_name,
+                    cdn_frontdoor_origin_group_id=group.id,
+                    host_name=routers.host,
+                    http_port=HTTP_PORT,
+                    certificate_name_check_enabled=False,
+                    enabled=True,
+                    weight=ROUTER_WEIGHT,
+                    priority=ROUTER_PRIORITY,
+                ).id,
+            )
         CdnFrontdoorRoute(
             self,
             self._ROUTE_ID,
