@@ -20,11 +20,9 @@ from llmdeploy.boot import user_data
 from llmdeploy.boot.bundle import encode
 from llmdeploy.boot.context import PROXY_IMAGE
 from llmdeploy.boot.router import ROUTER_PORT, CloudScope, SlotGroup, router_cloud_config
-from llmdeploy.boot.size import USER_DATA_LIMITS, counted_size
 from llmdeploy.clouds.azure import names
 from llmdeploy.config.clouds import SUBNET_NEWBITS, AzureCloud
 from llmdeploy.config.model import Slot
-from llmdeploy.errors import OperationError
 from llmdeploy.instance import termination_heartbeat_s
 from llmdeploy.plan import endpoints
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan, ModelPlan
@@ -399,17 +397,12 @@ def _routers(plan: DeploymentPlan, settings: AzureCloud, group: RouterGroupPlan)
         }
         for model in plan.models
     }
+    # router_cloud_config refuses a bundle over Azure's 64 KB of custom_data (gzip + base64).
     custom_data = encode("azure", router_cloud_config(plan, group, scope, slots))
-    size, limit = counted_size("azure", custom_data), USER_DATA_LIMITS["azure"]
-    if size > limit:
-        raise OperationError(
-            f"the router group's boot user data on azure is {size} bytes, over Azure's custom_data "
-            f"limit of {limit} bytes; this is a defect in llmdeploy's router bundle: report it with "
-            "the environment file"
-        )
     first = fleets[0].health
     probe = AzureProbe(
-        path=group.health_paths[plan.models[0].name],
+        # The router's nginx answers every model's health path from that model's gate.
+        path=group.health_paths[fleets[0].model],
         port=ROUTER_PORT,
         interval_s=first.interval_s,
         unhealthy_threshold=first.unhealthy_threshold,

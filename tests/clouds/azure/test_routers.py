@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
 
+from llmdeploy.boot.router import routed_models
 from llmdeploy.clouds.azure.resolve import (
     DIRECT_PRIORITY,
     READER_ACTIONS,
@@ -71,14 +71,13 @@ def _routers(plan: DeploymentPlan) -> AzureRouterGroup:
     return routers
 
 
-def agent_specs(custom_data: str) -> dict[str, dict[str, Any]]:
-    """The agent specs the router bundle writes (`<model>.json`), by model, from custom_data."""
+def agent_specs(plan: DeploymentPlan, custom_data: str) -> dict[str, dict[str, Any]]:
+    """The agent spec of each model, read where the router bundle writes it, from custom_data."""
     config = yaml.safe_load(gzip.decompress(base64.b64decode(custom_data)).decode())
-    return {
-        PurePosixPath(entry["path"]).stem: json.loads(entry["content"])
-        for entry in config["write_files"]
-        if entry["path"].endswith(".json")
-    }
+    files = {entry["path"]: entry["content"] for entry in config["write_files"]}
+    group = plan.router_group("azure")
+    assert group is not None
+    return {model.name: json.loads(files[model.spec_path]) for model in routed_models(plan, group)}
 
 
 def test_no_router_group_unless_routing_is_enabled(write_env: WriteEnv) -> None:
@@ -106,8 +105,9 @@ def test_cpu_routers_over_every_zone_sized_from_the_routing_block(write_env: Wri
 
 
 def test_the_bundle_names_each_models_scale_sets_in_the_resource_group(write_env: WriteEnv) -> None:
-    routers = _routers(_plan(write_env))
-    specs = agent_specs(routers.custom_data)
+    plan = _plan(write_env)
+    routers = _routers(plan)
+    specs = agent_specs(plan, routers.custom_data)
     assert set(specs) == {"chat", "coder"}
     chat, coder = specs["chat"], specs["coder"]
     assert {slot: entry["group"] for slot, entry in chat["slots"].items()} == {
@@ -122,14 +122,14 @@ def test_the_bundle_names_each_models_scale_sets_in_the_resource_group(write_env
             "demo-prod",
             SUBSCRIPTION,
         )
-    plan = _plan(write_env)
     for fleet in plan.fleets_on("azure"):
         assert specs[fleet.model]["health_path"] == fleet.health.path
     assert routers.fleet_scale_sets == ("chat-blue", "chat-green", "coder-blue")
 
 
 def test_without_a_subscription_id_the_agent_reads_it_on_the_vm(write_env: WriteEnv) -> None:
-    specs = agent_specs(_routers(_plan(write_env, subscription=None)).custom_data)
+    plan = _plan(write_env, subscription=None)
+    specs = agent_specs(plan, _routers(plan).custom_data)
     assert {spec["subscription"] for spec in specs.values()} == {""}
     assert {spec["resource_group"] for spec in specs.values()} == {"demo-prod"}
 
@@ -150,7 +150,7 @@ def test_the_bundle_digest_follows_the_weights(write_env: WriteEnv) -> None:
     )
     second = _routers(moved)
     assert first.bundle_digest != second.bundle_digest
-    assert {s["weight"] for s in agent_specs(second.custom_data)["chat"]["slots"].values()} == {50}
+    assert {s["weight"] for s in agent_specs(moved, second.custom_data)["chat"]["slots"].values()} == {50}
 
 
 def test_custom_roles_unique_in_the_tenant_and_least_privilege(write_env: WriteEnv) -> None:

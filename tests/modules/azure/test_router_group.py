@@ -135,7 +135,7 @@ def test_custom_data_is_the_router_bundle_naming_each_models_scale_sets(routed: 
     scale_set = routed.at(SCALE_SET, "Routers/ScaleSet")
     assert scale_set["custom_data"] == resolve(routed.plan).routers.custom_data  # type: ignore[union-attr]
     assert len(scale_set["custom_data"]) <= 65535  # Azure's custom_data limit (base64)
-    specs = agent_specs(scale_set["custom_data"])
+    specs = agent_specs(routed.plan, scale_set["custom_data"])
     assert {
         model: {slot: s["group"] for slot, s in spec["slots"].items()} for model, spec in specs.items()
     } == {
