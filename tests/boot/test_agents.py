@@ -26,6 +26,8 @@ from tests.boot.stand_ins import Answer, Call, StandIn, routes, serving
 from tests.boot.test_spot_watcher import imds
 from tests.fixtures_aws import AwsClient
 
+pytestmark = pytest.mark.process
+
 AZURE_TOKEN_PATH = "/identity/oauth2/token?api-version=2018-02-01&resource="
 # Built at run time so no token-shaped literal sits in the repository (secret scanners flag those).
 FAKE_TOKEN = "hf_" + "fake" * 9

@@ -135,6 +135,7 @@ def test_cloud_config_holds_exactly_the_intended_files_and_commands(
         assert entry["content"] == files[entry["path"]], f"{entry['path']} changed on its way through YAML"
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("cloud", "engine"), CASES)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=VALUES)
@@ -168,6 +169,7 @@ def _source_in_bash(env_file: str, folder: Path) -> list[str]:
     return result.stdout.decode().split("\0")[:-1]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("cloud", "engine"), CASES)
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=VALUES)
@@ -199,6 +201,7 @@ def test_units_keep_their_settings(
     assert not [line for line in result.stderr.splitlines() if parse_warning.match(line)], result.stderr
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("cloud", "engine"), CASES)
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=VALUES)
@@ -237,6 +240,7 @@ def test_proxy_config_keeps_its_locations_and_nginx_accepts_it(
     assert result.returncode == 0, result.stderr + conf
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("cloud", "engine"), CASES)
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=VALUES)

@@ -30,6 +30,8 @@ from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 from tests.boot.bundles import agent_running, every_fleet, first_fleet, fleet_id, plan
 from tests.boot.stand_ins import routes, serving
 
+pytestmark = pytest.mark.process
+
 CONF = "/etc/llmdeploy/proxy.conf"
 UNIT = "/etc/systemd/system/llmdeploy-proxy.service"
 

@@ -100,6 +100,7 @@ def _pull(
     return result, (tmp_path / "calls").read_text()
 
 
+@pytest.mark.process
 def test_gcp_pulls_the_engine_through_artifact_registry_with_the_vm_token(tmp_path: Path) -> None:
     result, calls = _pull(tmp_path, "gcp", "")
     assert result.returncode == 0, result.stderr
@@ -111,6 +112,7 @@ def test_gcp_pulls_the_engine_through_artifact_registry_with_the_vm_token(tmp_pa
     assert (tmp_path / "run" / "engine-image.env").read_text() == f"ENGINE_IMAGE={cached}\n"
 
 
+@pytest.mark.process
 def test_a_failing_cache_falls_back_to_the_upstream_registry_and_says_so(tmp_path: Path) -> None:
     result, calls = _pull(tmp_path, "azure", '[[ "$1 $3" != "pull "*azurecr.io* ]]')
     assert result.returncode == 0, result.stderr

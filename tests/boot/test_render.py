@@ -59,6 +59,7 @@ def test_cloud_config_parses_and_uses_only_cloud_init_modules(case: tuple[str, F
     assert document["runcmd"] == [["/usr/local/sbin/llmdeploy-bootstrap"]]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("case", FLEETS, ids=fleet_id)
 def test_every_shell_script_passes_shellcheck(case: tuple[str, FleetPlan], tmp_path: Path) -> None:
     env, fleet = case
@@ -101,6 +102,7 @@ def _flag(argv: list[str], name: str) -> str:
     return argv[argv.index(name) + 1]
 
 
+@pytest.mark.process
 def test_tgi_runs_pinned_with_gpus_shards_limits_and_a_90s_stop(tmp_path: Path) -> None:
     fleet = first_fleet("dev", "aws", "tgi")
     argv = _docker_argv(boot_files(plan("dev"), fleet), tmp_path)
@@ -124,6 +126,7 @@ def test_tgi_runs_pinned_with_gpus_shards_limits_and_a_90s_stop(tmp_path: Path) 
     assert "--max-batch-prefill-tokens" not in engine  # dev leaves it to TGI
 
 
+@pytest.mark.process
 def test_vllm_gets_the_model_as_a_flag_and_its_own_flag_names(tmp_path: Path) -> None:
     fleet = first_fleet("staging", "gcp", "vllm")
     argv = _docker_argv(boot_files(plan("staging"), fleet), tmp_path)
@@ -142,6 +145,7 @@ def test_vllm_gets_the_model_as_a_flag_and_its_own_flag_names(tmp_path: Path) ->
     assert argv.count("--publish") == 1  # metrics share the serving port
 
 
+@pytest.mark.process
 def test_sglang_runs_its_launcher_with_metrics_enabled(tmp_path: Path) -> None:
     fleet = first_fleet("prod", "azure", "sglang")
     argv = _docker_argv(boot_files(plan("prod"), fleet), tmp_path)
@@ -198,6 +202,7 @@ def test_user_data_decodes_to_the_cloud_config_and_is_stable(cloud: Cloud) -> No
     assert user_data(plan("prod"), fleet) == encoded  # deterministic: no timestamp in the gzip header
 
 
+@pytest.mark.process
 def test_a_fleet_without_token_secret_fetches_nothing(tmp_path: Path) -> None:
     fleet = dataclasses.replace(first_fleet("dev", "aws"), hf_token_secret=None)
     files = boot_files(plan("dev"), fleet)
@@ -211,6 +216,7 @@ def test_a_missing_template_variable_is_an_error() -> None:
         render("boot/engine.env.j2", {"fleet": first_fleet("dev", "aws")})
 
 
+@pytest.mark.process
 def test_tgi_gets_the_dtype_or_the_quantization_never_both(tmp_path: Path) -> None:
     fleet = first_fleet("dev", "aws", "tgi")
     engine = _docker_argv(boot_files(plan("dev"), fleet), tmp_path)
@@ -220,6 +226,7 @@ def test_tgi_gets_the_dtype_or_the_quantization_never_both(tmp_path: Path) -> No
     assert _flag(engine, "--quantize") == "awq" and "--dtype" not in engine
 
 
+@pytest.mark.process
 def test_vllm_takes_its_own_quantization_name_beside_the_dtype(tmp_path: Path) -> None:
     fleet = dataclasses.replace(first_fleet("staging", "gcp", "vllm"), quantize="bitsandbytes-nf4")
     engine = _docker_argv(boot_files(plan("staging"), fleet), tmp_path)
@@ -227,6 +234,7 @@ def test_vllm_takes_its_own_quantization_name_beside_the_dtype(tmp_path: Path) -
     assert _flag(engine, "--dtype") == "bfloat16"
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("engine", ENGINES)
 def test_sharded_engines_get_room_for_nccl_in_dev_shm(engine: EngineName, tmp_path: Path) -> None:
     fleet = dataclasses.replace(first_fleet("prod", "aws", engine), shards=4)
@@ -248,6 +256,7 @@ def _run_bootstrap(
     return subprocess.run(["bash", "-c", script], env={"PATH": path}, capture_output=True, text=True)
 
 
+@pytest.mark.process
 def test_bootstrap_refuses_a_host_without_the_nvidia_container_toolkit_loudly(tmp_path: Path) -> None:
     files = boot_files(plan("prod"), first_fleet("prod", "gcp"))
     if shutil.which("nvidia-container-cli"):
@@ -258,6 +267,7 @@ def test_bootstrap_refuses_a_host_without_the_nvidia_container_toolkit_loudly(tm
     assert "logger --tag llmdeploy --priority user.err" in calls and "systemctl" not in calls
 
 
+@pytest.mark.process
 def test_bootstrap_starts_the_units_when_the_gpu_runtime_answers(tmp_path: Path) -> None:
     files = boot_files(plan("prod"), first_fleet("prod", "gcp"))
     result = _run_bootstrap(files, tmp_path, {"nvidia-container-cli": "exit 0"})
@@ -275,6 +285,7 @@ def test_aws_bootstrap_waits_for_the_dpkg_lock_when_it_installs_boto3() -> None:
     assert len(installs) == 2 and all("-o DPkg::Lock::Timeout=600" in line for line in installs)
 
 
+@pytest.mark.process
 def test_the_engine_runs_the_image_as_pulled_through_the_registry_cache(tmp_path: Path) -> None:
     files = boot_files(plan("prod"), first_fleet("prod", "aws", "vllm"))
     cached = "123456789012.dkr.ecr.us-east-1.amazonaws.com/docker-hub/vllm/vllm-openai:v0.30.0"

@@ -18,6 +18,8 @@ from tests.boot.bundles import first_fleet, run_agent
 from tests.boot.stand_ins import Answer, Call, StandIn, after, forwarding, routes, serving
 from tests.fixtures_aws import AwsClient
 
+pytestmark = pytest.mark.process
+
 IMDS_TOKEN = "imds-session-token"
 COMPLETED = (
     '<CompleteLifecycleActionResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'

@@ -51,12 +51,14 @@ def _runs(job: dict[str, Any]) -> str:
     return "\n".join(step["run"] for step in _steps(job) if "run" in step)
 
 
+@pytest.mark.process
 @pytest.mark.usefixtures("generated")
 def test_workflows_pass_actionlint_with_shellcheck() -> None:
     linted = _actionlint(PR, DEPLOY)
     assert (linted.returncode, linted.stdout, linted.stderr) == (0, "", "")
 
 
+@pytest.mark.process
 @pytest.mark.usefixtures("generated")
 def test_actionlint_would_catch_a_broken_workflow() -> None:
     """Guards the test above against a linter that passes everything."""
@@ -220,6 +222,7 @@ def test_named_environments_and_branch(invoke: Invoke) -> None:
     assert deploy["on"]["push"] == {"branches": ["release"]}
 
 
+@pytest.mark.process
 def test_only_local_state_means_nothing_to_deploy(invoke: Invoke) -> None:
     result = invoke("ci", "github", "sandbox")
     assert result.exit_code == 0
@@ -230,6 +233,7 @@ def test_only_local_state_means_nothing_to_deploy(invoke: Invoke) -> None:
     assert _actionlint(PR, DEPLOY).returncode == 0
 
 
+@pytest.mark.process
 def test_an_environment_with_a_global_stack_is_planned_whole(invoke: Invoke, repo: Path) -> None:
     """Its `<env>-global` stack is planned only with the others, and two jobs must never plan one stack
     at once (they would fight over its state lock)."""

@@ -45,6 +45,7 @@ def _script(job: dict[str, Any]) -> str:
     return "\n".join(job["script"])
 
 
+@pytest.mark.process
 @pytest.mark.usefixtures("pipeline")
 def test_gitlab_schema_accepts_it() -> None:
     """GitLab's own JSON schema of .gitlab-ci.yml, as vendored by check-jsonschema (offline)."""

@@ -70,6 +70,7 @@ def test_oversized_file_is_refused_before_parsing(write_env: WriteEnv) -> None:
     assert "larger than" in problem.message
 
 
+@pytest.mark.process
 def test_validate_cli_exits_2_with_a_message_on_every_hostile_file(tmp_path: Path) -> None:
     paths = []
     for name, (text, _) in sorted(HOSTILE.items()):

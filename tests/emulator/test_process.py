@@ -37,6 +37,7 @@ def _pid_exists(pid: int) -> bool:
     return True
 
 
+@pytest.mark.process
 def test_start_read_stop(state_dir: Path) -> None:
     handle = start_emulator(state_dir)
     assert handle.host == "127.0.0.1"
@@ -55,6 +56,7 @@ def test_start_read_stop(state_dir: Path) -> None:
     assert stop_emulator(state_dir) is False  # idempotent
 
 
+@pytest.mark.process
 def test_start_is_idempotent_per_state_dir(state_dir: Path) -> None:
     first = start_emulator(state_dir)
     assert start_emulator(state_dir) == first
@@ -62,6 +64,7 @@ def test_start_is_idempotent_per_state_dir(state_dir: Path) -> None:
         start_emulator(state_dir, port=first.port + 1 if first.port < 65535 else 1024)
 
 
+@pytest.mark.process
 def test_stale_record_is_ignored_and_replaced(state_dir: Path) -> None:
     # Our own pid is alive but is not a launcher: it must never be signalled.
     stale = {"pid": os.getpid(), "host": "127.0.0.1", "port": 1, "endpoint_url": "x"}
@@ -72,6 +75,7 @@ def test_stale_record_is_ignored_and_replaced(state_dir: Path) -> None:
     assert handle.port != 1
 
 
+@pytest.mark.process
 def test_failed_start_reports_the_launcher_output(tmp_path: Path) -> None:
     with pytest.raises(OperationError, match="did not start") as caught:
         start_emulator(tmp_path, host="203.0.113.1")  # TEST-NET: not a local address

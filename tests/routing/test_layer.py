@@ -14,9 +14,12 @@ from llmdeploy.routing.harness.fleet import Fleet
 from llmdeploy.routing.harness.front import router_binary, start_router, stop_all
 from llmdeploy.routing.harness.layer import Layer
 
-pytestmark = pytest.mark.skipif(
-    router_binary() is None or shutil.which("nginx") is None, reason="no vllm-router or nginx"
-)
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.skipif(
+        router_binary() is None or shutil.which("nginx") is None, reason="no vllm-router or nginx"
+    ),
+]
 
 
 def test_a_request_at_zero_is_held_through_one_scale_up_and_answered() -> None:

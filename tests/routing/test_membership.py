@@ -29,6 +29,8 @@ from tests.emulator.builders import subnet_and_template
 from tests.fixtures_aws import AwsClient
 from tests.routing.test_hold import Engine, ask, gate_over, run, serve
 
+pytestmark = pytest.mark.process
+
 ROUTER = shutil.which("vllm-router") or shutil.which("vllm-router", path=str(Path(sys.executable).parent))
 
 

@@ -20,6 +20,7 @@ from llmdeploy.routing.harness.measure import succeeded, summarize
 from llmdeploy.routing.harness.trace import SharedPrefixShape, shared_prefix
 
 pytestmark = [
+    pytest.mark.process,
     pytest.mark.skipif(router_binary() is None, reason="no vllm-router (pip install -e '.[dev]')"),
     pytest.mark.skipif(shutil.which("nginx") is None, reason="no nginx binary (apt-get install nginx-light)"),
 ]

@@ -10,6 +10,9 @@ import pytest
 from llmdeploy.routing.harness.client import complete, words
 from llmdeploy.routing.harness.fleet import Fleet, Replica
 
+#: Every test asks the stand-in engine, a process.
+pytestmark = pytest.mark.process
+
 
 @pytest.fixture(scope="module")
 def replica() -> Iterator[Replica]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from llmdeploy.smoke.check import check_endpoint
 from tests.smoke.engine import TOKEN_PAUSE_S, TOKENS, engine, proxy
 
 CONFIGURED = "Qwen/Qwen2.5-0.5B-Instruct"
 
 
+@pytest.mark.process
 def test_the_wrong_model_is_caught_naming_both_ids(tmp_path: Path) -> None:
     with engine("mistralai/Mistral-7B-Instruct-v0.3") as wrong, proxy(wrong.port, tmp_path) as url:
         result = check_endpoint(url, CONFIGURED)
@@ -23,6 +26,7 @@ def test_the_wrong_model_is_caught_naming_both_ids(tmp_path: Path) -> None:
     assert [path for _, path, _ in wrong.seen] == ["/v1/models"]
 
 
+@pytest.mark.process
 def test_the_right_model_streams_with_ttft_and_tokens_per_second(tmp_path: Path) -> None:
     with engine(CONFIGURED) as right, proxy(right.port, tmp_path) as url:
         result = check_endpoint(url, CONFIGURED, key="k-123")
@@ -43,6 +47,7 @@ def test_the_right_model_streams_with_ttft_and_tokens_per_second(tmp_path: Path)
     assert "k-123" not in repr(result)
 
 
+@pytest.mark.process
 def test_an_http_error_says_what_it_likely_means(tmp_path: Path) -> None:
     with engine(CONFIGURED) as right, proxy(right.port, tmp_path) as url:
         # The stand-in answers 404 outside /v1: as an engine does for a path without the prefix.

@@ -22,6 +22,7 @@ def _smoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.process
 def test_wrong_model_exits_1_naming_both_ids(tmp_path: Path) -> None:
     with engine(STAGING_MODEL) as wrong, proxy(wrong.port, tmp_path) as url:
         code, output = _smoke("dev", "--endpoint", url)
@@ -29,6 +30,7 @@ def test_wrong_model_exits_1_naming_both_ids(tmp_path: Path) -> None:
     assert f"the endpoint serves {STAGING_MODEL}, not the configured {DEV_MODEL}" in output
 
 
+@pytest.mark.process
 def test_right_model_passes_with_ttft_and_tokens_per_second(tmp_path: Path) -> None:
     with engine(DEV_MODEL) as right, proxy(right.port, tmp_path) as url:
         code, output = _smoke("dev", "--endpoint", url, "--json")
@@ -38,6 +40,7 @@ def test_right_model_passes_with_ttft_and_tokens_per_second(tmp_path: Path) -> N
     assert row["ttft_s"] > 0 and row["tokens_per_s"] > 0
 
 
+@pytest.mark.process
 def test_the_key_comes_from_the_named_variable_and_is_never_shown(
     tmp_path: Path, example_vars: dict[str, str]
 ) -> None:

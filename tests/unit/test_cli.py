@@ -85,6 +85,7 @@ def test_schema_output_is_written_whole(tmp_path: Path) -> None:
     assert [path.name for path in tmp_path.iterdir()] == ["schema.json"]
 
 
+@pytest.mark.process
 def test_installed_script_never_prints_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text("models: [\n")
     result = subprocess.run(

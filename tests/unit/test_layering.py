@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from llmdeploy.clouds import CLOUD_FILES
 from tests.conftest import EXAMPLE_VARIABLES, REPO
 
@@ -194,6 +196,7 @@ print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in fo
 """
 
 
+@pytest.mark.process
 def test_core_never_imports_cdk() -> None:
     result = subprocess.run(
         [sys.executable, "-c", PROBE],

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from llmdeploy.clouds.azure.names import RESOURCE_PROVIDERS
 from stacks.azure import PROVIDER_VERSIONS, TLS_PROVIDER
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES, REPO
@@ -150,6 +152,7 @@ def test_no_secret_value_in_any_synthesized_file(azure_stacks: dict[str, Stack])
     assert leaks(texts) == []
 
 
+@pytest.mark.process
 def test_secrets_without_a_key_vault_are_refused_with_the_fix(tmp_path: Path) -> None:
     path = tmp_path / "novault.yaml"
     path.write_text(NO_VAULT_ENV, encoding="utf-8")
