@@ -76,6 +76,7 @@ def install(root: Path, files: dict[str, str]) -> Path:
     return root / SOURCE_DIR.lstrip("/")
 
 
+@pytest.mark.process
 def test_the_shipped_tree_imports_alone_without_the_rest_of_llmdeploy(tmp_path: Path) -> None:
     plan = routed_plan("prod")
     pythonpath = install(tmp_path, bundle_of(plan, "gcp"))
@@ -194,6 +195,7 @@ def _post(port: int, path: str) -> tuple[int, bytes]:
         connection.close()
 
 
+@pytest.mark.process
 @pytest.mark.skipif(router_binary() is None, reason="no vllm-router (pip install -e '.[dev]')")
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="no nginx binary (apt-get install nginx-light)")
 def test_a_completion_passes_the_bundles_nginx_the_shipped_agent_and_the_real_router_with_the_slot_weights(

@@ -132,6 +132,7 @@ def test_the_bootstrap_installs_the_router_and_the_clouds_sdk_pinned_as_pyprojec
     assert f"venv={VENV}" in script and 'python3 -m venv "$venv"' in script
 
 
+@pytest.mark.process
 @pytest.mark.skipif(router_binary() is None, reason="no vllm-router (pip install -e '.[dev]')")
 def test_the_rendered_router_command_line_starts_the_real_vllm_router(tmp_path: Path) -> None:
     """vllm-router 0.1.17 accepts every flag the unit passes (an unknown flag or value exits 2)."""
