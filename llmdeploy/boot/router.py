@@ -87,6 +87,9 @@ class SlotGroup:
     target_group: str = ""
     #: GCP: the backend service that health-checks the slot's MIG.
     backend_service: str = ""
+    #: Further groups whose VMs are the slot's replicas too (GCP: the on-demand base and share MIGs
+    #: beside the autoscaled one); membership reads them all, the scale-up hook only `group`.
+    more_groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,7 @@ def agent_specs(
                     "group": ref.group,
                     "target_group": ref.target_group,
                     "backend_service": ref.backend_service,
+                    "more_groups": list(ref.more_groups),
                 }
                 for slot, ref in slots[model.name].items()
             },

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +42,9 @@ class SlotSpec(Strict):
         default="", description="AWS: the slot's target group name (its ARN is looked up once at start)."
     )
     backend_service: str = Field(default="", description="GCP: the backend service checking the MIG.")
+    more_groups: list[str] = Field(
+        default_factory=list, description="More groups of the slot's replicas (read, never resized)."
+    )
     replicas: list[str] = Field(default_factory=list, description="static: the replicas' proxy URLs.")
 
 
@@ -66,23 +70,31 @@ class AgentSpec(Strict):
 
 
 def _source(spec: AgentSpec, slot: Slot, clients: dict[str, Any]) -> Source:
-    chosen, port = spec.slots[slot], spec.replica_port
+    chosen = spec.slots[slot]
     if spec.cloud == "static":
         return lambda: [Replica(url, slot, "ready") for url in chosen.replicas]
+    read = _group_reader(spec, slot, clients)
+    groups = (chosen.group, *chosen.more_groups)
+    return lambda: [replica for group in groups for replica in read(group)]
+
+
+def _group_reader(spec: AgentSpec, slot: Slot, clients: dict[str, Any]) -> Callable[[str], list[Replica]]:
+    """The replicas of one of the slot's groups, read from the cloud."""
     from llmdeploy.routing import sources
 
+    chosen, port = spec.slots[slot], spec.replica_port
     if spec.cloud == "aws":
         asg, elb, ec2 = clients["autoscaling"], clients["elbv2"], clients["ec2"]
         # The bundle carries names (ARNs are Terraform tokens, unknown when it is rendered).
         arn = sources.aws_target_group_arn(elb, chosen.target_group)
-        return lambda: sources.aws_replicas(asg, elb, ec2, chosen.group, arn, port, slot)
+        return lambda group: sources.aws_replicas(asg, elb, ec2, group, arn, port, slot)
     if spec.cloud == "gcp":
         migs, backends = clients["migs"], clients["backends"]
-        return lambda: sources.gcp_replicas(
-            migs, backends, spec.project, spec.region, chosen.group, chosen.backend_service, port, slot
+        return lambda group: sources.gcp_replicas(
+            migs, backends, spec.project, spec.region, group, chosen.backend_service, port, slot
         )
     compute, network = clients["compute"], clients["network"]
-    return lambda: sources.azure_replicas(compute, network, spec.resource_group, chosen.group, port, slot)
+    return lambda group: sources.azure_replicas(compute, network, spec.resource_group, group, port, slot)
 
 
 def _hook(spec: AgentSpec, clients: dict[str, Any]) -> ScaleUpHook:

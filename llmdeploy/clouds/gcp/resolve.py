@@ -346,12 +346,14 @@ def _routers(
     plan: DeploymentPlan, settings: GcpCloud, group: RouterGroupPlan, fleets: tuple[GcpFleet, ...]
 ) -> GcpRouterGroup:
     prefix = endpoints.stack_prefix(plan)
-    # Per model and slot: the group the hook resizes (the first, autoscaled one) and the backend
-    # service whose health check the membership reads.
+    # Per model and slot: the group the hook resizes (the first, autoscaled one), the fleet's other
+    # MIGs (on-demand base and share: their VMs serve too), and the backend service whose health
+    # check the membership reads.
     slots: dict[str, dict[Slot, SlotGroup]] = {}
     for fleet in fleets:
+        first, *more = (mig.name for mig in fleet.groups)
         slots.setdefault(fleet.model, {})[fleet.slot] = SlotGroup(
-            group=fleet.groups[0].name, backend_service=fleet.service
+            group=first, backend_service=fleet.service, more_groups=tuple(more)
         )
     cloud_config = router_cloud_config(plan, group, CloudScope(project=settings.project_id), slots)
     return GcpRouterGroup(

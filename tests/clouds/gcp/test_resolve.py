@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
+from llmdeploy.boot.router import SPEC_DIR
 from llmdeploy.clouds import driver
 from llmdeploy.clouds.gcp import names
 from llmdeploy.clouds.gcp.resolve import GcpFleet, GcpPlan, resolve
@@ -13,6 +15,7 @@ from llmdeploy.config.loader import load_environment
 from llmdeploy.config.model import Spot
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.cost import on_demand_count
+from llmdeploy.routing.agent import AgentSpec
 from tests.conftest import WriteEnv
 
 #: Project and environment names at their 20-character limit, two models that differ only at the end.
@@ -194,6 +197,22 @@ def test_router_group_follows_the_routing_plan(write_env: WriteEnv) -> None:
     for fleet in gcp.fleets:
         assert fleet.backend.preference == "DEFAULT"
         assert fleet.backend.timeout_s == 900 + 300
+
+
+def test_the_routers_read_every_mig_of_a_slot_and_resize_the_autoscaled_one(write_env: WriteEnv) -> None:
+    # A base of one on-demand VM and 20% on-demand above it: three MIGs serve each slot.
+    gcp = _resolve(write_env, "chat", env="dev", routing=True)
+    assert gcp.routers is not None
+    files = {
+        entry["path"]: entry["content"] for entry in yaml.safe_load(gcp.routers.user_data)["write_files"]
+    }
+    spec = AgentSpec.model_validate_json(files[f"{SPEC_DIR}/model-0.json"])
+    for fleet in gcp.fleets:
+        first = fleet.groups[0]
+        read = spec.slots[fleet.slot]
+        assert len(fleet.groups) == 3
+        assert (read.group, first.autoscaled, first.spot) == (first.name, True, True), "the hook resizes spot"
+        assert {read.group, *read.more_groups} == set(fleet.group_names)
 
 
 def test_without_routing_nothing_changes(write_env: WriteEnv) -> None:
