@@ -199,6 +199,7 @@ def test_the_nginx_config_sits_in_debians_conf_d_and_the_default_site_goes() -> 
     assert "systemctl reload-or-restart nginx.service" in script
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
 def test_the_bootstrap_passes_shellcheck(cloud: Cloud, tmp_path: Path) -> None:
     env = next(env for env, routed in CASES if routed == cloud)

@@ -124,6 +124,7 @@ def test_the_cloud_config_holds_exactly_the_intended_files_and_the_spec_every_va
     assert spec["health_path"] == health_path
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("cloud", CLOUDS)
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=HOSTILE, health_path=PATHS, env=HOSTILE)
@@ -139,6 +140,7 @@ def test_the_nginx_config_keeps_its_locations_and_real_nginx_accepts_it(
     nginx_t(conf, tmp_path_factory.mktemp("nginx"))
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("cloud", CLOUDS)
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=HOSTILE, health_path=PATHS, env=HOSTILE)

@@ -25,9 +25,10 @@ from tests.conftest import EXAMPLE_NAMES
 from tests.routing.test_agent_spec import group_of, routed_clouds, routed_plan
 from tests.routing.test_router_bundle import bundle_of, nginx_t
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("nginx") is None, reason="no nginx binary (apt-get install nginx-light)"
-)
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.skipif(shutil.which("nginx") is None, reason="no nginx binary (apt-get install nginx-light)"),
+]
 
 
 def host_routed(plan: DeploymentPlan) -> DeploymentPlan:
