@@ -22,6 +22,7 @@ def _topic(skips: list[dict[str, str]]) -> dict[str, object]:
     return {"resource": {"aws_sns_topic": {"alerts": topic}}}
 
 
+@pytest.mark.process
 def test_unskipped_failures_fail_and_recorded_skips_pass(tmp_path: Path) -> None:
     checkov = find_checkov(REPO)
     if checkov is None:
