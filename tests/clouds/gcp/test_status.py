@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from llmdeploy.clouds.gcp.resolve import resolve
+from llmdeploy.clouds.gcp.resolve import GcpPlan, resolve
 from llmdeploy.clouds.gcp.status import read_status
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
@@ -58,12 +58,23 @@ def _instance(api: LoopbackApi, name: str, zone: str, model: str) -> None:
     )
 
 
+#: Each plan resolved once (resolving renders every fleet's boot bundle; the helpers below ask often).
+_RESOLVED: dict[int, tuple[DeploymentPlan, GcpPlan]] = {}
+
+
+def _resolved(plan: DeploymentPlan) -> GcpPlan:
+    hit = _RESOLVED.get(id(plan))
+    if hit is None or hit[0] is not plan:
+        hit = _RESOLVED[id(plan)] = (plan, resolve(plan))
+    return hit[1]
+
+
 def _service(plan: DeploymentPlan, fleet: str) -> str:
-    return resolve(plan).fleet(fleet).service
+    return _resolved(plan).fleet(fleet).service
 
 
 def _groups(plan: DeploymentPlan, fleet: str) -> tuple[str, ...]:
-    return resolve(plan).fleet(fleet).group_names
+    return _resolved(plan).fleet(fleet).group_names
 
 
 def _weighted(plan: DeploymentPlan, *pairs: tuple[str, int]) -> dict[str, Any]:
