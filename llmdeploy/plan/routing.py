@@ -38,6 +38,13 @@ SCALE_UP_CALL: dict[Cloud, str] = {
 WORKER_STARTUP_TIMEOUT_S = 5
 
 
+#: The longest hold a cloud's load balancer lets through. Azure Front Door waits at most 240 s for an
+#: origin's response (`originResponseTimeoutSeconds`, 16-240, Front Door origin group docs): a
+#: non-streamed request held longer would get Front Door's 504, so the gate answers 429 first.
+#: Streams are not affected (the gate answers 200 at once and sends keep-alives).
+HOLD_CAP_S: dict[Cloud, int] = {"azure": 230}
+
+
 @dataclass(frozen=True)
 class RouterGroupPlan:
     """One cloud's router group: its VMs and what each VM's hold gate and router are started with."""
@@ -94,7 +101,7 @@ def _group(routing: Routing, cloud: Cloud, caps: dict[str, int], paths: dict[str
         count=routing.min_routers,
         router_policy=ROUTER_POLICY[routing.policy],
         session_header=routing.session_header,
-        hold_budget_s=routing.hold_budget_s,
+        hold_budget_s=min(routing.hold_budget_s, HOLD_CAP_S.get(cloud, routing.hold_budget_s)),
         queue_limit=routing.queue_limit,
         keepalive_s=routing.keepalive_s,
         retries=routing.retries,

@@ -98,3 +98,9 @@ def test_an_aws_agent_finds_its_target_groups_arn_by_the_name_the_bundle_carries
     assert aws_target_group_arn(elbv2, unique_name) == created["TargetGroups"][0]["TargetGroupArn"]
     with pytest.raises(elbv2.exceptions.TargetGroupNotFoundException):
         aws_target_group_arn(elbv2, f"{unique_name}-none")
+
+
+def test_on_azure_a_request_is_held_no_longer_than_front_door_waits_for_an_origin() -> None:
+    plan = routed_plan("prod", hold_budget_s=600)
+    budgets = {group.cloud: group.hold_budget_s for group in plan.routers}
+    assert budgets == {"aws": 600, "gcp": 600, "azure": 230}, "Front Door answers 504 after 240 s"
