@@ -59,7 +59,11 @@ CAPABILITIES: dict[Cloud, dict[Feature, Support]] = {
         Feature.SPOT_MAX_PRICE: Support(_YES, "ASG spot_max_price"),
         Feature.SEVERAL_INSTANCE_TYPES: Support(_YES, "ASG launch template overrides"),
         Feature.QUEUE_SIZE_AUTOSCALING: Support(_YES, "target tracking on a CloudWatch agent metric"),
-        Feature.SCALE_TO_ZERO: Support(_YES, "ASG min size 0, woken by the load balancer's 503s"),
+        Feature.SCALE_TO_ZERO: Support(
+            _YES,
+            "ASG min size 0; with routing.enabled the routers hold requests and wake it (no 5xx), "
+            "else the load balancer's 503s wake it",
+        ),
         Feature.API_KEY_ON_REPLICAS: Support(_YES, _KEY_ON_REPLICAS),
         Feature.PRIVATE_ENDPOINT: Support(_YES, "internal ALB in the private subnets"),
         Feature.LONG_REQUESTS: Support(_YES, "ALB idle timeout up to 4000 s"),
