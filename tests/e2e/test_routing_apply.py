@@ -44,8 +44,7 @@ models:
       aws: [g6.xlarge]
     capacity: {min: 0, max: 2, desired: 1}
     autoscaling:
-      target_requests_per_replica: 30
-      scale_to_zero: true
+      scale_to_zero: true   # behind routers the fleet scales on its engine queue by default
 """
 ROUTER_GROUP = f"{PROJECT}-{ENV}-router"
 
