@@ -21,6 +21,8 @@ DEFAULT_REQUESTS_PER_REPLICA = 60
 #: Behind routers (`routing.enabled`) no load balancer sees a fleet's requests, so a model that names
 #: no target scales on its engine queue instead: about one batch waiting per replica.
 DEFAULT_QUEUE_PER_REPLICA = 4.0
+#: The scaling targets of `autoscaling`, of which one applies.
+_TARGETS = frozenset({"target_requests_per_replica", "target_queue_size"})
 #: Upper bound of the token limits: far above any model's context, far below what overflows an engine flag.
 _MAX_TOKENS = 10_000_000
 _FLOATING_REVISIONS = frozenset({"main", "master", "latest", "head"})
@@ -167,7 +169,7 @@ class Autoscaling(Strict):
         """A model's raw `autoscaling` with the engine queue as its target when it names none."""
         if data is None:
             return {"target_queue_size": DEFAULT_QUEUE_PER_REPLICA}
-        if isinstance(data, dict) and not {"target_requests_per_replica", "target_queue_size"} & set(data):
+        if isinstance(data, dict) and not _TARGETS & set(data):
             return {**data, "target_queue_size": DEFAULT_QUEUE_PER_REPLICA}
         return data
 
@@ -176,7 +178,7 @@ class Autoscaling(Strict):
     def _one_target(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        targets = {"target_requests_per_replica", "target_queue_size"} & set(data)
+        targets = _TARGETS & set(data)
         if len(targets) > 1:
             raise ValueError("set target_requests_per_replica or target_queue_size, not both")
         return data if targets else {**data, "target_requests_per_replica": DEFAULT_REQUESTS_PER_REPLICA}
