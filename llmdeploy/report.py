@@ -107,6 +107,11 @@ def cost_table(plan: DeploymentPlan, costs: CostReport) -> Table:
             _usd(cost.min_usd_hour, cost.max_usd_hour, HOURS_PER_MONTH),
             _usd(cost.min_on_demand_usd_hour, cost.max_on_demand_usd_hour, HOURS_PER_MONTH),
         )
+    for router in costs.routers:
+        group = router.group
+        table.add_row(
+            "(routers)", group.cloud, "", group.instance_type, str(group.count), *_router_usd(router.usd_hour)
+        )
     table.add_section()
     table.add_row(
         "total",
@@ -119,6 +124,14 @@ def cost_table(plan: DeploymentPlan, costs: CostReport) -> Table:
         _usd(costs.min_on_demand_usd_hour, costs.max_on_demand_usd_hour, HOURS_PER_MONTH),
     )
     return table
+
+
+def _router_usd(usd_hour: float | None) -> tuple[str, str, str]:
+    """A router group's cells: per hour, per month, and the same again (routers are always on-demand)."""
+    if usd_hour is None:
+        return ("not in the catalog", "", "")
+    monthly = f"{usd_hour * HOURS_PER_MONTH:,.0f}"
+    return (f"{usd_hour:,.2f}", monthly, monthly)
 
 
 def cost_json(plan: DeploymentPlan, costs: CostReport) -> dict[str, Any]:
@@ -140,6 +153,15 @@ def cost_json(plan: DeploymentPlan, costs: CostReport) -> dict[str, Any]:
                 },
             }
             for cost in costs.fleets
+        ],
+        "routers": [
+            {
+                "cloud": router.group.cloud,
+                "instance_type": router.group.instance_type,
+                "count": router.group.count,
+                "usd_hour": None if router.usd_hour is None else round(router.usd_hour, 4),
+            }
+            for router in costs.routers
         ],
         "total_usd_month": {
             "min": round(costs.min_usd_hour * HOURS_PER_MONTH, 2),

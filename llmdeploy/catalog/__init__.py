@@ -71,6 +71,13 @@ def instance_types(cloud: Cloud) -> dict[str, InstanceType]:
 
 
 @cache
+def cpu_prices(cloud: Cloud) -> dict[str, float]:
+    """USD per hour of the CPU types catalogued for a cloud (the router group's defaults), by name."""
+    data = _load(f"{cloud}.yaml")
+    return {entry["name"]: float(entry["on_demand_usd_hour"]) for entry in data.get("cpu_types", [])}
+
+
+@cache
 def regions(cloud: Cloud) -> dict[str, tuple[str, ...]]:
     """Region name to its zone names, for the regions llmdeploy knows on that cloud."""
     data: dict[str, dict[str, list[str]]] = _load("regions.yaml")

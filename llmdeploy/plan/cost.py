@@ -1,7 +1,8 @@
 """Cost estimates from catalog list prices: per fleet at min and max capacity, spot mix included.
 
 Estimates, not bills: the preferred (first) instance type's price stands for the fleet, spot at its
-typical discount, 730 hours a month. Load balancers, storage and traffic are not counted.
+typical discount, 730 hours a month. The request layer's router VMs (on-demand, always running) are
+counted; load balancers, storage and traffic are not.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from llmdeploy.catalog import cpu_prices
 from llmdeploy.config.environment import EnvironmentConfig
 from llmdeploy.config.model import Spot
 from llmdeploy.errors import ConfigError, Problem
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from llmdeploy.plan.routing import RouterGroupPlan
 
 HOURS_PER_MONTH = 730
 
@@ -59,30 +62,55 @@ def fleet_cost(fleet: FleetPlan) -> FleetCost:
 
 
 @dataclass(frozen=True)
+class RouterCost:
+    """One cloud's router group: on-demand CPU VMs that run whatever the fleets do (also at zero).
+
+    `usd_hour` is None for a type the catalog does not price (`routing.instance_types` names any
+    type); the totals then leave it out and the report says so.
+    """
+
+    group: RouterGroupPlan
+    usd_hour: float | None
+
+
+def router_cost(group: RouterGroupPlan) -> RouterCost:
+    price = cpu_prices(group.cloud).get(group.instance_type)
+    return RouterCost(group=group, usd_hour=None if price is None else price * group.count)
+
+
+@dataclass(frozen=True)
 class CostReport:
-    """Every fleet's cost and the environment totals."""
+    """Every fleet's and router group's cost and the environment totals."""
 
     fleets: tuple[FleetCost, ...]
+    routers: tuple[RouterCost, ...] = ()
+
+    @property
+    def routers_usd_hour(self) -> float:
+        return sum(cost.usd_hour or 0.0 for cost in self.routers)
 
     @property
     def min_usd_hour(self) -> float:
-        return sum(cost.min_usd_hour for cost in self.fleets)
+        return sum(cost.min_usd_hour for cost in self.fleets) + self.routers_usd_hour
 
     @property
     def max_usd_hour(self) -> float:
-        return sum(cost.max_usd_hour for cost in self.fleets)
+        return sum(cost.max_usd_hour for cost in self.fleets) + self.routers_usd_hour
 
     @property
     def max_on_demand_usd_hour(self) -> float:
-        return sum(cost.max_on_demand_usd_hour for cost in self.fleets)
+        return sum(cost.max_on_demand_usd_hour for cost in self.fleets) + self.routers_usd_hour
 
     @property
     def min_on_demand_usd_hour(self) -> float:
-        return sum(cost.min_on_demand_usd_hour for cost in self.fleets)
+        return sum(cost.min_on_demand_usd_hour for cost in self.fleets) + self.routers_usd_hour
 
 
 def cost_report(plan: DeploymentPlan) -> CostReport:
-    return CostReport(fleets=tuple(fleet_cost(fleet) for model in plan.models for fleet in model.fleets))
+    return CostReport(
+        fleets=tuple(fleet_cost(fleet) for model in plan.models for fleet in model.fleets),
+        routers=tuple(router_cost(group) for group in plan.routers),
+    )
 
 
 #: The flag that lets a capacity-changing command go ahead over the budget (as a soft-mandatory cost

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from llmdeploy.cli import app
 from llmdeploy.config import load
 from llmdeploy.config.model import Spot
 from llmdeploy.errors import ConfigError
@@ -71,3 +76,42 @@ def test_budget_exceeded_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
         check_budget(tight, report)
     assert "exceeds the budget" in str(caught.value)
+
+
+def _routed_prod(tmp_path: Path, routing: str) -> Path:
+    for name in ("base.yaml", "prod.yaml"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
+    with (tmp_path / "prod.yaml").open("a") as env:
+        env.write(f"\nrouting: {routing}\n")
+    return tmp_path
+
+
+@pytest.mark.usefixtures("example_vars")
+def test_router_vms_are_counted_at_every_capacity_and_in_the_budget(tmp_path: Path) -> None:
+    plain = cost_report(build_plan(load("prod", EXAMPLES)))
+    routed_dir = _routed_prod(tmp_path, "{enabled: true, min_routers: 3}")
+    routed = cost_report(build_plan(load("prod", routed_dir)))
+    # Three on-demand router VMs per cloud, at the catalog's list prices (c7i.large, c3-standard-4, D2s v5).
+    routers = 3 * (0.08925 + 0.201608 + 0.096)
+    assert routed.routers_usd_hour == pytest.approx(routers)
+    assert routed.min_usd_hour == pytest.approx(plain.min_usd_hour + routers)
+    assert routed.max_on_demand_usd_hour == pytest.approx(plain.max_on_demand_usd_hour + routers)
+    shown = CliRunner().invoke(app, ["cost", "prod", "--env-dir", str(routed_dir), "--json"])
+    assert shown.exit_code == 0, shown.output
+    listed = json.loads(shown.stdout)["routers"]
+    assert [(entry["cloud"], entry["instance_type"], entry["count"]) for entry in listed] == [
+        ("aws", "c7i.large", 3),
+        ("gcp", "c3-standard-4", 3),
+        ("azure", "Standard_D2s_v5", 3),
+    ]
+
+
+@pytest.mark.usefixtures("example_vars")
+def test_a_router_type_the_catalog_does_not_price_is_named_not_guessed(tmp_path: Path) -> None:
+    routed_dir = _routed_prod(tmp_path, "{enabled: true, instance_types: {aws: m7g.large}}")
+    report = cost_report(build_plan(load("prod", routed_dir)))
+    by_cloud = {cost.group.cloud: cost.usd_hour for cost in report.routers}
+    assert by_cloud["aws"] is None and by_cloud["gcp"] is not None
+    shown = CliRunner().invoke(app, ["cost", "prod", "--env-dir", str(routed_dir)], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "m7g.large" in shown.stdout and "not in the catalog" in shown.stdout
