@@ -121,19 +121,25 @@ def cut_share(traffic: Traffic, model: ThroughputModel, notice_s: int) -> float:
     return sum(max(0.0, service - notice_s) for service in services) / total if total else 0.0
 
 
-def wanted(fleet: FleetPlan, rate: float, service_s: float, concurrency: int) -> int:
+def wanted(fleet: FleetPlan, rate: float, service_s: float, concurrency: int, backlog: float = 0.0) -> int:
     """Replicas the autoscaling target asks for at `rate` requests/s, within capacity.
 
     Requests per replica: rate * 60 / target. Queue per replica: the fewest replicas whose M/M/c mean
-    queue length (Erlang C) per replica is at most the target. Scale to zero: no traffic and min 0
-    gives 0 replicas.
+    queue length (Erlang C) per replica is at most the target, and at least `backlog` / target: the
+    queue metric is the engines' waiting requests, a backlog included, and target tracking adds
+    capacity in proportion to how far the metric is above target ("scales out by adding capacity to
+    reduce the difference between the metric value and the target value", Application Auto Scaling,
+    "How target tracking scaling works"). The request count per target never sees a backlog. Scale to
+    zero: no traffic and min 0 gives 0 replicas.
     """
     autoscaling = fleet.autoscaling
     if autoscaling.target_requests_per_replica is not None:
         need = math.ceil(rate * 60 / autoscaling.target_requests_per_replica - 1e-9)
     else:
-        need = queueing.replicas_for_queue(
-            rate * service_s, concurrency, autoscaling.target_queue_size or 1.0
+        target = autoscaling.target_queue_size or 1.0
+        need = max(
+            queueing.replicas_for_queue(rate * service_s, concurrency, target),
+            math.ceil(backlog / target - 1e-9),
         )
     return min(fleet.max_size, max(fleet.min_size, need))
 
@@ -359,7 +365,9 @@ def replay(
         t_s = step * options.step_s
         run.reclaim(t_s)
         recent = per_step[max(0, step - window + 1) : step + 1]
-        run.autoscale(wanted(run.fleet, sum(recent) / len(recent), service_s, model.concurrency))
+        # The backlog the engines reported at the end of the last step (the metric lags a step).
+        mean_rate = sum(recent) / len(recent)
+        run.autoscale(wanted(run.fleet, mean_rate, service_s, model.concurrency, run.backlog))
         run.converge(t_s)
         run.account(t_s, rate, service_s, model.concurrency)
     return run.result(policy)
