@@ -98,6 +98,8 @@ def report(
     print(f"zones (plan <- trace): {result.zones}")
     if result.preemption_zones:
         print(f"preemption traces (plan <- trace): {result.preemption_zones}")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
     print(
         f"{'policy':<14} {'time ok':>8} {'req <=5s':>9} {'preempt':>8} {'traced':>7} {'cost USD':>10} "
         f"{'vs on-demand':>13}"

@@ -8,6 +8,7 @@ from llmdeploy.plan.cost import fleet_cost, hourly_usd
 from llmdeploy.plan.model import FleetPlan
 from llmdeploy.simulate.model import Options, ThroughputModel
 from llmdeploy.simulate.replay import replay, traffic_scale, wanted
+from llmdeploy.simulate.run import type_warnings
 from llmdeploy.simulate.traces import ZoneTrace
 from tests.simulate.conftest import STEADY, fixed_size, zones
 
@@ -130,3 +131,9 @@ def test_a_backlog_makes_the_queue_target_scale_out_beyond_what_the_arrivals_nee
         ),
     )
     assert wanted(by_requests, 5.0, SERVICE_S, 16, backlog=10_000) == wanted(by_requests, 5.0, SERVICE_S, 16)
+
+
+def test_only_a_trace_of_another_instance_type_is_flagged(fleet: FleetPlan) -> None:
+    first = fleet.instance_types[0]
+    assert type_warnings(fleet, {f"{first.gpu.lower()}_{first.gpu_count}"}) == ()
+    assert [first.name in warning for warning in type_warnings(fleet, {"v100_1", ""})] == [True, True]
