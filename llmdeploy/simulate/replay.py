@@ -53,6 +53,8 @@ from llmdeploy.simulate.traces import PreemptionTrace, Traffic, ZoneTrace
 #: The autoscaler acts on the mean rate over this window: AWS target tracking scales out after three
 #: one-minute datapoints over target (Application Auto Scaling, "Target tracking scaling policies").
 SCALING_WINDOW_S = 180
+#: Minutes of the traffic trace's moving mean that `stretch` slows down; faster swings stay real-time.
+TREND_MINUTES = 15
 
 
 @dataclass
@@ -93,20 +95,35 @@ def fleet_for(fleet: FleetPlan, policy: Policy) -> FleetPlan:
     return fleet
 
 
+def trend(per_minute: tuple[float, ...], window: int) -> tuple[float, ...]:
+    """Centred moving mean over `window` minutes, the sequence read as a circle (it is a loop)."""
+    count, half = len(per_minute), window // 2
+    return tuple(
+        sum(per_minute[(index + offset) % count] for offset in range(-half, half + 1)) / (2 * half + 1)
+        for index in range(count)
+    )
+
+
 def rates(traffic: Traffic, options: Options, scale: float) -> list[float]:
     """Requests per second at every step: the trace played forwards then backwards, over and over.
 
     Back and forth keeps the rate continuous where a repeat starts (a plain loop would jump from the
     trace's last minute to its first each hour, a step no real traffic takes); the seed picks where
-    in that loop the replay starts.
+    in that loop the replay starts. `stretch` slows the trace's trend (its moving mean over
+    TREND_MINUTES) and keeps each minute's ratio to it at real speed: stretching every minute would
+    turn one minute's burst into a plateau of `stretch` minutes that the autoscaler must follow, a
+    swing no day of real traffic has. At stretch 1 this is the trace itself.
     """
     loop = (*traffic.per_minute, *reversed(traffic.per_minute))
+    slow = trend(loop, TREND_MINUTES)
     start = random.Random(options.seed).randrange(len(loop))
     steps = int(options.days * 86400 // options.step_s)
-    minute_s = 60 * options.stretch
-    return [
-        loop[(start + step * options.step_s // minute_s) % len(loop)] * scale / 60 for step in range(steps)
-    ]
+    result = []
+    for step in range(steps):
+        now = (start + step * options.step_s // 60) % len(loop)
+        level = slow[(start + step * options.step_s // (60 * options.stretch)) % len(loop)]
+        result.append(level * (loop[now] / slow[now] if slow[now] else 0.0) * scale / 60)
+    return result
 
 
 def cut_share(traffic: Traffic, model: ThroughputModel, notice_s: int) -> float:

@@ -48,7 +48,7 @@ def simulation_table(simulation: Simulation) -> Table:
         )
     table = Table(
         title=f"{fleet.model} ({fleet.slot}) on {fleet.cloud}, {options.days:.1f} days, seed {options.seed}, "
-        f"traffic trace looped back and forth, each minute lasting {options.stretch} min",
+        f"traffic trace looped back and forth, its trend slowed {options.stretch}x (minute bursts kept)",
         caption=f"spot availability traces per zone: {zones}. Queueing: M/M/c over ready replicas' "
         "batch slots (llmdeploy/simulate/model.py states the per-replica throughput assumed)."
         + "".join(f"\nwarning: {warning}" for warning in simulation.warnings),

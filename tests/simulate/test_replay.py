@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
+
+import pytest
 
 from llmdeploy.plan.cost import fleet_cost, hourly_usd
 from llmdeploy.plan.model import FleetPlan
 from llmdeploy.simulate.model import Options, ThroughputModel
-from llmdeploy.simulate.replay import replay, traffic_scale, wanted
+from llmdeploy.simulate.replay import rates, replay, traffic_scale, wanted
 from llmdeploy.simulate.run import type_warnings
 from llmdeploy.simulate.traces import ZoneTrace
 from tests.simulate.conftest import STEADY, fixed_size, zones
@@ -137,3 +140,22 @@ def test_only_a_trace_of_another_instance_type_is_flagged(fleet: FleetPlan) -> N
     first = fleet.instance_types[0]
     assert type_warnings(fleet, {f"{first.gpu.lower()}_{first.gpu_count}"}) == ()
     assert [first.name in warning for warning in type_warnings(fleet, {"v100_1", ""})] == [True, True]
+
+
+def test_stretch_slows_the_trend_but_keeps_minute_bursts_a_minute_long() -> None:
+    # A ramp with every third minute 50% busier. Stretched 24 times, the bursts still last one
+    # minute: the rate jumps by a third or more at most minutes, not once every 24 minutes.
+    per_minute = tuple(round((100 + minute) * (1.5 if minute % 3 == 0 else 1.0)) for minute in range(60))
+    traffic = replace(STEADY, per_minute=per_minute)
+
+    def jumps(values: list[float]) -> int:
+        return sum(1 for before, now in pairwise(values) if abs(now / before - 1) > 0.3)
+
+    stretched = rates(traffic, Options(days=1, stretch=24), 60.0)
+    assert jumps(stretched) > 0.5 * len(stretched)
+    # The level moves slowly: the busiest hour is under twice the quietest, as in the trace.
+    hours = [sum(stretched[hour * 60 : hour * 60 + 60]) for hour in range(24)]
+    assert max(hours) < 2 * min(hours)
+    # Not stretched, the replay is the trace's own minutes.
+    plain = rates(traffic, Options(days=1), 60.0)
+    assert sorted(set(plain)) == pytest.approx(sorted(set(map(float, per_minute))))
