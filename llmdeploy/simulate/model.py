@@ -83,7 +83,8 @@ class Result:
 
     policy: Policy
     hours: float
-    #: Share of steps with at least as many ready replicas as the autoscaler asks for.
+    #: Share of steps with at least as many ready replicas as the step's traffic needs at the
+    #: autoscaling target.
     time_available: float
     #: Share of requests whose queueing delay stayed within the latency budget.
     requests_within_budget: float

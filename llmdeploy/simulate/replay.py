@@ -289,13 +289,18 @@ class Replay:
             self.stop(False, have - keep)
 
     def account(self, t_s: int, rate: float, service_s: float, concurrency: int) -> None:
-        """Add one step: enough ready replicas (the autoscaler's target), queueing, hours and cost."""
+        """Add one step: enough ready replicas, queueing, hours and cost.
+
+        Enough: at least the replicas this step's traffic needs at the autoscaling target. Not the
+        autoscaler's own wish, which also holds replicas over the scale-in window and chases a backlog:
+        a held replica that the load no longer needs is no shortage when it is missing.
+        """
         totals, step = self.totals, self.options.step_s
         ready = sum(1 for r in self.replicas if r.ready_at_s <= t_s)
         spot = sum(1 for r in self.replicas if r.spot)
         on_demand = len(self.replicas) - spot
         totals.steps += 1
-        totals.steps_enough += ready >= self.target
+        totals.steps_enough += ready >= wanted(self.fleet, rate, service_s, concurrency)
         totals.wanted.append(self.target)
         totals.ready.append(ready)
         arrivals = rate * step

@@ -159,3 +159,15 @@ def test_stretch_slows_the_trend_but_keeps_minute_bursts_a_minute_long() -> None
     # Not stretched, the replay is the trace's own minutes.
     plain = rates(traffic, Options(days=1), 60.0)
     assert sorted(set(plain)) == pytest.approx(sorted(set(map(float, per_minute))))
+
+
+def test_a_replica_held_after_a_burst_is_not_counted_as_missing(fleet: FleetPlan) -> None:
+    # One busy minute an hour: the autoscaler asks for more replicas and holds its wish over the
+    # scale-in window while they boot, but after that minute the ready ones carry the traffic.
+    burst = replace(STEADY, per_minute=(100,) * 59 + (300,))
+    result = replay(fleet, burst, zones("1"), "all-on-demand", TWO_DAYS)
+    short = sum(
+        1 for want, ready in zip(result.timeline.wanted, result.timeline.ready, strict=True) if ready < want
+    )
+    assert short > 0.1 * len(result.timeline.ready)  # below the autoscaler's wish for a good while
+    assert result.time_available > 0.95  # but short of what the traffic needs only around the bursts
