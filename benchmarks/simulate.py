@@ -1,7 +1,7 @@
 """Simulate benchmark: the prod example's first model on AWS over the shared 45-day spot trace.
 
     python benchmarks/simulate.py [--data ../shared/data] [--days 0] [--stretch 1] [--spot-extra 1]
-                                  [--target-queue Q]
+                                  [--target-queue Q] [--trace-zones Z1,Z2,Z3]
 
 Prints availability and cost as a share of all on-demand for the plan's policy and the on-demand
 fallback (and the two extremes), without and then with the preemption traces, and the wall time of
@@ -48,6 +48,12 @@ def main() -> int:
     parser.add_argument("--stretch", type=int, default=1, help="replay minutes per traffic trace minute")
     parser.add_argument("--spot-extra", type=int, default=1, help="the fallback policy's spare spot replicas")
     parser.add_argument(
+        "--trace-zones",
+        default="",
+        help="comma-separated trace zones to stand for the plan's zones, in order (default: same names, "
+        "then the others in order)",
+    )
+    parser.add_argument(
         "--target-queue",
         type=float,
         default=None,
@@ -69,6 +75,11 @@ def main() -> int:
     traces = args.data / "spot-traces"
     spot = read_spot(traces / "availability" / "1-node" / "aws-02-15-2023")
     preemptions = read_preemptions(traces / "preemption" / "1-node" / "aws-04-22-2023")
+    if args.trace_zones:
+        wanted = args.trace_zones.split(",")
+        spot = tuple(
+            sorted((trace for trace in spot if trace.zone in wanted), key=lambda t: wanted.index(t.zone))
+        )
     options = Options(days=args.days, stretch=args.stretch, spot_extra=args.spot_extra)
     target = fleet.autoscaling.target_queue_size or fleet.autoscaling.target_requests_per_replica
     print(
