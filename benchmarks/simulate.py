@@ -1,6 +1,7 @@
 """Simulate benchmark: the prod example's first model on AWS over the shared 45-day spot trace.
 
     python benchmarks/simulate.py [--data ../shared/data] [--days 0] [--stretch 1] [--spot-extra 1]
+                                  [--target-queue Q] [--trace-zones Z1,Z2,Z3]
 
 Prints availability and cost as a share of all on-demand for the plan's policy and the on-demand
 fallback (and the two extremes), without and then with the preemption traces, and the wall time of
@@ -16,6 +17,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,19 +47,44 @@ def main() -> int:
     parser.add_argument("--days", type=float, default=0.0, help="0: the whole spot trace")
     parser.add_argument("--stretch", type=int, default=1, help="replay minutes per traffic trace minute")
     parser.add_argument("--spot-extra", type=int, default=1, help="the fallback policy's spare spot replicas")
+    parser.add_argument(
+        "--trace-zones",
+        default="",
+        help="comma-separated trace zones to stand for the plan's zones, in order (default: same names, "
+        "then the others in order)",
+    )
+    parser.add_argument(
+        "--target-queue",
+        type=float,
+        default=None,
+        help="replace the fleet's autoscaling target by this engine queue per replica (default: the plan's)",
+    )
     args = parser.parse_args()
     for name, value in EXAMPLE_VARIABLES.items():
         os.environ.setdefault(name, value)
     plan = build_plan(load("prod", REPO / "environments"))
     fleet = pick_fleet(plan, None, "aws")
+    if args.target_queue is not None:
+        fleet = replace(
+            fleet,
+            autoscaling=fleet.autoscaling.model_copy(
+                update={"target_queue_size": args.target_queue, "target_requests_per_replica": None}
+            ),
+        )
     traffic = read_traffic(args.data / "llm-traces" / "AzureLLMInferenceTrace_conv.csv")
     traces = args.data / "spot-traces"
     spot = read_spot(traces / "availability" / "1-node" / "aws-02-15-2023")
     preemptions = read_preemptions(traces / "preemption" / "1-node" / "aws-04-22-2023")
+    if args.trace_zones:
+        wanted = args.trace_zones.split(",")
+        spot = tuple(
+            sorted((trace for trace in spot if trace.zone in wanted), key=lambda t: wanted.index(t.zone))
+        )
     options = Options(days=args.days, stretch=args.stretch, spot_extra=args.spot_extra)
+    target = fleet.autoscaling.target_queue_size or fleet.autoscaling.target_requests_per_replica
     print(
         f"{fleet.model} ({fleet.slot}) on aws, stretch {args.stretch}, "
-        f"fallback with {args.spot_extra} spare spot replica(s)"
+        f"fallback with {args.spot_extra} spare spot replica(s), autoscaling target {target:g}"
     )
     for label, reclaims in (("availability traces only", ()), ("with the preemption traces", preemptions)):
         report(label, plan, fleet, traffic, spot, reclaims, options)
@@ -82,6 +109,8 @@ def report(
     print(f"zones (plan <- trace): {result.zones}")
     if result.preemption_zones:
         print(f"preemption traces (plan <- trace): {result.preemption_zones}")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
     print(
         f"{'policy':<14} {'time ok':>8} {'req <=5s':>9} {'preempt':>8} {'traced':>7} {'cost USD':>10} "
         f"{'vs on-demand':>13}"

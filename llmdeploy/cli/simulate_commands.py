@@ -88,7 +88,10 @@ def simulate_command(
     stretch: Annotated[
         int,
         typer.Option(
-            "--stretch", min=1, help="Replay minutes per trace minute (24: an hour's trace as a day)."
+            "--stretch",
+            min=1,
+            help="Slow the trace's trend this many times (24: an hour's trace as a day); "
+            "minute bursts stay a minute long.",
         ),
     ] = 1,
     spot_extra: Annotated[

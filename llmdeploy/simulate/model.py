@@ -44,8 +44,9 @@ class Options:
     latency_budget_s: float = 5.0
     #: The busiest minute of the traffic trace is scaled to need this share of `capacity.max`.
     peak_share_of_max: float = 0.8
-    #: Minutes of replay per minute of the traffic trace: 24 plays a one-hour trace as a day, its swings
-    #: as slow as a diurnal cycle's instead of twice an hour.
+    #: Minutes of replay per minute of the traffic trace's trend: 24 plays a one-hour trace as a day, its
+    #: swings as slow as a diurnal cycle's instead of twice an hour; each minute's burst above or below
+    #: the trend still lasts a minute (`replay.rates`).
     stretch: int = 1
     #: Spot replicas the fallback policy runs beyond the target, spread over zones, so that one zone's
     #: reclaim leaves enough ready replicas while replacements boot (SpotHedge's over-provisioning:
@@ -82,7 +83,8 @@ class Result:
 
     policy: Policy
     hours: float
-    #: Share of steps with at least as many ready replicas as the autoscaler asks for.
+    #: Share of steps with at least as many ready replicas as the step's traffic needs at the
+    #: autoscaling target.
     time_available: float
     #: Share of requests whose queueing delay stayed within the latency budget.
     requests_within_budget: float

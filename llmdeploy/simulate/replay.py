@@ -53,6 +53,8 @@ from llmdeploy.simulate.traces import PreemptionTrace, Traffic, ZoneTrace
 #: The autoscaler acts on the mean rate over this window: AWS target tracking scales out after three
 #: one-minute datapoints over target (Application Auto Scaling, "Target tracking scaling policies").
 SCALING_WINDOW_S = 180
+#: Minutes of the traffic trace's moving mean that `stretch` slows down; faster swings stay real-time.
+TREND_MINUTES = 15
 
 
 @dataclass
@@ -93,20 +95,35 @@ def fleet_for(fleet: FleetPlan, policy: Policy) -> FleetPlan:
     return fleet
 
 
+def trend(per_minute: tuple[float, ...], window: int) -> tuple[float, ...]:
+    """Centred moving mean over `window` minutes, the sequence read as a circle (it is a loop)."""
+    count, half = len(per_minute), window // 2
+    return tuple(
+        sum(per_minute[(index + offset) % count] for offset in range(-half, half + 1)) / (2 * half + 1)
+        for index in range(count)
+    )
+
+
 def rates(traffic: Traffic, options: Options, scale: float) -> list[float]:
     """Requests per second at every step: the trace played forwards then backwards, over and over.
 
     Back and forth keeps the rate continuous where a repeat starts (a plain loop would jump from the
     trace's last minute to its first each hour, a step no real traffic takes); the seed picks where
-    in that loop the replay starts.
+    in that loop the replay starts. `stretch` slows the trace's trend (its moving mean over
+    TREND_MINUTES) and keeps each minute's ratio to it at real speed: stretching every minute would
+    turn one minute's burst into a plateau of `stretch` minutes that the autoscaler must follow, a
+    swing no day of real traffic has. At stretch 1 this is the trace itself.
     """
     loop = (*traffic.per_minute, *reversed(traffic.per_minute))
+    slow = trend(loop, TREND_MINUTES)
     start = random.Random(options.seed).randrange(len(loop))
     steps = int(options.days * 86400 // options.step_s)
-    minute_s = 60 * options.stretch
-    return [
-        loop[(start + step * options.step_s // minute_s) % len(loop)] * scale / 60 for step in range(steps)
-    ]
+    result = []
+    for step in range(steps):
+        now = (start + step * options.step_s // 60) % len(loop)
+        level = slow[(start + step * options.step_s // (60 * options.stretch)) % len(loop)]
+        result.append(level * (loop[now] / slow[now] if slow[now] else 0.0) * scale / 60)
+    return result
 
 
 def cut_share(traffic: Traffic, model: ThroughputModel, notice_s: int) -> float:
@@ -121,19 +138,25 @@ def cut_share(traffic: Traffic, model: ThroughputModel, notice_s: int) -> float:
     return sum(max(0.0, service - notice_s) for service in services) / total if total else 0.0
 
 
-def wanted(fleet: FleetPlan, rate: float, service_s: float, concurrency: int) -> int:
+def wanted(fleet: FleetPlan, rate: float, service_s: float, concurrency: int, backlog: float = 0.0) -> int:
     """Replicas the autoscaling target asks for at `rate` requests/s, within capacity.
 
     Requests per replica: rate * 60 / target. Queue per replica: the fewest replicas whose M/M/c mean
-    queue length (Erlang C) per replica is at most the target. Scale to zero: no traffic and min 0
-    gives 0 replicas.
+    queue length (Erlang C) per replica is at most the target, and at least `backlog` / target: the
+    queue metric is the engines' waiting requests, a backlog included, and target tracking adds
+    capacity in proportion to how far the metric is above target ("scales out by adding capacity to
+    reduce the difference between the metric value and the target value", Application Auto Scaling,
+    "How target tracking scaling works"). The request count per target never sees a backlog. Scale to
+    zero: no traffic and min 0 gives 0 replicas.
     """
     autoscaling = fleet.autoscaling
     if autoscaling.target_requests_per_replica is not None:
         need = math.ceil(rate * 60 / autoscaling.target_requests_per_replica - 1e-9)
     else:
-        need = queueing.replicas_for_queue(
-            rate * service_s, concurrency, autoscaling.target_queue_size or 1.0
+        target = autoscaling.target_queue_size or 1.0
+        need = max(
+            queueing.replicas_for_queue(rate * service_s, concurrency, target),
+            math.ceil(backlog / target - 1e-9),
         )
     return min(fleet.max_size, max(fleet.min_size, need))
 
@@ -266,13 +289,18 @@ class Replay:
             self.stop(False, have - keep)
 
     def account(self, t_s: int, rate: float, service_s: float, concurrency: int) -> None:
-        """Add one step: enough ready replicas (the autoscaler's target), queueing, hours and cost."""
+        """Add one step: enough ready replicas, queueing, hours and cost.
+
+        Enough: at least the replicas this step's traffic needs at the autoscaling target. Not the
+        autoscaler's own wish, which also holds replicas over the scale-in window and chases a backlog:
+        a held replica that the load no longer needs is no shortage when it is missing.
+        """
         totals, step = self.totals, self.options.step_s
         ready = sum(1 for r in self.replicas if r.ready_at_s <= t_s)
         spot = sum(1 for r in self.replicas if r.spot)
         on_demand = len(self.replicas) - spot
         totals.steps += 1
-        totals.steps_enough += ready >= self.target
+        totals.steps_enough += ready >= wanted(self.fleet, rate, service_s, concurrency)
         totals.wanted.append(self.target)
         totals.ready.append(ready)
         arrivals = rate * step
@@ -359,7 +387,9 @@ def replay(
         t_s = step * options.step_s
         run.reclaim(t_s)
         recent = per_step[max(0, step - window + 1) : step + 1]
-        run.autoscale(wanted(run.fleet, sum(recent) / len(recent), service_s, model.concurrency))
+        # The backlog the engines reported at the end of the last step (the metric lags a step).
+        mean_rate = sum(recent) / len(recent)
+        run.autoscale(wanted(run.fleet, mean_rate, service_s, model.concurrency, run.backlog))
         run.converge(t_s)
         run.account(t_s, rate, service_s, model.concurrency)
     return run.result(policy)

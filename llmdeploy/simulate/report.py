@@ -48,9 +48,10 @@ def simulation_table(simulation: Simulation) -> Table:
         )
     table = Table(
         title=f"{fleet.model} ({fleet.slot}) on {fleet.cloud}, {options.days:.1f} days, seed {options.seed}, "
-        f"traffic trace looped back and forth, each minute lasting {options.stretch} min",
+        f"traffic trace looped back and forth, its trend slowed {options.stretch}x (minute bursts kept)",
         caption=f"spot availability traces per zone: {zones}. Queueing: M/M/c over ready replicas' "
-        "batch slots (llmdeploy/simulate/model.py states the per-replica throughput assumed).",
+        "batch slots (llmdeploy/simulate/model.py states the per-replica throughput assumed)."
+        + "".join(f"\nwarning: {warning}" for warning in simulation.warnings),
     )
     table.add_column("")
     for result in simulation.results:
@@ -80,6 +81,7 @@ def simulation_json(simulation: Simulation) -> dict[str, Any]:
         "spot_extra": options.spot_extra,
         "zones": simulation.zones,
         "preemption_traces": simulation.preemption_zones,
+        "warnings": list(simulation.warnings),
         "policies": {
             result.policy: {
                 "time_available": result.time_available,

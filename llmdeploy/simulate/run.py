@@ -24,6 +24,8 @@ class Simulation:
     results: tuple[Result, ...]
     #: Plan zone -> the preemption trace (zone_type) that stands for it; empty without --preemptions.
     preemption_zones: dict[str, str] = field(default_factory=dict)
+    #: Where the traces' instance type is not the fleet's: whose spot capacity stands for whose.
+    warnings: tuple[str, ...] = ()
 
 
 def pick_fleet(plan: DeploymentPlan, model: str | None, cloud: Cloud | None) -> FleetPlan:
@@ -75,6 +77,22 @@ def map_zones(plan_zones: list[str], traces: tuple[Trace, ...]) -> dict[str, Tra
     return mapped
 
 
+def type_warnings(fleet: FleetPlan, instances: set[str]) -> tuple[str, ...]:
+    """A warning per trace instance type that is not the fleet's first type's GPU and count.
+
+    SkyPilot trace files name the type as `<gpu>_<count>` (e.g. `v100_1`, one V100). Spot capacity
+    is per type and zone (a pool), so another type's trace only stands in for the fleet's.
+    """
+    first = fleet.instance_types[0]
+    own = f"{first.gpu}_{first.gpu_count}".lower()
+    return tuple(
+        f"the spot traces are for {instance or 'an unnamed type'}, not the fleet's {first.name} "
+        f"({first.gpu_count}x {first.gpu}): their capacity stands in for {first.name}'s, which may differ"
+        for instance in sorted(instances)
+        if instance.lower() != own
+    )
+
+
 def plan_zones(plan: DeploymentPlan, cloud: Cloud) -> list[str]:
     return list(plan.cloud(cloud).settings.zones)
 
@@ -103,4 +121,8 @@ def simulate(
         options,
         results,
         {zone: trace.name for zone, trace in preempting.items()},
+        type_warnings(
+            fleet,
+            {trace.instance for trace in zones.values()} | {trace.instance for trace in preempting.values()},
+        ),
     )

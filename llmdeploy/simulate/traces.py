@@ -55,6 +55,8 @@ class ZoneTrace:
     zone: str
     gap_s: int
     available: tuple[bool, ...]
+    #: The instance type part of the file name (e.g. `v100_1`): whose capacity the trace shows.
+    instance: str = ""
 
     @property
     def duration_s(self) -> int:
@@ -211,7 +213,8 @@ def read_spot(path: Path) -> tuple[ZoneTrace, ...]:
     traces = []
     for file in _trace_files(path, "availability"):
         gap, points = _read_points(file, "availability")
-        traces.append(ZoneTrace(_zone_and_type(file)[0], gap, points))
+        zone, instance = _zone_and_type(file)
+        traces.append(ZoneTrace(zone, gap, points, instance))
     return tuple(sorted(traces, key=lambda trace: trace.zone))
 
 

@@ -36,6 +36,11 @@ def test_json_compares_every_policy(tmp_path: Path) -> None:
     assert report["days"] == pytest.approx(2 / 24)
     assert report["policies"]["all-on-demand"]["cost_vs_all_on_demand"] == 1.0
     assert report["policies"]["all-spot"]["preemptions"] > 0
+    # The traces are V100 capacity; the fleet runs g6.xlarge (L4): the report says so.
+    assert report["warnings"] == [
+        "the spot traces are for v100_1, not the fleet's g6.xlarge (1x L4): their capacity stands in "
+        "for g6.xlarge's, which may differ"
+    ]
 
 
 @pytest.mark.usefixtures("plan")
