@@ -69,9 +69,10 @@ class AwsStack(TerraformStack):
         )
         lb = LoadBalancer(self, self._LB_ID, plan=aws, network=network, access=access, logs=logs)
         image = DataAwsSsmParameter(self, self._IMAGE_ID, name=aws.ami_parameter)
-        # Docker Hub and ghcr.io rules wait for their credentials in the config (reported: no
-        # config key names an `ecr-pullthroughcache/` secret yet); ECR Public needs none.
-        RegistryCache(self, self._CACHE_ID, project=aws.project, env=aws.env, credentials={})
+        # Docker Hub and ghcr.io get a rule only with a credential (clouds.aws.registry_credentials).
+        RegistryCache(
+            self, self._CACHE_ID, project=aws.project, env=aws.env, credentials=aws.registry_credentials
+        )
         groups = {
             fleet.name: GpuFleet(
                 self,

@@ -7,7 +7,8 @@ Outputs:
         bundle, alert_names}.
     resource_group: where everything of the environment lives.
     front_door_host: Front Door's host name.
-    dns_records: per custom domain, the `_dnsauth` TXT and the CNAME records to create.
+    dns_records: per custom domain, the `_dnsauth` TXT and the CNAME records; created in
+        `clouds.azure.dns_zone` when one is named (modules/azure/dns.py).
     registry: the login server of the registry caching the engine images.
     routers: with a router group only: its scale set's name.
 """
@@ -24,6 +25,7 @@ from llmdeploy.clouds.azure.names import RESOURCE_PROVIDERS
 from llmdeploy.clouds.azure.resolve import AzureKeyVault, origin_metric_values, resolve
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from modules.azure import Access, GpuFleet, LoadBalancer, Monitoring, Network, Registry, RouterGroup
+from modules.azure.dns import DnsRecords
 
 #: hashicorp/azurerm versions the synthesized JSON accepts: the bindings' schema (5.10) and later 5.x.
 PROVIDER_VERSIONS = ">= 5.10, < 6.0"
@@ -44,6 +46,7 @@ class AzureStack(TerraformStack):
     _MONITORING_ID = "Monitoring"
     _REGISTRY_ID = "Registry"
     _ROUTERS_ID = "Routers"
+    _DNS_ID = "DnsRecords"
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
@@ -87,7 +90,9 @@ class AzureStack(TerraformStack):
             resource_group=group.name,
             firewall_policy_id=access.firewall_policy_id,
         )
-        registry = Registry(self, self._REGISTRY_ID, plan=resolved, resource_group=group.name)
+        registry = Registry(
+            self, self._REGISTRY_ID, plan=resolved, resource_group=group.name, key_vault=vault
+        )
         origin_values = {name: origin_metric_values(host) for name, host in lb.origin_hosts.items()}
         groups = {
             fleet.name: GpuFleet(
@@ -97,7 +102,7 @@ class AzureStack(TerraformStack):
                 resource_group=group.name,
                 subnet_id=network.subnet_id,
                 backend_pool_id=lb.backend_pools[fleet.name],
-                key_vault_id=vault,
+                key_vault_id=vault.id if vault is not None else None,
                 registry_id=registry.registry_id,
                 admin_public_key=admin_key.get_string_attribute("public_key_openssh"),
                 front_door_id=lb.profile_id,
@@ -149,6 +154,9 @@ class AzureStack(TerraformStack):
                 for fleet in resolved.fleets
             },
         )
+        if resolved.dns_zone is not None:
+            zone, zone_group = resolved.dns_zone
+            DnsRecords(self, self._DNS_ID, zone=zone, resource_group=zone_group, records=lb.dns_records)
         TerraformOutput(self, "resource_group", value=group.name)
         TerraformOutput(self, "front_door_host", value=lb.endpoint_host)
         TerraformOutput(self, "registry", value=registry.login_server)
@@ -159,12 +167,10 @@ class AzureStack(TerraformStack):
             description="Per custom domain: create the _dnsauth TXT record (validation) and the CNAME.",
         )
 
-    def _key_vault(self, key_vault: AzureKeyVault | None) -> str | None:
-        """The Key Vault's id, when the environment names a secret."""
+    def _key_vault(self, key_vault: AzureKeyVault | None) -> DataAzurermKeyVault | None:
+        """The Key Vault (its metadata only), when the environment names a secret."""
         if key_vault is None:
             return None
-        vault = DataAzurermKeyVault(
+        return DataAzurermKeyVault(
             self, self._KEY_VAULT_ID, name=key_vault.name, resource_group_name=key_vault.resource_group
         )
-        vault_id: str = vault.id
-        return vault_id

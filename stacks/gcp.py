@@ -5,8 +5,9 @@ Outputs:
     fleets: `<model>-<slot>` -> {model, slot, weight, instance_groups, backend_service, alert_names}.
     url_map: the URL map carrying the weighted routes.
     address: the load balancer's IP address.
-    dns_records: the records to create for `access.tls.domain` (its managed certificate becomes
-        ACTIVE only once they resolve to the address); empty without a domain.
+    dns_records: the records for `access.tls.domain` (its managed certificate becomes ACTIVE only
+        once they resolve to the address); empty without a domain. With `clouds.gcp.dns_zone` the
+        stack creates them in that Cloud DNS zone (modules/gcp/dns.py).
     registry_mirrors: image registry (docker.io, ghcr.io) -> the Artifact Registry remote repository
         caching it (`<region>-docker.pkg.dev/<project>/<repository>`).
     routers: with `routing.enabled` only: the router group's managed instance group and region.
@@ -23,6 +24,7 @@ from llmdeploy.clouds.gcp.resolve import resolve
 from llmdeploy.metrics import QUEUE_SIZE
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from modules.gcp import Access, EngineMetrics, GpuFleet, LoadBalancer, Monitoring, Network, RegistryMirrors
+from modules.gcp.dns import DnsRecords
 from modules.gcp.gpu_fleet import FleetRefs
 from modules.gcp.router_group import RouterGroup, RouterRefs
 
@@ -42,6 +44,7 @@ class GcpStack(TerraformStack):
     _METRICS_ID = "EngineMetrics"
     _REGISTRIES_ID = "RegistryMirrors"
     _ROUTERS_ID = "Routers"
+    _DNS_ID = "DnsRecords"
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
@@ -109,6 +112,8 @@ class GcpStack(TerraformStack):
                 for fleet in gcp.fleets
             },
         )
+        if gcp.dns_zone is not None:
+            DnsRecords(self, self._DNS_ID, project=gcp.project_id, zone=gcp.dns_zone, records=lb.dns_records)
         TerraformOutput(self, "url_map", value=lb.url_map_id)
         TerraformOutput(self, "address", value=lb.address)
         TerraformOutput(

@@ -34,7 +34,7 @@ clouds:
     region: europe-west4
     zones: [europe-west4-a, europe-west4-b]
     image_family: common-cu129-ubuntu-2204-nvidia-580  # vLLM images need driver 580+
-  azure: {location: westeurope, zones: ["1", "2"]}
+  azure: {subscription_id: 00000000-0000-0000-0000-000000000000, location: westeurope, zones: ["1", "2"]}
 access:
   scheme: internet-facing
   require_api_key: false

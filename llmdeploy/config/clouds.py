@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Network
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import Field, model_validator
 
@@ -17,8 +17,17 @@ from llmdeploy.config.grammars import (
     AzureKeyVaultName,
     AzureResourceGroup,
     AzureSubscriptionId,
+    DomainName,
+    GcpDnsZone,
     GcpImageFamily,
     GcpProjectId,
+)
+from llmdeploy.config.registry_credentials import (
+    CREDENTIALS_HELP,
+    AwsRegistryCredential,
+    AzureRegistryCredential,
+    GcpRegistryCredential,
+    Upstream,
 )
 
 #: Subnets are a VPC/VNet CIDR split in 2**SUBNET_NEWBITS parts: room for 8 zones of public and 8 of
@@ -97,6 +106,9 @@ class AwsCloud(Strict):
         default=DLAMI_PARAMETER,
         description="SSM parameter naming the GPU AMI (the Deep Learning Base OSS NVIDIA driver AMI).",
     )
+    registry_credentials: dict[Upstream, AwsRegistryCredential] = Field(
+        default_factory=dict, description=CREDENTIALS_HELP.format(kind="Secrets Manager secret")
+    )
 
     @model_validator(mode="after")
     def _known_region(self) -> Self:
@@ -119,6 +131,15 @@ class GcpCloud(Strict):
         default="common-cu128-ubuntu-2204-nvidia-570",
         description="Deep Learning VM image family (project deeplearning-platform-release), driver included.",
     )
+    dns_zone: GcpDnsZone | None = Field(
+        default=None,
+        description="Cloud DNS managed zone (its name, in project_id) to create the endpoint's A records "
+        "in (access.tls.domain and its model hosts). Default: none; the records are in the dns_records "
+        "output.",
+    )
+    registry_credentials: dict[Upstream, GcpRegistryCredential] = Field(
+        default_factory=dict, description=CREDENTIALS_HELP.format(kind="user name and Secret Manager secret")
+    )
 
     @model_validator(mode="after")
     def _known_region(self) -> Self:
@@ -133,11 +154,20 @@ class AzureKeyVault(Strict):
     resource_group: AzureResourceGroup = Field(description="The resource group the vault is in.")
 
 
+class AzureDnsZone(Strict):
+    """An existing Azure DNS zone the custom domains' records are created in."""
+
+    name: DomainName = Field(description="The zone, i.e. its domain name, e.g. example.com.")
+    resource_group: AzureResourceGroup = Field(description="The resource group the zone is in.")
+
+
 class AzureCloud(Strict):
     """Azure settings of an environment."""
 
-    subscription_id: Annotated[AzureSubscriptionId, EnvExpanded] | None = Field(
-        default=None, description="Expected subscription id (a GUID). May be ${AZURE_SUBSCRIPTION_ID}."
+    subscription_id: Annotated[AzureSubscriptionId, EnvExpanded] = Field(
+        description="The subscription to deploy to (a GUID); usually ${ARM_SUBSCRIPTION_ID}, the "
+        "variable azurerm reads. Names the provider's subscription, the registry's and the routers' "
+        "role names (unique across subscriptions) and where status, doctor and smoke read."
     )
     location: str = Field(description="Azure region, e.g. eastus (one of the catalog's regions).")
     zones: list[str] = Field(min_length=1, description="Availability zones, e.g. ['1', '2'].")
@@ -151,10 +181,43 @@ class AzureCloud(Strict):
         description="Key Vault holding the secrets this file names (hf_token, api_key); "
         "required when one is named. Default: none.",
     )
+    dns_zone: AzureDnsZone | None = Field(
+        default=None,
+        description="Azure DNS zone to create the custom domains' validation TXT and CNAME records in "
+        "(access.tls.domain must lie inside it, below its apex). Default: none; the records are in the "
+        "dns_records output.",
+    )
+    registry_credentials: dict[Upstream, AzureRegistryCredential] = Field(
+        default_factory=dict, description=CREDENTIALS_HELP.format(kind="pair of Key Vault secrets")
+    )
 
     @model_validator(mode="after")
     def _known_region(self) -> Self:
         check_region("azure", self.location, self.zones, region_key="location")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _subscription_named(cls, data: Any) -> Any:
+        # azurerm takes the subscription from ARM_SUBSCRIPTION_ID or the az CLI's default when the
+        # provider block has none (provider.go providerConfigure), but the stack's global names and
+        # the routers' agents need it when the stack is synthesized: the file must say which.
+        if isinstance(data, dict) and "subscription_id" not in data:
+            raise ValueError(
+                "subscription_id: missing: the Azure stack names its subscription in the provider and in "
+                "names that must be unique across subscriptions (the registry, the routers' roles); add "
+                "subscription_id: ${ARM_SUBSCRIPTION_ID} (the variable azurerm reads) or the subscription's "
+                "GUID (az account show --query id)"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _credentials_in_a_vault(self) -> Self:
+        if self.registry_credentials and self.key_vault is None:
+            raise ValueError(
+                "registry_credentials: the registry reads these secrets from a Key Vault, and none is "
+                "named: add key_vault: {name: <vault>, resource_group: <its resource group>}"
+            )
         return self
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -38,6 +39,7 @@ from llmdeploy.config.grammars import (
     TagValue,
 )
 from llmdeploy.config.model import Autoscaling, ModelConfig
+from llmdeploy.config.registry_credentials import anonymous_pull_warnings
 from llmdeploy.config.routing import Routing
 from llmdeploy.engines import ENGINES
 
@@ -224,7 +226,7 @@ class EnvironmentConfig(Strict):
         problems += self._name_problems() + self._cloud_problems() + self._tier_problems()
         problems += self._tag_problems() + self._secret_problems() + self._network_problems()
         problems += self._alarm_problems() + self.access.cloud_problems(self.clouds.names())
-        problems += self._routing_problems()
+        problems += self._routing_problems() + self._dns_zone_problems()
         if problems:
             raise ValueError(join_problems(problems))
         return self
@@ -235,7 +237,42 @@ class EnvironmentConfig(Strict):
             f"models[{index}].{line}"
             for index, model in enumerate(self.models)
             for line in model_warnings(model)
+        ] + self._registry_warnings()
+
+    def _dns_zone_problems(self) -> list[str]:
+        """A DNS zone holds the TLS hosts' records: without a domain there are none; on Azure the hosts
+        are CNAMEs, which cannot sit at the zone's apex, so the domain lies below it."""
+        gcp, azure, domain = self.clouds.gcp, self.clouds.azure, self.access.tls.domain
+        zones = {"gcp": gcp and gcp.dns_zone, "azure": azure and azure.dns_zone}
+        if domain is None:
+            return [
+                f"clouds.{cloud}.dns_zone: set, but access.tls.domain is not, so there is no record to "
+                "create in it: set the domain the zone serves, or remove dns_zone"
+                for cloud, zone in zones.items()
+                if zone is not None
+            ]
+        zone = azure.dns_zone if azure is not None else None
+        if zone is None or domain.endswith(f".{zone.name}"):
+            return []
+        return [
+            f"clouds.azure.dns_zone.name: access.tls.domain {domain} is not below the zone {zone.name}: "
+            "Front Door's hosts are CNAME records, which must lie inside the zone and not at its apex; "
+            "name the zone of a parent domain, or remove dns_zone"
         ]
+
+    def _registry_warnings(self) -> list[str]:
+        """Engine images pulled from Docker Hub without a credential, per cloud."""
+        credentials: dict[str, Collection[str]] = {
+            cloud: set(getattr(self.clouds, cloud).registry_credentials) for cloud in self.clouds.names()
+        }
+        images = {
+            f"models[{index}]": [
+                slot.engine_image or model.engine_image or ENGINES[model.engine].image
+                for slot in model.slots.values()
+            ]
+            for index, model in enumerate(self.models)
+        }
+        return anonymous_pull_warnings(credentials, images)
 
     def _name_problems(self) -> list[str]:
         names = [model.name for model in self.models]

@@ -256,6 +256,16 @@ GcpProjectId = Annotated[
         max_length=30,
     ),
 ]
+#: Cloud DNS managed zone names: 1-63 lower-case letters, digits and -, starting with a letter
+#: (Cloud DNS API reference, managedZones `name`).
+GcpDnsZone = Annotated[
+    str,
+    grammar(
+        r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+        "a Cloud DNS managed zone name: 1-63 lower-case letters, digits and -, starting with a letter",
+        max_length=63,
+    ),
+]
 GcpImageFamily = Annotated[
     str, grammar(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$", "a GCP image family name", max_length=63)
 ]

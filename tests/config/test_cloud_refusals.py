@@ -12,7 +12,10 @@ from tests.conftest import MINIMAL, WriteEnv
 
 ACM = "arn:aws:acm:us-east-1:123456789012:certificate/abc-1"
 GCP = "  gcp: {project_id: demo-proj, region: us-central1, zones: [us-central1-a]}\n"
-AZURE = "  azure: {location: eastus, zones: ['1'], key_vault: {name: kv-one, resource_group: rg}}\n"
+AZURE = (
+    "  azure: {subscription_id: 00000000-0000-0000-0000-000000000000, "
+    "location: eastus, zones: ['1'], key_vault: {name: kv-one, resource_group: rg}}\n"
+)
 
 
 def problems_of(path: Path) -> list[Problem]:

@@ -125,7 +125,8 @@ def test_secret_names_follow_every_enabled_store(write_env: WriteEnv) -> None:
     assert load_environment(write_env(aws_only)).access.api_key is not None
     text = aws_only.replace(
         AWS,
-        AWS + "\n  azure: {location: eastus, zones: ['1'], key_vault: {name: kv-one, resource_group: rg}}",
+        AWS + "\n  azure: {subscription_id: 00000000-0000-0000-0000-000000000000, "
+        "location: eastus, zones: ['1'], key_vault: {name: kv-one, resource_group: rg}}",
     )
     text = text.replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], azure: [Standard_NC24ads_A100_v4]}")
     text += "    load_balancing: {algorithm: round_robin, request_timeout_s: 240}\n"

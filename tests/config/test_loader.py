@@ -236,7 +236,9 @@ def test_cloud_without_instance_types_for_a_model(write_env: WriteEnv) -> None:
 
 def test_unsupported_feature_names_cloud_and_reason(write_env: WriteEnv) -> None:
     text = PUBLIC + MINIMAL.replace(
-        "clouds:\n", "clouds:\n  azure: {location: eastus, zones: ['1']}\n"
+        "clouds:\n",
+        "clouds:\n  azure: {subscription_id: 00000000-0000-0000-0000-000000000000, "
+        "location: eastus, zones: ['1']}\n",
     ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], azure: [Standard_NC24ads_A100_v4]}")
     problem = only_problem(write_env(text + "    load_balancing: {request_timeout_s: 240}\n"))
     assert problem.path == "models[0].load_balancing.algorithm"
@@ -280,7 +282,9 @@ def test_gcp_cannot_scale_to_zero(write_env: WriteEnv) -> None:
 
 def test_long_requests_are_refused_on_azure(write_env: WriteEnv) -> None:
     text = PUBLIC + MINIMAL.replace(
-        "clouds:\n", "clouds:\n  azure: {location: eastus, zones: ['1']}\n"
+        "clouds:\n",
+        "clouds:\n  azure: {subscription_id: 00000000-0000-0000-0000-000000000000, "
+        "location: eastus, zones: ['1']}\n",
     ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], azure: [Standard_NC24ads_A100_v4]}")
     text += "    load_balancing: {algorithm: round_robin}\n"
     problem = only_problem(write_env(text))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from llmdeploy import metrics
@@ -297,6 +297,8 @@ class AwsPlan:
     fleets: tuple[AwsFleet, ...]
     #: None when routing is off: the stack is then exactly what it was before the router layer.
     routers: AwsRouterGroup | None = None
+    #: Upstream registry -> the `ecr-pullthroughcache/` secret its pull-through cache rule signs in with.
+    registry_credentials: Mapping[str, str] = field(default_factory=dict)
 
     def fleet(self, name: str) -> AwsFleet:
         return next(fleet for fleet in self.fleets if fleet.name == name)
@@ -331,6 +333,9 @@ def resolve(plan: DeploymentPlan) -> AwsPlan:
         monitoring=_monitoring(plan, prefix),
         fleets=resolved,
         routers=None if group is None else _routers(plan, prefix, group, resolved),
+        registry_credentials={
+            upstream: credential.secret for upstream, credential in settings.registry_credentials.items()
+        },
     )
 
 

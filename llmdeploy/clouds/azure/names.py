@@ -50,9 +50,9 @@ _REGISTRY_NAME_LIMIT = 50
 _DIGEST_CHARS = 12
 
 
-def registry_name(stack_prefix: str, subscription_id: str | None) -> str:
+def registry_name(stack_prefix: str, subscription_id: str) -> str:
     """The environment's registry: readable prefix plus a digest, as ACR names are global."""
-    digest = hashlib.sha256(f"{subscription_id or ''}/{stack_prefix}".encode()).hexdigest()[:_DIGEST_CHARS]
+    digest = hashlib.sha256(f"{subscription_id}/{stack_prefix}".encode()).hexdigest()[:_DIGEST_CHARS]
     readable = re.sub(r"[^a-z0-9]", "", stack_prefix.lower())
     return readable[: _REGISTRY_NAME_LIMIT - _DIGEST_CHARS] + digest
 
@@ -70,11 +70,9 @@ ROUTER_GROUP = "routers"
 _ROLE_DIGEST_CHARS = 8
 
 
-def router_role(stack_prefix: str, subscription_id: str | None, purpose: str) -> str:
+def router_role(stack_prefix: str, subscription_id: str, purpose: str) -> str:
     """The name of one of the routers' custom roles, unique in the tenant."""
-    digest = hashlib.sha256(f"{subscription_id or ''}/{stack_prefix}".encode()).hexdigest()[
-        :_ROLE_DIGEST_CHARS
-    ]
+    digest = hashlib.sha256(f"{subscription_id}/{stack_prefix}".encode()).hexdigest()[:_ROLE_DIGEST_CHARS]
     return f"{stack_prefix}-{ROUTER_GROUP}-{purpose}-{digest}"
 
 
@@ -86,6 +84,12 @@ def waf_policy(stack_prefix: str) -> str:
 def custom_domain(host: str) -> str:
     """The Front Door custom domain resource serving `host`."""
     return _DOMAIN_NAME.sub("-", host)
+
+
+def credential_set(upstream: str) -> str:
+    """The registry credential set signing in to `upstream` (docker.io, ghcr.io): letters, digits and
+    dashes, 5-50 characters (ACR credentialSetName)."""
+    return f"{_RULE_NAME.sub('-', upstream)}-credentials"
 
 
 def cache_rule(target_repo: str) -> str:

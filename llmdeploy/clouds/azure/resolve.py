@@ -277,6 +277,18 @@ class AzureCacheRule:
     name: str
     source_repo: str
     target_repo: str
+    #: The upstream whose credential set the rule signs in with (AzurePlan.credential_sets); None: anonymous.
+    credential_set: str | None = None
+
+
+@dataclass(frozen=True)
+class AzureCredentialSet:
+    """An ACR credential set: the Key Vault secrets the cache signs in to `upstream` with."""
+
+    upstream: str
+    name: str
+    username_secret: str
+    password_secret: str
 
 
 @dataclass(frozen=True)
@@ -296,7 +308,7 @@ class AzurePlan:
     name: str
     location: str
     zones: tuple[str, ...]
-    subscription_id: str | None
+    subscription_id: str
     tags: Mapping[str, str]
     vnet_cidr: str
     #: The instances' subnet is the first of the VNet's split by this many bits (the config checks it fits).
@@ -323,6 +335,10 @@ class AzurePlan:
     routes: tuple[AzureRoute, ...]
     #: The router group when `routing.enabled`; None leaves the stack as without routing.
     routers: AzureRouterGroup | None = None
+    #: clouds.azure.registry_credentials, one credential set per upstream.
+    credential_sets: tuple[AzureCredentialSet, ...] = ()
+    #: The Azure DNS zone (name, resource group) the custom domains' records go in; None: outputs only.
+    dns_zone: tuple[str, str] | None = None
 
     def fleet(self, name: str) -> AzureFleet:
         return next(fleet for fleet in self.fleets if fleet.name == name)
@@ -361,7 +377,7 @@ def resolve(plan: DeploymentPlan) -> AzurePlan:
             for host in sorted({route.domain for route in routes if route.domain})
         ),
         registry=names.registry_name(name, settings.subscription_id),
-        cache_rules=_cache_rules(fleets),
+        cache_rules=_cache_rules(fleets, set(settings.registry_credentials)),
         key_vault=_key_vault(plan, settings),
         action_group=f"{name}-alerts",
         emails=tuple(plan.monitoring.notify.emails),
@@ -381,6 +397,8 @@ def resolve(plan: DeploymentPlan) -> AzurePlan:
         fleets=tuple(_fleet(plan, settings, fleet, window) for fleet in fleets),
         routes=routes,
         routers=_routers(plan, settings, group) if (group := plan.router_group("azure")) else None,
+        credential_sets=_credential_sets(settings),
+        dns_zone=(settings.dns_zone.name, settings.dns_zone.resource_group) if settings.dns_zone else None,
     )
 
 
@@ -388,9 +406,8 @@ def _routers(plan: DeploymentPlan, settings: AzureCloud, group: RouterGroupPlan)
     """The router group: its VMs boot with each model's agent spec naming the fleets' scale sets."""
     name = endpoints.stack_prefix(plan)
     fleets = plan.fleets_on("azure")
-    # The agent's Azure calls go to this resource group; an unset subscription id is left to the
-    # VM's own metadata (IMDS compute.subscriptionId), as the replicas' agents do.
-    scope = CloudScope(subscription=settings.subscription_id or "", resource_group=name)
+    # The agent's Azure SDK clients are made for this subscription and resource group.
+    scope = CloudScope(subscription=settings.subscription_id, resource_group=name)
     slots = {
         model.name: {
             fleet.slot: SlotGroup(group=names.scale_set(fleet.name)) for fleet in model.fleets_on("azure")
@@ -638,20 +655,39 @@ def _route(plan: DeploymentPlan, model: ModelPlan) -> AzureRoute:
     )
 
 
-def _cache_rules(fleets: tuple[FleetPlan, ...]) -> tuple[AzureCacheRule, ...]:
+def _cache_rules(fleets: tuple[FleetPlan, ...], signed_in: set[str]) -> tuple[AzureCacheRule, ...]:
+    """One rule per cached repository; those of an upstream in `signed_in` use its credential set."""
     # Every VM also pulls the proxy in front of its engine.
     images = [*(fleet.engine_image for fleet in fleets), PROXY_IMAGE]
     cached = {found.source_repo: found for image in images if (found := names.cached_image(image))}
     return tuple(
-        AzureCacheRule(names.cache_rule(image.target_repo), source, image.target_repo)
+        AzureCacheRule(
+            names.cache_rule(image.target_repo),
+            source,
+            image.target_repo,
+            credential_set=upstream if (upstream := source.partition("/")[0]) in signed_in else None,
+        )
         for source, image in sorted(cached.items())
+    )
+
+
+def _credential_sets(settings: AzureCloud) -> tuple[AzureCredentialSet, ...]:
+    return tuple(
+        AzureCredentialSet(
+            upstream=upstream,
+            name=names.credential_set(upstream),
+            username_secret=credential.username_secret,
+            password_secret=credential.secret,
+        )
+        for upstream, credential in sorted(settings.registry_credentials.items())
     )
 
 
 def _key_vault(plan: DeploymentPlan, settings: AzureCloud) -> AzureKeyVault | None:
     """The Key Vault the replicas read secrets from, when the environment names a secret."""
     named = (
-        plan.access.api_key is not None
+        bool(settings.registry_credentials)
+        or plan.access.api_key is not None
         or plan.access.next_api_key is not None
         or any(fleet.hf_token_secret for fleet in plan.fleets_on("azure"))
     )

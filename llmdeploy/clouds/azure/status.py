@@ -68,16 +68,7 @@ def subscription(plan: DeploymentPlan) -> str:
 
 
 def stack_subscription(stack: str, settings: AzureCloud) -> str:
-    """The subscription of `stack`, deployed with the Azure `settings`.
-
-    Raises:
-        OperationError: the environment file names no subscription.
-    """
-    if settings.subscription_id is None:
-        raise OperationError(
-            f"{stack}: no Azure subscription to read from: set clouds.azure.subscription_id "
-            "(for example ${AZURE_SUBSCRIPTION_ID}) in the environment file."
-        )
+    """The subscription of `stack`, deployed with the Azure `settings` (the config requires one)."""
     return settings.subscription_id
 
 

@@ -24,6 +24,7 @@ from llmdeploy.boot.router import ROUTER_PORT, CloudScope, SlotGroup, router_clo
 from llmdeploy.clouds.gcp import names
 from llmdeploy.config.clouds import GcpCloud
 from llmdeploy.config.model import Slot
+from llmdeploy.config.registry_credentials import GcpRegistryCredential
 from llmdeploy.plan import endpoints
 from llmdeploy.plan.cost import on_demand_count
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan, HealthPlan, ModelPlan
@@ -204,6 +205,8 @@ class GcpRegistry:
     #: Docker Hub is a preset upstream (DOCKER_HUB); any other registry a custom URL.
     public_repository: str | None
     custom_uri: str | None
+    #: The upstream sign-in (clouds.gcp.registry_credentials), None: anonymous pulls.
+    credential: GcpRegistryCredential | None = None
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,8 @@ class GcpPlan:
     fleets: tuple[GcpFleet, ...]
     #: None when routing is off.
     routers: GcpRouterGroup | None = None
+    #: The Cloud DNS managed zone the TLS hosts' records are created in; None: outputs only.
+    dns_zone: str | None = None
 
     def fleet(self, name: str) -> GcpFleet:
         """The fleet `<model>-<slot>`."""
@@ -306,6 +311,7 @@ def resolve(plan: DeploymentPlan) -> GcpPlan:
     hosts = _hosts(plan, models)
     routers = plan.router_group("gcp")
     resolved = tuple(_fleet(plan, settings, fleet) for fleet in fleets)
+    credentials = {str(upstream): found for upstream, found in settings.registry_credentials.items()}
     return GcpPlan(
         cloud="gcp",
         stack=cloud.stack,
@@ -323,7 +329,9 @@ def resolve(plan: DeploymentPlan) -> GcpPlan:
             tuple(clients[start : start + RANGES_PER_RULE])
             for start in range(0, len(clients), RANGES_PER_RULE)
         ),
-        registries=tuple(_registry(prefix, upstream) for upstream in names.REGISTRY_UPSTREAMS),
+        registries=tuple(
+            _registry(prefix, upstream, credentials.get(upstream)) for upstream in names.REGISTRY_UPSTREAMS
+        ),
         registry_host=registry.registry_host(plan, "gcp"),
         routing=plan.access.routing,
         hosts=hosts,
@@ -339,6 +347,7 @@ def resolve(plan: DeploymentPlan) -> GcpPlan:
         ),
         fleets=resolved,
         routers=None if routers is None else _routers(plan, settings, routers, resolved),
+        dns_zone=settings.dns_zone,
     )
 
 
@@ -400,7 +409,7 @@ def _route(plan: DeploymentPlan, model: ModelPlan) -> GcpRoute:
     )
 
 
-def _registry(prefix: str, upstream: str) -> GcpRegistry:
+def _registry(prefix: str, upstream: str, credential: GcpRegistryCredential | None) -> GcpRegistry:
     repository = names.registry_mirror(prefix, upstream)
     hub = upstream == names.DOCKER_HUB
     return GcpRegistry(
@@ -408,6 +417,7 @@ def _registry(prefix: str, upstream: str) -> GcpRegistry:
         repository_id=repository,
         public_repository="DOCKER_HUB" if hub else None,
         custom_uri=None if hub else f"https://{upstream}",
+        credential=credential,
     )
 
 

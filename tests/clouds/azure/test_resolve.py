@@ -19,7 +19,7 @@ from tests.conftest import WriteEnv
 ENV = """\
 project: {project}
 clouds:
-  azure: {{location: eastus, zones: ["1", "2"]}}
+  azure: {{subscription_id: 00000000-0000-0000-0000-000000000000, location: eastus, zones: ["1", "2"]}}
 access: {{scheme: internet-facing, require_api_key: false, allowed_cidrs: [203.0.113.0/24]}}
 models:
   - name: {model}
@@ -83,7 +83,7 @@ def test_longest_names_fit_azure_limits_and_stay_distinct(write_env: WriteEnv) -
 def test_registry_names_differ_per_subscription(write_env: WriteEnv) -> None:
     plan = _plan(write_env)
     text = ENV.format(project="demo", model="chat", spot="{}", autoscaling="{}").replace(
-        "location: eastus", "subscription_id: 11111111-1111-1111-1111-111111111111, location: eastus"
+        "00000000-0000-0000-0000-000000000000", "11111111-1111-1111-1111-111111111111"
     )
     other = build_plan(load_environment(write_env(text, "prod.yaml")))
     assert resolve(plan).registry != resolve(other).registry

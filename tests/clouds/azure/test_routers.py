@@ -57,9 +57,9 @@ models:
 def _plan(
     write_env: WriteEnv,
     routing: str = "routing: {enabled: true}",
-    subscription: str | None = SUBSCRIPTION,
+    subscription: str = SUBSCRIPTION,
 ) -> DeploymentPlan:
-    extra = f", subscription_id: {subscription}" if subscription else ""
+    extra = f", subscription_id: {subscription}"
     return build_plan(
         load_environment(write_env(ENV.format(routing=routing, subscription=extra), "prod.yaml"))
     )
@@ -125,13 +125,6 @@ def test_the_bundle_names_each_models_scale_sets_in_the_resource_group(write_env
     for fleet in plan.fleets_on("azure"):
         assert specs[fleet.model]["health_path"] == fleet.health.path
     assert routers.fleet_scale_sets == ("chat-blue", "chat-green", "coder-blue")
-
-
-def test_without_a_subscription_id_the_agent_reads_it_on_the_vm(write_env: WriteEnv) -> None:
-    plan = _plan(write_env, subscription=None)
-    specs = agent_specs(plan, _routers(plan).custom_data)
-    assert {spec["subscription"] for spec in specs.values()} == {""}
-    assert {spec["resource_group"] for spec in specs.values()} == {"demo-prod"}
 
 
 def test_the_bundle_digest_follows_the_weights(write_env: WriteEnv) -> None:

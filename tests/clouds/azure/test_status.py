@@ -9,12 +9,12 @@ TLS, so the loopback API serves HTTPS with a throwaway certificate the client is
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import astuple, replace
+from dataclasses import astuple
 from pathlib import Path
 
 import pytest
 
-from llmdeploy.clouds.azure.status import AzureClients, read_status, subscription
+from llmdeploy.clouds.azure.status import AzureClients, read_status
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
 from tests.clouds.azure.azure_api import (
@@ -168,16 +168,3 @@ def test_a_missing_scale_set_says_to_apply_the_stack(
     message = str(raised.value)
     assert message.startswith("prod-azure: the scale set translate-fr-blue does not exist in resource group")
     assert "llmdeploy apply prod --cloud azure" in message
-
-
-def test_no_subscription_is_a_readable_error(prod_plan: DeploymentPlan) -> None:
-    cloud = prod_plan.cloud("azure")
-    without = replace(cloud, settings=cloud.settings.model_copy(update={"subscription_id": None}))
-    unset = replace(
-        prod_plan, clouds=tuple(without if entry is cloud else entry for entry in prod_plan.clouds)
-    )
-    assert subscription(prod_plan) == SUBSCRIPTION
-    with pytest.raises(
-        OperationError, match=r"^prod-azure: no Azure subscription to read from: set clouds.azure"
-    ):
-        subscription(unset)

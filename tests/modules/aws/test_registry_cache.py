@@ -30,17 +30,30 @@ def test_prefixes_fit_ecr_and_differ_per_project_and_environment() -> None:
     assert all(2 <= len(prefix) <= 30 and PREFIX.match(prefix) for prefix in prefixes)
 
 
-def test_every_stack_caches_ecr_public_and_credential_free_upstreams_only(
+def test_every_stack_caches_ecr_public_and_the_upstreams_it_has_credentials_for(
     aws_stacks: dict[str, Stack],
 ) -> None:
+    """ECR Public needs no credential; Docker Hub and ghcr.io get a rule exactly when
+    clouds.aws.registry_credentials names their `ecr-pullthroughcache/` secret (prod: ghcr.io)."""
+    from modules.aws.registry_cache import UPSTREAMS
+
     for stack in aws_stacks.values():
+        secrets = {
+            f"${{data.aws_secretsmanager_secret.{key}.arn}}": entry["name"]
+            for key, entry in stack.data("aws_secretsmanager_secret").items()
+        }
         rules = list(stack.resources("aws_ecr_pull_through_cache_rule").values())
-        assert [(rule["upstream_registry_url"], rule.get("credential_arn")) for rule in rules] == [
-            ("public.ecr.aws", None)
-        ]
+        found = {rule["upstream_registry_url"]: secrets.get(rule.get("credential_arn", "")) for rule in rules}
+        settings = stack.plan.settings("aws")
+        configured = {
+            UPSTREAMS[upstream][0]: credential.secret
+            for upstream, credential in settings.registry_credentials.items()
+        }
+        assert found == {"public.ecr.aws": None, **configured}, stack.name
         assert rules[0]["ecr_repository_prefix"] == ecr_prefix(
             "public.ecr.aws", stack.plan.project, stack.plan.env
         )
+    assert aws_stacks["prod-aws"].plan.settings("aws").registry_credentials
 
 
 def test_credentialed_upstreams_read_only_the_secrets_arn(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from tests.stacks.golden import snapshot_mismatches
 NO_VAULT_ENV = """\
 project: demo
 clouds:
-  azure: {location: eastus, zones: ["1"]}
+  azure: {subscription_id: 00000000-0000-0000-0000-000000000000, location: eastus, zones: ["1"]}
 models:
   - name: chat
     model_id: Qwen/Qwen2.5-0.5B-Instruct
@@ -61,6 +61,7 @@ def test_provider_subscription_and_versions(azure_stacks: dict[str, Stack]) -> N
     namespaces = {
         "cdn": "Microsoft.Cdn",
         "container": "Microsoft.ContainerRegistry",
+        "dns": "Microsoft.Network",
         "lb": "Microsoft.Network",
         "monitor": "Microsoft.Insights",
         "nat": "Microsoft.Network",
