@@ -34,7 +34,14 @@ from tests.routing.test_router_bundle import bundle_of, exec_start
 
 #: What a shipped module may import besides the standard library and its own package: the packages
 #: the router VM's bootstrap installs (vllm-router is a binary, never imported).
-INSTALLED = {"aiohttp", "pydantic", "boto3", "google", "azure"}
+INSTALLED = {
+    "aiohttp",
+    "pydantic",
+    "boto3",
+    "botocore",
+    "google",
+    "azure",
+}  # botocore: boto3's own dependency
 #: Built at run time, so no key-shaped literal sits in the repository.
 KEY = "Bearer " + "k" * 3 + "-shipped"
 
