@@ -97,8 +97,15 @@ def _group_reader(spec: AgentSpec, slot: Slot, clients: dict[str, Any]) -> Calla
         return lambda group: sources.gcp_replicas(
             migs, backends, spec.project, spec.region, group, chosen.backend_service, port, slot
         )
-    compute, network = clients["compute"], clients["network"]
-    return lambda group: sources.azure_replicas(compute, network, spec.resource_group, group, port, slot)
+    compute, network, ids = clients["compute"], clients["network"], {}
+
+    def read(group: str) -> list[Replica]:
+        # A scale set's id never changes: asked once per group, then only its VMs and NICs are read.
+        if group not in ids:
+            ids[group] = sources.azure_scale_set_id(compute, spec.resource_group, group)
+        return sources.azure_replicas(compute, network, spec.resource_group, ids[group], port, slot)
+
+    return read
 
 
 def _serving(spec: AgentSpec) -> Slot:
@@ -135,7 +142,7 @@ def _clients(spec: AgentSpec) -> dict[str, Any]:
     if spec.cloud == "azure":
         from azure.identity import ManagedIdentityCredential
         from azure.mgmt.compute import ComputeManagementClient
-        from azure.mgmt.network import NetworkManagementClient  # type: ignore[import-untyped]
+        from azure.mgmt.network import NetworkManagementClient
 
         credential = ManagedIdentityCredential()
         return {
@@ -159,9 +166,11 @@ def _sender(spec: AgentSpec, metrics: MetricsSpec, session: aiohttp.ClientSessio
             "cloudwatch", region_name=spec.region, endpoint_url=metrics.endpoint or None, config=config
         )
         return publish.aws_sender(client, metrics)
+    from llmdeploy.routing import rest_metrics  # not on AWS's router VMs
+
     if spec.cloud == "gcp":
-        return publish.GcpSender(session, spec.project, metrics)
-    return publish.AzureSender(session, metrics)
+        return rest_metrics.GcpSender(session, spec.project, metrics)
+    return rest_metrics.AzureSender(session, metrics)
 
 
 def _publisher(

@@ -26,14 +26,13 @@ from llmdeploy.routing.publish import (
     QUEUE_MS,
     REJECTED,
     REPLICAS,
-    AzureSender,
-    GcpSender,
     MetricsSpec,
     Publisher,
     Sample,
     aws_sender,
     collect,
 )
+from llmdeploy.routing.rest_metrics import AzureSender, GcpSender
 from tests.fixtures_aws import AwsClient
 from tests.routing.test_hold import serve
 
