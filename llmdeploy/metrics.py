@@ -30,6 +30,15 @@ GENERATED_TOKENS_PER_SECOND = "GeneratedTokensPerSecond"
 REQUEST_DURATION_SECONDS = "RequestDurationSeconds"
 METRIC_NAMES = (QUEUE_SIZE, BATCH_SIZE, GENERATED_TOKENS_PER_SECOND, REQUEST_DURATION_SECONDS)
 
+#: The router tier's series (llmdeploy/routing/publish.py, with routing enabled), same dimensions:
+#: requests waiting in a router (gauge), arrival-to-dispatch time (ms; statistic set), 429s per
+#: minute and ready replicas in the routers' set. Published by every router VM (GCP: per VM).
+ROUTER_HELD = "RouterHeldRequests"
+ROUTER_QUEUE_MS = "RouterQueueMilliseconds"
+ROUTER_REJECTED = "RouterRejected"
+ROUTER_REPLICAS = "RouterReplicas"
+ROUTER_METRIC_NAMES = (ROUTER_HELD, ROUTER_QUEUE_MS, ROUTER_REJECTED, ROUTER_REPLICAS)
+
 #: Seconds between two publications from one instance (CloudWatch standard resolution).
 PUBLISH_INTERVAL_S = 60
 

@@ -111,8 +111,9 @@ class AzureStack(TerraformStack):
             )
             for fleet in resolved.fleets
         }
+        routers = None
         if resolved.routers is not None and lb.router_pool is not None:
-            RouterGroup(
+            routers = RouterGroup(
                 self,
                 self._ROUTERS_ID,
                 routers=resolved.routers,
@@ -134,6 +135,7 @@ class AzureStack(TerraformStack):
             front_door_id=lb.profile_id,
             scale_set_ids={name: fleet.scale_set_id for name, fleet in groups.items()},
             origin_values=origin_values,
+            router_scale_set_id=None if routers is None else routers.scale_set_id,
         )
         TerraformOutput(self, "endpoints", value=lb.endpoints, description="Endpoint URL per model.")
         TerraformOutput(

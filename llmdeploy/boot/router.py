@@ -13,6 +13,7 @@ membership, from the shipped source of `llmdeploy.routing`), `i` being the model
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,12 +63,17 @@ ROUTING_MODULES = (
     "membership",
     "sources",
     "hold",
+    "publish",
+    "rest_metrics",
     "agent",
 )
+#: Modules only some clouds' router VMs run (the rest of ROUTING_MODULES ships everywhere): GCP's and
+#: Azure's metrics senders stay off AWS, whose user data is limited to 16 KB.
+CLOUD_ONLY_MODULES: dict[str, tuple[Cloud, ...]] = {"rest_metrics": ("gcp", "azure")}
 #: What the bootstrap installs into the venv, pinned as in pyproject.toml's extras (a test compares).
 ROUTER_PACKAGES = ("vllm-router==0.1.17", "aiohttp==3.14.5", "pydantic==2.14.4")
-#: The cloud's SDK for membership and the scale-up hook. azure-mgmt-network is the VM's alone (the NIC
-#: addresses of a scale set); the local venv does not need it.
+#: The cloud's SDK for membership, the scale-up hook and (AWS) metrics; GCP and Azure metrics go over
+#: aiohttp. azure-mgmt-network reads the replicas' NIC addresses (pinned in the `routing` extra too).
 CLOUD_PACKAGES: dict[Cloud, tuple[str, ...]] = {
     "aws": ("boto3==1.44.8",),
     "gcp": ("google-cloud-compute==1.57.0",),
@@ -198,6 +204,7 @@ def agent_specs(
             "keepalive_s": group.keepalive_s,
             "per_replica_concurrency": group.per_replica_concurrency[model.name],
             "session_header": group.session_header,
+            "metrics": {"project": plan.project, "environment": plan.env, "model": model.name},
             "slots": {
                 slot: {
                     "router": f"http://127.0.0.1:{ports[slot]}",
@@ -213,14 +220,29 @@ def agent_specs(
     return specs
 
 
+def _without_descriptions(source: str) -> str:
+    """The module without the `description=` of its pydantic `Field`s: documentation for the schema
+    and the reader, never read on the VM (validation messages do not use it), and a quarter of the
+    agent spec's size in EC2's 16 KB."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Field":
+            node.keywords = [keyword for keyword in node.keywords if keyword.arg != "description"]
+    return ast.unparse(tree)
+
+
 @cache
-def routing_sources() -> dict[str, str]:
+def routing_sources(cloud: Cloud) -> dict[str, str]:
     """The shipped `llmdeploy` package by path under SOURCE_DIR: an empty `__init__` and the routing
-    modules, compacted like the GPU agents (no docstrings, comments or function annotations)."""
+    modules `cloud`'s router VMs run, compacted like the GPU agents (no docstrings, comments,
+    function annotations or field descriptions)."""
     package = resources.files("llmdeploy.routing")
     shipped = {"llmdeploy/__init__.py": ""}
     for name in ROUTING_MODULES:
-        shipped[f"llmdeploy/routing/{name}.py"] = compact(package.joinpath(f"{name}.py").read_text("utf-8"))
+        if cloud not in CLOUD_ONLY_MODULES.get(name, (cloud,)):
+            continue
+        source = _without_descriptions(package.joinpath(f"{name}.py").read_text("utf-8"))
+        shipped[f"llmdeploy/routing/{name}.py"] = compact(source)
     return shipped
 
 
@@ -276,7 +298,10 @@ def router_files(
         for router in model.routers:
             service = render("router/vllm-router.service.j2", {**unit, "router": router})
             files.append(BootFile(f"{UNIT_DIR}/{router.unit}.service", "0644", service))
-    files += [BootFile(f"{SOURCE_DIR}/{path}", "0644", source) for path, source in routing_sources().items()]
+    files += [
+        BootFile(f"{SOURCE_DIR}/{path}", "0644", source)
+        for path, source in routing_sources(group.cloud).items()
+    ]
     cloud_config = render("router/cloud-config.yaml.j2", {**context, "files": files})
     return {**{file.path: file.content for file in files}, CLOUD_CONFIG: cloud_config}
 

@@ -454,6 +454,20 @@ class EnvironmentConfig(Strict):
             "routing)"
             for index, model in enumerate(self.models)
             if model.autoscaling.target_queue_size is None
+        ] + self._queue_time_problems()
+
+    def _queue_time_problems(self) -> list[str]:
+        """Scaling on router queue time is wired on AWS only (a target tracking policy on the
+        routers' published queue time): elsewhere the key would silently do nothing."""
+        if self.routing.scale_on_queue_time_ms is None:
+            return []
+        elsewhere = [cloud for cloud in self.clouds.names() if cloud != "aws"]
+        if not elsewhere:
+            return []
+        return [
+            f"routing.scale_on_queue_time_ms: scaling on the routers' queue time is built for AWS only, "
+            f"and this environment also deploys to {', '.join(elsewhere)}, whose fleets scale on the "
+            "engine queue (target_queue_size); remove the key, or deploy this environment to aws alone"
         ]
 
     def _alarm_problems(self) -> list[str]:

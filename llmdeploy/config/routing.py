@@ -77,7 +77,10 @@ class Routing(Strict):
         default=None,
         gt=0,
         le=600_000,
-        description="Scale the GPU fleet out when the router's p90 queue time passes this. Default: off.",
+        description=(
+            "AWS only: scale each GPU fleet out when the mean time its requests wait in the routers "
+            "passes this many milliseconds (scale-in stays with the fleet's own target). Default: off."
+        ),
     )
     retries: int = Field(
         default=3, ge=0, le=10, description="Retries on another replica before the first byte is sent."

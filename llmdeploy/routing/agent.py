@@ -27,6 +27,7 @@ from llmdeploy.routing.fleet import Fleet
 from llmdeploy.routing.hold import Gate, GateSettings
 from llmdeploy.routing.membership import Membership, Replica, RouterAdmin, Source
 from llmdeploy.routing.metrics import GateMetrics
+from llmdeploy.routing.publish import MetricsSpec, Publisher, Send, collect
 from llmdeploy.routing.scaleup import BurstTrigger, ScaleUpHook
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,9 @@ class AgentSpec(Strict):
     session_header: str | None = Field(default=None, description="Session header for slot stickiness.")
     sync_interval_s: float = Field(default=1.0, gt=0, description="Seconds between membership passes.")
     slots: dict[Slot, SlotSpec] = Field(min_length=1, description="Each slot's router and group.")
+    metrics: MetricsSpec | None = Field(
+        default=None, description="Publish router metrics to the cloud's metrics service (not for static)."
+    )
 
 
 def _source(spec: AgentSpec, slot: Slot, clients: dict[str, Any]) -> Source:
@@ -93,15 +97,26 @@ def _group_reader(spec: AgentSpec, slot: Slot, clients: dict[str, Any]) -> Calla
         return lambda group: sources.gcp_replicas(
             migs, backends, spec.project, spec.region, group, chosen.backend_service, port, slot
         )
-    compute, network = clients["compute"], clients["network"]
-    return lambda group: sources.azure_replicas(compute, network, spec.resource_group, group, port, slot)
+    compute, network, ids = clients["compute"], clients["network"], {}
+
+    def read(group: str) -> list[Replica]:
+        # A scale set's id never changes: asked once per group, then only its VMs and NICs are read.
+        if group not in ids:
+            ids[group] = sources.azure_scale_set_id(compute, spec.resource_group, group)
+        return sources.azure_replicas(compute, network, spec.resource_group, ids[group], port, slot)
+
+    return read
+
+
+def _serving(spec: AgentSpec) -> Slot:
+    """The slot a hold at zero wakes: the one with the larger weight."""
+    return max(spec.slots, key=lambda slot: spec.slots[slot].weight)
 
 
 def _hook(spec: AgentSpec, clients: dict[str, Any]) -> ScaleUpHook:
     from llmdeploy.routing import scaleup
 
-    serving = max(spec.slots, key=lambda slot: spec.slots[slot].weight)
-    group = spec.slots[serving].group
+    group = spec.slots[_serving(spec)].group
     if spec.cloud == "aws":
         return lambda: scaleup.aws_set_desired_capacity(clients["autoscaling"], group, 1)
     if spec.cloud == "gcp":
@@ -127,7 +142,7 @@ def _clients(spec: AgentSpec) -> dict[str, Any]:
     if spec.cloud == "azure":
         from azure.identity import ManagedIdentityCredential
         from azure.mgmt.compute import ComputeManagementClient
-        from azure.mgmt.network import NetworkManagementClient  # type: ignore[import-untyped]
+        from azure.mgmt.network import NetworkManagementClient
 
         credential = ManagedIdentityCredential()
         return {
@@ -135,6 +150,42 @@ def _clients(spec: AgentSpec) -> dict[str, Any]:
             "network": NetworkManagementClient(credential, spec.subscription),
         }
     return {}
+
+
+def _sender(spec: AgentSpec, metrics: MetricsSpec, session: aiohttp.ClientSession) -> Send:
+    """The cloud's metrics publication, on the VM's own identity."""
+    from llmdeploy.routing import publish
+
+    if spec.cloud == "aws":
+        import boto3
+        from botocore.config import Config  # type: ignore[import-untyped]
+
+        # One attempt, short timeouts: a slow CloudWatch costs one dropped window, never a queue.
+        config = Config(connect_timeout=5, read_timeout=5, retries={"max_attempts": 1})
+        client = boto3.client(
+            "cloudwatch", region_name=spec.region, endpoint_url=metrics.endpoint or None, config=config
+        )
+        return publish.aws_sender(client, metrics)
+    from llmdeploy.routing import rest_metrics  # not on AWS's router VMs
+
+    if spec.cloud == "gcp":
+        return rest_metrics.GcpSender(session, spec.project, metrics)
+    return rest_metrics.AzureSender(session, metrics)
+
+
+def _publisher(
+    spec: AgentSpec, gate: Gate, fleet: Fleet, metrics: GateMetrics, session: aiohttp.ClientSession
+) -> Publisher | None:
+    chosen = spec.metrics
+    if chosen is None or spec.cloud == "static":
+        return None
+    serving, slots = _serving(spec), tuple(spec.slots)
+    return Publisher(
+        _sender(spec, chosen, session),
+        lambda: collect(metrics, gate.waiting, fleet, serving, slots),
+        chosen.interval_s,
+        chosen.timeout_s,
+    )
 
 
 def _weights(spec: AgentSpec) -> dict[Slot, int]:
@@ -184,8 +235,10 @@ async def run(spec: AgentSpec, path: Path | None = None) -> None:
             )
             for slot, url in routers.items()
         ]
+        publisher = _publisher(spec, gate, fleet, metrics, session)
+        tasks = [members.run(spec.sync_interval_s) for members in loops]
         try:
-            await asyncio.gather(*(members.run(spec.sync_interval_s) for members in loops))
+            await asyncio.gather(*tasks, *([publisher.run()] if publisher else []))
         finally:
             await runner.cleanup()
 

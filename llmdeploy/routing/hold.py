@@ -87,6 +87,11 @@ class Gate:
         self._waiting = 0
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def waiting(self) -> int:
+        """Requests waiting in the gate now: held at zero or over the admission cap."""
+        return self._waiting
+
     def set_weights(self, weights: dict[Slot, int]) -> None:
         """Apply a promotion step's slot weights from the next request on."""
         self._picker.set_weights(weights)
@@ -134,7 +139,7 @@ class Gate:
                 slot = await self._wait_ready(exchange)
                 if not await self._admit(exchange):
                     raise Rejected
-                self._metrics.observe_queue(time.monotonic() - arrived)
+                self._metrics.observe_queue(time.monotonic() - arrived, slot)
                 try:
                     answered = await self._forward(slot, exchange)
                 finally:
@@ -214,7 +219,7 @@ class Gate:
             return stream
 
     async def _reject(self, exchange: _Exchange) -> web.StreamResponse:
-        self._metrics.rejected += 1
+        self._metrics.reject()
         stream = exchange.stream
         after = self._settings.retry_after_s
         message = "no replica became ready within the hold budget, or the router queue is full"

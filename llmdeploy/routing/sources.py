@@ -106,19 +106,39 @@ def gcp_replicas(
     ]
 
 
+def azure_scale_set_id(compute: Any, resource_group: str, scale_set: str) -> str:
+    """The resource id of a scale set (ComputeManagementClient): what a Flexible set's VMs name."""
+    found: str = compute.virtual_machine_scale_sets.get(resource_group, scale_set).id
+    return found
+
+
 def azure_replicas(
-    compute: Any, network: Any, resource_group: str, scale_set: str, port: int, slot: Slot
+    compute: Any, network: Any, resource_group: str, scale_set_id: str, port: int, slot: Slot
 ) -> list[Replica]:
-    """The replicas of one scale set (ComputeManagementClient, NetworkManagementClient)."""
-    nics = network.network_interfaces.list_virtual_machine_scale_set_network_interfaces(
-        resource_group, scale_set
+    """The replicas of one Flexible scale set (ComputeManagementClient, NetworkManagementClient).
+
+    The fleets are Flexible scale sets, whose VMs are plain VMs of the resource group: the scale set
+    VM APIs (`virtualMachineScaleSets/.../virtualMachines`, NIC listing per scale set) are Uniform
+    only ("Orchestration modes API comparison": Flexible lists VMs with the VM API). One call lists
+    the set's VMs with their instance view (`virtualMachines.list`, `$filter` on
+    `virtualMachineScaleSet/id`, `$expand=instanceView`), one the group's NICs.
+    """
+    vms = list(
+        compute.virtual_machines.list(
+            resource_group, filter=f"'virtualMachineScaleSet/id' eq '{scale_set_id}'", expand="instanceView"
+        )
     )
-    ips = {nic.virtual_machine.id.lower(): nic.ip_configurations[0].private_ip_address for nic in nics}
-    vms = compute.virtual_machine_scale_set_vms.list(resource_group, scale_set, expand="instanceView")
+    if not vms:
+        return []
+    ips = {
+        nic.virtual_machine.id.lower(): nic.ip_configurations[0].private_ip_address
+        for nic in network.network_interfaces.list(resource_group)
+        if nic.virtual_machine is not None and nic.ip_configurations
+    }
     replicas = []
     for vm in vms:
         health = vm.instance_view.vm_health if vm.instance_view else None
-        code = health.status.code if health else None
+        code = health.status.code if health and health.status else None
         if vm.id.lower() in ips:
             replicas.append(
                 Replica(f"http://{ips[vm.id.lower()]}:{port}", slot, azure_state(vm.provisioning_state, code))

@@ -60,6 +60,7 @@ from llmdeploy.clouds.aws.resolve import (
     ROLLOUT_MIN_HEALTHY_PERCENT,
     AwsFleet,
     AwsPlan,
+    AwsRouterQueueScaling,
 )
 from llmdeploy.instance import LAUNCH_HOOK_NAME, TERMINATION_HOOK_NAME
 from modules.aws.account import Account, Statement, policy, service_trust
@@ -110,6 +111,7 @@ class GpuFleet(Construct):
     _TEMPLATE_ID = "LaunchTemplate"
     _GROUP_ID = "Group"
     _SCALING_ID = "TargetTracking"
+    _ROUTER_QUEUE_ID = "RouterQueueTracking"
     _WAKE_POLICY_ID = "WakeFromZero"
     _WAKE_ALARM_ID = "WakeFromZeroAlarm"
 
@@ -124,6 +126,8 @@ class GpuFleet(Construct):
         template = self._launch_template(fleet, refs, profile.arn)
         group = self._group(fleet, template, refs)
         self._scaling(fleet, group, f"{refs.load_balancer_arn_suffix}/{refs.target_group.arn_suffix}")
+        if fleet.router_queue is not None:
+            self._router_queue(fleet.router_queue, group)
         if fleet.wake is not None:
             self._wake_from_zero(fleet, group, refs.load_balancer_arn_suffix)
         self.launch_template_id: str = template.id
@@ -251,6 +255,30 @@ class GpuFleet(Construct):
             ),
         )
 
+    def _router_queue(self, scaling: AwsRouterQueueScaling, group: AutoscalingGroup) -> None:
+        """Scale out when requests wait in the routers longer than the target (mean, per minute).
+
+        Scale-in stays with the fleet's own policy: with several target tracking policies, Auto
+        Scaling scales out when any asks and in only when all with scale-in enabled agree (EC2 Auto
+        Scaling user guide, "Multiple dynamic scaling policies"), and an idle router publishes no
+        queue time, which would otherwise leave this policy without data and the fleet never
+        scaled in. At zero the routers' hold wakes the fleet (target tracking cannot scale from 0).
+        """
+        AutoscalingPolicy(
+            self,
+            self._ROUTER_QUEUE_ID,
+            name=scaling.policy_name,
+            autoscaling_group_name=group.name,
+            policy_type="TargetTrackingScaling",
+            target_tracking_configuration=AutoscalingPolicyTargetTrackingConfiguration(
+                target_value=scaling.target_ms,
+                disable_scale_in=True,
+                customized_metric_specification=_llmdeploy_metric(
+                    metrics.ROUTER_QUEUE_MS, scaling.dimensions
+                ),
+            ),
+        )
+
     def _wake_from_zero(self, fleet: AwsFleet, group: AutoscalingGroup, lb: str) -> None:
         """One replica when requests arrive for a fleet at zero, which target tracking cannot see.
 
@@ -346,11 +374,16 @@ def _queue_metric(
     dimensions: Mapping[str, str] | None,
 ) -> AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecification | None:
     """The engines' queued requests per replica, when the fleet scales on them."""
-    if dimensions is None:
-        return None
+    return None if dimensions is None else _llmdeploy_metric(metrics.QUEUE_SIZE, dimensions)
+
+
+def _llmdeploy_metric(
+    metric: str, dimensions: Mapping[str, str]
+) -> AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecification:
+    """The mean of one of llmdeploy's published series for one fleet."""
     return AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecification(
         namespace=metrics.NAMESPACE,
-        metric_name=metrics.QUEUE_SIZE,
+        metric_name=metric,
         statistic="Average",
         metric_dimension=[
             AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricDimension(

@@ -68,7 +68,10 @@ class Monitoring(Construct):
                 self,
                 self._DASHBOARD_ID,
                 dashboard_name=plan.monitoring.dashboard_name,
-                dashboard_body=json.dumps({"widgets": _widgets(plan.region, lb, fleets)}, sort_keys=True),
+                dashboard_body=json.dumps(
+                    {"widgets": _widgets(plan.region, lb, fleets, routed=plan.routers is not None)},
+                    sort_keys=True,
+                ),
             )
 
     def _topic(self, monitoring: AwsMonitoring, key_arn: str) -> str:
@@ -175,7 +178,7 @@ def _elb_metric(metric: str, dims: Mapping[str, str], **statistic: str) -> dict[
     }
 
 
-def _widgets(region: str, lb: str, fleets: Sequence[GpuFleet]) -> list[dict[str, Any]]:
+def _widgets(region: str, lb: str, fleets: Sequence[GpuFleet], *, routed: bool) -> list[dict[str, Any]]:
     panels = [
         ("Requests per second", _per_fleet(fleets, lambda i, r: _rps(i, r, lb))),
         ("Latency p50 / p99 (s)", _per_fleet(fleets, lambda i, r: _latency(r, lb))),
@@ -190,6 +193,8 @@ def _widgets(region: str, lb: str, fleets: Sequence[GpuFleet]) -> list[dict[str,
         ("Healthy replicas", _per_fleet(fleets, lambda i, r: _elb(r, lb, "HealthyHostCount", "Minimum"))),
         ("Spot / on-demand replicas (by the group's distribution)", _per_fleet(fleets, _spot_split)),
     ]
+    if routed:
+        panels += _router_panels(fleets)
     return [
         {
             "type": "metric",
@@ -206,6 +211,31 @@ def _widgets(region: str, lb: str, fleets: Sequence[GpuFleet]) -> list[dict[str,
             },
         }
         for index, (title, rows) in enumerate(panels)
+    ]
+
+
+def _router_panels(fleets: Sequence[GpuFleet]) -> list[tuple[str, list[list[Any]]]]:
+    """The routers' series (llmdeploy/routing/publish.py), summed over the router VMs."""
+    return [
+        ("Router: requests held", _per_fleet(fleets, lambda i, r: _engine(r, metrics.ROUTER_HELD, "Sum"))),
+        (
+            "Router: queue time before dispatch (ms, mean / max)",
+            _per_fleet(
+                fleets,
+                lambda i, r: [
+                    *_engine(r, metrics.ROUTER_QUEUE_MS, "Average", " mean"),
+                    *_engine(r, metrics.ROUTER_QUEUE_MS, "Maximum", " max"),
+                ],
+            ),
+        ),
+        (
+            "Router: 429s answered",
+            _per_fleet(fleets, lambda i, r: _engine(r, metrics.ROUTER_REJECTED, "Sum")),
+        ),
+        (
+            "Router: replicas in each router's set",
+            _per_fleet(fleets, lambda i, r: _engine(r, metrics.ROUTER_REPLICAS, "Average")),
+        ),
     ]
 
 
@@ -243,9 +273,9 @@ def _latency(refs: GpuFleet, lb: str) -> list[list[Any]]:
     ]
 
 
-def _engine(refs: GpuFleet, metric: str, stat: str) -> list[list[Any]]:
+def _engine(refs: GpuFleet, metric: str, stat: str, label: str = "") -> list[list[Any]]:
     dims = [part for pair in refs.fleet.engine_dimensions.items() for part in pair]
-    return [[metrics.NAMESPACE, metric, *dims, {"stat": stat, "label": refs.fleet.name}]]
+    return [[metrics.NAMESPACE, metric, *dims, {"stat": stat, "label": f"{refs.fleet.name}{label}"}]]
 
 
 def _elb(refs: GpuFleet, lb: str, metric: str, stat: str) -> list[list[Any]]:

@@ -33,6 +33,7 @@ from cdktn_provider_aws.lb_listener import LbListenerDefaultAction
 from cdktn_provider_aws.security_group import SecurityGroup
 from constructs import Construct
 
+from llmdeploy import metrics
 from llmdeploy.clouds.aws.resolve import (
     ROLLOUT_MAX_HEALTHY_PERCENT,
     ROLLOUT_MIN_HEALTHY_PERCENT,
@@ -232,8 +233,9 @@ class RouterGroup(Construct):
 
 
 def router_statements(routers: AwsRouterGroup, account: Account) -> list[Statement]:
-    """What a router may do: read membership (groups, instances, target health) and resize the
-    fleets' groups it holds requests for (hold at zero asks for one replica), nothing else."""
+    """What a router may do: read membership (groups, instances, target health), resize the
+    fleets' groups it holds requests for (hold at zero asks for one replica), and publish its
+    metrics in llmdeploy's namespace, nothing else."""
     return [
         {
             # Describe calls take no resource ARN: the Service Authorization Reference lists no
@@ -259,5 +261,14 @@ def router_statements(routers: AwsRouterGroup, account: Account) -> list[Stateme
                 account.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{name}")
                 for name in routers.fleet_group_names
             ],
+        },
+        {
+            # PutMetricData takes no resource type; the `cloudwatch:namespace` condition key limits
+            # it to one namespace (Service Authorization Reference, Amazon CloudWatch), as on the GPU VMs.
+            "Sid": "PublishRouterMetrics",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:PutMetricData"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": metrics.NAMESPACE}},
         },
     ]

@@ -40,8 +40,9 @@ def add_dashboard(
     resource_group: str,
     front_door_id: str,
     scale_set_ids: Mapping[str, str],
+    router_scale_set_id: str | None = None,
 ) -> None:
-    """The dashboard `name` of the environment `plan`."""
+    """The dashboard `name` of the environment `plan` (router charts with `router_scale_set_id`)."""
     fleets = [fleet.name for fleet in plan.fleets]
     PortalDashboard(
         scope,
@@ -49,13 +50,18 @@ def add_dashboard(
         name=name,
         location=plan.location,
         resource_group_name=resource_group,
-        dashboard_properties=json.dumps(_properties(front_door_id, fleets, scale_set_ids), sort_keys=True),
+        dashboard_properties=json.dumps(
+            _properties(front_door_id, fleets, scale_set_ids, router_scale_set_id), sort_keys=True
+        ),
         tags={**plan.tags, TITLE_TAG: f"llmdeploy {plan.name}"},
     )
 
 
 def _properties(
-    front_door_id: str, fleets: Sequence[str], scale_set_ids: Mapping[str, str]
+    front_door_id: str,
+    fleets: Sequence[str],
+    scale_set_ids: Mapping[str, str],
+    router_scale_set_id: str | None,
 ) -> dict[str, Any]:
     front_door = [
         ("Requests to each slot's origin", "OriginRequestCount", SUM),
@@ -84,6 +90,8 @@ def _properties(
                 [_metric(scale_set_ids[fleet], metrics.NAMESPACE, metric, code, fleet) for fleet in fleets],
             )
         )
+    if router_scale_set_id is not None:
+        charts += _router_charts(router_scale_set_id)
     parts = {
         str(index): {
             "position": {
@@ -107,6 +115,21 @@ def _properties(
             }
         },
     }
+
+
+def _router_charts(router_scale_set_id: str) -> list[dict[str, Any]]:
+    """The routers' custom metrics (llmdeploy/routing/publish.py), on their scale set, per model."""
+    return [
+        _chart(
+            title, [_metric(router_scale_set_id, metrics.NAMESPACE, metric, code, metric)], group_by="Model"
+        )
+        for title, metric, code in (
+            ("Router: requests held", metrics.ROUTER_HELD, SUM),
+            ("Router: queue time before dispatch (ms, mean)", metrics.ROUTER_QUEUE_MS, AVERAGE),
+            ("Router: 429s answered", metrics.ROUTER_REJECTED, SUM),
+            ("Router: replicas in each router's set", metrics.ROUTER_REPLICAS, AVERAGE),
+        )
+    ]
 
 
 def _metric(resource_id: str, namespace: str, name: str, aggregation: int, label: str) -> dict[str, Any]:

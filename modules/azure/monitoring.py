@@ -47,6 +47,7 @@ class Monitoring(Construct):
         front_door_id: str,
         scale_set_ids: Mapping[str, str],
         origin_values: Mapping[str, Sequence[str]],
+        router_scale_set_id: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.plan, self.resource_group = plan, resource_group
@@ -78,6 +79,7 @@ class Monitoring(Construct):
                 front_door_id=front_door_id,
                 scale_set_ids=scale_set_ids,
                 resource_group=resource_group,
+                router_scale_set_id=router_scale_set_id,
             )
 
     def _add(

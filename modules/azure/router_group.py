@@ -22,7 +22,9 @@ The routers' identity (user-assigned, so its principal exists before the scale s
 roles, nothing built in: on each fleet's scale set only, read it, write its capacity (Azure RBAC has
 no per-property action, so `write` is the narrowest that covers a PATCH of `sku.capacity`) and read
 its VMs, their instance view and NICs; on the resource group, read VMs, their instance view and NICs
-(the Flexible fleets' VMs and NICs are resources of the group, not of the set).
+(the Flexible fleets' VMs and NICs are resources of the group, not of the set). The built-in
+"Monitoring Metrics Publisher" on the routers' own scale set lets the agents publish router metrics
+as custom metrics of that scale set.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from constructs import Construct
 from llmdeploy.clouds.azure.names import USER_DATA_BUNDLE, USER_DATA_FRONT_DOOR_ID
 from llmdeploy.clouds.azure.resolve import (
     ADMIN_USER,
+    METRICS_ROLE,
     READER_ACTIONS,
     ROUTER_HEALTH_EXTENSION_VERSION,
     ROUTER_IMAGE,
@@ -88,6 +91,7 @@ class RouterGroup(Construct):
     _SCALER_ROLE_ID = "ScalerRole"
     _READER_ROLE_ID = "ReaderRole"
     _READS_ID = "ReadsReplicas"
+    _PUBLISHES_ID = "PublishesMetrics"
     #: Per fleet: `Scales-<model>-<slot>`, the scaler role on that fleet's scale set.
     _SCALES_PREFIX = "Scales-"
     FROM_FRONT_DOOR_ID = "FromFrontDoorToRouters"
@@ -143,6 +147,15 @@ class RouterGroup(Construct):
             ),
         )
         skip_checks(scale_set, _SCALE_SET_SKIPS)
+        # The agents publish their router metrics as custom metrics of the routers' own scale set.
+        RoleAssignment(
+            self,
+            self._PUBLISHES_ID,
+            scope=scale_set.id,
+            role_definition_name=METRICS_ROLE,
+            principal_id=identity.principal_id,
+            principal_type="ServicePrincipal",
+        )
         self.scale_set_id: str = scale_set.id
 
     def _rules(self, security_group: str, application_group_id: str) -> None:

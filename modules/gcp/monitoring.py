@@ -244,6 +244,8 @@ def _dashboard(gcp: GcpPlan, backend_services: Mapping[str, str]) -> dict[str, A
                 [(fleet.name, fleet.engine_filters[metric], "ALIGN_MEAN", reducer) for fleet in gcp.fleets],
             )
         )
+    if gcp.routers is not None:
+        panels += _router_panels(gcp)
     panels.append(
         (
             "Replicas per group (spot / on-demand base)",
@@ -275,6 +277,23 @@ def _dashboard(gcp: GcpPlan, backend_services: Mapping[str, str]) -> dict[str, A
             ],
         },
     }
+
+
+def _router_panels(gcp: GcpPlan) -> list[tuple[str, list[tuple[str, str, str, str]]]]:
+    """The routers' series (llmdeploy/routing/publish.py): one per router VM, summed or maxed over them."""
+    return [
+        (title, [(fleet.name, fleet.engine_filters[metric], "ALIGN_MEAN", reducer) for fleet in gcp.fleets])
+        for title, metric, reducer in (
+            ("Router: requests held", metrics.ROUTER_HELD, "REDUCE_SUM"),
+            (
+                "Router: queue time before dispatch (ms, mean of the routers' means)",
+                metrics.ROUTER_QUEUE_MS,
+                "REDUCE_MEAN",
+            ),
+            ("Router: 429s answered per minute", metrics.ROUTER_REJECTED, "REDUCE_SUM"),
+            ("Router: replicas in each router's set", metrics.ROUTER_REPLICAS, "REDUCE_MEAN"),
+        )
+    ]
 
 
 def _data_set(label: str, metric_filter: str, aligner: str, reducer: str) -> dict[str, Any]:

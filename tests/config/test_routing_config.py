@@ -90,3 +90,26 @@ def test_behind_routers_scaling_on_the_balancers_request_rate_is_refused(write_e
     (problem,) = caught.value.problems
     assert problem.path == "models[0].autoscaling.target_requests_per_replica"
     assert "stays at zero" in problem.message and "target_queue_size" in problem.message
+
+
+def test_scaling_on_router_queue_time_reaches_the_aws_plan(write_env: WriteEnv) -> None:
+    text = "routing: {enabled: true, scale_on_queue_time_ms: 1500}\n" + MINIMAL
+    (group,) = build_routing(load_environment(write_env(text)))
+    assert group.scale_on_queue_time_ms == 1500
+
+
+def test_scaling_on_router_queue_time_is_refused_where_it_is_not_built(write_env: WriteEnv) -> None:
+    both = MINIMAL.replace(
+        "  aws: {region: us-east-1, zones: [us-east-1a, us-east-1b]}\n",
+        "  aws: {region: us-east-1, zones: [us-east-1a, us-east-1b]}\n"
+        "  gcp: {project_id: demo-123, region: us-central1, zones: [us-central1-a, us-central1-b]}\n",
+    ).replace("{aws: [g6.xlarge]}", "{aws: [g6.xlarge], gcp: [g2-standard-8]}")
+    both = "access: {scheme: internet-facing, allowed_cidrs: [0.0.0.0/0], require_api_key: false}\n" + both
+    text = "routing: {enabled: true, scale_on_queue_time_ms: 1500}\n" + both
+    with pytest.raises(ConfigError) as caught:
+        load_environment(write_env(text))
+    (problem,) = caught.value.problems
+    assert problem.path == "routing.scale_on_queue_time_ms"
+    assert "AWS only" in problem.message and "gcp" in problem.message and "remove the key" in problem.message
+    # Without the key the same environment is fine: nothing else refused it.
+    load_environment(write_env("routing: {enabled: true}\n" + both))

@@ -132,7 +132,11 @@ def test_router_role_may_resize_only_the_fleets_group(deployment: Deployment) ->
     (resource,) = statements["WakeFleets"]["Resource"]
     assert resource.endswith(f":autoScalingGroupName/{deployment.fleet_group()}")
     assert statements["WakeFleets"]["Action"] == ["autoscaling:SetDesiredCapacity"]
-    assert set(statements) == {"ReadMembership", "WakeFleets"}
+    assert set(statements) == {"ReadMembership", "WakeFleets", "PublishRouterMetrics"}
+    # Router metrics: PutMetricData only, and only in llmdeploy's namespace.
+    publish = statements["PublishRouterMetrics"]
+    assert publish["Action"] == ["cloudwatch:PutMetricData"]
+    assert publish["Condition"] == {"StringEquals": {"cloudwatch:namespace": "LLMDeploy"}}
 
 
 def test_replicas_admit_the_routers_on_the_proxy_port(deployment: Deployment) -> None:

@@ -38,8 +38,6 @@ from tests.routing.test_agent_spec import SCOPES, group_of, routed_clouds, route
 from tests.tools import venv_tool
 
 CASES = [case for env in EXAMPLE_NAMES for case in routed_clouds(env)]
-#: Pinned for the router VM alone: the local venv never imports it (the agent's Azure NIC reader).
-VM_ONLY = {"azure-mgmt-network"}
 
 
 def bundle_of(plan: DeploymentPlan, cloud: Cloud) -> dict[str, str]:
@@ -166,9 +164,7 @@ def test_the_bootstrap_installs_the_router_and_the_clouds_sdk_pinned_as_pyprojec
     extras = [requirement for group in project["optional-dependencies"].values() for requirement in group]
     pinned = _pins([*project["dependencies"], *extras])
     for name, version in _pins(requested).items():
-        assert name in VM_ONLY or pinned.get(name) == version, (
-            f"{name}=={version} vs pyproject {pinned.get(name)}"
-        )
+        assert pinned.get(name) == version, f"{name}=={version} vs pyproject {pinned.get(name)}"
     assert f"venv={VENV}" in script and 'python3 -m venv "$venv"' in script
 
 

@@ -82,6 +82,16 @@ class AwsScaling:
 
 
 @dataclass(frozen=True)
+class AwsRouterQueueScaling:
+    """Scale-out on the routers' queue time (`routing.scale_on_queue_time_ms`): a second target
+    tracking policy on the mean `RouterQueueMilliseconds` the routers publish for this fleet."""
+
+    policy_name: str
+    target_ms: int
+    dimensions: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class AwsWake:
     """The step policy and alarm that wake a fleet at zero replicas when requests arrive."""
 
@@ -161,6 +171,8 @@ class AwsFleet:
     engine_dimensions: Mapping[str, str]
     target_group: AwsTargetGroup
     alarms: AwsFleetAlarms
+    #: With routing.scale_on_queue_time_ms only.
+    router_queue: AwsRouterQueueScaling | None = None
 
 
 @dataclass(frozen=True)
@@ -379,6 +391,18 @@ def _fleet(plan: DeploymentPlan, prefix: str, fleet: FleetPlan) -> AwsFleet:
         engine_dimensions=metrics.dimension_values(plan.project, plan.env, fleet.model, fleet.slot),
         target_group=_target_group(prefix, fleet),
         alarms=_alarms(plan, prefix, fleet),
+        router_queue=_router_queue(plan, group, fleet),
+    )
+
+
+def _router_queue(plan: DeploymentPlan, group: str, fleet: FleetPlan) -> AwsRouterQueueScaling | None:
+    routers = plan.router_group("aws")
+    if routers is None or routers.scale_on_queue_time_ms is None:
+        return None
+    return AwsRouterQueueScaling(
+        policy_name=f"{group}-router-queue",
+        target_ms=routers.scale_on_queue_time_ms,
+        dimensions=metrics.dimension_values(plan.project, plan.env, fleet.model, fleet.slot),
     )
 
 

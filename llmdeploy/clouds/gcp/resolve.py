@@ -170,7 +170,8 @@ class GcpFleet:
     #: The display name of each of its alert policies, by what it watches (ERROR_RATE_ALERT,
     #: LATENCY_ALERT, and HEALTHY_ALERT when it serves traffic and may not shrink below the threshold).
     alerts: dict[str, str]
-    #: The Cloud Monitoring filter of each relayed engine metric (metrics.METRIC_NAMES), one series per VM.
+    #: The Cloud Monitoring filter of each relayed engine metric (metrics.METRIC_NAMES), one series per VM,
+    #: and of each router metric (metrics.ROUTER_METRIC_NAMES), one series per router VM.
     engine_filters: dict[str, str]
 
     @property
@@ -474,7 +475,10 @@ def _fleet(plan: DeploymentPlan, settings: GcpCloud, fleet: FleetPlan) -> GcpFle
         ),
         alert_prefix=f"{prefix} {fleet.name}",
         alerts={what: f"{prefix} {fleet.name} {what}" for what in watched},
-        engine_filters={metric: engine_filter(plan, fleet, metric) for metric in metrics.METRIC_NAMES},
+        engine_filters={
+            metric: engine_filter(plan, fleet, metric)
+            for metric in (*metrics.METRIC_NAMES, *metrics.ROUTER_METRIC_NAMES)
+        },
     )
 
 

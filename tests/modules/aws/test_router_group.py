@@ -31,7 +31,7 @@ project: demo
 tier: dev
 clouds:
   aws: {region: us-east-1, zones: [us-east-1a, us-east-1b, us-east-1c]}
-routing: {enabled: true, min_routers: 3}
+routing: {enabled: true, min_routers: 3, scale_on_queue_time_ms: 1500}
 models:
   - name: chat
     model_id: Qwen/Qwen2.5-0.5B-Instruct
@@ -128,7 +128,10 @@ def test_routers_boot_ubuntu_with_imdsv2_an_encrypted_root_and_no_public_address
 def test_role_reads_membership_and_resizes_only_the_fleets_groups(stacks: dict[str, Stack]) -> None:
     stack = stacks["paths"]
     statements = {statement["Sid"]: statement for statement in _policy(stack)}
-    assert set(statements) == {"ReadMembership", "WakeFleets"}
+    assert set(statements) == {"ReadMembership", "WakeFleets", "PublishRouterMetrics"}
+    publish = statements["PublishRouterMetrics"]
+    assert (publish["Action"], publish["Resource"]) == (["cloudwatch:PutMetricData"], "*")
+    assert publish["Condition"] == {"StringEquals": {"cloudwatch:namespace": "LLMDeploy"}}
     assert sorted(statements["ReadMembership"]["Action"]) == [
         "autoscaling:DescribeAutoScalingGroups",
         "autoscaling:DescribeAutoScalingInstances",
@@ -282,3 +285,71 @@ def test_checkov_finds_no_failed_check(stacks: dict[str, Stack], tmp_path: Path)
     assert report.passed > 0
     assert [f"{f.file}: {f.check} on {f.resource}" for f in report.failed] == []
     assert [f"{f.file}: {f.check} on {f.resource}" for f in report.unused] == []
+
+
+def test_dashboard_shows_each_fleets_router_series_as_the_routers_publish_them(
+    stacks: dict[str, Stack],
+) -> None:
+    from llmdeploy import metrics
+    from llmdeploy.routing.publish import MetricsSpec, dimensions
+
+    stack = stacks["paths"]
+    body = json.loads(stack.at("aws_cloudwatch_dashboard", "Monitoring/Dashboard")["dashboard_body"])
+    panels = {widget["properties"]["title"]: widget["properties"]["metrics"] for widget in body["widgets"]}
+    fleets = stack.plan.fleets_on("aws")
+    for title, metric in (
+        ("Router: requests held", metrics.ROUTER_HELD),
+        ("Router: 429s answered", metrics.ROUTER_REJECTED),
+        ("Router: replicas in each router's set", metrics.ROUTER_REPLICAS),
+    ):
+        rows = panels[title]
+        assert [row[:2] for row in rows] == [[metrics.NAMESPACE, metric]] * len(fleets)
+        for row, fleet in zip(rows, fleets, strict=True):
+            # Exactly the dimensions a router publishes for this model and slot, or the graph is empty.
+            spec = MetricsSpec(project=stack.plan.project, environment=stack.plan.env, model=fleet.model)
+            published = [part for pair in dimensions(spec, fleet.slot).items() for part in pair]
+            assert row[2:-1] == published
+    queue = panels["Router: queue time before dispatch (ms, mean / max)"]
+    assert [row[-1]["stat"] for row in queue] == ["Average", "Maximum"] * len(fleets)
+
+
+def test_without_routing_the_dashboard_has_no_router_panels(aws_stacks: dict[str, Stack]) -> None:
+    body = json.loads(
+        aws_stacks["prod-aws"].at("aws_cloudwatch_dashboard", "Monitoring/Dashboard")["dashboard_body"]
+    )
+    assert not [widget for widget in body["widgets"] if widget["properties"]["title"].startswith("Router")]
+
+
+def test_each_fleet_scales_out_on_its_router_queue_time_and_in_on_its_own_target(
+    stacks: dict[str, Stack],
+) -> None:
+    from llmdeploy import metrics
+    from llmdeploy.routing.publish import MetricsSpec, dimensions
+
+    stack = stacks["paths"]
+    fleets = stack.plan.fleets_on("aws")
+    for fleet in fleets:
+        policy = stack.at("aws_autoscaling_policy", f"{fleet.name}/RouterQueueTracking")
+        tracking = policy["target_tracking_configuration"]
+        assert policy["policy_type"] == "TargetTrackingScaling"
+        assert (tracking["target_value"], tracking["disable_scale_in"]) == (1500, True)
+        metric = tracking["customized_metric_specification"]
+        assert (metric["namespace"], metric["metric_name"], metric["statistic"]) == (
+            metrics.NAMESPACE,
+            metrics.ROUTER_QUEUE_MS,
+            "Average",
+        )
+        spec = MetricsSpec(project=stack.plan.project, environment=stack.plan.env, model=fleet.model)
+        published = dimensions(spec, fleet.slot)
+        assert {d["name"]: d["value"] for d in metric["metric_dimension"]} == published
+        # The fleet's own target tracking policy stays, and scales in.
+        own = stack.at("aws_autoscaling_policy", f"{fleet.name}/TargetTracking")[
+            "target_tracking_configuration"
+        ]
+        assert not own.get("disable_scale_in")
+    # Without the key no such policy.
+    assert not [
+        config
+        for config in stacks["hosts"].resources("aws_autoscaling_policy").values()
+        if config["//"]["metadata"]["path"].endswith("/RouterQueueTracking")
+    ]

@@ -231,7 +231,7 @@ def test_roles_read_and_scale_only_the_fleets(routed: Stack) -> None:
     assigned = {
         (entry["scope"], entry["role_definition_id"])
         for entry in routed.resources("azurerm_role_assignment").values()
-        if entry["principal_id"] == principal
+        if entry["principal_id"] == principal and "role_definition_id" in entry
     }
     fleets = [
         _ref(routed, "azurerm_orchestrated_virtual_machine_scale_set", f"{name}/ScaleSet")
@@ -240,6 +240,13 @@ def test_roles_read_and_scale_only_the_fleets(routed: Stack) -> None:
     # The scaler role on each fleet's scale set only (not the routers' own, not the group);
     # the reads on the group.
     assert assigned == {*((fleet, scaler_id) for fleet in fleets), (group, reader_id)}
+    # Publishing router metrics: the built-in role on the routers' own scale set, nothing wider.
+    routers = _ref(routed, "azurerm_linux_virtual_machine_scale_set", "Routers/ScaleSet")
+    assert {
+        (entry["scope"], entry["role_definition_name"])
+        for entry in routed.resources("azurerm_role_assignment").values()
+        if entry["principal_id"] == principal and "role_definition_name" in entry
+    } == {(routers, "Monitoring Metrics Publisher")}
 
 
 def test_every_namespace_is_registered_and_no_secret_lands(routed: Stack) -> None:
@@ -279,3 +286,31 @@ def test_checkov_finds_nothing_unjustified_in_the_router_group(routed: Stack) ->
     assert report.passed > 0
     assert [f"{f.check} on {f.resource}" for f in report.failed] == []
     assert [f"{f.check} on {f.resource}" for f in report.unused] == []
+
+
+def test_dashboard_charts_the_routers_custom_metrics_per_model(routed: Stack) -> None:
+    from llmdeploy import metrics
+
+    properties = json.loads(
+        routed.at("azurerm_portal_dashboard", "Monitoring/Dashboard")["dashboard_properties"]
+    )
+    charts = {
+        part["metadata"]["settings"]["content"]["options"]["chart"]["title"]: part["metadata"]["settings"][
+            "content"
+        ]["options"]["chart"]
+        for part in properties["lenses"]["0"]["parts"].values()
+    }
+    routers = _ref(routed, SCALE_SET, "Routers/ScaleSet")
+    for title, name in (
+        ("Router: requests held", metrics.ROUTER_HELD),
+        ("Router: queue time before dispatch (ms, mean)", metrics.ROUTER_QUEUE_MS),
+        ("Router: 429s answered", metrics.ROUTER_REJECTED),
+    ):
+        [series] = charts[title]["metrics"]
+        # Where the routers post them (publish.AzureSender): their own scale set, namespace LLMDeploy.
+        assert (series["resourceMetadata"]["id"], series["namespace"], series["name"]) == (
+            routers,
+            metrics.NAMESPACE,
+            name,
+        )
+        assert charts[title]["grouping"] == {"dimension": "Model"}

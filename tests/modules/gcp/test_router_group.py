@@ -254,3 +254,27 @@ def test_user_data_gives_each_model_an_agent_spec_naming_its_groups_and_backend_
                 f"${{google_compute_region_instance_group_manager.{groups[entry['group']]}.instance_group}}"
             )
             assert group_ref in {backend["group"] for backend in service["backend"]}
+
+
+def test_dashboard_shows_each_fleets_router_series_as_the_routers_write_them(routed: Stack) -> None:
+    from llmdeploy import metrics
+    from llmdeploy.routing.publish import MetricsSpec, dimensions
+
+    board = json.loads(routed.at("google_monitoring_dashboard", "Monitoring/Dashboard")["dashboard_json"])
+    tiles = {
+        tile["widget"]["title"]: tile["widget"]["xyChart"]["dataSets"]
+        for tile in board["mosaicLayout"]["tiles"]
+    }
+    held = tiles["Router: requests held"]
+    fleets = routed.plan.fleets_on("gcp")
+    assert [data["legendTemplate"] for data in held] == [fleet.name for fleet in fleets]
+    for data, fleet in zip(held, fleets, strict=True):
+        query = data["timeSeriesQuery"]["timeSeriesFilter"]
+        assert f'metric.type="custom.googleapis.com/llmdeploy/{metrics.ROUTER_HELD}"' in query["filter"]
+        # The labels a router writes for this model and slot (publish.GcpSender), on its own VM.
+        spec = MetricsSpec(project=routed.plan.project, environment=routed.plan.env, model=fleet.model)
+        for key, value in dimensions(spec, fleet.slot).items():
+            assert f'metric.label.{key.lower()}="{value}"' in query["filter"]
+        assert 'resource.type="gce_instance"' in query["filter"]
+        assert query["aggregation"]["crossSeriesReducer"] == "REDUCE_SUM"
+    assert {"Router: 429s answered per minute", "Router: replicas in each router's set"} <= set(tiles)
