@@ -89,7 +89,7 @@ def smoke(
         targets = [given_target(endpoint, models, slot)]
     else:
         slots = [entry for each in clouds for entry in read_slots(env, plan, each, env_dir, outdir, local)]
-        targets = cloud_targets(models, slot, slots)
+        targets = cloud_targets(plan, models, slot, slots)
     results = prove(plan, targets, clouds[0], environ_of(local), key_env, timeout_s)
     _show_smoke(plan.env, targets, results, as_json)
     if not all(result.passed for result in results):
