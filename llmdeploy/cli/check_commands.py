@@ -10,8 +10,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from llmdeploy.catalog import Cloud
 from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, out, reported
 from llmdeploy.cli.deploy_commands import DEFAULT_OUTDIR, CloudOption, Env, Local, Outdir, environ_of
+from llmdeploy.cli.next_steps import Invocation
 from llmdeploy.cli.status_commands import read_slots
 from llmdeploy.config import load
 from llmdeploy.config.model import Slot
@@ -19,6 +21,7 @@ from llmdeploy.deploy import chosen_clouds
 from llmdeploy.doctor.model import Check
 from llmdeploy.doctor.run import cloud_checks
 from llmdeploy.plan.build import build_plan
+from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.smoke.check import DEFAULT_TIMEOUT_S, SmokeResult
 from llmdeploy.smoke.run import prove
 from llmdeploy.smoke.targets import Target, chosen_models, cloud_targets, given_target
@@ -81,19 +84,39 @@ def smoke(
     ] = DEFAULT_TIMEOUT_S,
     as_json: AsJson = False,
 ) -> None:
-    """Prove each model serves: its endpoint lists the model id and streams tokens (TTFT, tokens/s)."""
-    plan = build_plan(load(env, env_dir))
-    clouds = [entry.cloud for entry in chosen_clouds(plan, env, cloud, local)]
+    """Prove each model serves: its endpoint lists the model id and streams tokens (TTFT, tokens/s).
+
+    With --slot, every request carries the X-LLMDeploy-Slot header, which the load balancer routes
+    to that slot alone, whatever its traffic weight.
+    """
+    plan, key_store, targets = smoke_targets(
+        Invocation(env, env_dir, outdir, cloud, local), model, slot, endpoint
+    )
+    results = prove(plan, targets, key_store, environ_of(local), key_env, timeout_s)
+    _show_smoke(env, targets, results, as_json)
+    if not all(result.passed for result in results):
+        raise typer.Exit(1)
+
+
+def smoke_targets(
+    where: Invocation, model: str | None, slot: Slot | None, endpoint: str | None
+) -> tuple[DeploymentPlan, Cloud, list[Target]]:
+    """The plan, the cloud whose secret store holds the key of `endpoint`, and the endpoints to
+    prove (from the stacks' status, or `endpoint`)."""
+    env, local = where.env, where.local
+    plan = build_plan(load(env, where.env_dir))
+    clouds = [entry.cloud for entry in chosen_clouds(plan, env, where.cloud, local)]
     models = chosen_models(plan, model, slot)
     if endpoint is not None:
         targets = [given_target(endpoint, models, slot)]
     else:
-        slots = [entry for each in clouds for entry in read_slots(env, plan, each, env_dir, outdir, local)]
-        targets = cloud_targets(models, slot, slots)
-    results = prove(plan, targets, clouds[0], environ_of(local), key_env, timeout_s)
-    _show_smoke(plan.env, targets, results, as_json)
-    if not all(result.passed for result in results):
-        raise typer.Exit(1)
+        slots = [
+            entry
+            for each in clouds
+            for entry in read_slots(env, plan, each, where.env_dir, where.outdir, local)
+        ]
+        targets = cloud_targets(plan, models, slot, slots)
+    return plan, clouds[0], targets
 
 
 def _show_smoke(env: str, targets: list[Target], results: list[SmokeResult], as_json: bool) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 
 from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, err, out, reported
+from llmdeploy.cli.check_commands import smoke_targets
 from llmdeploy.cli.deploy_commands import (
     DEFAULT_OUTDIR,
     CloudOption,
@@ -21,6 +23,7 @@ from llmdeploy.cli.deploy_commands import (
     Local,
     Outdir,
     OverBudget,
+    environ_of,
     run_stacks,
 )
 from llmdeploy.cli.next_steps import Invocation
@@ -33,8 +36,10 @@ from llmdeploy.release import promotion
 from llmdeploy.release.gates import GatePolicy, SystemClock
 from llmdeploy.release.images import image_pins
 from llmdeploy.release.observer import DeployedStack
-from llmdeploy.release.promotion import ReleaseContext
+from llmdeploy.release.promotion import ReleaseContext, SmokeSlot
 from llmdeploy.release.record import RECORDS_DIR, read_record, record_path
+from llmdeploy.smoke.check import DEFAULT_TIMEOUT_S, SmokeResult
+from llmdeploy.smoke.run import prove
 from llmdeploy.synth import STACK_FILE
 from llmdeploy.terraform.diagnose import INTERRUPTED_EXIT, Interrupted
 
@@ -83,19 +88,38 @@ def promote(
     retire_after: Annotated[
         bool, typer.Option("--retire", help="Once promoted, retire the previous slot (destroys its fleet).")
     ] = False,
+    smoke_endpoint: Annotated[
+        str | None,
+        typer.Option(help="Smoke-check the new slot at this URL instead of the stack's endpoint."),
+    ] = None,
+    key_env: Annotated[
+        str | None,
+        typer.Option("--api-key-env", help="The smoke check sends the API key held in this variable."),
+    ] = None,
+    no_smoke: Annotated[
+        bool, typer.Option("--no-smoke", help="Skip the smoke check of the new slot before the first step.")
+    ] = False,
     env_dir: EnvDir = DEFAULT_ENV_DIR,
     cloud: CloudOption = None,
     local: Local = False,
     outdir: Outdir = DEFAULT_OUTDIR,
     allow_over_budget: OverBudget = False,
 ) -> None:
-    """Shift traffic to the released slot step by step; roll back by itself when a gate fails."""
+    """Shift traffic to the released slot step by step; roll back by itself when a gate fails.
+
+    Before the first step, `llmdeploy smoke --slot` proves the new slot alone (its model id and a
+    streamed completion): if it fails, the promotion stops and rolls back.
+    """
     where = Invocation(env, env_dir, outdir, cloud, local)
     gates = ["--steps", steps, "--pause", pause, "--step-timeout", step_timeout, "--poll", poll]
     gates += _option("--min-healthy", None if min_healthy is None else str(min_healthy))
     gates += [*_flag("--retire", retire_after), *_flag(OVER_BUDGET_FLAG, allow_over_budget)]
+    gates += [*_option("--smoke-endpoint", smoke_endpoint), *_option("--api-key-env", key_env)]
+    gates += _flag("--no-smoke", no_smoke)
     rerun = where.command("promote", "--model", model, *gates)
     context = _context(where, model, rerun, allow_over_budget)
+    if not no_smoke:
+        context = replace(context, smoke=_slot_smoke(where, model, smoke_endpoint, key_env, context.say))
     loaded = promotion.load_model(context)
     alarms = loaded[0].monitoring.alarms
     policy = GatePolicy(
@@ -204,6 +228,25 @@ def _context(where: Invocation, model: str, rerun: str, allow_over_budget: bool 
 
     env_path = resolve_env_path(where.env, where.env_dir)
     return ReleaseContext(env_path, model, deploy, RECORDS_DIR, say, where.command, allow_over_budget)
+
+
+def _slot_smoke(
+    where: Invocation, model: str, endpoint: str | None, key_env: str | None, say: Callable[[str], None]
+) -> SmokeSlot:
+    """`llmdeploy smoke --slot` of the model, on the endpoints that reach the slot alone."""
+
+    def smoke(slot: Slot) -> list[SmokeResult]:
+        plan, key_store, targets = smoke_targets(where, model, slot, endpoint)
+        for target in targets:
+            if not target.pinned:
+                say(
+                    f"  smoke {slot} on {target.cloud}: skipped: its router group picks the slot by "
+                    "weight, so no request reaches it alone; the gates watch it there"
+                )
+        pinned = [target for target in targets if target.pinned]
+        return prove(plan, pinned, key_store, environ_of(where.local), key_env, DEFAULT_TIMEOUT_S)
+
+    return smoke
 
 
 def _image_pins(target: StackTarget, fleets: Sequence[str]) -> list[str]:

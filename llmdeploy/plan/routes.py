@@ -6,3 +6,12 @@ from __future__ import annotations
 def route_prefix(model: str) -> str:
     """The path prefix a model is served under when models are routed by path."""
     return f"/{model}/"
+
+
+#: The request header that pins a request to one blue/green slot (its value: `blue` or `green`):
+#: each cloud's load balancer sends such a request to that slot alone, whatever its weight, so
+#: `llmdeploy smoke --slot` and promotion can prove a slot at 0% before it gets traffic. It opens
+#: no other door: the replica's proxy still checks the API key, and the health paths stay exact.
+#: ALB header names: up to 40 characters of letters, digits and `-` among others (ELB API
+#: `HttpHeaderConditionConfig`); a header name every cloud matches case-insensitively.
+SLOT_HEADER = "X-LLMDeploy-Slot"

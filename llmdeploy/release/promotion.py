@@ -31,6 +31,7 @@ from llmdeploy.release.config_edit import edit_slots, remove_slot
 from llmdeploy.release.gates import Clock, CloudSample, GatePolicy, Verdict, describe, watch
 from llmdeploy.release.observer import DeployedStack, HealthObserver, observer_for
 from llmdeploy.release.record import PromotionRecord, read_record, record_path, write_record
+from llmdeploy.smoke.check import SmokeResult
 
 
 class Deploy(Protocol):
@@ -43,6 +44,8 @@ class Deploy(Protocol):
 
 
 Say = Callable[[str], None]
+#: Proves one slot of the model alone (`llmdeploy smoke --slot`): one result per endpoint proven.
+SmokeSlot = Callable[[Slot], Sequence[SmokeResult]]
 #: `(verb, *args) -> "llmdeploy <verb> <env> <args> <the user's options>"`: commands to suggest.
 Suggest = Callable[..., str]
 
@@ -59,6 +62,8 @@ class ReleaseContext:
     suggest: Suggest
     #: Go ahead when the environment's estimate exceeds its budget (`--allow-over-budget`).
     allow_over_budget: bool = False
+    #: Run before the first traffic shift of a promotion; None skips it (`--no-smoke`).
+    smoke: SmokeSlot | None = None
 
 
 def release(
@@ -124,6 +129,7 @@ def promote(
     ctx.say(f"{model.name}: promoting {record.target} from {start}% through {_percents(remaining, record)}")
     observers = _observers(ctx.deploy())
     _gate(ctx, record, observers, replace(policy, pause_s=0), clock, f"{start}% (before the first step)")
+    _smoke(ctx, record)
     for step in remaining:
         percent = step[record.target]
         edit_slots(ctx.env_path, ctx.model, step)
@@ -288,10 +294,37 @@ def _gate(
     if verdict.passed:
         ctx.say(f"  gate passed at {where}")
         return
-    reason = "; ".join(verdict.reasons)
-    _roll_back(ctx, record, f"gate failed at {where}: {reason}")
+    _stop(ctx, record, f"gate failed at {where}", "; ".join(verdict.reasons))
+
+
+def _smoke(ctx: ReleaseContext, record: PromotionRecord) -> None:
+    """Prove the new slot alone (its model id, a streamed completion) before it gets more traffic.
+
+    The requests carry the slot header, so they reach the new slot at any weight, 0 included.
+    """
+    if ctx.smoke is None:
+        ctx.say(f"  smoke check of {record.target} skipped (--no-smoke)")
+        return
+    results = ctx.smoke(record.target)
+    for result in results:
+        ctx.say(f"  smoke {record.target} at {result.url}: {_smoke_outcome(result)}")
+    problems = [f"{result.url}: {result.problem}" for result in results if result.problem is not None]
+    if problems:
+        _stop(ctx, record, "smoke check failed before the first step", "; ".join(problems))
+
+
+def _smoke_outcome(result: SmokeResult) -> str:
+    if result.problem is not None:
+        return result.problem
+    timing = f", first token after {result.ttft_s:.2f} s" if result.ttft_s is not None else ""
+    return f"{result.tokens} tokens from {result.model_id}{timing}"
+
+
+def _stop(ctx: ReleaseContext, record: PromotionRecord, what: str, reason: str) -> None:
+    """Roll back and raise: `what` failed (a gate, the smoke check) for `reason`."""
+    _roll_back(ctx, record, f"{what}: {reason}")
     raise OperationError(
-        f"Promotion of {ctx.model} to {record.target} stopped: its gate failed at {where}: {reason}. "
+        f"Promotion of {ctx.model} to {record.target} stopped: its {what}: {reason}. "
         f"Rolled back: {record.source} has 100% of the traffic again, in {ctx.env_path} and in the "
         f"Terraform state. Fix {record.target} (or release another version), then run "
         f"`{ctx.suggest('promote', '--model', ctx.model)}` again."

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from llmdeploy.plan.routes import SLOT_HEADER
+
 #: Short: the proof is that tokens arrive, not what they say; a handful is enough to time them.
 PROMPT = "Reply with one short sentence about the sea."
 MAX_TOKENS = 24
@@ -63,7 +65,11 @@ class _Failed(Exception):
 
 
 def check_endpoint(
-    url: str, model_id: str, key: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+    url: str,
+    model_id: str,
+    key: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    slot: str | None = None,
 ) -> SmokeResult:
     """Check that `url` serves `model_id` and streams a chat completion; never raises for the endpoint.
 
@@ -72,21 +78,31 @@ def check_endpoint(
         model_id: the id the engine must list (the configured `model_id`).
         key: the API key, sent as `Authorization: Bearer <key>`; None when the endpoint has none.
         timeout_s: the longest wait for any answer or stream chunk.
+        slot: sent as the SLOT_HEADER, which the load balancers route to that slot alone.
     """
     base = url.rstrip("/")
     served: tuple[str, ...] = ()
+    headers = _headers(key, slot)
     try:
-        served = _served_models(base, key, timeout_s)
+        served = _served_models(base, headers, timeout_s)
         if model_id not in served:
             listed = ", ".join(served) or "no model"
             raise _Failed(f"wrong model: the endpoint serves {listed}, not the configured {model_id}")
-        return _stream(url, model_id, key, timeout_s, served)
+        return _stream(url, model_id, headers, timeout_s, served)
     except _Failed as failed:
         return SmokeResult(url, model_id, served, str(failed))
 
 
-def _served_models(base: str, key: str | None, timeout_s: float) -> tuple[str, ...]:
-    body = _read_json(_open(_request(f"{base}/v1/models", key), timeout_s).read(), f"{base}/v1/models")
+def _headers(key: str | None, slot: str | None) -> dict[str, str]:
+    """The headers every request carries: the key (when there is one) and the slot (when pinned)."""
+    return {
+        **({"Authorization": f"Bearer {key}"} if key else {}),
+        **({SLOT_HEADER: slot} if slot else {}),
+    }
+
+
+def _served_models(base: str, headers: dict[str, str], timeout_s: float) -> tuple[str, ...]:
+    body = _read_json(_open(_request(f"{base}/v1/models", headers), timeout_s).read(), f"{base}/v1/models")
     entries = body.get("data") if isinstance(body, dict) else None
     if not isinstance(entries, list):
         raise _Failed(f"GET {base}/v1/models did not answer an OpenAI model list (no `data` list)")
@@ -94,7 +110,7 @@ def _served_models(base: str, key: str | None, timeout_s: float) -> tuple[str, .
 
 
 def _stream(
-    endpoint: str, model_id: str, key: str | None, timeout_s: float, served: tuple[str, ...]
+    endpoint: str, model_id: str, headers: dict[str, str], timeout_s: float, served: tuple[str, ...]
 ) -> SmokeResult:
     url = f"{endpoint.rstrip('/')}/v1/chat/completions"
     payload = {
@@ -106,7 +122,7 @@ def _stream(
         "stream_options": {"include_usage": True},
     }
     started = time.monotonic()
-    response = _open(_request(url, key, payload), timeout_s)
+    response = _open(_request(url, headers, payload), timeout_s)
     kind = response.headers.get("Content-Type", "")
     if not kind.startswith("text/event-stream"):
         raise _Failed(f"POST {url} answered {kind or 'no content type'}, not a text/event-stream")
@@ -156,12 +172,12 @@ def _content(choice: Any) -> bool:
     return isinstance(delta, dict) and bool(delta.get("content"))
 
 
-def _request(url: str, key: str | None, payload: dict[str, Any] | None = None) -> urllib.request.Request:
-    headers = {"Accept": "text/event-stream" if payload else "application/json"}
+def _request(
+    url: str, common: dict[str, str], payload: dict[str, Any] | None = None
+) -> urllib.request.Request:
+    headers = {"Accept": "text/event-stream" if payload else "application/json", **common}
     if payload is not None:
         headers["Content-Type"] = "application/json"
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
     data = json.dumps(payload).encode() if payload is not None else None
     return urllib.request.Request(url, data=data, headers=headers, method="POST" if payload else "GET")
 

@@ -29,5 +29,6 @@ def prove(
         store = target.cloud or key_store
         if store not in keys:
             keys[store] = api_key(plan, store, environ, key_env)
-        results.append(check_endpoint(target.url, target.model_id, keys[store], timeout_s))
+        pin = target.slot if target.pinned else None
+        results.append(check_endpoint(target.url, target.model_id, keys[store], timeout_s, pin))
     return results

@@ -4,6 +4,15 @@ Each model gets a listener rule (path prefix `/<model>/` or host `<model>.<domai
 `access.routing`) that forwards to its slots' target groups with the slots' weights. Unknown routes
 get 404. HTTPS when a certificate is configured (HTTP then only redirects to it).
 
+Each slot also gets its own address: a rule with the model's condition plus an `http-header`
+condition on the slot header (`X-LLMDeploy-Slot: <slot>`, llmdeploy.plan.routes.SLOT_HEADER),
+evaluated before the weighted rule (a lower priority number), forwards to that slot's target group
+alone, at any weight. Two match evaluations of the five a rule may have (ELB guide "Condition types
+for listener rules": up to three per condition, five per rule). Requests without the header never
+match it. It is an operator's path (`llmdeploy smoke --slot`, promotion's smoke check), not a
+bypass: the replica's proxy still checks the key, and a client pinning a slot only pins its own
+requests (to a slot that may be idle or unhealthy: it gets that slot's 503s, nobody else does).
+
 The API key is not checked here: each replica's proxy checks it (and serves the health path without
 it, for the load balancer and Route 53). ALB header conditions compare case-insensitively, treat
 `*` and `?` as wildcards, stop at 128 characters and show the key to anyone allowed
@@ -11,6 +20,8 @@ DescribeRules (CloudFormation `ListenerRule HttpHeaderConfig`), so no rule holds
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from cdktn_provider_aws.lb import Lb, LbAccessLogs
 from cdktn_provider_aws.lb_listener import (
@@ -27,6 +38,7 @@ from cdktn_provider_aws.lb_listener_rule import (
     LbListenerRuleActionForwardTargetGroup,
     LbListenerRuleCondition,
     LbListenerRuleConditionHostHeader,
+    LbListenerRuleConditionHttpHeader,
     LbListenerRuleConditionPathPattern,
 )
 from cdktn_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
@@ -41,6 +53,8 @@ from llmdeploy.clouds.aws.resolve import (
     AwsRoute,
     AwsTargetGroup,
 )
+from llmdeploy.config.model import SLOTS, Slot
+from llmdeploy.plan.routes import SLOT_HEADER
 from modules.aws.access import Access
 from modules.aws.access_logs import AccessLogBucket
 from modules.aws.network import Network
@@ -121,12 +135,26 @@ class LoadBalancer(Construct):
         self.target_groups = {
             fleet.name: _target_group(self, fleet, vpc_id=network.vpc_id) for fleet in plan.fleets
         }
-        self.rule_arns = {
-            route.model: self._route(_Route(self, route.model), listener, route) for route in config.routes
-        }
+        self._slots = {fleet.name: fleet.slot for fleet in plan.fleets}
+        self.rule_arns = {route.model: self._model(listener, route) for route in config.routes}
         self.endpoints = {route.model: route.endpoint.url(lb.dns_name) for route in config.routes}
         self.arn_suffix: str = lb.arn_suffix
         self.listener_arn: str = listener.arn
+
+    def _model(self, listener: LbListener, route: AwsRoute) -> str:
+        """The model's weighted rule and one rule per slot; returns the weighted rule's ARN."""
+        scope = _Route(self, route.model)
+        for fleet in route.weights:
+            slot = self._slots[fleet]
+            LbListenerRule(
+                scope,
+                _Route.slot_rule_id(slot),
+                listener_arn=listener.arn,
+                priority=slot_rule_priority(route.priority, slot),
+                condition=[_route_condition(route), _slot_condition(slot)],
+                action=[self._forward({fleet: 1})],
+            )
+        return self._route(scope, listener, route)
 
     def _route(self, scope: _Route, listener: LbListener, route: AwsRoute) -> str:
         """The model's rule; returns its ARN."""
@@ -136,19 +164,19 @@ class LoadBalancer(Construct):
             listener_arn=listener.arn,
             priority=route.priority,
             condition=[_route_condition(route)],
-            action=[self._forward(route)],
+            action=[self._forward(route.weights)],
         )
         arn: str = rule.arn
         return arn
 
-    def _forward(self, route: AwsRoute) -> LbListenerRuleAction:
-        """To the model's slots by their weights."""
+    def _forward(self, weights: Mapping[str, int]) -> LbListenerRuleAction:
+        """To the fleets' target groups by their weights (a slot rule's one fleet: all of it)."""
         return LbListenerRuleAction(
             type="forward",
             forward=LbListenerRuleActionForward(
                 target_group=[
                     LbListenerRuleActionForwardTargetGroup(arn=self.target_groups[fleet].arn, weight=weight)
-                    for fleet, weight in route.weights.items()
+                    for fleet, weight in weights.items()
                 ],
                 # Weights apply per request only without stickiness.
                 stickiness=LbListenerRuleActionForwardStickiness(enabled=False, duration=1),
@@ -157,9 +185,27 @@ class LoadBalancer(Construct):
 
 
 class _Route(Construct):
-    """Scope of one model's listener rule, so its address carries the model's name."""
+    """Scope of one model's listener rules, so their addresses carry the model's name."""
 
     RULE_ID = "Rule"
+    SLOT_RULE_ID = "SlotRule"
+
+    @classmethod
+    def slot_rule_id(cls, slot: Slot) -> str:
+        return f"{cls.SLOT_RULE_ID}-{slot}"
+
+
+def slot_rule_priority(route_priority: int, slot: Slot) -> int:
+    """Just before the model's weighted rule: between it and the previous model's rules, since
+    resolve.PRIORITY_STEP (10) leaves room for one rule per slot below each model's priority."""
+    return route_priority - 1 - SLOTS.index(slot)
+
+
+def _slot_condition(slot: Slot) -> LbListenerRuleCondition:
+    """The slot header naming `slot` (ALB compares header values case-insensitively)."""
+    return LbListenerRuleCondition(
+        http_header=LbListenerRuleConditionHttpHeader(http_header_name=SLOT_HEADER, values=[slot])
+    )
 
 
 class _Slot(Construct):

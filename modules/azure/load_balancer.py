@@ -24,14 +24,28 @@ Premium plus a Private Link Service. The NSG admits only Front Door's back end a
 only this profile's `X-Azure-FDID`. A custom domain serves once its `_dnsauth` TXT record and its
 CNAME to the endpoint exist: `dns_records` lists them.
 
+Each slot also has its own address: a request carrying the slot header (`X-LLMDeploy-Slot: <slot>`,
+llmdeploy.plan.routes.SLOT_HEADER) goes to that slot's origin alone, at any weight (0 included).
+Front Door has no header match on a route, so the model's route carries a rule set whose rule per
+slot matches the header (request_header, Equal) and overrides the route's origin group with the
+slot's own: one more origin group per slot holding one enabled origin, the slot's load balancer
+(an origin belongs to one origin group), probed like the model's group. The override disables
+caching (the route caches nothing either). Requests without the header match no rule. The key and
+`X-Azure-FDID` are still checked by the replica's proxy; a client naming a slot pins only its own
+requests. Front Door Standard limits (per profile): 100 origin groups, 100 rule sets, 100 rules per
+rule set (learn.microsoft.com/azure/frontdoor/front-door-routing-limits, "Azure Front Door
+Standard and Premium service limits"), so a model with two slots takes three origin groups.
+
 With a router group (`routing.enabled`), each model's origin group gets one more origin, the
 routers' own public load balancer, at priority 1, and the fleets' origins move to priority 2:
 Front Door sends to the lowest priority whose origins pass its health probes, so the fleets'
-direct path serves only while every router fails them (docs/routing.md).
+direct path serves only while every router fails them (docs/routing.md). The slots' own origin
+groups reach the fleets directly, not through the routers.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -48,6 +62,16 @@ from cdktn_provider_azurerm.cdn_frontdoor_origin_group import (
 )
 from cdktn_provider_azurerm.cdn_frontdoor_profile import CdnFrontdoorProfile
 from cdktn_provider_azurerm.cdn_frontdoor_route import CdnFrontdoorRoute
+from cdktn_provider_azurerm.cdn_frontdoor_rule import (
+    CdnFrontdoorRule,
+    CdnFrontdoorRuleActions,
+    CdnFrontdoorRuleActionsRouteConfigurationOverride,
+    CdnFrontdoorRuleActionsRouteConfigurationOverrideCaching,
+    CdnFrontdoorRuleActionsRouteConfigurationOverrideOriginGroup,
+    CdnFrontdoorRuleConditions,
+    CdnFrontdoorRuleConditionsRequestHeader,
+)
+from cdktn_provider_azurerm.cdn_frontdoor_rule_set import CdnFrontdoorRuleSet
 from cdktn_provider_azurerm.cdn_frontdoor_security_policy import (
     CdnFrontdoorSecurityPolicy,
     CdnFrontdoorSecurityPolicySecurityPolicies,
@@ -70,6 +94,8 @@ from llmdeploy.clouds.azure.resolve import (
     AzureProbe,
     AzureRoute,
 )
+from llmdeploy.config.model import SLOTS, Slot
+from llmdeploy.plan.routes import SLOT_HEADER
 from modules.azure.access import FRONT_DOOR_SKU
 from modules.azure.network import public_address
 
@@ -79,6 +105,8 @@ CLIENT_PROTOCOLS = ["Https"]
 #: the whole band, so that the configured weights, not latency, decide between slots.
 LATENCY_BAND_MS = 1000
 _FRONTEND = "public"
+#: The one origin of a slot's own origin group: any weight sends it everything (Front Door: 1-1000).
+SLOT_ORIGIN_WEIGHT = 1000
 #: Construct ID of the routers' origin in each model's origin group (fleet origins are the slots).
 ROUTERS_ORIGIN_ID = "routers"
 
@@ -296,10 +324,15 @@ class _Domains(Construct):
 
 
 class _Route(Construct):
-    """One model's origin group (its slots' weighted origins) and its route."""
+    """One model's origin group (its slots' weighted origins), its route, and each slot's address."""
 
     _GROUP_ID = "OriginGroup"
     _ROUTE_ID = "Route"
+    RULE_SET_ID = "SlotRules"
+    #: Per slot, suffixed `-<slot>`: its own origin group, its origin there, and its rule.
+    SLOT_GROUP_ID = "SlotGroup"
+    SLOT_ORIGIN_ID = "SlotOrigin"
+    SLOT_RULE_ID = "SlotRule"
 
     def __init__(
         self,
@@ -314,22 +347,7 @@ class _Route(Construct):
         domain_ids: list[str],
     ) -> None:
         super().__init__(scope, route.model)
-        group = CdnFrontdoorOriginGroup(
-            self,
-            self._GROUP_ID,
-            name=route.model,
-            cdn_frontdoor_profile_id=profile_id,
-            session_affinity_enabled=False,
-            load_balancing=CdnFrontdoorOriginGroupLoadBalancing(
-                additional_latency_in_milliseconds=LATENCY_BAND_MS
-            ),
-            health_probe=CdnFrontdoorOriginGroupHealthProbe(
-                protocol="Http",
-                request_type="GET",
-                path=route.probe_path,
-                interval_in_seconds=route.probe_interval_s,
-            ),
-        )
+        group = _origin_group(self, self._GROUP_ID, route.model, route, profile_id)
         origin_ids = [
             CdnFrontdoorOrigin(
                 self,
@@ -361,10 +379,16 @@ class _Route(Construct):
                     priority=ROUTER_PRIORITY,
                 ).id,
             )
+        rule_set = CdnFrontdoorRuleSet(
+            self, self.RULE_SET_ID, name=slot_rule_set_name(route.model), cdn_frontdoor_profile_id=profile_id
+        )
+        for fleet in map(plan.fleet, route.fleets):
+            self._slot_address(route, fleet.slot, origins[fleet.name], fleet.scale_set, profile_id, rule_set)
         CdnFrontdoorRoute(
             self,
             self._ROUTE_ID,
             name=route.model,
+            cdn_frontdoor_rule_set_ids=[rule_set.id],
             cdn_frontdoor_endpoint_id=endpoint_id,
             cdn_frontdoor_origin_group_id=group.id,
             cdn_frontdoor_origin_ids=origin_ids,
@@ -377,3 +401,82 @@ class _Route(Construct):
             # TLS ends at Front Door: the origins have no certificate (see the module docstring).
             forwarding_protocol="HttpOnly",
         )
+
+    def _slot_address(
+        self,
+        route: AzureRoute,
+        slot: Slot,
+        origin: _Origin,
+        origin_name: str,
+        profile_id: str,
+        rule_set: CdnFrontdoorRuleSet,
+    ) -> None:
+        """The slot's own origin group (its origin alone, always enabled) and the rule sending the
+        requests that name the slot there."""
+        group = _origin_group(
+            self, f"{self.SLOT_GROUP_ID}-{slot}", f"{route.model}--{slot}", route, profile_id
+        )
+        only = CdnFrontdoorOrigin(
+            self,
+            f"{self.SLOT_ORIGIN_ID}-{slot}",
+            name=origin_name,
+            cdn_frontdoor_origin_group_id=group.id,
+            host_name=origin.host,
+            http_port=HTTP_PORT,
+            certificate_name_check_enabled=False,
+            enabled=True,
+            weight=SLOT_ORIGIN_WEIGHT,
+            priority=1,
+        )
+        CdnFrontdoorRule(
+            self,
+            f"{self.SLOT_RULE_ID}-{slot}",
+            name=slot,
+            cdn_frontdoor_rule_set_id=rule_set.id,
+            order=1 + SLOTS.index(slot),
+            behaviour_on_match="Stop",
+            conditions=CdnFrontdoorRuleConditions(
+                request_header=[
+                    CdnFrontdoorRuleConditionsRequestHeader(name=SLOT_HEADER, operator="Equal", values=[slot])
+                ]
+            ),
+            actions=CdnFrontdoorRuleActions(
+                route_configuration_override=CdnFrontdoorRuleActionsRouteConfigurationOverride(
+                    origin_group=CdnFrontdoorRuleActionsRouteConfigurationOverrideOriginGroup(
+                        cdn_frontdoor_origin_group_id=group.id, forwarding_protocol="HttpOnly"
+                    ),
+                    # "Disabled": no cache configuration (provider's PossibleValuesForRuleCacheBehavior).
+                    caching=CdnFrontdoorRuleActionsRouteConfigurationOverrideCaching(behaviour="Disabled"),
+                )
+            ),
+            # As the provider's examples do: the rule names the group, which needs its origin first.
+            depends_on=[group, only],
+        )
+
+
+def slot_rule_set_name(model: str) -> str:
+    """A rule set name Front Door accepts (a letter, then letters and digits, at most 60), unique per
+    model: model names have hyphens, so a digest of the name stands in for it."""
+    return "slots" + hashlib.sha256(model.encode()).hexdigest()[:16]
+
+
+def _origin_group(
+    scope: Construct, id: str, name: str, route: AzureRoute, profile_id: str
+) -> CdnFrontdoorOriginGroup:
+    """A model's origin group: GET probes on the engine's health path, the whole latency band."""
+    return CdnFrontdoorOriginGroup(
+        scope,
+        id,
+        name=name,
+        cdn_frontdoor_profile_id=profile_id,
+        session_affinity_enabled=False,
+        load_balancing=CdnFrontdoorOriginGroupLoadBalancing(
+            additional_latency_in_milliseconds=LATENCY_BAND_MS
+        ),
+        health_probe=CdnFrontdoorOriginGroupHealthProbe(
+            protocol="Http",
+            request_type="GET",
+            path=route.probe_path,
+            interval_in_seconds=route.probe_interval_s,
+        ),
+    )

@@ -6,6 +6,13 @@ that splits its requests over its slots' backend services by the slots' weights 
 would override them). A slot at weight 0 is left out of the split (the provider drops a zero weight
 from the request). The split is static: a slot without healthy VMs keeps its share, which then
 fails; its healthy-replicas and 5xx alerts fire and `llmdeploy release rollback` moves the weight.
+Each slot also has its own address: a request carrying the slot header (`X-LLMDeploy-Slot: <slot>`,
+llmdeploy.plan.routes.SLOT_HEADER, an exact match) goes to that slot's backend service alone, at any
+weight (0 included), by a route rule evaluated before the model's weighted route. A path matcher
+holds either path rules or route rules, not both (Compute API `PathMatcher.routeRules`: "Use this
+list instead of pathRules"), so path routing is written as route rules: per model, its slots' rules
+and then its weighted prefix rule, priorities unique within the matcher. The API key is still
+checked by the replica's proxy; a client pinning a slot pins only its own requests.
 Unknown routes get 404 from a fault-injection abort on a backend service without backends (a URL map
 has no fixed response), so they count in no fleet's metrics or promotion gate.
 
@@ -25,7 +32,9 @@ retry policy. They log a sample of requests: every request of an LLM service bil
 With `routing.enabled`, every backend service also holds the router group (modules/gcp/router_group.py)
 as a PREFERRED backend and its GPU groups as DEFAULT ones: requests go to the routers while they pass
 the health check, and straight to the replicas when they do not. The routers re-split each model's
-requests over its slots by the same weights, so the URL map's split matters only on that direct path.
+requests over its slots by the same weights, so the URL map's split matters only on that direct path
+(and the slot header reaches its slot alone only once the routers honour it too: see
+llmdeploy.smoke.targets.slot_address).
 """
 
 from __future__ import annotations
@@ -64,14 +73,18 @@ from cdktn_provider_google.compute_url_map import (
     ComputeUrlMapPathMatcherDefaultRouteActionFaultInjectionPolicyAbort,
     ComputeUrlMapPathMatcherDefaultRouteActionRetryPolicy,
     ComputeUrlMapPathMatcherDefaultRouteActionWeightedBackendServices,
-    ComputeUrlMapPathMatcherPathRule,
-    ComputeUrlMapPathMatcherPathRuleRouteAction,
-    ComputeUrlMapPathMatcherPathRuleRouteActionRetryPolicy,
-    ComputeUrlMapPathMatcherPathRuleRouteActionWeightedBackendServices,
+    ComputeUrlMapPathMatcherRouteRules,
+    ComputeUrlMapPathMatcherRouteRulesMatchRules,
+    ComputeUrlMapPathMatcherRouteRulesMatchRulesHeaderMatches,
+    ComputeUrlMapPathMatcherRouteRulesRouteAction,
+    ComputeUrlMapPathMatcherRouteRulesRouteActionRetryPolicy,
+    ComputeUrlMapPathMatcherRouteRulesRouteActionWeightedBackendServices,
 )
 from constructs import Construct
 
-from llmdeploy.clouds.gcp.resolve import GcpFleet, GcpPlan
+from llmdeploy.clouds.gcp.resolve import GcpFleet, GcpPlan, GcpRoute
+from llmdeploy.config.model import SLOTS
+from llmdeploy.plan.routes import SLOT_HEADER
 from modules.gcp.access import Access
 from modules.gcp.gpu_fleet import PORT_NAME, REPLACE_SAFELY, GpuFleet
 from modules.gcp.router_group import RouterGroup
@@ -98,6 +111,8 @@ OUTLIER_EJECTION_S = 30
 OUTLIER_MAX_EJECTED_PERCENT = 50
 #: Share of requests the backend services log.
 REQUEST_LOG_SAMPLE_RATE = 0.1
+#: Route rule priorities per model (path routing): its slots' rules, then its weighted rule.
+PRIORITY_STEP = 10
 
 
 class LoadBalancer(Construct):
@@ -172,7 +187,7 @@ class LoadBalancer(Construct):
         ]
 
     def _routes(self, ids: Mapping[str, str]) -> dict[str, Any]:
-        """Host rules and path matchers: one matcher per model host, or one with a path rule per model."""
+        """Host rules and path matchers: one matcher per model host, or one with route rules per model."""
         routes = self.gcp.routes
         if self.gcp.routing == "host":
             return {
@@ -194,6 +209,7 @@ class LoadBalancer(Construct):
                                 num_retries=RETRIES, retry_conditions=RETRY_CONDITIONS
                             ),
                         ),
+                        route_rules=self._slot_rules(route, ids, "/", first_priority=1),
                     )
                     for route in routes
                 ],
@@ -204,26 +220,51 @@ class LoadBalancer(Construct):
                 ComputeUrlMapPathMatcher(
                     name=_PATH_MATCHER,
                     default_route_action=_matcher_not_found(self.not_found),
-                    path_rule=[
-                        ComputeUrlMapPathMatcherPathRule(
-                            paths=[f"{route.path_prefix}*"],
-                            route_action=ComputeUrlMapPathMatcherPathRuleRouteAction(
-                                weighted_backend_services=[
-                                    ComputeUrlMapPathMatcherPathRuleRouteActionWeightedBackendServices(
-                                        backend_service=ids[fleet], weight=weight
-                                    )
-                                    for fleet, weight in route.split
-                                ],
-                                retry_policy=ComputeUrlMapPathMatcherPathRuleRouteActionRetryPolicy(
-                                    num_retries=RETRIES, retry_conditions=RETRY_CONDITIONS
-                                ),
-                            ),
-                        )
-                        for route in routes
+                    route_rules=[
+                        rule
+                        for index, route in enumerate(routes)
+                        for rule in self._model_rules(route, ids, index * PRIORITY_STEP + 1)
                     ],
                 )
             ],
         }
+
+    def _model_rules(
+        self, route: GcpRoute, ids: Mapping[str, str], first_priority: int
+    ) -> list[ComputeUrlMapPathMatcherRouteRules]:
+        """Path routing: the model's slot rules, then its weighted rule on its prefix."""
+        prefix = route.path_prefix
+        return [
+            *self._slot_rules(route, ids, prefix, first_priority),
+            ComputeUrlMapPathMatcherRouteRules(
+                priority=first_priority + len(SLOTS),
+                match_rules=[ComputeUrlMapPathMatcherRouteRulesMatchRules(prefix_match=prefix)],
+                route_action=_weighted_action([(ids[fleet], weight) for fleet, weight in route.split]),
+            ),
+        ]
+
+    def _slot_rules(
+        self, route: GcpRoute, ids: Mapping[str, str], prefix: str, first_priority: int
+    ) -> list[ComputeUrlMapPathMatcherRouteRules]:
+        """One rule per slot of the model: the slot header naming it sends to its backend service alone."""
+        return [
+            ComputeUrlMapPathMatcherRouteRules(
+                priority=first_priority + SLOTS.index(fleet.slot),
+                match_rules=[
+                    ComputeUrlMapPathMatcherRouteRulesMatchRules(
+                        prefix_match=prefix,
+                        header_matches=[
+                            ComputeUrlMapPathMatcherRouteRulesMatchRulesHeaderMatches(
+                                header_name=SLOT_HEADER, exact_match=fleet.slot
+                            )
+                        ],
+                    )
+                ],
+                route_action=_weighted_action([(ids[fleet.name], 100)]),
+            )
+            for fleet in self.gcp.fleets
+            if fleet.model == route.model
+        ]
 
     def _frontend(self, url_map: ComputeUrlMap, address: ComputeGlobalAddress) -> None:
         name, labels = self.gcp.name, self.gcp.labels
@@ -361,6 +402,21 @@ def _router_backend(routers: RouterGroup) -> ComputeBackendServiceBackend:
         max_rate_per_instance=routers.router.max_rate_per_instance,
         capacity_scaler=1.0,
         preference="PREFERRED",
+    )
+
+
+def _weighted_action(split: list[tuple[str, int]]) -> ComputeUrlMapPathMatcherRouteRulesRouteAction:
+    """To the backend services by weight, retried as every model route is."""
+    return ComputeUrlMapPathMatcherRouteRulesRouteAction(
+        weighted_backend_services=[
+            ComputeUrlMapPathMatcherRouteRulesRouteActionWeightedBackendServices(
+                backend_service=service, weight=weight
+            )
+            for service, weight in split
+        ],
+        retry_policy=ComputeUrlMapPathMatcherRouteRulesRouteActionRetryPolicy(
+            num_retries=RETRIES, retry_conditions=RETRY_CONDITIONS
+        ),
     )
 
 

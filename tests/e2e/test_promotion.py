@@ -1,6 +1,9 @@
 """Blue/green releases of `dev` for real: the CLI edits a copy of the environment file and applies it
 with Terraform to the local AWS emulator after every step; boto3 reads the listener weights.
 
+The emulator's load balancer serves no HTTP, so promotion's smoke check of the new slot goes to a
+stand-in engine on loopback (`--smoke-endpoint`), which records the slot header of each request.
+
 One apply of dev (and one release into green) serves the whole module: the AWS provider waits
 ~60 s after creating a load balancer, while a weight change only updates a listener rule.
 """
@@ -16,6 +19,7 @@ import pytest
 import yaml
 
 from tests.e2e.project import Project, local_project, wait_for
+from tests.smoke.engine import Engine, engine
 
 pytestmark = pytest.mark.terraform
 
@@ -24,6 +28,9 @@ NEW_REVISION = "0123456789abcdef0123456789abcdef01234567"
 #: Short gates: the emulator answers at once, only the applies take time.
 FAST = ("--pause", "2s", "--poll", "1s", "--step-timeout", "30s")
 BLUE_ONLY = {"blue": 100, "green": 0}
+#: dev's model id (environments/dev.yaml), and one it does not serve.
+DEV_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+WRONG_MODEL = "mistralai/Mistral-7B-Instruct-v0.3"
 
 
 @dataclass
@@ -31,6 +38,8 @@ class Released:
     project: Project
     outputs: dict[str, Any]
     original_file: str
+    #: The new slot's stand-in engine, which promotion's smoke check calls.
+    green: Engine
 
     def weights(self) -> dict[str, int]:
         """The model's listener rule weights, by slot, as the load balancer reports them."""
@@ -47,8 +56,9 @@ class Released:
         config = yaml.safe_load((self.project.environments / "dev.yaml").read_text(encoding="utf-8"))
         return {slot: entry["weight"] for slot, entry in config["models"][0]["slots"].items()}
 
-    def promote(self, *extra: str) -> list[str]:
-        return ["promote", "dev", "--model", "chat", "--local", *FAST, *extra]
+    def promote(self, *extra: str, smoke: Engine | None = None) -> list[str]:
+        endpoint = f"http://127.0.0.1:{(smoke or self.green).port}/"
+        return ["promote", "dev", "--model", "chat", "--local", *FAST, "--smoke-endpoint", endpoint, *extra]
 
     def ensure_blue_serving(self) -> None:
         if self.weights() != BLUE_ONLY:
@@ -62,13 +72,16 @@ def released(
     tmp_path_factory: pytest.TempPathFactory, terraform_binary: str, terraform_cli_env: dict[str, str]
 ) -> Iterator[Released]:
     root = tmp_path_factory.mktemp("promotion")
-    with local_project(root, "promotion", terraform_cli_env["LLMDEPLOY_CACHE_DIR"]) as project:
+    with (
+        local_project(root, "promotion", terraform_cli_env["LLMDEPLOY_CACHE_DIR"]) as project,
+        engine(DEV_MODEL) as green,
+    ):
         original = (project.environments / "dev.yaml").read_text(encoding="utf-8")
         applied = project.run("apply", "dev", "--local", "--auto-approve")
         assert applied.returncode == 0, applied.stdout + applied.stderr
         release = project.run("release", "dev", "--model", "chat", "--revision", NEW_REVISION, "--local")
         assert release.returncode == 0, release.stdout + release.stderr
-        yield Released(project, project.outputs(STACK), original)
+        yield Released(project, project.outputs(STACK), original, green)
 
 
 def test_release_deploys_the_new_revision_into_green_at_zero_weight(released: Released) -> None:
@@ -87,8 +100,30 @@ def test_release_deploys_the_new_revision_into_green_at_zero_weight(released: Re
     assert (record["source"], record["target"], record["state"]) == ("blue", "green", "released")
 
 
+def test_a_wrong_model_in_the_new_slot_stops_the_promotion_before_any_traffic_moves(
+    released: Released,
+) -> None:
+    released.ensure_blue_serving()
+    with engine(WRONG_MODEL) as wrong:
+        done = released.project.run(*released.promote("--steps", "10,50,100", smoke=wrong))
+    assert done.returncode == 1, done.stdout + done.stderr
+    message = " ".join(done.stderr.split())
+    assert "Promotion of chat to green stopped: its smoke check failed before the first step" in message
+    assert f"the endpoint serves {WRONG_MODEL}, not the configured {DEV_MODEL}" in message
+    assert "Rolled back: blue has 100% of the traffic again" in message
+    # The smoke check named the new slot, and ran before any step was applied.
+    assert wrong.slots == ["green"]
+    assert not [line for line in done.stdout.splitlines() if "applying" in line]
+    assert released.weights() == BLUE_ONLY
+    assert released.file_weights() == BLUE_ONLY
+    record = released.project.record("dev", "chat")
+    assert record["state"] == "rolled-back"
+    assert record["reason"].startswith("smoke check failed before the first step")
+
+
 def test_promotion_moves_the_listener_weights_step_by_step_to_green(released: Released) -> None:
     released.ensure_blue_serving()
+    released.green.slots.clear()
     command = released.project.start(*released.promote("--steps", "10,50,100"))
     seen = [released.weights()]
     while command.running():
@@ -109,6 +144,9 @@ def test_promotion_moves_the_listener_weights_step_by_step_to_green(released: Re
     record = released.project.record("dev", "chat")
     assert (record["state"], record["steps_done"]) == ("promoted", [10, 50, 100])
     assert "chat: promoted: green has 100% of the traffic" in stdout
+    # Smoke-checked once, before the first step, with every request naming green.
+    assert released.green.slots == ["green", "green"]
+    assert stdout.index("smoke green at") < stdout.index("chat: applying")
 
 
 def test_rollback_returns_all_traffic_to_the_previous_slot_at_once(released: Released) -> None:

@@ -3,7 +3,7 @@ and the real nginx proxy (the rendered boot config) in front of it.
 
 The engine lists one model id on `GET /v1/models` and streams a chat completion as server-sent
 events, one token per event with a pause between them, then a usage event and `data: [DONE]`.
-It records the requests' paths and Authorization headers.
+It records the requests' paths and Authorization headers, and the slot header each carried.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pytest
 
 from llmdeploy.boot.context import template_context
 from llmdeploy.boot.render import render
+from llmdeploy.plan.routes import SLOT_HEADER
 from tests.boot.bundles import first_fleet, plan
 from tests.boot.test_proxy import _free_port, _wait_listening
 
@@ -32,11 +33,13 @@ TOKEN_PAUSE_S = 0.02
 
 
 class Engine(ThreadingHTTPServer):
-    """Serves `model_id`; `seen` holds (method, path, Authorization header or None) per request."""
+    """Serves `model_id`; `seen` holds (method, path, Authorization header or None) per request,
+    `slots` the slot header (SLOT_HEADER) of each request, or None."""
 
     def __init__(self, model_id: str) -> None:
         self.model_id = model_id
         self.seen: list[tuple[str, str, str | None]] = []
+        self.slots: list[str | None] = []
         super().__init__(("127.0.0.1", 0), _Handler)
 
     @property
@@ -80,6 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self) -> None:
         self.server.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        self.server.slots.append(self.headers.get(SLOT_HEADER))
 
     def _event(self, body: object) -> None:
         self._chunk(f"data: {json.dumps(body)}\n\n".encode())

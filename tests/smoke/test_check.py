@@ -45,6 +45,17 @@ def test_the_right_model_streams_with_ttft_and_tokens_per_second(tmp_path: Path)
     ]
     assert {header for _, _, header in right.seen} == {"Bearer k-123"}
     assert "k-123" not in repr(result)
+    # No slot named: no slot header, so the load balancer splits by weight.
+    assert right.slots == [None, None]
+
+
+@pytest.mark.process
+def test_a_named_slot_travels_in_the_slot_header_of_every_request(tmp_path: Path) -> None:
+    with engine(CONFIGURED) as right, proxy(right.port, tmp_path) as url:
+        result = check_endpoint(url, CONFIGURED, key="k-123", slot="green")
+    assert result.passed, result.problem
+    assert right.slots == ["green", "green"]
+    assert {header for _, _, header in right.seen} == {"Bearer k-123"}
 
 
 @pytest.mark.process

@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 from llmdeploy.aws_session import aws_client
 from llmdeploy.clouds.aws.resolve import AwsFleet, AwsPlan
 from llmdeploy.errors import OperationError
+from llmdeploy.plan.routes import SLOT_HEADER
 from llmdeploy.status.model import SlotStatus
 
 #: Group instances that exist and run or boot; terminating, detaching and standby ones do not count.
@@ -144,7 +145,7 @@ class _Reader:
                 self.clients.elbv2.describe_rules,
                 ListenerArn=listener["ListenerArn"],
             )["Rules"]
-            for rule in rules:
+            for rule in filter(_weighted, rules):
                 for action in rule["Actions"]:
                     groups = action.get("ForwardConfig", {}).get("TargetGroups", [])
                     total = sum(int(group.get("Weight", 0)) for group in groups)
@@ -177,3 +178,11 @@ class _Reader:
                 f"{self.stack}: reading the {kind} {name} failed: {error}. Check the credentials, the "
                 "region and AWS_ENDPOINT_URL (for the local emulator, pass --local), then retry."
             ) from error
+
+
+def _weighted(rule: dict[str, Any]) -> bool:
+    """Not a slot's own rule (modules/aws/load_balancer.py): that one sends only pinned requests."""
+    return not any(
+        condition.get("HttpHeaderConfig", {}).get("HttpHeaderName") == SLOT_HEADER
+        for condition in rule.get("Conditions", [])
+    )

@@ -20,6 +20,7 @@ from google.cloud import compute_v1
 from llmdeploy.clouds.gcp.resolve import GcpFleet, GcpPlan, resolve
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
+from llmdeploy.plan.routes import SLOT_HEADER
 from llmdeploy.status.model import SlotStatus
 
 #: Instance states of a VM that exists and is powered on (booting included).
@@ -185,13 +186,20 @@ def _weighted_services(url_map: compute_v1.UrlMap) -> list[dict[str, int]]:
     for matcher in url_map.path_matchers:
         actions.append(matcher.default_route_action)
         actions += [rule.route_action for rule in matcher.path_rules]
-        actions += [rule.route_action for rule in matcher.route_rules]
+        actions += [rule.route_action for rule in matcher.route_rules if not _pins_a_slot(rule)]
     return [
         {_last(entry.backend_service): entry.weight for entry in action.weighted_backend_services}
         for action in actions
         # A route that aborts every request (the 404 for unknown routes) splits nothing.
         if action.weighted_backend_services and action.fault_injection_policy.abort.percentage < 100
     ]
+
+
+def _pins_a_slot(rule: compute_v1.HttpRouteRule) -> bool:
+    """A slot's own rule (modules/gcp/load_balancer.py): it sends only requests naming the slot."""
+    return any(
+        header.header_name == SLOT_HEADER for match in rule.match_rules for header in match.header_matches
+    )
 
 
 def _percent(splits: Iterable[dict[str, int]], service: str) -> int:

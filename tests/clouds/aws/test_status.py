@@ -24,6 +24,7 @@ from llmdeploy.emulator import EmulatorHandle
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.model import DeploymentPlan
+from llmdeploy.plan.routes import SLOT_HEADER
 from llmdeploy.status.model import SlotStatus
 from tests.conftest import MINIMAL, WriteEnv
 from tests.fixtures_aws import AwsClient
@@ -145,6 +146,26 @@ def deployed(plan: DeploymentPlan, aws_client: AwsClient) -> Deployed:
             }
         ],
     )
+    # Each slot's own rule (modules/aws/load_balancer.py): it forwards only requests naming the
+    # slot, so the shares come from the weighted rule alone.
+    for priority, slot in enumerate(("blue", "green"), start=98):
+        elbv2.create_rule(
+            ListenerArn=listener,
+            Priority=priority,
+            Conditions=[
+                {"Field": "path-pattern", "Values": ["/chat/*"]},
+                {
+                    "Field": "http-header",
+                    "HttpHeaderConfig": {"HttpHeaderName": SLOT_HEADER, "Values": [slot]},
+                },
+            ],
+            Actions=[
+                {
+                    "Type": "forward",
+                    "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": groups[slot], "Weight": 1}]},
+                }
+            ],
+        )
     return Deployed(plan, resolved, f"http://{lb['DNSName']}/chat/")
 
 

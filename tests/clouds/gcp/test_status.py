@@ -16,6 +16,7 @@ from llmdeploy.clouds.gcp.resolve import GcpPlan, resolve
 from llmdeploy.clouds.gcp.status import read_status
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
+from llmdeploy.plan.routes import SLOT_HEADER
 from tests.clouds.gcp.google_api import (
     API,
     LINK,
@@ -106,15 +107,22 @@ def _url_map_and_address(api: LoopbackApi, plan: DeploymentPlan) -> None:
                 {
                     "name": "models",
                     "defaultRouteAction": not_found,
-                    "pathRules": [
+                    # As modules/gcp/load_balancer.py writes them: each model's slot rules (the
+                    # slot header alone reaches them), then its weighted rule. Weights come from
+                    # the weighted rules only.
+                    "routeRules": [
+                        *_pinned(plan, 1, "/translate-fr/", "translate-fr-blue", "translate-fr-green"),
                         {
-                            "paths": ["/translate-fr/*"],
+                            "priority": 3,
+                            "matchRules": [{"prefixMatch": "/translate-fr/"}],
                             "routeAction": _weighted(
                                 plan, ("translate-fr-blue", 90), ("translate-fr-green", 10)
                             ),
                         },
+                        *_pinned(plan, 11, "/translate-es/", "translate-es-blue"),
                         {
-                            "paths": ["/translate-es/*"],
+                            "priority": 13,
+                            "matchRules": [{"prefixMatch": "/translate-es/"}],
                             "routeAction": _weighted(plan, ("translate-es-blue", 100)),
                         },
                     ],
@@ -133,6 +141,22 @@ def _url_map_and_address(api: LoopbackApi, plan: DeploymentPlan) -> None:
             "addressType": "EXTERNAL",
         },
     )
+
+
+def _pinned(plan: DeploymentPlan, first: int, prefix: str, *fleets: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "priority": first + index,
+            "matchRules": [
+                {
+                    "prefixMatch": prefix,
+                    "headerMatches": [{"headerName": SLOT_HEADER, "exactMatch": fleet.rsplit("-", 1)[1]}],
+                }
+            ],
+            "routeAction": _weighted(plan, (fleet, 100)),
+        }
+        for index, fleet in enumerate(fleets)
+    ]
 
 
 def _prod(api: LoopbackApi, plan: DeploymentPlan) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
+import re
+
+import pytest
 
 from llmdeploy.engines import PROXY_PORT
+from llmdeploy.plan.routes import SLOT_HEADER
 from tests.fixtures_synth import Stack
 
 
@@ -108,9 +112,15 @@ def test_no_load_balancer_rule_or_data_source_holds_the_api_key(aws_stacks: dict
     assert stack.plan.access.api_key is not None
     assert not stack.data("aws_secretsmanager_secret_version")
     for rule in stack.resources("aws_lb_listener_rule").values():
-        assert [list(condition) for condition in rule["condition"]] == [["path_pattern"]]
-    # One rule per model: no keyless health rule, no keyed catch-all.
-    assert len(stack.resources("aws_lb_listener_rule")) == len(stack.plan.models)
+        kinds = [list(condition) for condition in rule["condition"]]
+        assert kinds in ([["path_pattern"]], [["path_pattern"], ["http_header"]])
+        for header in (c["http_header"] for c in rule["condition"] if "http_header" in c):
+            # The only header any rule reads is the slot header, whose values are slot names.
+            assert header["http_header_name"] == SLOT_HEADER
+            assert header["values"] in (["blue"], ["green"])
+    # One rule per model and one per slot: no keyless health rule, no keyed catch-all.
+    fleets = stack.plan.fleets_on("aws")
+    assert len(stack.resources("aws_lb_listener_rule")) == len(stack.plan.models) + len(fleets)
     listener = stack.at("aws_lb_listener", "LoadBalancer/Listener")
     assert listener["default_action"][0]["fixed_response"]["status_code"] == "404"
 
@@ -128,7 +138,7 @@ def test_without_a_key_unknown_routes_get_404(aws_stacks: dict[str, Stack]) -> N
     listener = stack.at("aws_lb_listener", "LoadBalancer/Listener")
     assert (listener["port"], listener["protocol"]) == (80, "HTTP")
     assert listener["default_action"][0]["fixed_response"]["status_code"] == "404"
-    [rule] = stack.resources("aws_lb_listener_rule").values()
+    rule = stack.at("aws_lb_listener_rule", "chat/Rule")
     assert rule["condition"] == [{"path_pattern": {"values": ["/chat/*"]}}]
 
 
@@ -163,3 +173,57 @@ def test_endpoints_output_one_url_per_model(aws_stacks: dict[str, Stack]) -> Non
     assert aws_stacks["edge-aws"].doc["output"]["endpoints"]["value"] == {
         "coder": "https://coder.llm.example.com/"
     }
+
+
+@pytest.mark.parametrize(
+    ("env", "model", "condition"),
+    [
+        ("prod", "translate-fr", {"path_pattern": {"values": ["/translate-fr/*"]}}),
+        ("edge", "coder", {"host_header": {"values": ["coder.llm.example.com"]}}),
+    ],
+)
+def test_the_slot_header_reaches_that_slot_alone_before_the_weighted_rule(
+    aws_stacks: dict[str, Stack], env: str, model: str, condition: dict[str, object]
+) -> None:
+    """`X-LLMDeploy-Slot: <slot>` on the model's route forwards to the slot's target group only, at
+    any weight (prod's green has 5%); the weighted rule sees only requests without it."""
+    stack = aws_stacks[f"{env}-aws"]
+    weighted = stack.at("aws_lb_listener_rule", f"{model}/Rule")
+    (planned,) = [entry for entry in stack.plan.models if entry.name == model]
+    for fleet in planned.fleets_on("aws"):
+        rule = stack.at("aws_lb_listener_rule", f"{model}/SlotRule-{fleet.slot}")
+        group = stack.address("aws_lb_target_group", f"{fleet.name}/TargetGroup")
+        assert rule["condition"] == [
+            condition,
+            {"http_header": {"http_header_name": SLOT_HEADER, "values": [fleet.slot]}},
+        ]
+        [action] = rule["action"]
+        assert action["forward"]["target_group"] == [{"arn": f"${{{group}.arn}}", "weight": 1}]
+        # Lower numbers are evaluated first (ELB guide "Listener rules").
+        assert rule["priority"] < weighted["priority"]
+        assert rule["listener_arn"] == weighted["listener_arn"]
+
+
+def test_rule_priorities_stay_unique_and_each_model_keeps_its_slot_rules_together(
+    aws_stacks: dict[str, Stack],
+) -> None:
+    for stack in aws_stacks.values():
+        rules = stack.resources("aws_lb_listener_rule").values()
+        priorities = sorted(rule["priority"] for rule in rules)
+        assert len(set(priorities)) == len(priorities)
+        for model in stack.plan.models:
+            mine = sorted(
+                stack.at("aws_lb_listener_rule", f"{model.name}/SlotRule-{fleet.slot}")["priority"]
+                for fleet in model.fleets_on("aws")
+            )
+            weighted = stack.at("aws_lb_listener_rule", f"{model.name}/Rule")["priority"]
+            # Nothing else between a model's slot rules and its weighted rule.
+            between = [p for p in priorities if mine[0] <= p <= weighted]
+            assert len(between) == len(mine) + 1
+
+
+def test_the_slot_header_name_is_one_alb_accepts() -> None:
+    """ELB API HttpHeaderConditionConfig: a name of at most 40 characters, letters, digits and
+    `*?-!#$%&'+.^_`|~`; no `*` or `?` here, since the name is matched literally."""
+    assert len(SLOT_HEADER) <= 40
+    assert re.fullmatch(r"[A-Za-z0-9!#$%&'+.^_`|~-]+", SLOT_HEADER)

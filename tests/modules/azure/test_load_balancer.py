@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
+from llmdeploy.plan.routes import SLOT_HEADER
+from modules.azure.load_balancer import slot_rule_set_name
 from tests.fixtures_synth import Stack
 
 
 def _origins(stack: Stack, model: str) -> dict[str, dict[str, object]]:
+    """The origins of the model's weighted origin group (not the slots' own groups)."""
     return {
         entry["name"]: entry
         for entry in stack.resources("azurerm_cdn_frontdoor_origin").values()
         if f"/LoadBalancer/{model}/" in entry["//"]["metadata"]["path"]
+        and "/SlotOrigin-" not in entry["//"]["metadata"]["path"]
     }
 
 
@@ -126,3 +134,57 @@ def test_endpoints_are_https_on_front_door(azure_stacks: dict[str, Stack]) -> No
     assert azure_stacks["edge-azure"].doc["output"]["endpoints"]["value"] == {
         "coder": "https://coder.llm.example.com/"
     }
+
+
+def _ref(stack: Stack, kind: str, path: str) -> str:
+    return f"${{{stack.address(kind, path)}.id}}"
+
+
+@pytest.mark.parametrize(("env", "model"), [("prod", "translate-fr"), ("edge", "coder")])
+def test_the_slot_header_reaches_that_slot_alone_through_its_own_origin_group(
+    azure_stacks: dict[str, Stack], env: str, model: str
+) -> None:
+    """A rule per slot on the model's route: `X-LLMDeploy-Slot: <slot>` overrides the origin group
+    with the slot's own, whose one origin is enabled at any weight (edge's green is at 0%)."""
+    stack = azure_stacks[f"{env}-azure"]
+    base = f"LoadBalancer/{model}"
+    route = stack.at("azurerm_cdn_frontdoor_route", f"{base}/Route")
+    rule_set = stack.at("azurerm_cdn_frontdoor_rule_set", f"{base}/SlotRules")
+    assert route["cdn_frontdoor_rule_set_ids"] == [
+        _ref(stack, "azurerm_cdn_frontdoor_rule_set", f"{base}/SlotRules")
+    ]
+    # Rule set names: a letter, then letters and digits, at most 60 (Front Door's naming rules).
+    assert re.fullmatch(r"[a-zA-Z][a-zA-Z0-9]{0,59}", rule_set["name"])
+    weighted = stack.at("azurerm_cdn_frontdoor_origin_group", f"{base}/OriginGroup")
+    fleets = [fleet for fleet in stack.plan.fleets_on("azure") if fleet.model == model]
+    assert len(fleets) == 2
+    for order, fleet in enumerate(sorted(fleets, key=lambda f: f.slot), start=1):
+        group = stack.at("azurerm_cdn_frontdoor_origin_group", f"{base}/SlotGroup-{fleet.slot}")
+        assert group["health_probe"] == weighted["health_probe"]
+        origin = stack.at("azurerm_cdn_frontdoor_origin", f"{base}/SlotOrigin-{fleet.slot}")
+        assert origin["cdn_frontdoor_origin_group_id"] == _ref(
+            stack, "azurerm_cdn_frontdoor_origin_group", f"{base}/SlotGroup-{fleet.slot}"
+        )
+        assert origin["enabled"] is True
+        address = stack.address("azurerm_public_ip", f"LoadBalancer/{fleet.name}/OriginAddress")
+        assert origin["host_name"] == f"${{{address}.ip_address}}"
+        rule = stack.at("azurerm_cdn_frontdoor_rule", f"{base}/SlotRule-{fleet.slot}")
+        assert (rule["name"], rule["order"]) == (fleet.slot, order)
+        assert rule["conditions"] == {
+            "request_header": [{"name": SLOT_HEADER, "operator": "Equal", "values": [fleet.slot]}]
+        }
+        assert rule["actions"] == {
+            "route_configuration_override": {
+                "origin_group": {
+                    "cdn_frontdoor_origin_group_id": origin["cdn_frontdoor_origin_group_id"],
+                    "forwarding_protocol": "HttpOnly",
+                },
+                "caching": {"behaviour": "Disabled"},
+            }
+        }
+
+
+def test_slot_rule_set_names_differ_per_model_and_stay_valid() -> None:
+    names = {slot_rule_set_name(model) for model in ("a-b", "ab", "translate-fr", "x" * 63)}
+    assert len(names) == 4
+    assert all(re.fullmatch(r"[a-zA-Z][a-zA-Z0-9]{0,59}", name) for name in names)

@@ -11,6 +11,7 @@ from llmdeploy.clouds.gcp import names
 from llmdeploy.clouds.gcp.resolve import resolve
 from llmdeploy.config.loader import load_environment
 from llmdeploy.plan.build import build_plan
+from llmdeploy.plan.routes import SLOT_HEADER
 from modules.gcp.load_balancer import RETRY_CONDITIONS
 from tests.fixtures_synth import Stack
 from tests.release.environments import THREE_CLOUDS
@@ -81,16 +82,19 @@ def test_path_routes_split_each_model_by_slot_weight(gcp_stacks: dict[str, Stack
     url_map = stack.at("google_compute_url_map", "LoadBalancer/UrlMap")
     assert url_map["host_rule"] == [{"hosts": ["*"], "path_matcher": "models"}]
     [matcher] = url_map["path_matcher"]
+    # Route rules, not path rules: a matcher holds one kind only, and the slot rules need route rules.
+    assert "path_rule" not in matcher
     routes = {
-        tuple(rule["paths"]): rule["route_action"]["weighted_backend_services"]
-        for rule in matcher["path_rule"]
+        rule["match_rules"][0]["prefix_match"]: rule["route_action"]["weighted_backend_services"]
+        for rule in matcher["route_rules"]
+        if "header_matches" not in rule["match_rules"][0]
     }
     assert routes == {
-        ("/translate-fr/*",): [
+        "/translate-fr/": [
             {"backend_service": _service_ref(stack, "translate-fr-blue"), "weight": 95},
             {"backend_service": _service_ref(stack, "translate-fr-green"), "weight": 5},
         ],
-        ("/translate-es/*",): [{"backend_service": _service_ref(stack, "translate-es-blue"), "weight": 100}],
+        "/translate-es/": [{"backend_service": _service_ref(stack, "translate-es-blue"), "weight": 100}],
     }
     # Unknown routes are answered 404 by a backend service that no fleet's metrics or gates read.
     not_found = stack.at("google_compute_backend_service", "LoadBalancer/NotFound")
@@ -114,10 +118,13 @@ def test_routes_retry_only_what_never_reached_the_client(gcp_stacks: dict[str, S
     assert RETRY_CONDITIONS == ["connect-failure", "refused-stream", "gateway-error"]
     prod = gcp_stacks["prod-gcp"].at("google_compute_url_map", "LoadBalancer/UrlMap")
     edge = gcp_stacks["edge-gcp"].at("google_compute_url_map", "LoadBalancer/UrlMap")
-    actions = [rule["route_action"] for rule in prod["path_matcher"][0]["path_rule"]] + [
+    actions = [rule["route_action"] for rule in prod["path_matcher"][0]["route_rules"]] + [
         matcher["default_route_action"] for matcher in edge["path_matcher"]
     ]
-    assert len(actions) == 3
+    actions += [rule["route_action"] for matcher in edge["path_matcher"] for rule in matcher["route_rules"]]
+    # Per model a weighted route, per fleet a slot rule.
+    stacks = (gcp_stacks["prod-gcp"], gcp_stacks["edge-gcp"])
+    assert len(actions) == sum(len(s.plan.models) + len(s.plan.fleets_on("gcp")) for s in stacks)
     for action in actions:
         assert action["retry_policy"] == {"num_retries": 2, "retry_conditions": RETRY_CONDITIONS}
 
@@ -211,3 +218,48 @@ def test_dns_records_to_create_for_the_domain(gcp_stacks: dict[str, Stack]) -> N
 def _rule(rule: dict[str, Any]) -> tuple[str, str, str]:
     assert rule["load_balancing_scheme"] == "EXTERNAL_MANAGED"
     return rule["port_range"], rule["target"], rule["ip_address"]
+
+
+def _slot_match(prefix: str, slot: str) -> list[dict[str, Any]]:
+    return [{"prefix_match": prefix, "header_matches": [{"header_name": SLOT_HEADER, "exact_match": slot}]}]
+
+
+def test_the_slot_header_reaches_that_slot_alone_before_the_weighted_route(
+    gcp_stacks: dict[str, Stack],
+) -> None:
+    """Path routing: per model, a rule per slot (prefix + exact slot header) to that slot's backend
+    service only, at any weight (green has 5 %), at a lower priority number than the weighted rule."""
+    stack = gcp_stacks["prod-gcp"]
+    [matcher] = stack.at("google_compute_url_map", "LoadBalancer/UrlMap")["path_matcher"]
+    rules = matcher["route_rules"]
+    priorities = [rule["priority"] for rule in rules]
+    assert len(set(priorities)) == len(priorities)  # unique within the path matcher (Compute API)
+    by_match = {json.dumps(rule["match_rules"], sort_keys=True): rule for rule in rules}
+    for fleet in stack.plan.fleets_on("gcp"):
+        prefix = f"/{fleet.model}/"
+        pinned = by_match[json.dumps(_slot_match(prefix, fleet.slot), sort_keys=True)]
+        weighted = by_match[json.dumps([{"prefix_match": prefix}], sort_keys=True)]
+        assert pinned["route_action"]["weighted_backend_services"] == [
+            {"backend_service": _service_ref(stack, fleet.name), "weight": 100}
+        ]
+        assert pinned["route_action"]["retry_policy"] == weighted["route_action"]["retry_policy"]
+        assert pinned["priority"] < weighted["priority"]
+
+
+def test_host_routing_gives_each_slot_a_header_rule_and_keeps_the_weighted_default(
+    gcp_stacks: dict[str, Stack],
+) -> None:
+    stack = gcp_stacks["edge-gcp"]
+    [matcher] = stack.at("google_compute_url_map", "LoadBalancer/UrlMap")["path_matcher"]
+    assert matcher["default_route_action"]["weighted_backend_services"]
+    assert "path_rule" not in matcher
+    assert [
+        (rule["match_rules"], rule["route_action"]["weighted_backend_services"])
+        for rule in matcher["route_rules"]
+    ] == [
+        (
+            _slot_match("/", fleet.slot),
+            [{"backend_service": _service_ref(stack, fleet.name), "weight": 100}],
+        )
+        for fleet in stack.plan.fleets_on("gcp")
+    ]
