@@ -115,15 +115,14 @@ def smoke_targets(
             for each in clouds
             for entry in read_slots(env, plan, each, where.env_dir, where.outdir, local)
         ]
-        targets = cloud_targets(plan, models, slot, slots)
+        targets = cloud_targets(models, slot, slots)
     return plan, clouds[0], targets
 
 
 def _show_smoke(env: str, targets: list[Target], results: list[SmokeResult], as_json: bool) -> None:
     if as_json:
         rows = [
-            asdict(result)
-            | {"model": t.model, "cloud": t.cloud, "slot": t.slot, "passed": result.passed, "note": t.note}
+            asdict(result) | {"model": t.model, "cloud": t.cloud, "slot": t.slot, "passed": result.passed}
             for t, result in zip(targets, results, strict=True)
         ]
         out.print_json(json.dumps({"env": env, "results": rows}))
@@ -139,6 +138,6 @@ def _show_smoke(env: str, targets: list[Target], results: list[SmokeResult], as_
             _SHOWN["ok" if result.passed else "fail"],
             f"{result.ttft_s:.2f}" if result.ttft_s is not None else "-",
             f"{result.tokens_per_s:.1f}" if result.tokens_per_s is not None else "-",
-            escape(result.problem or target.note or f"{result.tokens} tokens from {result.model_id}"),
+            escape(result.problem or f"{result.tokens} tokens from {result.model_id}"),
         )
     out.print(table)

@@ -119,7 +119,7 @@ def promote(
     rerun = where.command("promote", "--model", model, *gates)
     context = _context(where, model, rerun, allow_over_budget)
     if not no_smoke:
-        context = replace(context, smoke=_slot_smoke(where, model, smoke_endpoint, key_env, context.say))
+        context = replace(context, smoke=_slot_smoke(where, model, smoke_endpoint, key_env))
     loaded = promotion.load_model(context)
     alarms = loaded[0].monitoring.alarms
     policy = GatePolicy(
@@ -230,21 +230,12 @@ def _context(where: Invocation, model: str, rerun: str, allow_over_budget: bool 
     return ReleaseContext(env_path, model, deploy, RECORDS_DIR, say, where.command, allow_over_budget)
 
 
-def _slot_smoke(
-    where: Invocation, model: str, endpoint: str | None, key_env: str | None, say: Callable[[str], None]
-) -> SmokeSlot:
-    """`llmdeploy smoke --slot` of the model, on the endpoints that reach the slot alone."""
+def _slot_smoke(where: Invocation, model: str, endpoint: str | None, key_env: str | None) -> SmokeSlot:
+    """`llmdeploy smoke --slot` of the model: every request names the slot, so it alone answers."""
 
     def smoke(slot: Slot) -> list[SmokeResult]:
         plan, key_store, targets = smoke_targets(where, model, slot, endpoint)
-        for target in targets:
-            if not target.pinned:
-                say(
-                    f"  smoke {slot} on {target.cloud}: skipped: its router group picks the slot by "
-                    "weight, so no request reaches it alone; the gates watch it there"
-                )
-        pinned = [target for target in targets if target.pinned]
-        return prove(plan, pinned, key_store, environ_of(where.local), key_env, DEFAULT_TIMEOUT_S)
+        return prove(plan, targets, key_store, environ_of(where.local), key_env, DEFAULT_TIMEOUT_S)
 
     return smoke
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from llmdeploy.routing.common import SLOT_HEADER as ROUTER_SLOT_HEADER
+
 
 def route_prefix(model: str) -> str:
     """The path prefix a model is served under when models are routed by path."""
@@ -13,5 +15,6 @@ def route_prefix(model: str) -> str:
 #: `llmdeploy smoke --slot` and promotion can prove a slot at 0% before it gets traffic. It opens
 #: no other door: the replica's proxy still checks the API key, and the health paths stay exact.
 #: ALB header names: up to 40 characters of letters, digits and `-` among others (ELB API
-#: `HttpHeaderConditionConfig`); a header name every cloud matches case-insensitively.
-SLOT_HEADER = "X-LLMDeploy-Slot"
+#: `HttpHeaderConditionConfig`); a header name every cloud matches case-insensitively. Defined with
+#: the router VM's code, whose gate honours it behind the routers.
+SLOT_HEADER = ROUTER_SLOT_HEADER

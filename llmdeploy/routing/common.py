@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict
 #: A blue/green slot: the values of `llmdeploy.config.model.Slot`, which the VM does not have.
 Slot = Literal["blue", "green"]
 SLOTS: tuple[Slot, ...] = ("blue", "green")
+#: The request header that names one slot: that slot alone answers, whatever its weight (the
+#: operators' per-slot address: `llmdeploy smoke --slot`, promotion's smoke check). Every load
+#: balancer routes on it, and the router tier's gate honours it too.
+SLOT_HEADER = "X-LLMDeploy-Slot"
 #: The gate's own health page: the router VM's nginx answers the load balancers' probes from it.
 HEALTH_PATH = "/llmdeploy/router/health"
 

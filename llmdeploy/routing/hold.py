@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from llmdeploy.routing.admission import Admission
-from llmdeploy.routing.common import HEALTH_PATH, SLOTS, Slot
+from llmdeploy.routing.common import HEALTH_PATH, SLOT_HEADER, SLOTS, Slot
 from llmdeploy.routing.fleet import Fleet
 from llmdeploy.routing.metrics import GateMetrics
 from llmdeploy.routing.scaleup import BurstTrigger
@@ -54,6 +54,8 @@ class _Exchange:
     body: bytes
     deadline: float
     session: str | None
+    #: The slot the request names in the slot header: it alone may answer, whatever its weight.
+    pinned: Slot | None = None
     stream: web.StreamResponse | None = None
 
     def left(self) -> float:
@@ -126,11 +128,16 @@ class Gate:
     async def _proxy(self, request: web.Request) -> web.StreamResponse:
         arrived = time.monotonic()
         header = self._settings.session_header
+        named = request.headers.get(SLOT_HEADER)
+        pinned = next((slot for slot in self._routers if slot == named), None)
+        if named is not None and pinned is None:
+            return _unknown_slot(sorted(self._routers))
         exchange = _Exchange(
             request=request,
             body=await request.read(),
             deadline=arrived + self._settings.budget_s,
             session=request.headers.get(header) if header else None,
+            pinned=pinned,
         )
         try:
             if self._must_wait() and self._waiting >= self._settings.queue_limit:
@@ -154,7 +161,7 @@ class Gate:
             return await self._reject(exchange)
 
     async def _wait_ready(self, exchange: _Exchange) -> Slot:
-        slot = self._pick(exchange.session)
+        slot = self._pick(exchange)
         if slot is not None:
             return slot
         self._metrics.held += 1
@@ -167,7 +174,7 @@ class Gate:
                 if exchange.stream is None and _wants_stream(exchange.request, exchange.body):
                     exchange.stream = await _start_sse(exchange.request)
                 await self._fleet.wait_change(min(exchange.left(), self._settings.keepalive_s))
-                slot = self._pick(exchange.session)
+                slot = self._pick(exchange)
                 if slot is None and exchange.stream is not None:
                     await exchange.stream.write(KEEPALIVE)
             return slot
@@ -185,9 +192,13 @@ class Gate:
     def _must_wait(self) -> bool:
         return self._fleet.count() == 0 or self._admission.in_flight >= self._admission.limit()
 
-    def _pick(self, session: str | None) -> Slot | None:
+    def _pick(self, exchange: _Exchange) -> Slot | None:
+        """The slot to send to now: a pinned slot once it has a ready replica (never the other one,
+        which would prove the wrong slot), else by weight among the slots with ready replicas."""
+        if exchange.pinned is not None:
+            return exchange.pinned if self._fleet.ready(exchange.pinned) else None
         ready = {slot for slot in SLOTS if self._fleet.ready(slot)}
-        return self._picker.pick(ready, session)
+        return self._picker.pick(ready, exchange.session)
 
     async def _forward(self, slot: Slot, exchange: _Exchange) -> web.StreamResponse | None:
         """Send the request to the slot's router; None when it should be retried (nothing sent yet)."""
@@ -229,6 +240,13 @@ class Gate:
             return stream
         payload = {"error": {"code": 429, "type": "rate_limit_exceeded", "message": message}}
         return web.json_response(payload, status=429, headers={"Retry-After": str(after)})
+
+
+def _unknown_slot(slots: list[str]) -> web.Response:
+    """A slot header naming no slot of this model: refused, never sent to another slot."""
+    message = f"{SLOT_HEADER} names no slot of this model: expected one of {', '.join(slots)}"
+    payload = {"error": {"code": 400, "type": "invalid_request_error", "message": message}}
+    return web.json_response(payload, status=400)
 
 
 def _wants_stream(request: web.Request, body: bytes) -> bool:

@@ -29,6 +29,5 @@ def prove(
         store = target.cloud or key_store
         if store not in keys:
             keys[store] = api_key(plan, store, environ, key_env)
-        pin = target.slot if target.pinned else None
-        results.append(check_endpoint(target.url, target.model_id, keys[store], timeout_s, pin))
+        results.append(check_endpoint(target.url, target.model_id, keys[store], timeout_s, target.slot))
     return results

@@ -3,12 +3,9 @@
 A model's slots share one endpoint (its route on the cloud's load balancer), which sends each
 request to one slot by the slots' weights. A request carrying the slot header
 (llmdeploy.plan.routes.SLOT_HEADER) goes to that slot alone, at any weight (0 included): each
-cloud's load balancer has a rule for it. So `--slot S` proves S alone, also before it gets traffic.
-
-One exception: on GCP with a router group, a slot's backend service holds the routers too, and the
-routers pick the slot by weight; there `--slot S` is proven alone only while S has all the traffic,
-and at 0% nothing reaches it, which is reported as a failure rather than silently testing the
-other slot.
+cloud's load balancer has a rule for it, and behind a router group (GCP, where the routers sit in
+the slot's backend service) the routers' gate honours it too (llmdeploy/routing/hold.py). So
+`--slot S` proves S alone, also before it gets traffic.
 """
 
 from __future__ import annotations
@@ -29,8 +26,7 @@ class Target:
 
     Attributes:
         cloud: None for an endpoint given with --endpoint.
-        note: what the result does not prove (another slot may have answered).
-        pinned: the requests carry the slot header, so `slot` alone answers them.
+        slot: the slot every request names in the slot header, so that it alone answers.
     """
 
     model: str
@@ -39,8 +35,6 @@ class Target:
     slot: Slot | None
     url: str | None
     problem: str | None = None
-    note: str | None = None
-    pinned: bool = False
 
     def failed(self) -> SmokeResult:
         assert self.problem is not None
@@ -81,51 +75,22 @@ def chosen_models(plan: DeploymentPlan, model: str | None, slot: Slot | None) ->
     return models
 
 
-def cloud_targets(
-    plan: DeploymentPlan, models: list[ModelPlan], slot: Slot | None, statuses: list[SlotStatus]
-) -> list[Target]:
+def cloud_targets(models: list[ModelPlan], slot: Slot | None, statuses: list[SlotStatus]) -> list[Target]:
     """One target per model on each cloud in `statuses` (what `status` read back)."""
     found = []
     for model in models:
         clouds = dict.fromkeys(entry.cloud for entry in statuses if entry.model == model.name)
         for cloud in clouds:
             mine = [entry for entry in statuses if (entry.model, entry.cloud) == (model.name, cloud)]
-            found.append(_target(model, cloud, slot, mine, slot_address(plan, cloud)))
+            found.append(_target(model, cloud, slot, mine))
     return found
 
 
-def slot_address(plan: DeploymentPlan, cloud: Cloud) -> bool:
-    """Whether the slot header reaches the named slot alone on `cloud`.
-
-    Everywhere but GCP with a router group: there a slot's backend service sends to the routers,
-    which pick the slot by weight (modules/gcp/load_balancer.py).
-    """
-    return not (cloud == "gcp" and plan.router_group(cloud) is not None)
-
-
-def _target(
-    model: ModelPlan, cloud: Cloud, slot: Slot | None, statuses: list[SlotStatus], addressed: bool
-) -> Target:
+def _target(model: ModelPlan, cloud: Cloud, slot: Slot | None, statuses: list[SlotStatus]) -> Target:
     url = next((entry.endpoint for entry in statuses if entry.endpoint), None)
     base = Target(model.name, model.model_id, cloud, slot, url)
     if url is None:
         return replace(base, problem=f"the {cloud} stack reports no endpoint for {model.name}")
-    if slot is None:
-        return base
-    if addressed:
-        return replace(base, pinned=True)
-    weight = next((entry.weight for entry in statuses if entry.slot == slot), 0)
-    if weight == 0:
-        return replace(
-            base,
-            problem=f"the {slot} slot gets 0% of {model.name}'s traffic on {cloud}, and its routers pick "
-            "the slot by weight (no per-slot address behind a router group): no request can reach it "
-            "(shift some traffic to it, or pass --endpoint with an address of the slot's own)",
-        )
-    if weight < 100:
-        return replace(
-            base, note=f"{slot} has {weight}% behind the routers: the other slot may have answered"
-        )
     return base
 
 
@@ -142,4 +107,4 @@ def given_target(endpoint: str, models: list[ModelPlan], slot: Slot | None) -> T
         raise ConfigError(
             [Problem(f"--endpoint serves one model, but {names} are chosen", hint="add --model")]
         )
-    return Target(models[0].name, models[0].model_id, None, slot, endpoint, pinned=slot is not None)
+    return Target(models[0].name, models[0].model_id, None, slot, endpoint)

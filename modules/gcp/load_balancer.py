@@ -12,7 +12,8 @@ weight (0 included), by a route rule evaluated before the model's weighted route
 holds either path rules or route rules, not both (Compute API `PathMatcher.routeRules`: "Use this
 list instead of pathRules"), so path routing is written as route rules: per model, its slots' rules
 and then its weighted prefix rule, priorities unique within the matcher. The API key is still
-checked by the replica's proxy; a client pinning a slot pins only its own requests.
+checked by the replica's proxy; a client pinning a slot pins only its own requests. Behind a
+router group the slot's backend service sends to the routers, whose gate honours the header too.
 Unknown routes get 404 from a fault-injection abort on a backend service without backends (a URL map
 has no fixed response), so they count in no fleet's metrics or promotion gate.
 

@@ -320,3 +320,45 @@ def test_slot_weights_are_honoured_exactly_and_a_session_stays_on_its_slot() -> 
     }
     assert picker.pick({"green"}) == "green", "a slot with no ready replica gives its share away"
     assert picker.pick(set()) is None
+
+
+def test_a_request_naming_a_slot_goes_to_that_slot_alone_at_any_weight() -> None:
+    """The per-slot address (smoke --slot, promotion's smoke check) holds behind the routers too."""
+
+    async def scenario() -> None:
+        blue, green = Engine(), Engine()
+        fleet, metrics = Fleet(), GateMetrics()
+        settings = GateSettings(
+            budget_s=1.0, queue_limit=10, keepalive_s=0.2, retry_after_s=30, weights={"blue": 100, "green": 0}
+        )
+        async with serve(blue.app()) as blue_url, serve(green.app()) as green_url:
+            await fleet.set_ready("blue", frozenset({blue_url}))
+            gate = Gate(
+                settings,
+                fleet,
+                {"blue": blue_url, "green": green_url},
+                Admission(8, fleet.count),
+                BurstTrigger(lambda: None, 1.0, metrics),
+                metrics,
+            )
+            async with serve(gate.app()) as gate_url, aiohttp.ClientSession() as client:
+
+                async def named(slot: str) -> tuple[int, str]:
+                    body = {"model": "m", "prompt": "hi"}
+                    headers = {"X-LLMDeploy-Slot": slot}
+                    async with client.post(
+                        gate_url + "/v1/completions", json=body, headers=headers
+                    ) as answer:
+                        return answer.status, await answer.text()
+
+                # green has no ready replica: held to the budget, then 429, never sent to blue
+                assert (await named("green"))[0] == 429 and blue.served == 0
+                await fleet.set_ready("green", frozenset({green_url}))
+                assert [(await named("green"))[0] for _ in range(3)] == [200] * 3
+                assert (green.served, blue.served) == (3, 0), "green at 0% answered alone"
+                assert (await ask(client, gate_url, stream=False))[0] == 200 and blue.served == 1
+                status, text = await named("purple")
+                assert status == 400 and "X-LLMDeploy-Slot names no slot" in text and "blue, green" in text
+                assert (green.served, blue.served) == (3, 1)
+
+    run(scenario())
