@@ -36,7 +36,7 @@ def _rendered_files(plan: DeploymentPlan, fleet: FleetPlan) -> list[BootFile]:
     context = template_context(plan, fleet)
     units = agent_units(plan, fleet)
     scripts = ["llmdeploy-bootstrap", "llmdeploy-engine", "llmdeploy-prepare-cache", "llmdeploy-pull-image"]
-    if logs.ships(plan, fleet.cloud):
+    if logs.installs_agent(plan, fleet.cloud):
         scripts.append("llmdeploy-ship-logs")
     return [
         BootFile("/etc/llmdeploy/engine.env", "0644", render("boot/engine.env.j2", context)),
@@ -55,7 +55,9 @@ def _rendered_files(plan: DeploymentPlan, fleet: FleetPlan) -> list[BootFile]:
         ),
         *(
             BootFile(
-                f"/etc/systemd/system/{name}.service", "0644", render("boot/llmdeploy-agent.service.j2", unit)
+                f"/etc/systemd/system/{name}.service",
+                "0644",
+                render("boot/llmdeploy-agent.service.j2", {**unit, "identifier": name}),
             )
             for name, unit in units.items()
         ),

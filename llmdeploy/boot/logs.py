@@ -13,6 +13,10 @@ output. Each cloud's documented agent reads those entries from the journal and s
 - GCP: the Ops Agent's `systemd_journald` receiver (its log name is the receiver id), installed
   pinned from Google's apt repository; its default syslog and host-metrics pipelines are turned
   off, so nothing is shipped twice or billed unasked.
+- Azure: the Azure Monitor Agent VM extension with a data collection rule (modules/azure/
+  engine_logs.py): it collects syslog, which the image's rsyslog receives from the journal, and the
+  rule keeps only llmdeploy's identifiers (every llmdeploy unit sets `SyslogIdentifier=llmdeploy-*`).
+  Nothing is installed at boot.
 
 The destination names live here, for the VM's configuration and the constructs that create them.
 No configuration written here holds a secret: only destination names and journal field matches.
@@ -28,8 +32,8 @@ from llmdeploy.catalog import Cloud
 from llmdeploy.plan.endpoints import stack_prefix
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
 
-#: Clouds whose VMs ship their logs when `monitoring.logs.ship` is on.
-SHIPPING_CLOUDS: tuple[Cloud, ...] = ("aws", "gcp")
+#: Clouds whose VMs install their shipping agent at boot (Azure's is a VM extension).
+BOOT_INSTALLED: tuple[Cloud, ...] = ("aws", "gcp")
 #: SYSLOG_IDENTIFIER of what llmdeploy writes to the journal besides its units' own output.
 IDENTIFIERS = ("llmdeploy", "llmdeploy-engine", "llmdeploy-proxy")
 #: The units whose output is shipped besides the agents (llmdeploy.boot.context.agent_units).
@@ -53,9 +57,14 @@ OPS_AGENT_VERSION = "2.70.0"
 OPS_AGENT_CONFIG = "/etc/llmdeploy/ops-agent.yaml"
 
 
-def ships(plan: DeploymentPlan, cloud: Cloud) -> bool:
-    """Whether this environment's VMs on `cloud` ship their logs."""
-    return plan.monitoring.logs.ship and cloud in SHIPPING_CLOUDS
+def ships(plan: DeploymentPlan) -> bool:
+    """Whether this environment's VMs ship their logs."""
+    return plan.monitoring.logs.ship
+
+
+def installs_agent(plan: DeploymentPlan, cloud: Cloud) -> bool:
+    """Whether the boot bundle installs and configures the shipping agent."""
+    return ships(plan) and cloud in BOOT_INSTALLED
 
 
 def aws_log_group(plan: DeploymentPlan) -> str:
@@ -66,6 +75,11 @@ def aws_log_group(plan: DeploymentPlan) -> str:
 def gcp_log_id(plan: DeploymentPlan) -> str:
     """The Cloud Logging log id the Ops Agent writes (its receiver id): `logName` is
     `projects/<project>/logs/<this>`, which the environment's log sink routes to its bucket."""
+    return f"{stack_prefix(plan)}-vm-logs"
+
+
+def azure_workspace(plan: DeploymentPlan) -> str:
+    """The Log Analytics workspace (and data collection rule) of the environment's VM logs."""
     return f"{stack_prefix(plan)}-vm-logs"
 
 
@@ -130,9 +144,9 @@ def log_files(plan: DeploymentPlan, fleet: FleetPlan, agents: list[str]) -> dict
     """The shipping agent's configuration and the journal's bound, by path on the VM (`agents`: the
     fleet's agent units)."""
     files = {JOURNALD_DROP_IN: journald_drop_in()}
-    if fleet.cloud == "aws" and ships(plan, "aws"):
+    if fleet.cloud == "aws" and ships(plan):
         files[CLOUDWATCH_AGENT_CONFIG] = cloudwatch_agent_config(plan, agents)
-    if fleet.cloud == "gcp" and ships(plan, "gcp"):
+    if fleet.cloud == "gcp" and ships(plan):
         files[OPS_AGENT_CONFIG] = ops_agent_config(plan)
     return files
 
@@ -141,7 +155,7 @@ def template_settings(plan: DeploymentPlan, cloud: Cloud) -> dict[str, object]:
     """What the bootstrap and `llmdeploy-ship-logs` are told (templates/README.md)."""
     aws = cloud == "aws"
     return {
-        "ship_logs": ships(plan, cloud),
+        "ship_logs": installs_agent(plan, cloud),
         "log_service": "CloudWatch Logs" if aws else "Cloud Logging",
         "agent_version": CLOUDWATCH_AGENT_VERSION if aws else OPS_AGENT_VERSION,
         "agent_key": CLOUDWATCH_AGENT_KEY,
@@ -151,8 +165,10 @@ def template_settings(plan: DeploymentPlan, cloud: Cloud) -> dict[str, object]:
 
 def where(plan: DeploymentPlan, cloud: Cloud) -> str:
     """Where an operator finds the VMs' logs (for status and the README)."""
-    if not ships(plan, cloud):
+    if not ships(plan):
         return "on each VM: journalctl -t llmdeploy-engine"
     if cloud == "aws":
         return f"CloudWatch Logs group {aws_log_group(plan)} (one stream per instance)"
-    return f"Cloud Logging log {gcp_log_id(plan)} (bucket {gcp_log_id(plan)})"
+    if cloud == "gcp":
+        return f"Cloud Logging log {gcp_log_id(plan)} (bucket {gcp_log_id(plan)})"
+    return f"Log Analytics workspace {azure_workspace(plan)}, table Syslog (ProcessName llmdeploy*)"

@@ -363,7 +363,7 @@ def resolve(plan: DeploymentPlan) -> AwsPlan:
 
 
 def _vm_logs(plan: DeploymentPlan) -> AwsVmLogs | None:
-    if not logs.ships(plan, "aws"):
+    if not logs.ships(plan):
         return None
     return AwsVmLogs(group_name=logs.aws_log_group(plan), retention_days=plan.monitoring.logs.retention_days)
 

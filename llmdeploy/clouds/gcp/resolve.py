@@ -368,7 +368,7 @@ def resolve(plan: DeploymentPlan) -> GcpPlan:
 
 
 def _vm_logs(plan: DeploymentPlan, settings: GcpCloud) -> GcpVmLogs | None:
-    if not logs.ships(plan, "gcp"):
+    if not logs.ships(plan):
         return None
     log_id = logs.gcp_log_id(plan)
     return GcpVmLogs(
