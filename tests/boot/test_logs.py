@@ -119,9 +119,25 @@ def test_shipping_off_leaves_the_logs_on_the_vm(cloud: Cloud) -> None:
     assert logs.JOURNALD_DROP_IN in files
 
 
-def test_azure_vms_keep_their_logs_in_the_journal() -> None:
+def test_azure_vms_install_nothing_the_scale_set_extension_ships_their_syslog() -> None:
     files = boot_files(plan("prod"), first_fleet("prod", "azure"))
     assert SHIP_SCRIPT not in files and logs.ships(plan("prod"))
+    # The data collection rule keeps ProcessName llmdeploy*: every unit names itself so.
+    for unit in _units(files):
+        assert f"SyslogIdentifier={unit.removesuffix('.service')}\n" in files[f"/etc/systemd/system/{unit}"]
+
+
+def test_status_says_where_each_clouds_logs_are() -> None:
+    prod = plan("prod")
+    assert (
+        logs.where(prod, "aws")
+        == "CloudWatch Logs group /llmdeploy/llmdeploy-demo-prod/vm-logs (one stream per instance)"
+    )
+    assert "bucket llmdeploy-demo-prod-vm-logs" in logs.where(prod, "gcp")
+    assert logs.where(prod, "azure").startswith(
+        "Log Analytics workspace llmdeploy-demo-prod-vm-logs, table Syslog"
+    )
+    assert logs.where(_without_shipping("prod"), "aws") == "on each VM: journalctl -t llmdeploy-engine"
 
 
 @pytest.mark.process
