@@ -6,9 +6,9 @@ import configparser
 import dataclasses
 import json
 import re
+import subprocess
 from pathlib import Path
 
-import jsonschema
 import pytest
 import yaml
 
@@ -18,9 +18,10 @@ from llmdeploy.config.logs import Logs
 from llmdeploy.plan.model import DeploymentPlan
 from tests.boot.bundles import first_fleet, plan
 from tests.boot.test_render import _run_bootstrap
+from tests.tools import venv_tool
 
 #: The journald part of the CloudWatch agent's own config schema (v1.300071.0, see its $comment).
-SCHEMA = json.loads((Path(__file__).parent / "data" / "cloudwatch-agent-journald.schema.json").read_text())
+SCHEMA = Path(__file__).parent / "data" / "cloudwatch-agent-journald.schema.json"
 SHIP_SCRIPT = "/usr/local/sbin/llmdeploy-ship-logs"
 
 
@@ -35,11 +36,18 @@ def _units(files: dict[str, str]) -> set[str]:
     }
 
 
-def test_cloudwatch_agent_config_is_valid_for_the_pinned_agent() -> None:
+@pytest.mark.process
+def test_cloudwatch_agent_config_is_valid_for_the_pinned_agent(tmp_path: Path) -> None:
+    binary = venv_tool("check-jsonschema")
+    assert binary is not None, "check-jsonschema comes with the dev extras"
     files = boot_files(plan("prod"), first_fleet("prod", "aws"))
-    config = json.loads(files[logs.CLOUDWATCH_AGENT_CONFIG])
-    jsonschema.validate(config, SCHEMA)
-    (entry,) = config["logs"]["logs_collected"]["journald"]["collect_list"]
+    written = tmp_path / "cloudwatch-agent.json"
+    written.write_text(files[logs.CLOUDWATCH_AGENT_CONFIG])
+    checked = subprocess.run(
+        [binary, "--schemafile", str(SCHEMA), str(written)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (entry,) = json.loads(written.read_text())["logs"]["logs_collected"]["journald"]["collect_list"]
     assert entry["log_group_name"] == "/llmdeploy/llmdeploy-demo-prod/vm-logs"
     assert entry["log_stream_name"] == "{instance_id}"
 
