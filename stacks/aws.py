@@ -28,6 +28,7 @@ from modules.aws import Access, GpuFleet, LoadBalancer, Monitoring, Network
 from modules.aws.access_logs import AccessLogBucket
 from modules.aws.account import Account
 from modules.aws.encryption import EncryptionKey
+from modules.aws.engine_logs import EngineLogs
 from modules.aws.gpu_fleet import FleetRefs
 from modules.aws.registry_cache import RegistryCache
 from modules.aws.router_group import RouterGroup, RouterRefs
@@ -52,6 +53,7 @@ class AwsStack(TerraformStack):
     _MONITORING_ID = "Monitoring"
     _CACHE_ID = "RegistryCache"
     _ROUTERS_ID = "Routers"
+    _VM_LOGS_ID = "VmLogs"
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
@@ -68,6 +70,9 @@ class AwsStack(TerraformStack):
             self, self._LOGS_ID, bucket_prefix=aws.access_log_bucket_prefix, account=account
         )
         lb = LoadBalancer(self, self._LB_ID, plan=aws, network=network, access=access, logs=logs)
+        vm_logs = (
+            EngineLogs(self, self._VM_LOGS_ID, logs=aws.vm_logs, key_arn=key.arn) if aws.vm_logs else None
+        )
         image = DataAwsSsmParameter(self, self._IMAGE_ID, name=aws.ami_parameter)
         # Docker Hub and ghcr.io get a rule only with a credential (clouds.aws.registry_credentials).
         RegistryCache(
@@ -86,6 +91,7 @@ class AwsStack(TerraformStack):
                     security_group_id=access.instance_group_id,
                     target_group=lb.target_groups[fleet.name],
                     load_balancer_arn_suffix=lb.arn_suffix,
+                    log_group_arn=vm_logs.arn if vm_logs else None,
                 ),
             )
             for fleet in aws.fleets

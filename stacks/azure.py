@@ -26,6 +26,7 @@ from llmdeploy.clouds.azure.resolve import AzureKeyVault, origin_metric_values, 
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from modules.azure import Access, GpuFleet, LoadBalancer, Monitoring, Network, Registry, RouterGroup
 from modules.azure.dns import DnsRecords
+from modules.azure.engine_logs import EngineLogs
 
 #: hashicorp/azurerm versions the synthesized JSON accepts: the bindings' schema (5.10) and later 5.x.
 PROVIDER_VERSIONS = ">= 5.10, < 6.0"
@@ -47,6 +48,7 @@ class AzureStack(TerraformStack):
     _REGISTRY_ID = "Registry"
     _ROUTERS_ID = "Routers"
     _DNS_ID = "DnsRecords"
+    _VM_LOGS_ID = "VmLogs"
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
@@ -93,6 +95,18 @@ class AzureStack(TerraformStack):
         registry = Registry(
             self, self._REGISTRY_ID, plan=resolved, resource_group=group.name, key_vault=vault
         )
+        vm_logs = (
+            EngineLogs(
+                self,
+                self._VM_LOGS_ID,
+                logs=resolved.vm_logs,
+                location=resolved.location,
+                resource_group=group.name,
+                tags=dict(resolved.tags),
+            )
+            if resolved.vm_logs
+            else None
+        )
         origin_values = {name: origin_metric_values(host) for name, host in lb.origin_hosts.items()}
         groups = {
             fleet.name: GpuFleet(
@@ -108,6 +122,7 @@ class AzureStack(TerraformStack):
                 front_door_id=lb.profile_id,
                 front_door_guid=lb.profile_guid,
                 origin_values=origin_values[fleet.name],
+                log_rule_id=vm_logs.rule_id if vm_logs else None,
             )
             for fleet in resolved.fleets
         }

@@ -25,6 +25,7 @@ from llmdeploy.metrics import QUEUE_SIZE
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from modules.gcp import Access, EngineMetrics, GpuFleet, LoadBalancer, Monitoring, Network, RegistryMirrors
 from modules.gcp.dns import DnsRecords
+from modules.gcp.engine_logs import EngineLogs
 from modules.gcp.gpu_fleet import FleetRefs
 from modules.gcp.router_group import RouterGroup, RouterRefs
 
@@ -45,6 +46,7 @@ class GcpStack(TerraformStack):
     _REGISTRIES_ID = "RegistryMirrors"
     _ROUTERS_ID = "Routers"
     _DNS_ID = "DnsRecords"
+    _VM_LOGS_ID = "VmLogs"
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
@@ -58,6 +60,8 @@ class GcpStack(TerraformStack):
         access = Access(self, self._ACCESS_ID, gcp=gcp, network=network)
         engine_metrics = EngineMetrics(self, self._METRICS_ID)
         registries = RegistryMirrors(self, self._REGISTRIES_ID, gcp=gcp)
+        if gcp.vm_logs is not None:
+            EngineLogs(self, self._VM_LOGS_ID, project=gcp.project_id, logs=gcp.vm_logs)
         image = DataGoogleComputeImage(
             self, self._IMAGE_ID, family=gcp.image_family, project=gcp.image_project
         )

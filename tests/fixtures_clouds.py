@@ -41,7 +41,7 @@ access:
   allowed_cidrs: [198.51.100.0/24, 203.0.113.0/24]
   routing: host
   tls: {domain: llm.example.com}
-monitoring: {dashboard: false}
+monitoring: {dashboard: false, logs: {retention_days: 400}}
 models:
   - name: coder
     engine: vllm

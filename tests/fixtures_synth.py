@@ -23,7 +23,8 @@ from tests.conftest import EXAMPLE_NAMES, EXAMPLE_VARIABLES, EXAMPLES
 Doc = dict[str, Any]
 
 #: Everything the examples do not exercise: an existing VPC, HTTPS, host routing, queue-size
-#: scaling with a spot price cap, an external alarm topic, vLLM, no token, explicit local state.
+#: scaling with a spot price cap, an external alarm topic, vLLM, no token, explicit local state, VM
+#: logs kept on the VMs only.
 EDGE_ENV = """\
 project: edge
 tier: staging
@@ -47,6 +48,7 @@ access:
 monitoring:
   dashboard: false
   notify: {aws_sns_topic_arn: "arn:aws:sns:eu-west-1:123456789012:oncall"}
+  logs: {ship: false}
 models:
   - name: coder
     engine: vllm

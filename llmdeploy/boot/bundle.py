@@ -6,6 +6,7 @@ import base64
 import gzip
 from dataclasses import dataclass
 
+from llmdeploy.boot import logs
 from llmdeploy.boot.agent_source import agent_sources
 from llmdeploy.boot.context import agent_units, template_context
 from llmdeploy.boot.render import render
@@ -35,6 +36,8 @@ def _rendered_files(plan: DeploymentPlan, fleet: FleetPlan) -> list[BootFile]:
     context = template_context(plan, fleet)
     units = agent_units(plan, fleet)
     scripts = ["llmdeploy-bootstrap", "llmdeploy-engine", "llmdeploy-prepare-cache", "llmdeploy-pull-image"]
+    if logs.installs_agent(plan, fleet.cloud):
+        scripts.append("llmdeploy-ship-logs")
     return [
         BootFile("/etc/llmdeploy/engine.env", "0644", render("boot/engine.env.j2", context)),
         BootFile("/etc/llmdeploy/agents.env", "0644", render("boot/agents.env.j2", context)),
@@ -52,9 +55,15 @@ def _rendered_files(plan: DeploymentPlan, fleet: FleetPlan) -> list[BootFile]:
         ),
         *(
             BootFile(
-                f"/etc/systemd/system/{name}.service", "0644", render("boot/llmdeploy-agent.service.j2", unit)
+                f"/etc/systemd/system/{name}.service",
+                "0644",
+                render("boot/llmdeploy-agent.service.j2", {**unit, "identifier": name}),
             )
             for name, unit in units.items()
+        ),
+        *(
+            BootFile(path, "0644", content)
+            for path, content in logs.log_files(plan, fleet, list(units)).items()
         ),
     ]
 

@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from llmdeploy import instance, metrics
-from llmdeploy.boot import registry
+from llmdeploy.boot import logs, registry
 from llmdeploy.catalog import Cloud
 from llmdeploy.config.clouds import AzureCloud
 from llmdeploy.engines import PROXY_PORT, EngineName
@@ -166,4 +166,5 @@ def template_context(plan: DeploymentPlan, fleet: FleetPlan) -> dict[str, Any]:
         "namespace": metrics.NAMESPACE,
         "publish_s": metrics.PUBLISH_INTERVAL_S,
         **agent_settings(plan, fleet),
+        **logs.template_settings(plan, fleet.cloud),
     }

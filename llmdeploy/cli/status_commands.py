@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from llmdeploy.boot import logs
 from llmdeploy.catalog import Cloud
 from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, app, err, out, reported
 from llmdeploy.cli.deploy_commands import (
@@ -63,6 +64,8 @@ def status(
         out.print_json(json.dumps(status_json(plan, slots, dns)))
         return
     out.print(status_table(plan, slots))
+    for shown in clouds:
+        out.print(f"{shown} VM logs: {logs.where(plan, shown)}", markup=False)
     if dns:
         out.print(dns_table(plan, dns))
 

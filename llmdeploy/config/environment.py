@@ -38,6 +38,7 @@ from llmdeploy.config.grammars import (
     TagKey,
     TagValue,
 )
+from llmdeploy.config.logs import Logs
 from llmdeploy.config.model import Autoscaling, ModelConfig
 from llmdeploy.config.registry_credentials import anonymous_pull_warnings
 from llmdeploy.config.routing import Routing
@@ -161,6 +162,7 @@ class Monitoring(Strict):
     dashboard: bool = Field(default=True, description="Create a dashboard per environment and cloud.")
     alarms: Alarms = Field(default_factory=Alarms, description="Alarm thresholds.")
     notify: Notify = Field(default_factory=Notify, description="Where alarms go.")
+    logs: Logs = Field(default_factory=Logs, description="VM logs shipped to the cloud's log service.")
 
 
 class Budget(Strict):

@@ -64,6 +64,7 @@ from llmdeploy.clouds.aws.resolve import (
 )
 from llmdeploy.instance import LAUNCH_HOOK_NAME, TERMINATION_HOOK_NAME
 from modules.aws.account import Account, Statement, policy, service_trust
+from modules.aws.engine_logs import ship_statements
 from modules.aws.registry_cache import registry_cache_statements
 
 #: Construct IDs of an instance role, its policy and its profile, in their owner's scope.
@@ -96,6 +97,8 @@ class FleetRefs:
     security_group_id: str
     target_group: LbTargetGroup
     load_balancer_arn_suffix: str
+    #: The VM log group (modules.aws.engine_logs), when the VMs ship their logs.
+    log_group_arn: str | None = None
 
 
 class GpuFleet(Construct):
@@ -121,7 +124,12 @@ class GpuFleet(Construct):
         self.group_name = fleet.group_name
         self.target_group_arn_suffix: str = refs.target_group.arn_suffix
         profile = instance_profile(
-            self, fleet.role_name, instance_statements(plan, fleet, refs.account, refs.target_group.arn)
+            self,
+            fleet.role_name,
+            [
+                *instance_statements(plan, fleet, refs.account, refs.target_group.arn),
+                *(ship_statements(refs.log_group_arn) if refs.log_group_arn else []),
+            ],
         )
         template = self._launch_template(fleet, refs, profile.arn)
         group = self._group(fleet, template, refs)

@@ -45,6 +45,9 @@ from cdktn_provider_azurerm.monitor_autoscale_setting import (
     MonitorAutoscaleSettingProfileRuleMetricTriggerDimensions,
     MonitorAutoscaleSettingProfileRuleScaleAction,
 )
+from cdktn_provider_azurerm.monitor_data_collection_rule_association import (
+    MonitorDataCollectionRuleAssociation,
+)
 from cdktn_provider_azurerm.orchestrated_virtual_machine_scale_set import (
     OrchestratedVirtualMachineScaleSet,
     OrchestratedVirtualMachineScaleSetAutomaticInstanceRepair,
@@ -75,6 +78,7 @@ from llmdeploy.clouds.azure.resolve import (
     SECRET_ROLE,
     AzureFleet,
 )
+from modules.azure.engine_logs import monitor_agent
 
 #: Azure's limit: an autoscale window of at least 5 minutes.
 WINDOW = "PT5M"
@@ -92,6 +96,7 @@ class GpuFleet(Construct):
     _PULL_ACCESS_ID = "PullsImages"
     _SCALE_SET_ID = "ScaleSet"
     _AUTOSCALE_ID = "Autoscale"
+    _LOGS_ASSOCIATION_ID = "ShipsLogs"
 
     def __init__(
         self,
@@ -108,9 +113,10 @@ class GpuFleet(Construct):
         front_door_id: str,
         front_door_guid: str,
         origin_values: Sequence[str],
+        log_rule_id: str | None = None,
     ) -> None:
         super().__init__(scope, id)
-        self.fleet, self.resource_group = fleet, resource_group
+        self.fleet, self.resource_group, self.log_rule_id = fleet, resource_group, log_rule_id
         identity = UserAssignedIdentity(
             self,
             self._IDENTITY_ID,
@@ -135,6 +141,15 @@ class GpuFleet(Construct):
         )
         self._grant(self._METRICS_ACCESS_ID, scale_set.id, METRICS_ROLE, identity)
         self._grant(self._PULL_ACCESS_ID, registry_id, PULL_ROLE, identity)
+        if log_rule_id is not None:
+            # The Azure Monitor Agent (an extension of the scale set) follows this rule.
+            MonitorDataCollectionRuleAssociation(
+                self,
+                self._LOGS_ASSOCIATION_ID,
+                name=f"{fleet.scale_set}-logs",
+                target_resource_id=scale_set.id,
+                data_collection_rule_id=log_rule_id,
+            )
         resources = {"scale_set": scale_set.id, "front_door": front_door_id}
         self._autoscale(scale_set, resources, origin_values)
         self.scale_set_id: str = scale_set.id
@@ -215,7 +230,8 @@ class GpuFleet(Construct):
                     type="ApplicationHealthLinux",
                     type_handler_version=HEALTH_EXTENSION_VERSION,
                     settings=fleet.health_extension,
-                )
+                ),
+                *([monitor_agent(identity.id)] if self.log_rule_id else []),
             ],
             automatic_instance_repair=OrchestratedVirtualMachineScaleSetAutomaticInstanceRepair(
                 enabled=True, action="Replace", grace_period=fleet.repair_grace

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from llmdeploy import metrics
-from llmdeploy.boot import user_data
+from llmdeploy.boot import logs, user_data
 from llmdeploy.boot.bundle import encode
 from llmdeploy.boot.router import ROUTER_PORT, CloudScope, SlotGroup, router_cloud_config
 from llmdeploy.clouds.aws import names
@@ -254,6 +254,14 @@ class AwsMonitoring:
 
 
 @dataclass(frozen=True)
+class AwsVmLogs:
+    """The CloudWatch Logs group the GPU VMs ship their logs to (llmdeploy.boot.logs)."""
+
+    group_name: str
+    retention_days: int
+
+
+@dataclass(frozen=True)
 class AwsRouterGroup:
     """The CPU router group in front of the fleets (issue 13, docs/routing.md): an Auto Scaling group
     of `count` VMs across the private subnets of every zone, behind its own load balancer."""
@@ -311,6 +319,8 @@ class AwsPlan:
     routers: AwsRouterGroup | None = None
     #: Upstream registry -> the `ecr-pullthroughcache/` secret its pull-through cache rule signs in with.
     registry_credentials: Mapping[str, str] = field(default_factory=dict)
+    #: None when `monitoring.logs.ship` is off: the VMs keep their logs in the journal only.
+    vm_logs: AwsVmLogs | None = None
 
     def fleet(self, name: str) -> AwsFleet:
         return next(fleet for fleet in self.fleets if fleet.name == name)
@@ -348,7 +358,14 @@ def resolve(plan: DeploymentPlan) -> AwsPlan:
         registry_credentials={
             upstream: credential.secret for upstream, credential in settings.registry_credentials.items()
         },
+        vm_logs=_vm_logs(plan),
     )
+
+
+def _vm_logs(plan: DeploymentPlan) -> AwsVmLogs | None:
+    if not logs.ships(plan):
+        return None
+    return AwsVmLogs(group_name=logs.aws_log_group(plan), retention_days=plan.monitoring.logs.retention_days)
 
 
 def _fleet(plan: DeploymentPlan, prefix: str, fleet: FleetPlan) -> AwsFleet:

@@ -24,6 +24,7 @@ RESOURCE_PROVIDERS = (
     "Microsoft.Insights",
     "Microsoft.ManagedIdentity",
     "Microsoft.Network",
+    "Microsoft.OperationalInsights",
     "Microsoft.Portal",
 )
 

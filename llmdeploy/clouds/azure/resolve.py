@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from llmdeploy import metrics
-from llmdeploy.boot import user_data
+from llmdeploy.boot import logs, user_data
 from llmdeploy.boot.bundle import encode
 from llmdeploy.boot.context import PROXY_IMAGE
 from llmdeploy.boot.router import ROUTER_PORT, CloudScope, SlotGroup, router_cloud_config
@@ -298,6 +298,15 @@ class AzureKeyVault:
 
 
 @dataclass(frozen=True)
+class AzureVmLogs:
+    """The Log Analytics workspace the GPU VMs' syslog goes to, through the Azure Monitor Agent and
+    a data collection rule of the same name (llmdeploy.boot.logs)."""
+
+    name: str
+    retention_days: int
+
+
+@dataclass(frozen=True)
 class AzurePlan:
     """The Azure stack of one environment, every value decided."""
 
@@ -339,6 +348,8 @@ class AzurePlan:
     credential_sets: tuple[AzureCredentialSet, ...] = ()
     #: The Azure DNS zone (name, resource group) the custom domains' records go in; None: outputs only.
     dns_zone: tuple[str, str] | None = None
+    #: None when `monitoring.logs.ship` is off: the VMs keep their logs in the journal only.
+    vm_logs: AzureVmLogs | None = None
 
     def fleet(self, name: str) -> AzureFleet:
         return next(fleet for fleet in self.fleets if fleet.name == name)
@@ -399,7 +410,14 @@ def resolve(plan: DeploymentPlan) -> AzurePlan:
         routers=_routers(plan, settings, group) if (group := plan.router_group("azure")) else None,
         credential_sets=_credential_sets(settings),
         dns_zone=(settings.dns_zone.name, settings.dns_zone.resource_group) if settings.dns_zone else None,
+        vm_logs=_vm_logs(plan),
     )
+
+
+def _vm_logs(plan: DeploymentPlan) -> AzureVmLogs | None:
+    if not logs.ships(plan):
+        return None
+    return AzureVmLogs(name=logs.azure_workspace(plan), retention_days=plan.monitoring.logs.retention_days)
 
 
 def _routers(plan: DeploymentPlan, settings: AzureCloud, group: RouterGroupPlan) -> AzureRouterGroup:

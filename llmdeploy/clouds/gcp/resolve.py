@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from llmdeploy import metrics
-from llmdeploy.boot import bundle, registry
+from llmdeploy.boot import bundle, logs, registry
 from llmdeploy.boot.router import ROUTER_PORT, CloudScope, SlotGroup, router_cloud_config
 from llmdeploy.clouds.gcp import names
 from llmdeploy.config.clouds import GcpCloud
@@ -254,6 +254,18 @@ class GcpRouterGroup:
 
 
 @dataclass(frozen=True)
+class GcpVmLogs:
+    """The log bucket the GPU VMs' Ops Agent log (llmdeploy.boot.logs) is routed to, kept
+    `retention_days`, and kept out of the project's _Default bucket (stored once, billed once)."""
+
+    bucket_id: str
+    location: str
+    retention_days: int
+    #: Cloud Logging query matching exactly that log: the sink's filter and the _Default exclusion's.
+    filter: str
+
+
+@dataclass(frozen=True)
 class GcpPlan:
     """Everything one environment deploys on GCP."""
 
@@ -290,6 +302,8 @@ class GcpPlan:
     routers: GcpRouterGroup | None = None
     #: The Cloud DNS managed zone the TLS hosts' records are created in; None: outputs only.
     dns_zone: str | None = None
+    #: None when `monitoring.logs.ship` is off: the VMs keep their logs in the journal only.
+    vm_logs: GcpVmLogs | None = None
 
     def fleet(self, name: str) -> GcpFleet:
         """The fleet `<model>-<slot>`."""
@@ -349,6 +363,19 @@ def resolve(plan: DeploymentPlan) -> GcpPlan:
         fleets=resolved,
         routers=None if routers is None else _routers(plan, settings, routers, resolved),
         dns_zone=settings.dns_zone,
+        vm_logs=_vm_logs(plan, settings),
+    )
+
+
+def _vm_logs(plan: DeploymentPlan, settings: GcpCloud) -> GcpVmLogs | None:
+    if not logs.ships(plan):
+        return None
+    log_id = logs.gcp_log_id(plan)
+    return GcpVmLogs(
+        bucket_id=log_id,
+        location=settings.region,
+        retention_days=plan.monitoring.logs.retention_days,
+        filter=f'logName="projects/{settings.project_id}/logs/{log_id}"',
     )
 
 

@@ -242,6 +242,10 @@ REGISTRY_ACTIONS = {
 }
 
 
+#: Granted for the CloudWatch agent that ships the VM's logs (modules/aws/engine_logs.py), when it does.
+LOG_SHIPPING_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
 def _policy(stack: Stack, fleet: str) -> dict[str, object]:
     document = json.loads(stack.at("aws_iam_role_policy", f"{fleet}/InstancePolicy")["policy"])
     return {
@@ -257,6 +261,8 @@ def test_instance_role_grants_exactly_what_the_agents_and_pulls_use(aws_stacks: 
             expected.add("autoscaling:RecordLifecycleActionHeartbeat")
             if fleet.hf_token_secret is None and stack.plan.access.api_key is None:
                 expected.discard("secretsmanager:GetSecretValue")
+            if stack.plan.monitoring.logs.ship:
+                expected |= LOG_SHIPPING_ACTIONS
             assert set(_policy(stack, fleet.name)) == expected, fleet.name
 
 

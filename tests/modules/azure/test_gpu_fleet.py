@@ -74,7 +74,8 @@ def test_repairs_on_the_application_health_extension_after_the_grace(azure_stack
     stack = azure_stacks["prod-azure"]
     health = _fleet(stack, "translate-fr-blue").health
     scale_set = stack.at("azurerm_orchestrated_virtual_machine_scale_set", "translate-fr-blue/ScaleSet")
-    [extension] = scale_set["extension"]
+    # The other extension is the Azure Monitor Agent that ships the VM's logs (test_engine_logs.py).
+    [extension] = [e for e in scale_set["extension"] if e["type"] != "AzureMonitorLinuxAgent"]
     # Rich health states (2.0) need the body {"ApplicationHealthState": ...}: an engine's empty 200
     # reads as Unknown and is repaired in a loop, so the proxy's app-health path answers instead.
     assert (extension["publisher"], extension["type"], extension["type_handler_version"]) == (

@@ -63,6 +63,7 @@ def test_provider_subscription_and_versions(azure_stacks: dict[str, Stack]) -> N
         "container": "Microsoft.ContainerRegistry",
         "dns": "Microsoft.Network",
         "lb": "Microsoft.Network",
+        "log": "Microsoft.OperationalInsights",
         "monitor": "Microsoft.Insights",
         "nat": "Microsoft.Network",
         "network": "Microsoft.Network",
