@@ -54,12 +54,16 @@ def test_the_aws_listener_forwards_health_gets_to_the_proxy_which_needs_no_key(
     stacks: dict[str, Stack],
 ) -> None:
     """The key moved off the load balancer (each replica's proxy checks it and serves the health path
-    without it), so the model's own rule carries Route 53's GET /<model>/health; no special rule."""
+    without it), so the model's own rule carries Route 53's GET /<model>/health; no special rule. The
+    only other rules are the slots' own addresses, which match the slot header as well."""
     for name in ("dns-aws", "plain-aws"):
-        rules = stacks[name].resources("aws_lb_listener_rule").values()
-        assert [_conditions(rule) for rule in rules] == [
+        rules = [_conditions(rule) for rule in stacks[name].resources("aws_lb_listener_rule").values()]
+        assert [rule for rule in rules if "http_header" not in rule] == [
             {"path_pattern": {"values": [f"/{model}/*"]}} for model in ("chat", "code")
         ]
+        assert {rule["http_header"]["http_header_name"] for rule in rules if "http_header" in rule} == {  # type: ignore[index]
+            "X-LLMDeploy-Slot"
+        }
     for model, path in zip(("chat", "code"), PATHS, strict=True):
         rule = stacks["dns-aws"].at("aws_lb_listener_rule", f"{model}/Rule")
         [pattern] = _conditions(rule)["path_pattern"]["values"]  # type: ignore[index]
