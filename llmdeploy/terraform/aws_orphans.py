@@ -215,9 +215,17 @@ def _kms(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
             if _has_tags(pairs, tags):
                 keys[key["KeyId"]] = (key["KeyArn"], _address(pairs))
     for key_id, (arn, address) in keys.items():
-        for page in kms.get_paginator("list_aliases").paginate(KeyId=key_id):
-            for alias in page.get("Aliases", []):
-                yield Orphan("kms:alias", alias["AliasName"], alias["AliasArn"])
+        aliases = [
+            alias
+            for page in kms.get_paginator("list_aliases").paginate(KeyId=key_id)
+            for alias in page.get("Aliases", [])
+        ]
+        # "alias/aws/" is reserved for AWS managed keys (AWS KMS developer guide, alias-create.html); the
+        # emulator reports the EBS default key (alias/aws/ebs) as a customer key with a volume's tags.
+        if any(alias["AliasName"].startswith("alias/aws/") for alias in aliases):
+            continue
+        for alias in aliases:
+            yield Orphan("kms:alias", alias["AliasName"], alias["AliasArn"])
         yield Orphan("kms:key", key_id, arn, address=address)
 
 
