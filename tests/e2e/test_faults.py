@@ -159,7 +159,8 @@ def test_a_killed_apply_is_finished_by_the_printed_apply_which_imports_what_it_c
 
 def test_a_ctrl_c_mid_apply_is_finished_with_the_printed_command(project: Project) -> None:
     second = project.start("apply", "dev", "--local", "--auto-approve")
-    wait_for(lambda: _working_on(second, "aws_launch_template."), 600, "the template's creation")
+    # A whole stack is created first: on a loaded machine that takes more than the kill test waits.
+    wait_for(lambda: _working_on(second, "aws_launch_template."), 1200, "the template's creation")
     code, _, stderr = second.interrupt()
     interrupted = " ".join(stderr.split())
     assert code == 130, stderr
