@@ -24,6 +24,7 @@ from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from llmdeploy.release.observer import DeployedStack
 from llmdeploy.synth import synth
 from llmdeploy.terraform import PlanSummary, TerraformRunner, binary_from_env
+from llmdeploy.terraform.aws_imports import Adoption, write_imports
 from llmdeploy.terraform.backends import (
     BACKENDS_DIR,
     configured_backend,
@@ -33,7 +34,7 @@ from llmdeploy.terraform.backends import (
 )
 from llmdeploy.terraform.diagnose import Interrupted, Recovery
 from llmdeploy.terraform.runner import Message
-from llmdeploy.unfinished import aws_orphans, killed_run, listed, mark, unmark
+from llmdeploy.unfinished import aws_adoption, aws_orphans, killed_run, listed, mark, unmark
 
 #: Terraform's working data (providers, backend config) lives outside cdktf.out, which synth replaces whole.
 TERRAFORM_DATA = Path(".llmdeploy") / "terraform"
@@ -187,7 +188,7 @@ def run_stacks(
         with callbacks.progress(target.stack, f"plan ({command})") as on_message:
             target.runner.on_message = on_message
             init_stack(target)
-            _check_unfinished(target, where, rerun, callbacks)
+            _check_unfinished(target, where, command, rerun, callbacks)
             renewed = replacing(target) if replacing else ()
             planned = target.runner.plan(destroy=command == "destroy", replacing=renewed)
         if planned.has_changes:
@@ -250,7 +251,8 @@ def _approve(target: StackTarget, command: str, planned: PlanSummary, callbacks:
 
 
 def changes(planned: PlanSummary) -> str:
-    return f"{planned.add} to add, {planned.change} to change, {planned.destroy} to destroy"
+    imported = f"{planned.imports} to import, " if planned.imports else ""
+    return f"{imported}{planned.add} to add, {planned.change} to change, {planned.destroy} to destroy"
 
 
 def _changing(
@@ -260,34 +262,55 @@ def _changing(
 
     Even a graceful stop can leave a resource AWS created but Terraform never recorded (a
     create cancelled after its API call succeeded), so after a Ctrl-C the orphans are looked up
-    at once and the message says how to remove them; any other failure keeps the marker and the
-    next run looks.
+    at once and the message says how the next run adopts them; any other failure keeps the marker
+    and the next run looks.
     """
     mark(target.stack, command)
     try:
         applied = target.runner.apply_plan(planned, command)
     except Interrupted as stopped:
         region = target.aws_region
-        orphans = aws_orphans(target.runner, target.tags, region, target.environ) if region else []
-        if not orphans:
+        found = aws_adoption(target.runner, target.tags, region, target.environ) if region else None
+        if found is None or not (found.imports or found.unmatched):
             unmark(target.stack)
             raise
         raise Interrupted(
             stopped.what,
-            f"{len(orphans)} resources it was creating exist in AWS but not in the state "
-            f"({listed(orphans)}): run `{_orphans_command(where)}` to delete them, then run `{rerun}` "
-            "to finish.",
+            f"{_outside(found)}: {_next_steps(found, where, command, rerun)}",
         ) from None
     unmark(target.stack)
     return applied
 
 
-def _orphans_command(where: Where) -> str:
-    return where.command("state orphans", "--delete", cloud=False)
+def _outside(found: Adoption) -> str:
+    orphans = [*(orphan for _, orphan in found.imports), *found.unmatched]
+    return f"{len(orphans)} resources it was creating exist in AWS but not in the state ({listed(orphans)})"
 
 
-def _check_unfinished(target: StackTarget, where: Where, rerun: str, callbacks: Callbacks) -> None:
-    """After a killed run, refuse to go on while the cloud holds resources no state records."""
+def _next_steps(found: Adoption, where: Where, command: str, rerun: str) -> str:
+    """What finishes a run that left `found` behind: the next apply imports, a destroy ignores imports."""
+    if command == "destroy":
+        # Terraform ignores import blocks when destroying (hashicorp/terraform#35262): delete them.
+        delete = where.command("state orphans", "--delete", "--all", cloud=False)
+        return f"run `{delete}` to delete them (a destroy would leave them), then run `{rerun}` again"
+    if found.unmatched:
+        delete = where.command("state orphans", "--delete", cloud=False)
+        return (
+            f"{len(found.unmatched)} of them match no resource of the stack ({listed(found.unmatched)}): run "
+            f"`{delete}` to delete those, then run `{rerun}`, whose plan imports the others"
+        )
+    return f"run `{rerun}`: its plan imports them into the state (nothing is created twice)"
+
+
+def _check_unfinished(
+    target: StackTarget, where: Where, command: str, rerun: str, callbacks: Callbacks
+) -> None:
+    """After a killed run, adopt what it created outside the state, or refuse to go on.
+
+    An apply's plan imports every orphan matched to its resource (an import file next to the
+    stack's configuration, shown in the plan and approved with it); any other orphan must be
+    deleted first, or the apply would create it again or fail on a name that already exists.
+    """
     killed = killed_run(target.stack)
     if killed is None:
         return
@@ -298,15 +321,25 @@ def _check_unfinished(target: StackTarget, where: Where, rerun: str, callbacks: 
             "finished; resources it was creating may exist outside the state: look for the tags "
             f"{dict(target.tags)} in the cloud's console."
         )
-    elif orphans := aws_orphans(target.runner, target.tags, region, target.environ):
+        unmark(target.stack)
+        return
+    found = aws_adoption(target.runner, target.tags, region, target.environ)
+    if not (found.imports or found.unmatched):
+        unmark(target.stack)
+        return
+    if command == "destroy" or found.unmatched:
         raise OperationError(
             f"The {killed.command} of stack '{target.stack}' started at {killed.started} was killed before "
-            f"Terraform recorded everything it created: {len(orphans)} resources carry {where.env}'s tags "
-            f"but are in no state ({listed(orphans)}); applying now would create them again or fail on "
-            f"names that already exist. Run `{_orphans_command(where)}` to delete them, then run "
-            f"`{rerun}` again."
+            f"Terraform recorded everything it created: {_outside(found)}; they carry {where.env}'s tags. "
+            f"To go on, {_next_steps(found, where, command, rerun)}."
         )
-    unmark(target.stack)
+    write_imports(target.runner.stack_dir, found)
+    adopted = [orphan for _, orphan in found.imports]
+    callbacks.warn(
+        f"{target.stack}: the {killed.command} started at {killed.started} was killed before Terraform "
+        f"recorded {len(adopted)} resources it created ({listed(adopted)}); this plan imports them into the "
+        "state instead of creating them again."
+    )
 
 
 def _check_left_behind(target: StackTarget, where: Where, callbacks: Callbacks) -> None:
@@ -323,7 +356,7 @@ def _check_left_behind(target: StackTarget, where: Where, callbacks: Callbacks) 
         callbacks.warn(
             f"warning: stack '{target.stack}' destroyed everything its state held, but {len(orphans)} "
             f"resources carrying {where.env}'s tags are in no state and remain ({listed(orphans)}). Run "
-            f"`{_orphans_command(where)}` to delete them."
+            f"`{where.command('state orphans', '--delete', '--all', cloud=False)}` to delete them."
         )
 
 

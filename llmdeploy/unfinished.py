@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from llmdeploy.atomic_write import write_atomically
 from llmdeploy.aws_session import aws_client
 from llmdeploy.errors import OperationError
+from llmdeploy.synth import STACK_FILE
 from llmdeploy.terraform import TerraformRunner
+from llmdeploy.terraform.aws_imports import Adoption, adopt, read_configuration
 from llmdeploy.terraform.aws_orphans import Orphan, find_orphans
 
 #: One marker per stack being changed, in the project folder.
@@ -61,9 +64,31 @@ def aws_orphans(
     runner: TerraformRunner, tags: Mapping[str, str], region: str, environ: Mapping[str, str]
 ) -> list[Orphan]:
     """The environment's tagged AWS resources that the stack's state does not hold."""
+    return _lookup(runner, tags, region, environ, runner.state_document())
+
+
+def aws_adoption(
+    runner: TerraformRunner, tags: Mapping[str, str], region: str, environ: Mapping[str, str]
+) -> Adoption:
+    """The stack's orphans, matched to the resources of its synthesized configuration they belong to."""
+    state = runner.state_document()
+    orphans = _lookup(runner, tags, region, environ, state)
+    return (
+        adopt(orphans, read_configuration(runner.stack_dir, STACK_FILE), state)
+        if orphans
+        else Adoption((), ())
+    )
+
+
+def _lookup(
+    runner: TerraformRunner,
+    tags: Mapping[str, str],
+    region: str,
+    environ: Mapping[str, str],
+    state: Mapping[str, Any],
+) -> list[Orphan]:
     from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
-    state = runner.state_document()
     try:
         return find_orphans(tags, state, lambda service: aws_client(service, region, environ))
     except (BotoCoreError, ClientError) as error:
@@ -77,7 +102,7 @@ def aws_orphans(
         ) from None
 
 
-def listed(orphans: list[Orphan]) -> str:
+def listed(orphans: Sequence[Orphan]) -> str:
     shown = ", ".join(orphan.shown() for orphan in orphans[:MAX_LISTED])
     more = len(orphans) - MAX_LISTED
     return shown + (f" and {more} more" if more > 0 else "")

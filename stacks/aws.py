@@ -27,6 +27,7 @@ from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from modules.aws import Access, GpuFleet, LoadBalancer, Monitoring, Network
 from modules.aws.access_logs import AccessLogBucket
 from modules.aws.account import Account
+from modules.aws.addresses import tag_addresses
 from modules.aws.encryption import EncryptionKey
 from modules.aws.engine_logs import EngineLogs
 from modules.aws.gpu_fleet import FleetRefs
@@ -141,6 +142,7 @@ class AwsStack(TerraformStack):
                 value=routers.endpoint,
                 description="The router group's load balancer: the models' routes through the routers.",
             )
+        tag_addresses(self)  # last: every resource exists by now
 
 
 def configure_aws_provider(

@@ -24,9 +24,10 @@ from llmdeploy.cli.deploy_commands import (
 )
 from llmdeploy.cli.next_steps import DEFAULT_OUTDIR, Invocation
 from llmdeploy.deploy import init_stack, stack_runner
-from llmdeploy.errors import OperationError
+from llmdeploy.errors import ConfigError, OperationError, Problem
 from llmdeploy.synth import STACK_FILE
 from llmdeploy.terraform import TerraformRunner
+from llmdeploy.terraform.aws_imports import Adoption
 from llmdeploy.terraform.aws_orphans import delete_orphans
 from llmdeploy.terraform.backends import (
     BACKENDS_DIR,
@@ -36,7 +37,7 @@ from llmdeploy.terraform.backends import (
     write_backend,
 )
 from llmdeploy.terraform.migrate import copy_state
-from llmdeploy.unfinished import aws_orphans, unmark
+from llmdeploy.unfinished import aws_adoption, unmark
 
 state = typer.Typer(
     cls=FlagsTakeNoValue,
@@ -106,46 +107,80 @@ def orphans(
     env_dir: EnvDir = DEFAULT_ENV_DIR,
     local: Local = False,
     outdir: Outdir = DEFAULT_OUTDIR,
-    delete: Annotated[bool, typer.Option("--delete", help="Delete them (asks first).")] = False,
+    delete: Annotated[
+        bool, typer.Option("--delete", help="Delete those the next apply cannot import (asks first).")
+    ] = False,
+    everything: Annotated[
+        bool, typer.Option("--all", help="With --delete: delete every one, before a destroy.")
+    ] = False,
     yes: AutoApprove = False,
 ) -> None:
-    """List (or delete) AWS resources with the environment's tags that its state does not hold.
+    """List AWS resources with the environment's tags that its state does not hold, and what adopts each.
 
-    A run killed mid-apply leaves them: created by AWS, never recorded by Terraform.
+    A run killed mid-apply leaves them: created by AWS, never recorded by Terraform. The next apply
+    imports each one matched to its resource; the others can be deleted here.
     """
     where = Invocation(env, env_dir, outdir, None, local)
+    if everything and not delete:
+        raise ConfigError([Problem("--all only goes with --delete", hint="add --delete, or drop --all")])
     (target,) = [entry for entry in stack_targets(env, env_dir, outdir, "aws", local) if entry.aws_region]
     init_stack(target)
     assert target.aws_region is not None
-    found = aws_orphans(target.runner, target.tags, target.aws_region, target.environ)
-    if not found:
+    found = aws_adoption(target.runner, target.tags, target.aws_region, target.environ)
+    if not (found.imports or found.unmatched):
         unmark(target.stack)
         out.print(
             f"{target.stack}: no orphans: every resource with {env}'s tags is in its state", markup=False
         )
         return
-    for orphan in found:
-        out.print(f"{target.stack}: orphan {orphan.shown()}", markup=False, highlight=False)
-    delete_command = where.command("state orphans", "--delete")
+    for address, orphan in found.imports:
+        shown = f"{target.stack}: orphan {orphan.shown()}: the next apply imports it as {address}"
+        out.print(shown, markup=False, highlight=False)
+    for orphan in found.unmatched:
+        shown = f"{target.stack}: orphan {orphan.shown()}: matches no resource of the stack"
+        out.print(shown, markup=False, highlight=False)
+    doomed = [*(orphan for _, orphan in found.imports), *found.unmatched] if everything else found.unmatched
+    apply_command = where.command("apply", "--cloud", "aws")
     if not delete:
-        out.print(f"{len(found)} orphans; `{delete_command}` deletes them.", markup=False, highlight=False)
+        out.print(_orphans_summary(found, where), markup=False, highlight=False)
         return
-    if not (yes or typer.confirm(f"Delete these {len(found)} resources?", default=False, err=True)):
+    if not doomed:
+        out.print(f"Nothing to delete: `{apply_command}` imports them all.", markup=False, highlight=False)
+        return
+    if not (yes or typer.confirm(f"Delete these {len(doomed)} resources?", default=False, err=True)):
         err.print("Not deleted: the orphans are left as they are.", markup=False)
         return
     region = target.aws_region
-    failed = delete_orphans(found, lambda service: aws_client(service, region, target.environ))
+    failed = delete_orphans(list(doomed), lambda service: aws_client(service, region, target.environ))
+    delete_command = where.command("state orphans", "--delete", *(["--all"] if everything else []))
     if failed:
         raise OperationError(
-            f"Could not delete {len(failed)} of {len(found)} orphans ({'; '.join(failed)}). Those that "
+            f"Could not delete {len(failed)} of {len(doomed)} orphans ({'; '.join(failed)}). Those that "
             f"depend on others still going (instances terminating) go once they are gone: run "
             f"`{delete_command}` again in a few minutes."
         )
-    unmark(target.stack)
+    if everything:
+        unmark(target.stack)
     out.print(
-        f"{target.stack}: {len(found)} orphans deleted; next: `{where.command('apply', '--cloud', 'aws')}`",
+        f"{target.stack}: {len(doomed)} orphans deleted; next: `{apply_command}`",
         markup=False,
         highlight=False,
+    )
+
+
+def _orphans_summary(found: Adoption, where: Invocation) -> str:
+    apply_command = where.command("apply", "--cloud", "aws")
+    delete_command = where.command("state orphans", "--delete")
+    everything = where.command("state orphans", "--delete", "--all")
+    if not found.unmatched:
+        return (
+            f"{len(found.imports)} orphans: `{apply_command}` imports them (its plan shows them); "
+            f"before a destroy, `{everything}` deletes them instead."
+        )
+    return (
+        f"{len(found.imports) + len(found.unmatched)} orphans: `{delete_command}` deletes the "
+        f"{len(found.unmatched)} that match no resource, then `{apply_command}` imports the others; "
+        f"before a destroy, `{everything}` deletes them all."
     )
 
 

@@ -23,10 +23,13 @@ bucket settings, subscriptions) are not listed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 Clients = Callable[[str], Any]
+
+#: The tag holding each resource's Terraform address (modules/aws/addresses.py sets it).
+ADDRESS_TAG = "llmdeploy:address"
 
 #: The kinds Terraform creates for a stack, in the order they can be deleted (dependents first).
 #: Instances, volumes and network interfaces are left out: groups and load balancers own them.
@@ -84,6 +87,8 @@ class Orphan:
     arn: str
     #: What the delete call also needs: a rule's security group.
     parent: str = ""
+    #: The Terraform address its ADDRESS_TAG names; empty when it carries none.
+    address: str = ""
 
     def shown(self) -> str:
         return f"{self.kind} {self.id}"
@@ -123,7 +128,7 @@ def _tagged(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
         for entry in page.get("ResourceTagMappingList", []):
             orphan = _from_arn(entry["ResourceARN"])
             if orphan is not None:
-                yield orphan
+                yield replace(orphan, address=_address(entry.get("Tags", [])))
     yield from _described(tags, clients)
     yield from _iam(tags, clients)
     yield from _kms(tags, clients)
@@ -136,15 +141,18 @@ def _described(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
     for page in ec2.get_paginator("describe_launch_templates").paginate(Filters=filters):
         for template in page.get("LaunchTemplates", []):
             identifier = template["LaunchTemplateId"]
-            yield Orphan("ec2:launch-template", identifier, identifier)  # describe gives no ARN
-    yield from _rules(ec2, filters)
+            address = _address(template.get("Tags", []))
+            yield Orphan("ec2:launch-template", identifier, identifier, address=address)  # describe: no ARN
+    yield from _rules(ec2, filters, tags)
     # A deleted NAT gateway stays listed (state "deleted") for about an hour: only live ones count.
     live = [*filters, {"Name": "state", "Values": ["pending", "available", "failed"]}]
     for page in ec2.get_paginator("describe_nat_gateways").paginate(Filters=live):
         for gateway in page.get("NatGateways", []):
-            yield Orphan("ec2:natgateway", gateway["NatGatewayId"], gateway["NatGatewayId"])
-    for address in ec2.describe_addresses(Filters=filters).get("Addresses", []):
-        yield Orphan("ec2:elastic-ip", address["AllocationId"], address["AllocationId"])
+            identifier, address = gateway["NatGatewayId"], _address(gateway.get("Tags", []))
+            yield Orphan("ec2:natgateway", identifier, identifier, address=address)
+    for found in ec2.describe_addresses(Filters=filters).get("Addresses", []):
+        identifier, address = found["AllocationId"], _address(found.get("Tags", []))
+        yield Orphan("ec2:elastic-ip", identifier, identifier, address=address)
     groups = clients("autoscaling").get_paginator("describe_auto_scaling_groups")
     for page in groups.paginate(Filters=filters):
         for group in page.get("AutoScalingGroups", []):
@@ -153,7 +161,7 @@ def _described(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
             )
 
 
-def _rules(ec2: Any, filters: list[dict[str, Any]]) -> Iterator[Orphan]:
+def _rules(ec2: Any, filters: list[dict[str, Any]], wanted: Mapping[str, str]) -> Iterator[Orphan]:
     """Tagged security group rules of the environment's own live groups.
 
     Deleting a group deletes its rules, and llmdeploy puts rules only on groups it creates and tags,
@@ -162,6 +170,8 @@ def _rules(ec2: Any, filters: list[dict[str, Any]]) -> Iterator[Orphan]:
         rule
         for page in ec2.get_paginator("describe_security_group_rules").paginate(Filters=filters)
         for rule in page.get("SecurityGroupRules", [])
+        # The rule's own tags: the emulator's filter also matches a group's untagged default rule.
+        if _has_tags(rule.get("Tags", []), wanted)
     ]
     parents = sorted({rule["GroupId"] for rule in rules})
     if not parents:
@@ -170,8 +180,8 @@ def _rules(ec2: Any, filters: list[dict[str, Any]]) -> Iterator[Orphan]:
     existing = {group["GroupId"] for group in groups.get("SecurityGroups", [])}
     for rule in rules:
         if rule["GroupId"] in existing:
-            identifier = rule["SecurityGroupRuleId"]
-            yield Orphan("ec2:security-group-rule", identifier, identifier, parent=rule["GroupId"])
+            identifier, address = rule["SecurityGroupRuleId"], _address(rule.get("Tags", []))
+            yield Orphan("ec2:security-group-rule", identifier, identifier, rule["GroupId"], address)
 
 
 def _iam(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
@@ -179,20 +189,22 @@ def _iam(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
     iam = clients("iam")
     for page in iam.get_paginator("list_roles").paginate():
         for role in page.get("Roles", []):
-            if _has_tags(iam.list_role_tags(RoleName=role["RoleName"]).get("Tags", []), tags):
-                yield Orphan("iam:role", role["RoleName"], role["Arn"])
+            found = iam.list_role_tags(RoleName=role["RoleName"]).get("Tags", [])
+            if _has_tags(found, tags):
+                yield Orphan("iam:role", role["RoleName"], role["Arn"], address=_address(found))
     for page in iam.get_paginator("list_instance_profiles").paginate():
         for profile in page.get("InstanceProfiles", []):
             # GetInstanceProfile returns the tags (listing does not; the emulator lacks the tag call).
-            found = iam.get_instance_profile(InstanceProfileName=profile["InstanceProfileName"])
-            if _has_tags(found["InstanceProfile"].get("Tags", []), tags):
-                yield Orphan("iam:instance-profile", profile["InstanceProfileName"], profile["Arn"])
+            name = profile["InstanceProfileName"]
+            found = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"].get("Tags", [])
+            if _has_tags(found, tags):
+                yield Orphan("iam:instance-profile", name, profile["Arn"], address=_address(found))
 
 
 def _kms(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
     """Live customer keys with all of `tags`, and the aliases pointing at them."""
     kms = clients("kms")
-    keys: dict[str, str] = {}
+    keys: dict[str, tuple[str, str]] = {}
     for page in kms.get_paginator("list_keys").paginate():
         for key in page.get("Keys", []):
             metadata = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
@@ -201,12 +213,20 @@ def _kms(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
             found = kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags", [])
             pairs = [{"Key": tag["TagKey"], "Value": tag["TagValue"]} for tag in found]
             if _has_tags(pairs, tags):
-                keys[key["KeyId"]] = key["KeyArn"]
-    for key_id, arn in keys.items():
-        for page in kms.get_paginator("list_aliases").paginate(KeyId=key_id):
-            for alias in page.get("Aliases", []):
-                yield Orphan("kms:alias", alias["AliasName"], alias["AliasArn"])
-        yield Orphan("kms:key", key_id, arn)
+                keys[key["KeyId"]] = (key["KeyArn"], _address(pairs))
+    for key_id, (arn, address) in keys.items():
+        aliases = [
+            alias
+            for page in kms.get_paginator("list_aliases").paginate(KeyId=key_id)
+            for alias in page.get("Aliases", [])
+        ]
+        # "alias/aws/" is reserved for AWS managed keys (AWS KMS developer guide, alias-create.html); the
+        # emulator reports the EBS default key (alias/aws/ebs) as a customer key with a volume's tags.
+        if any(alias["AliasName"].startswith("alias/aws/") for alias in aliases):
+            continue
+        for alias in aliases:
+            yield Orphan("kms:alias", alias["AliasName"], alias["AliasArn"])
+        yield Orphan("kms:key", key_id, arn, address=address)
 
 
 def _cache_rules(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
@@ -221,6 +241,10 @@ def _cache_rules(tags: Mapping[str, str], clients: Clients) -> Iterator[Orphan]:
             name = rule["ecrRepositoryPrefix"]
             if name.startswith(prefix):
                 yield Orphan("ecr:pull-through-cache-rule", name, name)
+
+
+def _address(found: list[dict[str, str]]) -> str:
+    return next((tag["Value"] for tag in found if tag["Key"] == ADDRESS_TAG), "")
 
 
 def _has_tags(found: list[dict[str, str]], wanted: Mapping[str, str]) -> bool:

@@ -1,11 +1,11 @@
 """Faults during `llmdeploy apply dev --local`, for real (Terraform + the AWS provider + the emulator):
 the machine dies mid-apply (SIGKILL to llmdeploy, Terraform and its provider), then Ctrl-C arrives
 mid-apply. Each time the command llmdeploy prints is run as printed, and at the end every resource
-with dev's tags is in the state, once.
+with dev's tags is in the state, once: what the killed apply created is imported, not created again.
 
 The machine dies in the worst moment, made deterministic: AWS has created a launch template and
 Terraform has not recorded it (Terraform is frozen until then, and applies one resource at a time,
-so nothing else is half-made). The Ctrl-C comes as the launch template is created again.
+so nothing else is half-made). The Ctrl-C comes as a launch template is created, on a fresh stack.
 """
 
 from __future__ import annotations
@@ -112,29 +112,61 @@ def _orphans(project: Project) -> list[str]:
     return [orphan.shown() for orphan in find_orphans(TAGS, runner_state, project.client)]
 
 
-def test_a_killed_apply_then_a_ctrl_c_are_both_recovered_with_the_printed_commands(project: Project) -> None:
+def _plan_is_empty(project: Project) -> None:
+    replanned = project.run("plan", "dev", "--local", "--detailed-exitcode", "--show")
+    assert replanned.returncode == 0, replanned.stdout + replanned.stderr
+
+
+def test_a_killed_apply_is_finished_by_the_printed_apply_which_imports_what_it_created(
+    project: Project,
+) -> None:
     first = project.start("apply", "dev", "--local", "--auto-approve")
     _machine_dies_after_aws_created(project, first)
     (orphan,) = _launch_templates(project)
     assert orphan not in (project.root / f"terraform.{STACK}.tfstate").read_text(encoding="utf-8")
 
-    refused = project.run("apply", "dev", "--local", "--auto-approve")
-    message = " ".join(refused.stderr.split())
-    assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert "was killed before Terraform recorded everything it created" in message
-    assert f"ec2:launch-template {orphan}" in message
-    cleanup = project.run(*_printed(message, "state orphans"), answer="y\n")
-    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
-    assert orphan not in _launch_templates(project)
+    listed = project.run("state", "orphans", "dev", "--local")
+    shown = " ".join(listed.stdout.split())
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert f"orphan ec2:launch-template {orphan}: the next apply imports it as aws_launch_template." in shown
+    finished = project.run(*_printed(shown, "apply"), answer="y\n" * 3)
+    if finished.returncode:
+        # The emulator sometimes shows an allow-all egress rule with dev's tags that no resource
+        # creates (seen after the kill, not in the listing above): matched to nothing, it must be
+        # deleted first, and the message says so. The launch template is still imported after it.
+        refused = " ".join(finished.stderr.split())
+        assert re.search(r"match no resource of the stack \(ec2:security-group-rule sgr-\w+\)", refused), (
+            refused
+        )
+        deleted = project.run(*_printed(refused, "state orphans"), answer="y\n")
+        assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+        assert _launch_templates(project) == [orphan]  # only what matches nothing was deleted
+        finished = project.run(*_printed(refused, "apply"), answer="y\n" * 3)
+    said = " ".join(finished.stderr.split())
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert f"ec2:launch-template {orphan}); this plan imports them into the state" in said
+    assert f"{STACK}: 1 to import, " in said  # the approved plan shows the import
+    assert _launch_templates(project) == [orphan]  # adopted: not deleted, not created twice
+    assert _orphans(project) == []
+    _plan_is_empty(project)
 
-    second = project.start(*_printed(message, "apply"))
-    wait_for(lambda: _working_on(second, "aws_launch_template."), 600, "the template's creation again")
+    destroyed = project.run("destroy", "dev", "--local", answer="y\n" * 3)
+    assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    assert "warning" not in destroyed.stderr
+    assert _launch_templates(project) == _load_balancers(project) == []
+    assert find_orphans(TAGS, {}, project.client) == []  # nothing with dev's tags is left at all
+
+
+def test_a_ctrl_c_mid_apply_is_finished_with_the_printed_command(project: Project) -> None:
+    second = project.start("apply", "dev", "--local", "--auto-approve")
+    # A whole stack is created first: on a loaded machine that takes more than the kill test waits.
+    wait_for(lambda: _working_on(second, "aws_launch_template."), 1200, "the template's creation")
     code, _, stderr = second.interrupt()
     interrupted = " ".join(stderr.split())
     assert code == 130, stderr
     assert f"Interrupted: `terraform apply` of stack '{STACK}' stopped gracefully" in interrupted
     assert "Traceback" not in stderr
-    if "state orphans" in interrupted:  # a create cut short after AWS had made the resource
+    if "state orphans" in interrupted:  # the message's first step: delete what matches no resource
         removed = project.run(*_printed(interrupted, "state orphans"), answer="y\n")
         assert removed.returncode == 0, removed.stdout + removed.stderr
 
@@ -142,6 +174,7 @@ def test_a_killed_apply_then_a_ctrl_c_are_both_recovered_with_the_printed_comman
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert len(_launch_templates(project)) == len(_load_balancers(project)) == 1
     assert _orphans(project) == []
+    _plan_is_empty(project)
 
     # A deliberate "no" is not an error: a plain message, exit 0, nothing destroyed.
     declined = project.run("destroy", "dev", "--local", answer="n\n")

@@ -10,7 +10,7 @@ from typing import Any
 from llmdeploy import aws_session
 from llmdeploy.boot.registry import stack_prefix
 from llmdeploy.emulator.state import EmulatorHandle
-from llmdeploy.terraform.aws_orphans import delete_orphans, find_orphans
+from llmdeploy.terraform.aws_orphans import ADDRESS_TAG, delete_orphans, find_orphans
 from tests.fixtures_aws import AwsClient
 
 
@@ -188,3 +188,32 @@ def test_the_lookup_runs_through_the_commands_own_clients(emulator: EmulatorHand
 
 def _session_client(service: str, environ: dict[str, str]) -> Any:
     return aws_session.aws_client(service, "us-east-1", environ)
+
+
+def test_each_orphan_carries_the_address_its_tag_names(aws_client: AwsClient, unique_name: str) -> None:
+    """The tag llmdeploy puts on every taggable resource is read back by each kind of lookup."""
+    tags = _tags(unique_name)
+
+    def tagged(address: str) -> list[dict[str, str]]:
+        return _tag_list({**tags, ADDRESS_TAG: address})
+
+    ec2, elbv2, iam, kms = aws_client("ec2"), aws_client("elbv2"), aws_client("iam"), aws_client("kms")
+    vpc = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]["VpcId"]
+    template = ec2.create_launch_template(
+        LaunchTemplateName=f"{unique_name}-lt",
+        LaunchTemplateData={"ImageId": "ami-12c6146b"},
+        TagSpecifications=[{"ResourceType": "launch-template", "Tags": tagged("aws_launch_template.T")}],
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    group = elbv2.create_target_group(
+        Name=f"{unique_name}-tg", Protocol="HTTP", Port=80, VpcId=vpc, Tags=tagged("aws_lb_target_group.G")
+    )["TargetGroups"][0]["TargetGroupArn"]
+    iam.create_role(RoleName=f"{unique_name}-r", AssumeRolePolicyDocument="{}", Tags=tagged("aws_iam_role.R"))
+    pairs = [{"TagKey": tag["Key"], "TagValue": tag["Value"]} for tag in tagged("aws_kms_key.K")]
+    key = kms.create_key(Tags=pairs)["KeyMetadata"]["KeyId"]
+    found = {orphan.id: orphan.address for orphan in find_orphans(_tags(unique_name), _state(), aws_client)}
+    assert found == {
+        template: "aws_launch_template.T",
+        group: "aws_lb_target_group.G",
+        f"{unique_name}-r": "aws_iam_role.R",
+        key: "aws_kms_key.K",
+    }
