@@ -263,6 +263,25 @@ def _partial_advice(failure: Failure, cause: str) -> str:
     return f"The state keeps what was created{done}; fix the cause and run {failure.rerun} again to continue."
 
 
+def _is_unpublished_metric(failure: Failure, cause: str) -> bool:
+    """Azure refuses a scale set autoscale rule on a custom metric nothing has published yet.
+
+    It checks the metric's metadata when the setting is created ("for custom metrics ... we are
+    validating the metric metadata does exist", MicrosoftDocs/azure-docs#16061; error code
+    UnsupportedMetric, Azure/azure-cli#25986) and azurerm has no option to skip the check.
+    """
+    return "unsupportedmetric" in cause
+
+
+def _unpublished_metric_advice(failure: Failure, cause: str) -> str:
+    return (
+        "Azure creates an autoscale rule on a custom metric (the engines' queue size) only once a VM has "
+        "published it, which the scale sets' replicas do within a minute of booting. The scale sets exist "
+        f"and the state keeps them: wait until their VMs run (`llmdeploy status`), then run {failure.rerun} "
+        "again to create the autoscale settings."
+    )
+
+
 def _generic(failure: Failure) -> str:
     return (
         f"Fix the cause above (the stack's files are in {failure.stack_dir}) and run {failure.rerun} again."
@@ -278,5 +297,6 @@ _RULES: tuple[_Rule, ...] = (
     (_is_credentials, _credentials_advice),
     (_is_backend_change, _backend_change_advice),
     (_is_provider, _provider_advice),
+    (_is_unpublished_metric, _unpublished_metric_advice),
     (_is_partial, _partial_advice),
 )

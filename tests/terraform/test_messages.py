@@ -120,3 +120,19 @@ def test_stderr_is_used_when_there_are_no_diagnostics() -> None:
     message = str(explain(failure))
     assert "Error: No outputs found" in message
     assert "Warning" not in message and "\x1b" not in message
+
+
+def test_an_autoscale_rule_on_a_metric_not_yet_published_says_to_wait_for_the_vms() -> None:
+    # Azure's answer when a scale set's custom metric has no data yet (Azure/azure-cli#25986).
+    diagnostic = Diagnostic(
+        "error",
+        "creating Autoscale Setting",
+        "AutoscaleSettingsClient#CreateOrUpdate: (UnsupportedMetric) resource: /subscriptions/"
+        "0/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/vmss, metricnamespace: "
+        "LLMDeploy, metricname: QueueSize",
+        address="azurerm_monitor_autoscale_setting.chat_blue_Autoscale",
+    )
+    message = _failure("apply", diagnostic, started=3, completed=2)
+    assert "UnsupportedMetric" in message
+    assert "only once a VM has published it" in message and "run apply again" in message
+    assert "llmdeploy status" in message
