@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llmdeploy.config.model import SLOTS
 from llmdeploy.routing.common import SLOT_HEADER as ROUTER_SLOT_HEADER
 
 
@@ -18,3 +19,8 @@ def route_prefix(model: str) -> str:
 #: `HttpHeaderConditionConfig`); a header name every cloud matches case-insensitively. Defined with
 #: the router VM's code, whose gate honours it behind the routers.
 SLOT_HEADER = ROUTER_SLOT_HEADER
+
+
+#: Each slot's place among a model's per-slot rules (ALB priorities, URL map priorities, Front Door
+#: rule order): blue first. Keyed by the slot's name, so the constructs need no config type.
+SLOT_ORDER: dict[str, int] = {slot: index for index, slot in enumerate(SLOTS)}

@@ -53,8 +53,7 @@ from llmdeploy.clouds.aws.resolve import (
     AwsRoute,
     AwsTargetGroup,
 )
-from llmdeploy.config.model import SLOTS, Slot
-from llmdeploy.plan.routes import SLOT_HEADER
+from llmdeploy.plan.routes import SLOT_HEADER, SLOT_ORDER
 from modules.aws.access import Access
 from modules.aws.access_logs import AccessLogBucket
 from modules.aws.network import Network
@@ -191,17 +190,17 @@ class _Route(Construct):
     SLOT_RULE_ID = "SlotRule"
 
     @classmethod
-    def slot_rule_id(cls, slot: Slot) -> str:
+    def slot_rule_id(cls, slot: str) -> str:
         return f"{cls.SLOT_RULE_ID}-{slot}"
 
 
-def slot_rule_priority(route_priority: int, slot: Slot) -> int:
+def slot_rule_priority(route_priority: int, slot: str) -> int:
     """Just before the model's weighted rule: between it and the previous model's rules, since
     resolve.PRIORITY_STEP (10) leaves room for one rule per slot below each model's priority."""
-    return route_priority - 1 - SLOTS.index(slot)
+    return route_priority - 1 - SLOT_ORDER[slot]
 
 
-def _slot_condition(slot: Slot) -> LbListenerRuleCondition:
+def _slot_condition(slot: str) -> LbListenerRuleCondition:
     """The slot header naming `slot` (ALB compares header values case-insensitively)."""
     return LbListenerRuleCondition(
         http_header=LbListenerRuleConditionHttpHeader(http_header_name=SLOT_HEADER, values=[slot])

@@ -94,8 +94,7 @@ from llmdeploy.clouds.azure.resolve import (
     AzureProbe,
     AzureRoute,
 )
-from llmdeploy.config.model import SLOTS, Slot
-from llmdeploy.plan.routes import SLOT_HEADER
+from llmdeploy.plan.routes import SLOT_HEADER, SLOT_ORDER
 from modules.azure.access import FRONT_DOOR_SKU
 from modules.azure.network import public_address
 
@@ -405,7 +404,7 @@ class _Route(Construct):
     def _slot_address(
         self,
         route: AzureRoute,
-        slot: Slot,
+        slot: str,
         origin: _Origin,
         origin_name: str,
         profile_id: str,
@@ -433,7 +432,7 @@ class _Route(Construct):
             f"{self.SLOT_RULE_ID}-{slot}",
             name=slot,
             cdn_frontdoor_rule_set_id=rule_set.id,
-            order=1 + SLOTS.index(slot),
+            order=1 + SLOT_ORDER[slot],
             behaviour_on_match="Stop",
             conditions=CdnFrontdoorRuleConditions(
                 request_header=[

@@ -84,8 +84,7 @@ from cdktn_provider_google.compute_url_map import (
 from constructs import Construct
 
 from llmdeploy.clouds.gcp.resolve import GcpFleet, GcpPlan, GcpRoute
-from llmdeploy.config.model import SLOTS
-from llmdeploy.plan.routes import SLOT_HEADER
+from llmdeploy.plan.routes import SLOT_HEADER, SLOT_ORDER
 from modules.gcp.access import Access
 from modules.gcp.gpu_fleet import PORT_NAME, REPLACE_SAFELY, GpuFleet
 from modules.gcp.router_group import RouterGroup
@@ -238,7 +237,7 @@ class LoadBalancer(Construct):
         return [
             *self._slot_rules(route, ids, prefix, first_priority),
             ComputeUrlMapPathMatcherRouteRules(
-                priority=first_priority + len(SLOTS),
+                priority=first_priority + len(SLOT_ORDER),
                 match_rules=[ComputeUrlMapPathMatcherRouteRulesMatchRules(prefix_match=prefix)],
                 route_action=_weighted_action([(ids[fleet], weight) for fleet, weight in route.split]),
             ),
@@ -250,7 +249,7 @@ class LoadBalancer(Construct):
         """One rule per slot of the model: the slot header naming it sends to its backend service alone."""
         return [
             ComputeUrlMapPathMatcherRouteRules(
-                priority=first_priority + SLOTS.index(fleet.slot),
+                priority=first_priority + SLOT_ORDER[fleet.slot],
                 match_rules=[
                     ComputeUrlMapPathMatcherRouteRulesMatchRules(
                         prefix_match=prefix,
