@@ -24,7 +24,7 @@ from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from llmdeploy.release.observer import DeployedStack
 from llmdeploy.synth import synth
 from llmdeploy.terraform import PlanSummary, TerraformRunner, binary_from_env
-from llmdeploy.terraform.aws_imports import Adoption, write_imports
+from llmdeploy.terraform.aws_imports import Adoption, discard_imports, write_imports
 from llmdeploy.terraform.backends import (
     BACKENDS_DIR,
     configured_backend,
@@ -279,6 +279,7 @@ def _changing(
             f"{_outside(found)}: {_next_steps(found, where, command, rerun)}",
         ) from None
     unmark(target.stack)
+    discard_imports(target.runner.stack_dir)
     return applied
 
 
@@ -311,6 +312,7 @@ def _check_unfinished(
     stack's configuration, shown in the plan and approved with it); any other orphan must be
     deleted first, or the apply would create it again or fail on a name that already exists.
     """
+    discard_imports(target.runner.stack_dir)  # only this run's adoption may import anything
     killed = killed_run(target.stack)
     if killed is None:
         return

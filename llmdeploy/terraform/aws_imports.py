@@ -102,6 +102,12 @@ def write_imports(stack_dir: Path, adoption: Adoption) -> Path:
     return path
 
 
+def discard_imports(stack_dir: Path) -> None:
+    """Remove a run's import blocks: once applied they are in the state, and after a destroy they
+    would name objects that no longer exist (Terraform then refuses every plan of the stack)."""
+    (stack_dir / IMPORTS_FILE).unlink(missing_ok=True)
+
+
 def read_configuration(stack_dir: Path, name: str) -> dict[str, Any]:
     """The stack's synthesized configuration (`name` in `stack_dir`) as a JSON document."""
     document = json.loads((stack_dir / name).read_text(encoding="utf-8"))
