@@ -47,8 +47,15 @@ def _load_balancers(project: Project) -> list[str]:
 
 
 def _working_on(run: Background, address: str) -> bool | None:
-    """True once Terraform has started on `address` (its plain progress lines say so)."""
-    return True if f"working on {address}" in run.stderr.read_text(encoding="utf-8") else None
+    """True once Terraform has started on `address` (its plain progress lines say so).
+
+    A run that ended first fails the wait at once, with its message, instead of waiting it out.
+    """
+    said = run.stderr.read_text(encoding="utf-8")
+    if f"working on {address}" in said:
+        return True
+    assert run.process.poll() is None, f"the run ended before it worked on {address}: {said}"
+    return None
 
 
 def _launch_templates(project: Project) -> list[str]:
