@@ -137,9 +137,21 @@ def test_listener_routes_the_model_path_with_slot_weights(deployment: Deployment
         for value in cond.get("PathPatternConfig", {}).get("Values", cond.get("Values", []))
     ]
     assert "/chat/*" in paths
-    forward = next(action for rule in routed for action in rule["Actions"] if action["Type"] == "forward")
+    # The slot rules (X-LLMDeploy-Slot) come first; the weighted rule is the one without a header match.
+    (weighted,) = [
+        rule for rule in routed if all(cond["Field"] != "http-header" for cond in rule["Conditions"])
+    ]
+    forward = next(action for action in weighted["Actions"] if action["Type"] == "forward")
     weights = {tg["TargetGroupArn"]: tg["Weight"] for tg in forward["ForwardConfig"]["TargetGroups"]}
     assert weights == {deployment.fleet("chat-blue")["target_group_arn"]: 100}
+    pinned = {
+        value
+        for rule in routed
+        for cond in rule["Conditions"]
+        if cond["Field"] == "http-header"
+        for value in cond["HttpHeaderConfig"]["Values"]
+    }
+    assert pinned == {"blue"}
 
 
 def test_alarms_exist_for_the_fleet(deployment: Deployment) -> None:
