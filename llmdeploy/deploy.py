@@ -11,10 +11,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
 from llmdeploy.catalog import Cloud
+from llmdeploy.clouds import driver
 from llmdeploy.config.environment import EnvironmentConfig
 from llmdeploy.errors import ConfigError, OperationError, Problem
 from llmdeploy.plan import endpoints
@@ -32,9 +34,13 @@ from llmdeploy.terraform.backends import (
     read_backend,
     write_backend,
 )
-from llmdeploy.terraform.diagnose import Interrupted, Recovery
+from llmdeploy.terraform.diagnose import Interrupted, Recovery, UnpublishedMetric
 from llmdeploy.terraform.runner import Message
 from llmdeploy.unfinished import aws_adoption, aws_orphans, killed_run, listed, mark, unmark
+
+#: `settle(refused, say)`: after an apply the cloud refused for a metric nothing has published yet,
+#: publish it (`CloudDriver.settle`); True when the apply may run again. `say` shows progress.
+Settle = Callable[[UnpublishedMetric, Callable[[str], None]], bool]
 
 #: Terraform's working data (providers, backend config) lives outside cdktf.out, which synth replaces whole.
 TERRAFORM_DATA = Path(".llmdeploy") / "terraform"
@@ -69,6 +75,8 @@ class StackTarget:
     environ: dict[str, str]
     #: The tags on everything the stack creates (how orphans of a killed run are found).
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: What an apply refused for an unpublished metric does before applying again (None: it fails).
+    settle: Settle | None = None
 
     @property
     def aws_region(self) -> str | None:
@@ -133,7 +141,11 @@ def stack_targets(
     rerun = rerun or where.command("plan")
     return [
         StackTarget(
-            stack, entry, stack_runner(stack, where.outdir, environ, where.recovery(rerun, stack)), environ
+            stack,
+            entry,
+            stack_runner(stack, where.outdir, environ, where.recovery(rerun, stack)),
+            environ,
+            settle=partial(driver(entry.cloud).settle, plan) if entry is not None else None,
         )
         for stack, entry in stacks
     ]
@@ -195,7 +207,7 @@ def run_stacks(
             _approve(target, command, planned, callbacks)
             with callbacks.progress(target.stack, command) as on_message:
                 target.runner.on_message = on_message
-                planned = _changing(target, command, planned, where, rerun)
+                planned = _changing(target, command, planned, where, rerun, callbacks)
             _remember_backend(target)
         else:
             target.runner.discard(planned)
@@ -256,7 +268,7 @@ def changes(planned: PlanSummary) -> str:
 
 
 def _changing(
-    target: StackTarget, command: str, planned: PlanSummary, where: Where, rerun: str
+    target: StackTarget, command: str, planned: PlanSummary, where: Where, rerun: str, callbacks: Callbacks
 ) -> PlanSummary:
     """Apply a saved plan, marked as under way until it succeeds.
 
@@ -267,7 +279,7 @@ def _changing(
     """
     mark(target.stack, command)
     try:
-        applied = target.runner.apply_plan(planned, command)
+        applied = _settling(target, command, planned, callbacks)
     except Interrupted as stopped:
         region = target.aws_region
         found = aws_adoption(target.runner, target.tags, region, target.environ) if region else None
@@ -281,6 +293,25 @@ def _changing(
     unmark(target.stack)
     discard_imports(target.runner.stack_dir)
     return applied
+
+
+def _settling(target: StackTarget, command: str, planned: PlanSummary, callbacks: Callbacks) -> PlanSummary:
+    """Apply; when the cloud refused a rule for a metric nothing has published yet, publish it and
+    apply the rest once more (Azure's autoscale rules on the replicas' queue size: metric_seed.py).
+
+    The second plan holds what the first left undone; anything it adds to what was approved is
+    asked about again.
+    """
+    try:
+        return target.runner.apply_plan(planned, command)
+    except UnpublishedMetric as refused:
+        if command != "apply" or target.settle is None or not target.settle(refused, callbacks.warn):
+            raise
+    rest = target.runner.plan()
+    approved = {change.address for change in planned.resources}
+    if any(change.address not in approved for change in rest.resources):
+        _approve(target, command, rest, callbacks)
+    return target.runner.apply_plan(rest, command) if rest.has_changes else rest
 
 
 def _outside(found: Adoption) -> str:

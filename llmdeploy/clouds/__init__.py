@@ -11,7 +11,7 @@ import importlib
 from llmdeploy.catalog import Cloud
 from llmdeploy.clouds.contract import CloudDriver
 
-#: The files every cloud folder has (tests/unit/test_layering.py checks it).
+#: The files every cloud folder has, beside its own (tests/unit/test_layering.py checks it).
 CLOUD_FILES = ("__init__.py", "resolve.py", "names.py", "status.py", "observer.py")
 
 

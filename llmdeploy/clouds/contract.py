@@ -18,6 +18,7 @@ from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.release.gates import CloudSample
 from llmdeploy.release.observer import DeployedStack, HealthObserver
 from llmdeploy.status.model import SlotStatus
+from llmdeploy.terraform.diagnose import UnpublishedMetric
 
 __all__ = [
     "CloudDriver",
@@ -76,4 +77,13 @@ class CloudDriver(Protocol):
 
     def encode_user_data(self, bundle: str) -> str:
         """The boot bundle as the cloud's VM user-data field takes it."""
+        ...
+
+    def settle(self, plan: DeploymentPlan, refused: UnpublishedMetric, say: Callable[[str], None]) -> bool:
+        """After an apply the cloud refused for a metric nothing has published yet, publish it.
+
+        True once the cloud lists every metric the stack's rules read (the apply may run again);
+        False when this cloud has nothing to publish. `say` shows progress. Raises OperationError
+        when publishing fails or the cloud does not list the metrics in time.
+        """
         ...

@@ -94,6 +94,18 @@ class Interrupted(OperationError):
         super().__init__(f"{what} {next_step}")
 
 
+class UnpublishedMetric(OperationError):
+    """The cloud refused a rule on a custom metric it does not know yet: nothing has published it.
+
+    Its own type, so that an apply can have the cloud's driver publish a first value and apply again
+    (`llmdeploy.deploy`); `failure` is what Terraform reported.
+    """
+
+    def __init__(self, message: str, failure: Failure) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+
 def interrupted(failure: Failure) -> Interrupted:
     """The error of a run interrupted while Terraform ran `failure.command`."""
     verb = "start again" if failure.started == 0 else "finish"
@@ -117,6 +129,9 @@ def explain(failure: Failure) -> OperationError:
     lowered = cause.lower()
     if _is_lock(failure, lowered):
         return _error(failure, _lock_cause(cause), _lock_advice(failure, cause))
+    if _is_unpublished_metric(failure, lowered):
+        refused = _error(failure, cause, _unpublished_metric_advice(failure, cause))
+        return UnpublishedMetric(str(refused), failure)
     for matches, advice in _RULES:
         if matches(failure, lowered):
             return _error(failure, cause, advice(failure, cause))
@@ -275,10 +290,12 @@ def _is_unpublished_metric(failure: Failure, cause: str) -> bool:
 
 def _unpublished_metric_advice(failure: Failure, cause: str) -> str:
     return (
-        "Azure creates an autoscale rule on a custom metric (the engines' queue size) only once a VM has "
-        "published it, which the scale sets' replicas do within a minute of booting. The scale sets exist "
-        f"and the state keeps them: wait until their VMs run (`llmdeploy status`), then run {failure.rerun} "
-        "again to create the autoscale settings."
+        "Azure creates an autoscale rule on a custom metric (the engines' queue size) only once something "
+        "has published that metric on the scale set, and a scale set at zero VMs never does. `llmdeploy "
+        "apply` publishes one neutral value itself (between the scale-in and scale-out thresholds), waits "
+        "for Azure to list the metric and applies again; this message means it could not. The state keeps "
+        "what was created: check that the identity you deploy with holds 'Monitoring Metrics Publisher' on "
+        f"the scale sets (the stack grants it), then run {failure.rerun} again."
     )
 
 
@@ -297,6 +314,5 @@ _RULES: tuple[_Rule, ...] = (
     (_is_credentials, _credentials_advice),
     (_is_backend_change, _backend_change_advice),
     (_is_provider, _provider_advice),
-    (_is_unpublished_metric, _unpublished_metric_advice),
     (_is_partial, _partial_advice),
 )

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from llmdeploy.terraform.diagnose import Failure, explain
+from llmdeploy.terraform.diagnose import Failure, UnpublishedMetric, explain
 from llmdeploy.terraform.messages import Diagnostic, ResourceChange, parse_stream, resources_from_plan_json
 
 PLAN_STREAM: list[dict[str, Any]] = [
@@ -122,8 +122,9 @@ def test_stderr_is_used_when_there_are_no_diagnostics() -> None:
     assert "Warning" not in message and "\x1b" not in message
 
 
-def test_an_autoscale_rule_on_a_metric_not_yet_published_says_to_wait_for_the_vms() -> None:
-    # Azure's answer when a scale set's custom metric has no data yet (Azure/azure-cli#25986).
+def test_an_autoscale_rule_on_a_metric_not_yet_published_is_its_own_error_naming_the_publisher_role() -> None:
+    # Azure's answer when a scale set's custom metric has no data yet (Azure/azure-cli#25986): an apply
+    # catches this type to publish the metric and apply again; the message is for when it could not.
     diagnostic = Diagnostic(
         "error",
         "creating Autoscale Setting",
@@ -132,7 +133,23 @@ def test_an_autoscale_rule_on_a_metric_not_yet_published_says_to_wait_for_the_vm
         "LLMDeploy, metricname: QueueSize",
         address="azurerm_monitor_autoscale_setting.chat_blue_Autoscale",
     )
-    message = _failure("apply", diagnostic, started=3, completed=2)
-    assert "UnsupportedMetric" in message
-    assert "only once a VM has published it" in message and "run apply again" in message
-    assert "llmdeploy status" in message
+    failure = Failure(
+        stack="dev-azure",
+        stack_dir=Path("/x/dev-azure"),
+        command="apply",
+        binary="tofu",
+        returncode=1,
+        errors=(diagnostic,),
+        started=3,
+        completed=2,
+    )
+    error = explain(failure)
+    assert isinstance(error, UnpublishedMetric) and error.failure is failure
+    message = str(error)
+    assert "UnsupportedMetric" in message and "publishes one neutral value itself" in message
+    assert "'Monitoring Metrics Publisher'" in message and message.endswith("then run apply again.")
+    # Any other failure keeps the plain type: nothing to publish there.
+    other = Diagnostic("error", "creating Autoscale Setting", "(AuthorizationFailed) no access")
+    assert not isinstance(
+        explain(Failure("dev-azure", Path("/x"), "apply", "tofu", 1, (other,))), UnpublishedMetric
+    )

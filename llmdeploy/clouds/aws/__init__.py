@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from llmdeploy.boot.bundle import encode
 from llmdeploy.clouds.aws.resolve import AwsPlan, resolve
 from llmdeploy.clouds.contract import CloudDriver, DeployedStack, HealthObserver, SlotStatus, StackAccess
 from llmdeploy.plan.model import DeploymentPlan
+from llmdeploy.terraform.diagnose import UnpublishedMetric
 
 
 class AwsDriver:
@@ -30,6 +32,10 @@ class AwsDriver:
 
     def encode_user_data(self, bundle: str) -> str:
         return encode(self.cloud, bundle)
+
+    def settle(self, plan: DeploymentPlan, refused: UnpublishedMetric, say: Callable[[str], None]) -> bool:
+        """Nothing to publish: only Azure refuses a rule for an unpublished metric (UnsupportedMetric)."""
+        return False
 
 
 #: Typed as the protocol, so mypy checks that the driver keeps the contract.

@@ -4,10 +4,12 @@ gates run."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from llmdeploy.clouds.contract import CloudDriver, DeployedStack, HealthObserver, SlotStatus, StackAccess
 from llmdeploy.plan.model import DeploymentPlan
+from llmdeploy.terraform.diagnose import UnpublishedMetric
 
 if TYPE_CHECKING:
     from llmdeploy.clouds.azure.resolve import AzurePlan
@@ -37,6 +39,12 @@ class AzureDriver:
         from llmdeploy.boot.bundle import encode
 
         return encode(self.cloud, bundle)
+
+    def settle(self, plan: DeploymentPlan, refused: UnpublishedMetric, say: Callable[[str], None]) -> bool:
+        """Publish a first value of the scale sets' queue size (metric_seed.py), so the rules are accepted."""
+        from llmdeploy.clouds.azure.metric_seed import settle
+
+        return settle(plan, say)
 
 
 #: Typed as the protocol, so mypy checks that the driver keeps the contract.

@@ -4,10 +4,12 @@ stack, `status` and the gates use; `names.py` holds the naming rules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from llmdeploy.clouds.contract import CloudDriver, DeployedStack, HealthObserver, SlotStatus, StackAccess
 from llmdeploy.plan.model import DeploymentPlan
+from llmdeploy.terraform.diagnose import UnpublishedMetric
 
 if TYPE_CHECKING:
     from llmdeploy.clouds.gcp.resolve import GcpPlan
@@ -37,6 +39,10 @@ class GcpDriver:
         from llmdeploy.boot.bundle import encode
 
         return encode("gcp", bundle)
+
+    def settle(self, plan: DeploymentPlan, refused: UnpublishedMetric, say: Callable[[str], None]) -> bool:
+        """Nothing to publish: only Azure refuses a rule for an unpublished metric (UnsupportedMetric)."""
+        return False
 
 
 #: Typed as the protocol, so mypy checks that the driver keeps the contract.
