@@ -26,7 +26,10 @@ replicas publish or on Front Door's requests to this slot's origin per replica.
 
 The identity reads only the fleet's Hugging Face token and the API key secrets (a role on each of
 those Key Vault secrets; the proxy checks the key on the VM), pulls from the environment's
-registry (AcrPull) and publishes metrics only on its own scale set. Azure requires an
+registry (AcrPull) and publishes metrics only on its own scale set. The identity applying the stack
+may publish there too, where the autoscale rules read the replicas' metric: Azure refuses those rules
+until the metric exists, and the apply publishes its first value (llmdeploy/clouds/azure/metric_seed.py).
+Azure requires an
 administrator key at creation: the stack generates one whose private half stays in Terraform's
 state, and the network security group admits no SSH anyway.
 """
@@ -36,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cdktn import Fn, TerraformResourceLifecycle
+from cdktn_provider_azurerm.data_azurerm_client_config import DataAzurermClientConfig
 from cdktn_provider_azurerm.monitor_autoscale_setting import (
     MonitorAutoscaleSetting,
     MonitorAutoscaleSettingProfile,
@@ -97,6 +101,8 @@ class GpuFleet(Construct):
     _SCALE_SET_ID = "ScaleSet"
     _AUTOSCALE_ID = "Autoscale"
     _LOGS_ASSOCIATION_ID = "ShipsLogs"
+    _DEPLOYER_ID = "Deployer"
+    _DEPLOYER_PUBLISHES_ID = "DeployerPublishesMetrics"
 
     def __init__(
         self,
@@ -151,7 +157,8 @@ class GpuFleet(Construct):
                 data_collection_rule_id=log_rule_id,
             )
         resources = {"scale_set": scale_set.id, "front_door": front_door_id}
-        self._autoscale(scale_set, resources, origin_values)
+        seeding = [self._deployer_publishes(scale_set)] if fleet.signal.resource == "scale_set" else []
+        self._autoscale(scale_set, resources, origin_values, seeding)
         self.scale_set_id: str = scale_set.id
 
     def _grant(self, construct_id: str, scope: str, role: str, identity: UserAssignedIdentity) -> None:
@@ -162,6 +169,22 @@ class GpuFleet(Construct):
             role_definition_name=role,
             principal_id=identity.principal_id,
             principal_type="ServicePrincipal",
+        )
+
+    def _deployer_publishes(self, scale_set: OrchestratedVirtualMachineScaleSet) -> RoleAssignment:
+        """The identity applying the stack may publish the scale set's metrics.
+
+        Azure accepts an autoscale rule on a custom metric only once the metric exists, so an apply
+        refused for it publishes a first value itself (llmdeploy/clouds/azure/metric_seed.py). That
+        takes the data action Microsoft.Insights/Metrics/Write, which Owner and Contributor lack.
+        """
+        deployer = DataAzurermClientConfig(self, self._DEPLOYER_ID)
+        return RoleAssignment(
+            self,
+            self._DEPLOYER_PUBLISHES_ID,
+            scope=scale_set.id,
+            role_definition_name=METRICS_ROLE,
+            principal_id=deployer.object_id,
         )
 
     def _scale_set(
@@ -261,7 +284,9 @@ class GpuFleet(Construct):
         scale_set: OrchestratedVirtualMachineScaleSet,
         resources: dict[str, str],
         origin_values: Sequence[str],
+        seeding: Sequence[RoleAssignment],
     ) -> None:
+        """`seeding`: what lets the apply publish the metric first, created before the setting."""
         fleet, signal = self.fleet, self.fleet.signal
         # Front Door's metric is filtered on the slot's origin, whose address Azure assigns.
         dimensions = [*signal.dimensions, *((("Origin", tuple(origin_values)),) if signal.by_origin else ())]
@@ -308,6 +333,7 @@ class GpuFleet(Construct):
                 )
             ],
             tags=dict(fleet.tags),
+            depends_on=list(seeding) or None,
         )
 
 

@@ -236,3 +236,35 @@ def test_request_autoscaling_reads_front_door_requests_to_the_slots_origin(
             "values": [f"${{{address}.ip_address}}", f"${{{address}.ip_address}}:80"],
         }
     ]
+
+
+def test_the_deployer_may_publish_the_queue_metric_before_the_autoscale_rules_read_it(
+    azure_stacks: dict[str, Stack],
+) -> None:
+    # Azure refuses an autoscale rule on a custom metric nothing has published (UnsupportedMetric): the
+    # apply publishes a first value as the identity applying the stack, which needs the data action.
+    stack = azure_stacks["prod-azure"]
+    scale_set = stack.address("azurerm_orchestrated_virtual_machine_scale_set", "translate-fr-blue/ScaleSet")
+    [deployer] = [
+        f"data.azurerm_client_config.{name}"
+        for name, entry in stack.data("azurerm_client_config").items()
+        if entry["//"]["metadata"]["path"].endswith("/translate-fr-blue/Deployer")
+    ]
+    grant = stack.address("azurerm_role_assignment", "translate-fr-blue/DeployerPublishesMetrics")
+    publisher = stack.at("azurerm_role_assignment", "translate-fr-blue/DeployerPublishesMetrics")
+    assert publisher == {
+        **publisher,
+        "scope": f"${{{scale_set}.id}}",
+        "role_definition_name": "Monitoring Metrics Publisher",
+        "principal_id": f"${{{deployer}.object_id}}",
+    }
+    # Granted before Terraform creates the rules, so the publish right after their refusal may work.
+    setting = stack.at("azurerm_monitor_autoscale_setting", "translate-fr-blue/Autoscale")
+    assert setting["depends_on"] == [grant]
+    # A fleet scaling on Front Door's requests reads Azure's own metric: nothing to publish, no grant.
+    assert "depends_on" not in stack.at("azurerm_monitor_autoscale_setting", "translate-es-blue/Autoscale")
+    granted = [key for key in stack.resources("azurerm_role_assignment") if "DeployerPublishes" in key]
+    queue_fleets = [
+        fleet for fleet in stack.plan.fleets_on("azure") if fleet.autoscaling.target_queue_size is not None
+    ]
+    assert len(granted) == len(queue_fleets) > 0
