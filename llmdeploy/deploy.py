@@ -305,7 +305,11 @@ def _settling(target: StackTarget, command: str, planned: PlanSummary, callbacks
     try:
         return target.runner.apply_plan(planned, command)
     except UnpublishedMetric as refused:
-        if command != "apply" or target.settle is None or not target.settle(refused, callbacks.warn):
+
+        def say(text: str) -> None:
+            callbacks.warn(f"{target.stack}: {text}")
+
+        if command != "apply" or target.settle is None or not target.settle(refused, say):
             raise
     rest = target.runner.plan()
     approved = {change.address for change in planned.resources}

@@ -125,9 +125,9 @@ class MetricSeeder:
         self._monitor = MonitorManagementClient(credential, subscription, **arm, **options)
         policy = BearerTokenCredentialPolicy(credential, INGESTION_SCOPE)
         self._ingestion: PipelineClient[HttpRequest, Any] = PipelineClient(
-            ingestion_url or "https://monitoring.azure.com", policies=[policy]
+            ingestion_url or "https://monitoring.azure.com", policies=[policy], **options
         )
-        self._ingestion_url, self._options = ingestion_url, options
+        self._ingestion_url = ingestion_url
         self._wait_s, self._poll_s = wait_s, poll_s
 
     def settle(self, wanted: list[Seed], say: Callable[[str], None]) -> None:
@@ -162,9 +162,7 @@ class MetricSeeder:
     def _defined(self, seed: Seed) -> bool:
         """Whether Metric Definitions - List names the seed's metric in its namespace."""
         try:
-            found = self._monitor.metric_definitions.list(
-                seed.scale_set_id, metricnamespace=seed.namespace, **self._options
-            )
+            found = self._monitor.metric_definitions.list(seed.scale_set_id, metricnamespace=seed.namespace)
             return any(
                 definition.name is not None and definition.name.value == seed.metric for definition in found
             )
@@ -180,7 +178,7 @@ class MetricSeeder:
         while True:
             request = HttpRequest("POST", f"{base}{seed.scale_set_id}/metrics", json=seed.document(_now()))
             try:
-                response = self._ingestion.send_request(request, **self._options)
+                response = self._ingestion.send_request(request)
             except AzureError as error:
                 raise OperationError(
                     f"Publishing the first metric value of scale set {seed.scale_set} failed: "
