@@ -283,7 +283,8 @@ def _is_unpublished_metric(failure: Failure, cause: str) -> bool:
 
     It checks the metric's metadata when the setting is created ("for custom metrics ... we are
     validating the metric metadata does exist", MicrosoftDocs/azure-docs#16061; error code
-    UnsupportedMetric, Azure/azure-cli#25986) and azurerm has no option to skip the check.
+    UnsupportedMetric, Azure/azure-cli#25986), again on every update (Azure/azure-cli#13908), and
+    azurerm's `metric_trigger` has no option to skip the check (monitor_autoscale_setting_resource.go).
     """
     return "unsupportedmetric" in cause
 
