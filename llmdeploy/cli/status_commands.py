@@ -1,13 +1,17 @@
-"""`llmdeploy status ENV`: per model, cloud and slot, what runs, what is healthy and what it costs."""
+"""`llmdeploy status ENV`: per model, cloud and slot, what runs, what is healthy and what it costs;
+with routing enabled, the router group of each cloud and what it does with each model's requests."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from llmdeploy.boot import logs
@@ -31,7 +35,8 @@ from llmdeploy.errors import OperationError
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.cost import mix_usd_hour
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
-from llmdeploy.status.model import SlotStatus
+from llmdeploy.status.model import RouterGroupStatus, SlotStatus
+from llmdeploy.status.routers import headline
 
 if TYPE_CHECKING:
     from llmdeploy.status.dns import DnsEndpointStatus
@@ -58,12 +63,17 @@ def status(
     plan = build_plan(load(env, env_dir))
     clouds = [entry.cloud for entry in chosen_clouds(plan, env, cloud, local)]
     slots = [slot for entry in clouds for slot in read_slots(env, plan, entry, env_dir, outdir, local)]
+    found = [read_routers(env, plan, entry, env_dir, outdir, local) for entry in clouds]
+    routers = [group for group in found if group is not None]
     # The global name spans every cloud: shown only when they all are.
     dns = _read_dns(env, env_dir, outdir, local) if plan.global_dns and cloud is None else []
     if as_json:
-        out.print_json(json.dumps(status_json(plan, slots, dns)))
+        out.print_json(json.dumps(status_json(plan, slots, dns, routers)))
         return
     out.print(status_table(plan, slots))
+    for group in routers:
+        out.print(routers_line(group))
+        out.print(routers_table(plan, group))
     for shown in clouds:
         out.print(f"{shown} VM logs: {logs.where(plan, shown)}", markup=False)
     if dns:
@@ -108,7 +118,10 @@ def status_table(plan: DeploymentPlan, slots: list[SlotStatus]) -> Table:
 
 
 def status_json(
-    plan: DeploymentPlan, slots: list[SlotStatus], dns: list[DnsEndpointStatus] | None = None
+    plan: DeploymentPlan,
+    slots: list[SlotStatus],
+    dns: list[DnsEndpointStatus] | None = None,
+    routers: list[RouterGroupStatus] | None = None,
 ) -> dict[str, Any]:
     fleets = [asdict(slot) | {"usd_hour": round(usd_hour(plan, slot), 4)} for slot in slots]
     found: dict[str, Any] = {
@@ -116,12 +129,45 @@ def status_json(
         "fleets": fleets,
         "usd_hour": round(sum(entry["usd_hour"] for entry in fleets), 4),
     }
+    if routers:
+        found["routers"] = [asdict(group) | {"summary": headline(group)} for group in routers]
     if dns and plan.global_dns:
         found["global_dns"] = {
             "fqdn": plan.global_dns.fqdn,
             "endpoints": [asdict(entry) | {"answers": _answers(plan, entry.cloud)} for entry in dns],
         }
     return found
+
+
+def routers_line(group: RouterGroupStatus) -> str:
+    """The router tier in one line: red when no router is healthy, yellow when some are not."""
+    line = escape(headline(group))
+    if not group.exists or group.healthy == 0:
+        return f"[red]{line}[/]"
+    return f"[yellow]{line}[/]" if group.healthy < group.desired else line
+
+
+def routers_table(plan: DeploymentPlan, group: RouterGroupStatus) -> Table:
+    """Per model: requests held now, 429s and queue time over the window ("-": no data published)."""
+    minutes = group.window_minutes
+    title = f"{plan.env}: routers on {group.cloud}" + (f" ({group.endpoint})" if group.endpoint else "")
+    table = Table(title=title)
+    table.add_column("model")
+    for column in ("held now", f"429s ({minutes} min)", f"queue ms mean ({minutes} min)", "queue ms max"):
+        table.add_column(column, justify="right")
+    for model in group.models:
+        table.add_row(
+            model.model,
+            _shown(model.held),
+            f"[red]{model.rejected}[/]" if model.rejected else _shown(model.rejected),
+            _shown(model.queue_ms),
+            _shown(model.queue_max_ms),
+        )
+    return table
+
+
+def _shown(value: float | None) -> str:
+    return "-" if value is None else str(value)
 
 
 def dns_table(plan: DeploymentPlan, dns: list[DnsEndpointStatus]) -> Table:
@@ -149,14 +195,34 @@ def _answers(plan: DeploymentPlan, cloud: str) -> str:
 def read_slots(
     env: str, plan: DeploymentPlan, cloud: Cloud, env_dir: Path, outdir: Path, local: bool
 ) -> list[SlotStatus]:
-    environ = environ_of(local)
+    access = _access(env, plan, cloud, env_dir, outdir, local)
+    with _sdk_needed(cloud):
+        return driver(cloud).read_status(plan, access)
 
+
+def read_routers(
+    env: str, plan: DeploymentPlan, cloud: Cloud, env_dir: Path, outdir: Path, local: bool
+) -> RouterGroupStatus | None:
+    """The cloud's router group and its metrics; None when routing is off."""
+    access = _access(env, plan, cloud, env_dir, outdir, local)
+    with _sdk_needed(cloud):
+        return driver(cloud).read_routers(plan, access)
+
+
+def _access(
+    env: str, plan: DeploymentPlan, cloud: Cloud, env_dir: Path, outdir: Path, local: bool
+) -> StackAccess:
     def outputs() -> dict[str, object]:
         (target,) = [entry for entry in stack_targets(env, env_dir, outdir, cloud, local) if entry.cloud]
         return _outputs(target)
 
+    return StackAccess(plan.cloud(cloud).stack, environ_of(local), outputs)
+
+
+@contextmanager
+def _sdk_needed(cloud: Cloud) -> Iterator[None]:
     try:
-        return driver(cloud).read_status(plan, StackAccess(plan.cloud(cloud).stack, environ, outputs))
+        yield
     except ImportError as error:
         raise OperationError(
             f"Cannot read the {cloud} status: {error.name} is not installed. Install {_SDK_HINTS[cloud]}, "

@@ -17,7 +17,7 @@ from llmdeploy.catalog import Cloud
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.release.gates import CloudSample
 from llmdeploy.release.observer import DeployedStack, HealthObserver
-from llmdeploy.status.model import SlotStatus
+from llmdeploy.status.model import RouterGroupStatus, SlotStatus
 from llmdeploy.terraform.diagnose import UnpublishedMetric
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "DeployedStack",
     "HealthObserver",
     "ResolvedCloud",
+    "RouterGroupStatus",
     "SlotStatus",
     "StackAccess",
 ]
@@ -69,6 +70,10 @@ class CloudDriver(Protocol):
 
     def read_status(self, plan: DeploymentPlan, stack: StackAccess) -> list[SlotStatus]:
         """Every fleet's status on this cloud, found by the resolved names."""
+        ...
+
+    def read_routers(self, plan: DeploymentPlan, stack: StackAccess) -> RouterGroupStatus | None:
+        """The router group and its metrics on this cloud; None when routing is off."""
         ...
 
     def observer(self, stack: DeployedStack) -> HealthObserver:

@@ -40,6 +40,8 @@ QUEUE_MS = "RouterQueueMilliseconds"
 REJECTED = "RouterRejected"
 REPLICAS = "RouterReplicas"
 NAMES = (HELD, QUEUE_MS, REJECTED, REPLICAS)
+#: GCP's metric types: this prefix and the name (rest_metrics.py writes them, `status` reads them).
+GCP_PREFIX = "custom.googleapis.com/llmdeploy/"
 #: CloudWatch units of each metric (PutMetricData `Unit`).
 _UNITS = {HELD: "Count", QUEUE_MS: "Milliseconds", REJECTED: "Count", REPLICAS: "Count"}
 

@@ -14,9 +14,8 @@ from typing import Any
 import aiohttp
 
 from llmdeploy.routing.common import SLOTS
-from llmdeploy.routing.publish import NAMES, NAMESPACE, MetricsSpec, Sample, dimensions
+from llmdeploy.routing.publish import GCP_PREFIX, NAMES, NAMESPACE, MetricsSpec, Sample, dimensions
 
-_GCP_PREFIX = "custom.googleapis.com/llmdeploy/"
 _GCP_METADATA = "http://metadata.google.internal/computeMetadata/v1"
 _AZURE_METADATA = "http://169.254.169.254/metadata"
 #: Azure custom metrics take a token for this audience, trailing slash included (Azure Monitor,
@@ -87,7 +86,7 @@ class GcpSender:
         series = [
             {
                 "metric": {
-                    "type": _GCP_PREFIX + point.name,
+                    "type": GCP_PREFIX + point.name,
                     "labels": {k.lower(): v for k, v in dimensions(self._spec, point.slot).items()},
                 },
                 "resource": resource,

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Literal
 
 from llmdeploy.boot.bundle import encode
 from llmdeploy.clouds.aws.resolve import AwsPlan, resolve
-from llmdeploy.clouds.contract import CloudDriver, DeployedStack, HealthObserver, SlotStatus, StackAccess
+from llmdeploy.clouds.contract import (
+    CloudDriver,
+    DeployedStack,
+    HealthObserver,
+    RouterGroupStatus,
+    SlotStatus,
+    StackAccess,
+)
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.terraform.diagnose import UnpublishedMetric
 
@@ -24,6 +32,14 @@ class AwsDriver:
 
         resolved = resolve(plan)
         return read_status(resolved, AwsClients.connect(resolved.region, stack.environ))
+
+    def read_routers(self, plan: DeploymentPlan, stack: StackAccess) -> RouterGroupStatus | None:
+        from llmdeploy.clouds.aws.status import AwsClients, read_routers
+
+        resolved = resolve(plan)
+        if resolved.routers is None:
+            return None
+        return read_routers(resolved, AwsClients.connect(resolved.region, stack.environ), datetime.now(UTC))
 
     def observer(self, stack: DeployedStack) -> HealthObserver:
         from llmdeploy.clouds.aws.observer import observer

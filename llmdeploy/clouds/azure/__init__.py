@@ -7,7 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
-from llmdeploy.clouds.contract import CloudDriver, DeployedStack, HealthObserver, SlotStatus, StackAccess
+from llmdeploy.clouds.contract import (
+    CloudDriver,
+    DeployedStack,
+    HealthObserver,
+    RouterGroupStatus,
+    SlotStatus,
+    StackAccess,
+)
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.terraform.diagnose import UnpublishedMetric
 
@@ -28,6 +35,9 @@ class AzureDriver:
         from llmdeploy.clouds.azure import status
 
         return status.read_status(plan, status.AzureClients.connect(status.subscription(plan)))
+
+    def read_routers(self, plan: DeploymentPlan, stack: StackAccess) -> RouterGroupStatus | None:
+        return None  # read in the next step
 
     def observer(self, stack: DeployedStack) -> HealthObserver:
         from llmdeploy.clouds.azure import observer

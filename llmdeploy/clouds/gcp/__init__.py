@@ -5,9 +5,17 @@ stack, `status` and the gates use; `names.py` holds the naming rules.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from llmdeploy.clouds.contract import CloudDriver, DeployedStack, HealthObserver, SlotStatus, StackAccess
+from llmdeploy.clouds.contract import (
+    CloudDriver,
+    DeployedStack,
+    HealthObserver,
+    RouterGroupStatus,
+    SlotStatus,
+    StackAccess,
+)
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.terraform.diagnose import UnpublishedMetric
 
@@ -29,6 +37,16 @@ class GcpDriver:
         from llmdeploy.clouds.gcp import status
 
         return status.read_status(plan, status.GcpClients.connect())
+
+    def read_routers(self, plan: DeploymentPlan, stack: StackAccess) -> RouterGroupStatus | None:
+        if plan.router_group("gcp") is None:
+            return None
+        from google.cloud import monitoring_v3
+
+        from llmdeploy.clouds.gcp import status
+
+        metrics = monitoring_v3.MetricServiceClient()
+        return status.read_routers(plan, status.GcpClients.connect(), metrics, datetime.now(UTC))
 
     def observer(self, stack: DeployedStack) -> HealthObserver:
         from llmdeploy.clouds.gcp import observer

@@ -5,23 +5,32 @@ Per fleet: the target size of its instance groups (`regionInstanceGroupManagers.
 `scheduling.provisioningModel` SPOT or STANDARD), the load balancer's view of their health
 (`backendServices.getHealth`), and the slot's share of the model's traffic (the weighted backend
 services of `urlMaps.get`). The endpoint comes from the global address (`globalAddresses.get`).
+
+With routing enabled, the router group the same way (its MIG, its VMs' zones, and its health in the
+first fleet's backend service, where it is the PREFERRED backend), and each model's router metrics
+from Cloud Monitoring (`timeSeries.list` of the custom metrics `llmdeploy.routing.rest_metrics`
+writes: one series per router VM, as written, summed up in `llmdeploy.status.routers`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as google_errors
 from google.auth.exceptions import GoogleAuthError
-from google.cloud import compute_v1
+from google.cloud import compute_v1, monitoring_v3
 
-from llmdeploy.clouds.gcp.resolve import GcpFleet, GcpPlan, resolve
+from llmdeploy.clouds.gcp.resolve import GcpFleet, GcpPlan, GcpRouterGroup, resolve
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.plan.routes import SLOT_HEADER
-from llmdeploy.status.model import SlotStatus
+from llmdeploy.routing.publish import GCP_PREFIX
+from llmdeploy.status.model import RouterGroupStatus, RouterModelStatus, SlotStatus
+from llmdeploy.status.routers import READ, WINDOW_MINUTES, RouterPoint, summarize
 
 #: Instance states of a VM that exists and is powered on (booting included).
 _RUNNING = frozenset({"PROVISIONING", "STAGING", "RUNNING"})
@@ -60,6 +69,109 @@ def read_status(plan: DeploymentPlan, clients: GcpClients) -> list[SlotStatus]:
     gcp = resolve(plan)
     reader = _Reader(gcp, plan.env, clients)
     return [reader.fleet(fleet) for fleet in gcp.fleets]
+
+
+def read_routers(
+    plan: DeploymentPlan, clients: GcpClients, metrics: monitoring_v3.MetricServiceClient, end: datetime
+) -> RouterGroupStatus | None:
+    """The router group and each model's router metrics up to `end`; None when routing is off."""
+    gcp = resolve(plan)
+    if gcp.routers is None:
+        return None
+    project = GcpProject(clients, gcp.stack, plan.env, gcp.project_id, gcp.region)
+    points: dict[str, list[RouterPoint]] = {model.name: [] for model in plan.models if model.fleets_on("gcp")}
+    start = end - timedelta(minutes=WINDOW_MINUTES)
+    for name in READ:
+        request = router_series(gcp.project_id, plan.project, plan.env, name, start, end)
+        found = project.call(
+            "Cloud Monitoring",
+            f"{GCP_PREFIX}{name} (timeSeries.list)",
+            _all_series,
+            client=metrics,
+            request=request,
+        )
+        for series in found:
+            points.get(series.metric.labels.get("model", ""), []).extend(_points(name, series))
+    models = tuple(summarize(model, found) for model, found in points.items())
+    return _router_group(project, gcp.routers, gcp.fleets[0].service, models)
+
+
+def router_series(
+    project_id: str, project: str, env: str, name: str, start: datetime, end: datetime
+) -> monitoring_v3.ListTimeSeriesRequest:
+    """Every router VM's series of metric `name` of the environment, every point of the window."""
+    labels = (
+        f"metric.labels.project = {json.dumps(project)} AND metric.labels.environment = {json.dumps(env)}"
+    )
+    return monitoring_v3.ListTimeSeriesRequest(
+        name=f"projects/{project_id}",
+        filter=f'metric.type = "{GCP_PREFIX}{name}" AND {labels}',
+        interval=monitoring_v3.TimeInterval(start_time=start, end_time=end),
+        view=monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL,
+    )
+
+
+def _all_series(
+    client: monitoring_v3.MetricServiceClient, request: monitoring_v3.ListTimeSeriesRequest
+) -> list[monitoring_v3.TimeSeries]:
+    # Every page here, so that a failing later page fails inside the error handling.
+    return list(client.list_time_series(request=request))
+
+
+def _points(name: str, series: monitoring_v3.TimeSeries) -> list[RouterPoint]:
+    """A router VM's points, each in its minute (the routers publish once a minute, not in step)."""
+    return [
+        RouterPoint(
+            name, point.interval.end_time.replace(second=0, microsecond=0), 1, point.value.double_value
+        )
+        for point in series.points
+    ]
+
+
+def _router_group(
+    gcp: GcpProject, routers: GcpRouterGroup, service: str, models: tuple[RouterModelStatus, ...]
+) -> RouterGroupStatus:
+    group = gcp.call(
+        "instance group",
+        routers.name,
+        _group_or_none,
+        groups=gcp.clients.groups,
+        project=gcp.project,
+        region=gcp.region,
+        manager=routers.name,
+    )
+    if group is None:
+        return RouterGroupStatus("gcp", False, 0, 0, 0, {}, None, WINDOW_MINUTES, models)
+    managed = gcp.call(
+        "instance group",
+        routers.name,
+        gcp.clients.groups.list_managed_instances,
+        project=gcp.project,
+        region=gcp.region,
+        instance_group_manager=routers.name,
+    )
+    zones = [_zone_and_name(entry.instance)[0] for entry in managed if entry.instance_status in _RUNNING]
+    return RouterGroupStatus(
+        cloud="gcp",
+        exists=True,
+        desired=group.target_size,
+        running=len(zones),
+        healthy=gcp.healthy(service, group.instance_group),
+        zones={zone: zones.count(zone) for zone in sorted(set(zones))},
+        endpoint=None,
+        window_minutes=WINDOW_MINUTES,
+        models=models,
+    )
+
+
+def _group_or_none(
+    groups: compute_v1.RegionInstanceGroupManagersClient, project: str, region: str, manager: str
+) -> compute_v1.InstanceGroupManager | None:
+    """The regional managed group, or None when it does not exist (applied without routing)."""
+    try:
+        return groups.get(project=project, region=region, instance_group_manager=manager)
+    except google_errors.NotFound:
+        return None
 
 
 @dataclass(frozen=True)
