@@ -37,7 +37,7 @@ class AzureDriver:
         return status.read_status(plan, status.AzureClients.connect(status.subscription(plan)))
 
     def read_routers(self, plan: DeploymentPlan, stack: StackAccess) -> RouterGroupStatus | None:
-        return None  # read in the next step
+        return None  # not read yet: the scale set and Azure Monitor metrics are still to come
 
     def observer(self, stack: DeployedStack) -> HealthObserver:
         from llmdeploy.clouds.azure import observer
