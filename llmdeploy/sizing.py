@@ -47,10 +47,14 @@ class MemoryNeed:
         return self.weights_gib + self.kv_cache_gib
 
 
+def bytes_per_param(dtype: Dtype, quantize: Quantization | None) -> float:
+    """Bytes one weight takes in GPU memory: the quantization's, else the dtype's."""
+    return _QUANTIZED_BYTES[quantize] if quantize else _DTYPE_BYTES[dtype]
+
+
 def memory_need(params_billion: float, dtype: Dtype, quantize: Quantization | None) -> MemoryNeed:
     """Weights plus KV-cache headroom for a model of `params_billion` parameters."""
-    per_param = _QUANTIZED_BYTES[quantize] if quantize else _DTYPE_BYTES[dtype]
-    weights = params_billion * 1e9 * per_param / GIB
+    weights = params_billion * 1e9 * bytes_per_param(dtype, quantize) / GIB
     return MemoryNeed(weights_gib=weights, kv_cache_gib=max(MIN_KV_CACHE_GIB, KV_CACHE_SHARE * weights))
 
 

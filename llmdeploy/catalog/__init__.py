@@ -37,6 +37,10 @@ class InstanceType:
     #: The GPU's architecture and CUDA compute capability (from data/gpus.yaml).
     architecture: str
     compute_capability: float
+    #: Peak memory bandwidth (GB/s) and dense FP16/BF16 tensor TFLOPS of one GPU (data/gpus.yaml names the
+    #: datasheets); None where the catalog lacks the figure.
+    memory_bandwidth_gb_s: float | None = None
+    dense_16bit_tflops: float | None = None
     #: Why llmdeploy cannot run this type, if it cannot (validation refuses it with this reason).
     unusable: str | None = None
 
