@@ -111,6 +111,13 @@ def report(
         print(f"preemption traces (plan <- trace): {result.preemption_zones}")
     for warning in result.warnings:
         print(f"warning: {warning}")
+    derived = result.throughput
+    print(
+        f"per replica ({derived.gpus}x {derived.gpu}): {derived.model.concurrency} batch slots, "
+        f"{derived.model.decode_tokens_per_s:.1f} output tokens/s per sequence with all busy "
+        f"({derived.decode_tokens_per_s_total:,.0f} in all), prefill {derived.prefill_tokens_per_s_total:,.0f} "
+        "prompt tokens/s"
+    )
     print(
         f"{'policy':<14} {'time ok':>8} {'req <=5s':>9} {'preempt':>8} {'traced':>7} {'cost USD':>10} "
         f"{'vs on-demand':>13}"

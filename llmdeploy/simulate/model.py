@@ -15,20 +15,17 @@ POLICIES: tuple[Policy, ...] = ("plan", "fallback", "all-on-demand", "all-spot")
 
 @dataclass(frozen=True)
 class ThroughputModel:
-    """What one ready replica serves: an assumption, stated here, not a measurement.
+    """What one ready replica serves (`throughput.derive` derives it from the GPU and the model).
 
-    A replica batches `concurrency` requests at once (continuous batching, as in TGI and vLLM). Decode
-    is memory-bandwidth bound: every step reads all weights once and yields one token per sequence
-    (the roofline argument of Pope et al., "Efficiently Scaling Transformer Inference", MLSys 2023).
-    A 7-8B model in 16-bit is ~15 GB of weights; an L4 (300 GB/s) or A10G (600 GB/s) then makes
-    ~20-40 steps/s, so 25 tokens/s per sequence at a batch of 16. Prefill is compute bound: ~2,000
-    prompt tokens/s per sequence in such a batch. A request's service time is its prompt over the
-    prefill rate plus its output over the decode rate; the queue uses the trace's mean of both.
+    A replica batches `concurrency` requests at once (continuous batching, as in TGI and vLLM); each
+    sees `decode_tokens_per_s` output tokens and `prefill_tokens_per_s` prompt tokens per second while
+    every slot is busy. A request's service time is its prompt over the prefill rate plus its output
+    over the decode rate; the queue uses the trace's mean of both.
     """
 
-    concurrency: int = 16
-    decode_tokens_per_s: float = 25.0
-    prefill_tokens_per_s: float = 2000.0
+    concurrency: int
+    decode_tokens_per_s: float
+    prefill_tokens_per_s: float
 
     def service_s(self, prompt_tokens: float, output_tokens: float) -> float:
         return prompt_tokens / self.prefill_tokens_per_s + output_tokens / self.decode_tokens_per_s

@@ -368,14 +368,14 @@ def replay(
     zones: dict[str, ZoneTrace],
     policy: Policy,
     options: Options,
-    model: ThroughputModel | None = None,
+    model: ThroughputModel,
     preemptions: dict[str, PreemptionTrace] | None = None,
 ) -> Result:
     """Replay `options.days` of traffic and spot capacity against a fleet under one policy.
 
-    `zones` and `preemptions` map the fleet's zones to their availability and preemption traces.
+    `zones` and `preemptions` map the fleet's zones to their availability and preemption traces;
+    `model` is what one ready replica serves (`throughput.derive`).
     """
-    model = model or ThroughputModel()
     service_s = model.service_s(traffic.mean_prompt_tokens, traffic.mean_output_tokens)
     run = Replay(fleet, zones, policy, options, preemptions or {})
     run.cut_share = cut_share(traffic, model, NOTICE_S[fleet.cloud])

@@ -39,6 +39,31 @@ def _baseline(simulation: Simulation) -> Result:
     return next(result for result in simulation.results if result.policy == "all-on-demand")
 
 
+def _throughput_line(simulation: Simulation) -> str:
+    derived, model = simulation.throughput, simulation.throughput.model
+    return (
+        f"Per replica ({derived.gpus}x {derived.gpu}, {simulation.fleet.instance_types[0].name}): "
+        f"{model.concurrency} batch slots; with all busy {model.decode_tokens_per_s:.1f} output tokens/s "
+        f"per sequence ({derived.decode_tokens_per_s_total:,.0f} in all); prefill "
+        f"{derived.prefill_tokens_per_s_total:,.0f} prompt tokens/s (a roofline model of the GPU and the "
+        "model's size: llmdeploy/simulate/throughput.py)."
+    )
+
+
+def _throughput_json(simulation: Simulation) -> dict[str, Any]:
+    derived, model = simulation.throughput, simulation.throughput.model
+    return {
+        "instance_type": simulation.fleet.instance_types[0].name,
+        "gpu": derived.gpu,
+        "gpus": derived.gpus,
+        "batch_slots": model.concurrency,
+        "decode_tokens_per_s_per_sequence": model.decode_tokens_per_s,
+        "decode_tokens_per_s": derived.decode_tokens_per_s_total,
+        "prefill_tokens_per_s": derived.prefill_tokens_per_s_total,
+        "prefill_tokens_per_s_per_sequence": model.prefill_tokens_per_s,
+    }
+
+
 def simulation_table(simulation: Simulation) -> Table:
     fleet, options = simulation.fleet, simulation.options
     zones = ", ".join(f"{zone}<-{trace}" for zone, trace in simulation.zones.items())
@@ -50,7 +75,7 @@ def simulation_table(simulation: Simulation) -> Table:
         title=f"{fleet.model} ({fleet.slot}) on {fleet.cloud}, {options.days:.1f} days, seed {options.seed}, "
         f"traffic trace looped back and forth, its trend slowed {options.stretch}x (minute bursts kept)",
         caption=f"spot availability traces per zone: {zones}. Queueing: M/M/c over ready replicas' "
-        "batch slots (llmdeploy/simulate/model.py states the per-replica throughput assumed)."
+        f"batch slots. {_throughput_line(simulation)}"
         + "".join(f"\nwarning: {warning}" for warning in simulation.warnings),
     )
     table.add_column("")
@@ -82,6 +107,7 @@ def simulation_json(simulation: Simulation) -> dict[str, Any]:
         "zones": simulation.zones,
         "preemption_traces": simulation.preemption_zones,
         "warnings": list(simulation.warnings),
+        "throughput": _throughput_json(simulation),
         "policies": {
             result.policy: {
                 "time_available": result.time_available,

@@ -8,8 +8,9 @@ from typing import TypeVar
 from llmdeploy.catalog import Cloud
 from llmdeploy.errors import ConfigError, Problem
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
-from llmdeploy.simulate.model import POLICIES, Options, Result, ThroughputModel
+from llmdeploy.simulate.model import POLICIES, Options, Result
 from llmdeploy.simulate.replay import replay
+from llmdeploy.simulate.throughput import Derived, derive
 from llmdeploy.simulate.traces import PreemptionTrace, Traffic, ZoneTrace
 
 Trace = TypeVar("Trace", ZoneTrace, PreemptionTrace)
@@ -21,6 +22,8 @@ class Simulation:
     #: Plan zone -> the zone whose trace stands for it.
     zones: dict[str, str]
     options: Options
+    #: What one replica serves, derived from the fleet's GPU and the model's size.
+    throughput: Derived
     results: tuple[Result, ...]
     #: Plan zone -> the preemption trace (zone_type) that stands for it; empty without --preemptions.
     preemption_zones: dict[str, str] = field(default_factory=dict)
@@ -103,7 +106,6 @@ def simulate(
     traffic: Traffic,
     traces: tuple[ZoneTrace, ...],
     options: Options,
-    model: ThroughputModel | None = None,
     preemptions: tuple[PreemptionTrace, ...] = (),
 ) -> Simulation:
     """Replay every policy over the same traces; `options.days` 0 means the shortest availability trace.
@@ -114,14 +116,20 @@ def simulate(
     preempting = map_zones(plan_zones(plan, fleet.cloud), preemptions)
     if options.days <= 0:
         options = Options(**{**options.__dict__, "days": min(trace.duration_s for trace in traces) / 86400})
-    results = tuple(replay(fleet, traffic, zones, policy, options, model, preempting) for policy in POLICIES)
+    memory = next(entry.memory for entry in plan.models if entry.name == fleet.model)
+    throughput = derive(fleet, memory, traffic.mean_prompt_tokens, traffic.mean_output_tokens)
+    results = tuple(
+        replay(fleet, traffic, zones, policy, options, throughput.model, preempting) for policy in POLICIES
+    )
     return Simulation(
         fleet,
         {zone: trace.zone for zone, trace in zones.items()},
         options,
+        throughput,
         results,
         {zone: trace.name for zone, trace in preempting.items()},
-        type_warnings(
+        throughput.warnings
+        + type_warnings(
             fleet,
             {trace.instance for trace in zones.values()} | {trace.instance for trace in preempting.values()},
         ),

@@ -11,7 +11,9 @@ import pytest
 from llmdeploy.config import load
 from llmdeploy.plan.build import build_plan
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan
+from llmdeploy.simulate.model import ThroughputModel
 from llmdeploy.simulate.run import pick_fleet
+from llmdeploy.simulate.throughput import derive
 from llmdeploy.simulate.traces import PreemptionTrace, Traffic, ZoneTrace
 from tests.conftest import EXAMPLE_VARIABLES
 
@@ -30,6 +32,13 @@ def plan(monkeypatch: pytest.MonkeyPatch) -> DeploymentPlan:
 @pytest.fixture
 def fleet(plan: DeploymentPlan) -> FleetPlan:
     return pick_fleet(plan, None, "aws")
+
+
+@pytest.fixture
+def served(plan: DeploymentPlan, fleet: FleetPlan) -> ThroughputModel:
+    """What one replica of the fleet serves of STEADY's requests (derived from its GPU and model)."""
+    prompt, output = STEADY.tokens[0]
+    return derive(fleet, plan.models[0].memory, prompt, output).model
 
 
 def zones(pattern: str, gap_s: int = 3600) -> dict[str, ZoneTrace]:
