@@ -90,7 +90,7 @@ class Derived:
 
 def kv_bytes_per_token(params_billion: float) -> float:
     """KV-cache bytes per token of a grouped-query-attention model of this size (see the constant)."""
-    return KV_BYTES_PER_TOKEN_8B * (params_billion / 8) ** (1 / 3)
+    return KV_BYTES_PER_TOKEN_8B * math.cbrt(params_billion / 8)
 
 
 def derive(fleet: FleetPlan, memory: MemoryNeed, prompt_tokens: float, output_tokens: float) -> Derived:
