@@ -4,7 +4,8 @@ Every value comes from the resolved plan (llmdeploy/clouds/aws/resolve.py), reso
 
 Outputs (`status` finds everything by resolved name and reads none; the promotion gates read
 `fleets` and `load_balancer_arn_suffix`; the global DNS stack reads `endpoints`):
-    endpoints: model name -> endpoint URL.
+    endpoints: model name -> endpoint URL: on access.tls.domain (or the models' hosts) when
+        `clouds.aws.dns_zone` holds their records (modules/aws/dns.py), else on the load balancer's name.
     fleets: `<model>-<slot>` -> {model, slot, weight, asg_name, target_group_arn,
         launch_template_id, alarm_names (every alarm), gate_alarm_names (those that judge a release)}.
     listener_arn: the listener carrying the model routes.
@@ -12,7 +13,9 @@ Outputs (`status` finds everything by resolved name and reads none; the promotio
     load_balancer_arn_suffix: the `app/<name>/<id>` CloudWatch dimension.
     alarm_topic_arn: where alarms notify.
     router_endpoint: with `routing.enabled`, `<scheme>://<the routers' load balancer>` (the models'
-        paths, or their hosts pointed at it, go through the router group).
+        paths, or their hosts pointed at it, go through the router group). With `clouds.aws.dns_zone`
+        clients use `endpoints` instead: its names answer the routers while one is healthy, then the
+        fleets' load balancer.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from cdktn_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
 from cdktn_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
 
-from llmdeploy.clouds.aws.resolve import resolve
+from llmdeploy.clouds.aws.resolve import AwsPlan, resolve
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from modules.aws import Access, GpuFleet, LoadBalancer, Monitoring, Network
 from modules.aws.access_logs import AccessLogBucket
 from modules.aws.account import Account
 from modules.aws.addresses import tag_addresses
+from modules.aws.dns import Dns
 from modules.aws.encryption import EncryptionKey
 from modules.aws.engine_logs import EngineLogs
 from modules.aws.gpu_fleet import FleetRefs
@@ -55,6 +59,7 @@ class AwsStack(TerraformStack):
     _CACHE_ID = "RegistryCache"
     _ROUTERS_ID = "Routers"
     _VM_LOGS_ID = "VmLogs"
+    _DNS_ID = "Dns"
 
     def __init__(self, scope: Construct, plan: DeploymentPlan, cloud: CloudPlan) -> None:
         super().__init__(scope, cloud.stack)
@@ -105,7 +110,6 @@ class AwsStack(TerraformStack):
             load_balancer_arn_suffix=lb.arn_suffix,
             fleets=list(groups.values()),
         )
-        TerraformOutput(self, "endpoints", value=lb.endpoints, description="Endpoint URL per model.")
         TerraformOutput(
             self,
             "fleets",
@@ -128,6 +132,7 @@ class AwsStack(TerraformStack):
         TerraformOutput(self, "listener_rule_arns", value=lb.rule_arns)
         TerraformOutput(self, "load_balancer_arn_suffix", value=lb.arn_suffix)
         TerraformOutput(self, "alarm_topic_arn", value=monitoring.topic_arn)
+        routers = None
         if aws.routers is not None:
             routers = RouterGroup(
                 self,
@@ -142,7 +147,23 @@ class AwsStack(TerraformStack):
                 value=routers.endpoint,
                 description="The router group's load balancer: the models' routes through the routers.",
             )
+        self._endpoints(aws, lb, routers)
         tag_addresses(self)  # last: every resource exists by now
+
+    def _endpoints(self, aws: AwsPlan, lb: LoadBalancer, routers: RouterGroup | None) -> None:
+        """The `endpoints` output: on the zone's names when `clouds.aws.dns_zone` is set (their records
+        fail over from the routers to the fleets' load balancer), else on the load balancer's name."""
+        endpoints = lb.endpoints
+        if aws.dns is not None:
+            endpoints = Dns(
+                self,
+                self._DNS_ID,
+                plan=aws.dns,
+                routes=aws.load_balancer.routes,
+                direct=lb.alias,
+                routers=routers.alias if routers else None,
+            ).endpoints
+        TerraformOutput(self, "endpoints", value=endpoints, description="Endpoint URL per model.")
 
 
 def configure_aws_provider(

@@ -106,6 +106,14 @@ class AwsCloud(Strict):
         default=DLAMI_PARAMETER,
         description="SSM parameter naming the GPU AMI (the Deep Learning Base OSS NVIDIA driver AMI).",
     )
+    dns_zone: DomainName | None = Field(
+        default=None,
+        description="Existing Route 53 public hosted zone (its domain name, e.g. example.com) to create "
+        "the endpoint's alias records in: access.tls.domain (path routing) or each <model>.<domain> "
+        "(host routing), which must lie in the zone. With routing.enabled the records fail over from "
+        "the routers' load balancer to the fleets' one. Default: none; clients use the load balancer's "
+        "name.",
+    )
     registry_credentials: dict[Upstream, AwsRegistryCredential] = Field(
         default_factory=dict, description=CREDENTIALS_HELP.format(kind="Secrets Manager secret")
     )

@@ -244,8 +244,8 @@ class EnvironmentConfig(Strict):
     def _dns_zone_problems(self) -> list[str]:
         """A DNS zone holds the TLS hosts' records: without a domain there are none; on Azure the hosts
         are CNAMEs, which cannot sit at the zone's apex, so the domain lies below it."""
-        gcp, azure, domain = self.clouds.gcp, self.clouds.azure, self.access.tls.domain
-        zones = {"gcp": gcp and gcp.dns_zone, "azure": azure and azure.dns_zone}
+        aws, gcp, azure, domain = self.clouds.aws, self.clouds.gcp, self.clouds.azure, self.access.tls.domain
+        zones = {"aws": aws and aws.dns_zone, "gcp": gcp and gcp.dns_zone, "azure": azure and azure.dns_zone}
         if domain is None:
             return [
                 f"clouds.{cloud}.dns_zone: set, but access.tls.domain is not, so there is no record to "
@@ -253,14 +253,40 @@ class EnvironmentConfig(Strict):
                 for cloud, zone in zones.items()
                 if zone is not None
             ]
+        problems = self._aws_dns_zone_problems(domain)
         zone = azure.dns_zone if azure is not None else None
         if zone is None or domain.endswith(f".{zone.name}"):
-            return []
-        return [
+            return problems
+        problems.append(
             f"clouds.azure.dns_zone.name: access.tls.domain {domain} is not below the zone {zone.name}: "
             "Front Door's hosts are CNAME records, which must lie inside the zone and not at its apex; "
             "name the zone of a parent domain, or remove dns_zone"
-        ]
+        )
+        return problems
+
+    def _aws_dns_zone_problems(self, domain: str) -> list[str]:
+        """Route 53 alias records may sit at the zone's apex, but not outside the zone; and the global
+        DNS stack's names would collide with them (modules/aws/dns.py says why)."""
+        aws = self.clouds.aws
+        zone = aws.dns_zone if aws is not None else None
+        if zone is None:
+            return []
+        problems = []
+        if domain != zone and not domain.endswith(f".{zone}"):
+            problems.append(
+                f"clouds.aws.dns_zone: access.tls.domain {domain} is not in the hosted zone {zone}, so "
+                "Route 53 cannot hold its records: name the zone of the domain or of a parent domain, "
+                "or remove dns_zone"
+            )
+        if self.global_dns is not None:
+            problems.append(
+                "clouds.aws.dns_zone: global_dns also answers this environment's names in Route 53, "
+                "pointing at each cloud's endpoint: with dns_zone the AWS endpoint becomes a name in the "
+                "zone as well, and the two stacks' records would shadow or refuse each other. Use "
+                "global_dns for failover between clouds, or dns_zone for the AWS endpoint's own records, "
+                "not both"
+            )
+        return problems
 
     def _registry_warnings(self) -> list[str]:
         """Engine images pulled from Docker Hub without a credential, per cloud."""

@@ -6,11 +6,12 @@ The stacks, `status`, `smoke` and the gates all call these, so no two of them ca
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import PurePath
 from typing import TypeVar
 
 from llmdeploy.errors import ConfigError, Problem
-from llmdeploy.plan.model import DeploymentPlan
+from llmdeploy.plan.model import DeploymentPlan, ModelPlan
 
 HTTP = "http"
 HTTPS = "https"
@@ -57,6 +58,15 @@ def model_host(plan: DeploymentPlan, model: str) -> str | None:
             ]
         )
     return f"{model}.{plan.access.tls.domain}"
+
+
+def hosts(plan: DeploymentPlan, models: Iterable[ModelPlan]) -> tuple[str, ...]:
+    """The names clients call, sorted: each model's host with host routing, else the domain; none
+    without a domain (the load balancer's own name is then the address)."""
+    domain = plan.access.tls.domain
+    if domain is None:
+        return ()
+    return tuple(sorted({model_host(plan, model.name) or domain for model in models}))
 
 
 def endpoint(plan: DeploymentPlan, model: str, address: str, cloud_serves_https: bool = False) -> str:

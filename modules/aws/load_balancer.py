@@ -56,6 +56,7 @@ from llmdeploy.clouds.aws.resolve import (
 from llmdeploy.plan.routes import SLOT_HEADER, SLOT_ORDER
 from modules.aws.access import Access
 from modules.aws.access_logs import AccessLogBucket
+from modules.aws.dns import AliasTarget
 from modules.aws.network import Network
 from modules.common import skip_checks
 
@@ -105,6 +106,7 @@ class LoadBalancer(Construct):
         target_groups: by fleet name (`<model>-<slot>`).
         rule_arns: the listener rule of each model, by model name.
         endpoints: the URL of each model, by model name.
+        alias: the load balancer as a Route 53 alias target.
     """
 
     _LB_ID = "LoadBalancer"
@@ -139,6 +141,7 @@ class LoadBalancer(Construct):
         self.endpoints = {route.model: route.endpoint.url(lb.dns_name) for route in config.routes}
         self.arn_suffix: str = lb.arn_suffix
         self.listener_arn: str = listener.arn
+        self.alias = AliasTarget(name=lb.dns_name, zone_id=lb.zone_id)
 
     def _model(self, listener: LbListener, route: AwsRoute) -> str:
         """The model's weighted rule and one rule per slot; returns the weighted rule's ARN."""

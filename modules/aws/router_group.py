@@ -43,6 +43,7 @@ from llmdeploy.clouds.aws.resolve import (
 from modules.aws.access import Access, allow, client_ingress, internet_egress
 from modules.aws.access_logs import AccessLogBucket
 from modules.aws.account import Account, Statement
+from modules.aws.dns import AliasTarget
 from modules.aws.gpu_fleet import ROOT_DEVICE, encrypted_root, imdsv2, instance_profile
 from modules.aws.load_balancer import application_load_balancer, listeners, target_group
 from modules.aws.network import Network
@@ -64,6 +65,7 @@ class RouterGroup(Construct):
     Attributes:
         endpoint: `<scheme>://<the routers' load balancer>`: clients call the models' paths on it.
         group_name: the routers' Auto Scaling group.
+        alias: the routers' load balancer as a Route 53 alias target.
     """
 
     _LB_GROUP_ID = "LoadBalancerGroup"
@@ -112,6 +114,7 @@ class RouterGroup(Construct):
             default_action=LbListenerDefaultAction(type="forward", target_group_arn=group.arn),
         )
         self.endpoint = f"{routers.scheme}://{lb.dns_name}"
+        self.alias = AliasTarget(name=lb.dns_name, zone_id=lb.zone_id)
         self.group_name = routers.group_name
 
     def _security_groups(self, plan: AwsPlan, routers: AwsRouterGroup, refs: RouterRefs) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from llmdeploy.clouds.aws import names
 from llmdeploy.config.clouds import SUBNET_NEWBITS, AwsCloud
 from llmdeploy.config.model import Slot
 from llmdeploy.instance import termination_heartbeat_s
-from llmdeploy.plan.endpoints import HTTP, HTTPS, model_host, stack_prefix
+from llmdeploy.plan.endpoints import HTTP, HTTPS, hosts, model_host, stack_prefix
 from llmdeploy.plan.model import DeploymentPlan, FleetPlan, HealthPlan, ModelPlan
 from llmdeploy.plan.routing import RouterGroupPlan
 
@@ -294,6 +294,23 @@ class AwsRouterGroup:
 
 
 @dataclass(frozen=True)
+class AwsDns:
+    """The endpoint's alias records in an existing Route 53 public hosted zone (`clouds.aws.dns_zone`,
+    modules/aws/dns.py): with the router group, a failover pair per name (routers, then direct)."""
+
+    zone: str
+    #: access.tls.domain: the address path routing answers on.
+    domain: str
+    #: The names clients call (llmdeploy.plan.endpoints.hosts): the domain, or each model's host.
+    names: tuple[str, ...]
+
+
+#: Set identifiers of a failover pair: the routers' load balancer answers while one router is healthy.
+ROUTERS_SET_IDENTIFIER = "routers"
+DIRECT_SET_IDENTIFIER = "direct"
+
+
+@dataclass(frozen=True)
 class AwsPlan:
     """What the `<env>-aws` stack creates."""
 
@@ -321,6 +338,8 @@ class AwsPlan:
     registry_credentials: Mapping[str, str] = field(default_factory=dict)
     #: None when `monitoring.logs.ship` is off: the VMs keep their logs in the journal only.
     vm_logs: AwsVmLogs | None = None
+    #: None without `clouds.aws.dns_zone`: clients use the load balancers' own names.
+    dns: AwsDns | None = None
 
     def fleet(self, name: str) -> AwsFleet:
         return next(fleet for fleet in self.fleets if fleet.name == name)
@@ -359,7 +378,15 @@ def resolve(plan: DeploymentPlan) -> AwsPlan:
             upstream: credential.secret for upstream, credential in settings.registry_credentials.items()
         },
         vm_logs=_vm_logs(plan),
+        dns=_dns(plan, settings),
     )
+
+
+def _dns(plan: DeploymentPlan, settings: AwsCloud) -> AwsDns | None:
+    domain = plan.access.tls.domain
+    if settings.dns_zone is None or domain is None:
+        return None
+    return AwsDns(zone=settings.dns_zone, domain=domain, names=hosts(plan, plan.models))
 
 
 def _vm_logs(plan: DeploymentPlan) -> AwsVmLogs | None:

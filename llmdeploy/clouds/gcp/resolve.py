@@ -323,7 +323,7 @@ def resolve(plan: DeploymentPlan) -> GcpPlan:
     models = [model for model in plan.models if model.fleets_on("gcp")]
     clients = [str(cidr) for cidr in plan.access.allowed_cidrs]
     alarms = plan.monitoring.alarms
-    hosts = _hosts(plan, models)
+    hosts = endpoints.hosts(plan, models)
     routers = plan.router_group("gcp")
     resolved = tuple(_fleet(plan, settings, fleet) for fleet in fleets)
     credentials = {str(upstream): found for upstream, found in settings.registry_credentials.items()}
@@ -416,13 +416,6 @@ def _routers(
         user_data=bundle.encode("gcp", cloud_config),
         labels=names.labels({**plan.tags, "llmdeploy-role": names.ROUTER}),
     )
-
-
-def _hosts(plan: DeploymentPlan, models: list[ModelPlan]) -> tuple[str, ...]:
-    domain = plan.access.tls.domain
-    if domain is None:
-        return ()
-    return tuple(sorted({endpoints.model_host(plan, model.name) or domain for model in models}))
 
 
 def _route(plan: DeploymentPlan, model: ModelPlan) -> GcpRoute:
