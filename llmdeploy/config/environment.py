@@ -38,6 +38,7 @@ from llmdeploy.config.grammars import (
     TagKey,
     TagValue,
 )
+from llmdeploy.config.lb_limits import limit_problems, limit_warnings
 from llmdeploy.config.logs import Logs
 from llmdeploy.config.model import Autoscaling, ModelConfig
 from llmdeploy.config.registry_credentials import anonymous_pull_warnings
@@ -229,17 +230,23 @@ class EnvironmentConfig(Strict):
         problems += self._tag_problems() + self._secret_problems() + self._network_problems()
         problems += self._alarm_problems() + self.access.cloud_problems(self.clouds.names())
         problems += self._routing_problems() + self._dns_zone_problems()
+        # Counted on the plan, which only a consistent config builds.
+        problems = problems or limit_problems(self)
         if problems:
             raise ValueError(join_problems(problems))
         return self
 
     def warnings(self) -> list[str]:
         """What validation accepts but the user should know is cut, as `key.path: message` lines."""
-        return [
-            f"models[{index}].{line}"
-            for index, model in enumerate(self.models)
-            for line in model_warnings(model)
-        ] + self._registry_warnings()
+        return (
+            [
+                f"models[{index}].{line}"
+                for index, model in enumerate(self.models)
+                for line in model_warnings(model)
+            ]
+            + self._registry_warnings()
+            + limit_warnings(self)
+        )
 
     def _dns_zone_problems(self) -> list[str]:
         """A DNS zone holds the TLS hosts' records: without a domain there are none; on Azure the hosts

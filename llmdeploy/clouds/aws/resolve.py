@@ -570,8 +570,13 @@ def _load_balancer(plan: DeploymentPlan, prefix: str, fleets: tuple[FleetPlan, .
         certificate_arn=certificate,
         # HTTPS plus the HTTP redirect, or plain HTTP.
         listener_ports=(HTTPS_PORT, HTTP_PORT) if certificate else (HTTP_PORT,),
-        routes=tuple(_route(plan, index, model) for index, model in enumerate(plan.models)),
+        routes=listener_routes(plan),
     )
+
+
+def listener_routes(plan: DeploymentPlan) -> tuple[AwsRoute, ...]:
+    """Every model's listener rule (also what llmdeploy.clouds.lb_limits counts)."""
+    return tuple(_route(plan, index, model) for index, model in enumerate(plan.models))
 
 
 def _route(plan: DeploymentPlan, index: int, model: ModelPlan) -> AwsRoute:

@@ -362,7 +362,7 @@ def resolve(plan: DeploymentPlan) -> AzurePlan:
     fleets = plan.fleets_on("azure")
     window = _window_minutes(plan.monitoring.alarms.evaluation_minutes)
     alarms = plan.monitoring.alarms
-    routes = tuple(_route(plan, model) for model in plan.models if model.fleets_on("azure"))
+    routes = front_door_routes(plan)
     return AzurePlan(
         cloud="azure",
         stack=plan.cloud("azure").stack,
@@ -656,6 +656,11 @@ def _fleet_alerts(plan: DeploymentPlan, fleet: FleetPlan, window: int) -> tuple[
             )
         )
     return tuple(alerts)
+
+
+def front_door_routes(plan: DeploymentPlan) -> tuple[AzureRoute, ...]:
+    """Every model's Front Door route (also what llmdeploy.clouds.lb_limits counts)."""
+    return tuple(_route(plan, model) for model in plan.models if model.fleets_on("azure"))
 
 
 def _route(plan: DeploymentPlan, model: ModelPlan) -> AzureRoute:
