@@ -131,23 +131,18 @@ def orphans(
     """
     if everything and not delete:
         raise ConfigError([Problem("--all only goes with --delete", hint="add --delete, or drop --all")])
-    where = Invocation(env, env_dir, outdir, cloud, local)
+    where = Invocation(env, env_dir, outdir, "aws" if local else cloud, local)
     config = load(env, env_dir)
     plan = build_plan(config)
+    if not any(entry.cloud in _LOOKUPS and where.cloud in (None, entry.cloud) for entry in plan.clouds):
+        hint = "only AWS and Azure stacks can be looked at: GCP labels cannot hold a resource's address"
+        raise ConfigError([Problem(f"environment {env!r} has no AWS or Azure stack to look at", hint=hint)])
     tags = {key: plan.tags[key] for key in BUILT_IN_TAGS}  # the environment's own, never a user's
     chosen = [
         replace(target, tags=tags)
-        for target in targets_of(replace(where, cloud="aws" if local else cloud), config, environ_of(local))
+        for target in targets_of(where, config, environ_of(local))
         if target.cloud is not None and target.cloud.cloud in _LOOKUPS
     ]
-    if not chosen:
-        raise ConfigError(
-            [
-                Problem(
-                    f"environment {env!r} has no AWS or Azure stack", hint="only AWS and Azure are looked at"
-                )
-            ]
-        )
     for target in chosen:
         _orphans_of(target, plan, where, delete=delete, everything=everything, yes=yes)
 

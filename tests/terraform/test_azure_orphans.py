@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from llmdeploy.cli import app
 from llmdeploy.errors import OperationError
 from llmdeploy.terraform.aws_imports import IMPORTS_FILE, adopt, write_imports
 from llmdeploy.terraform.aws_orphans import Orphan
@@ -28,6 +30,7 @@ from llmdeploy.terraform.azure_orphans import (
     import_id,
 )
 from tests.clouds.azure.azure_api import SUBSCRIPTION, FakeCredential, arm_api, trusted
+from tests.conftest import WriteEnv
 from tests.status.loopback import LoopbackApi, Seen
 
 GROUP_NAME = "llmdeploy-demo-prod"
@@ -255,3 +258,28 @@ def test_a_deletion_still_running_at_the_deadline_is_reported(api: LoopbackApi, 
     assert delete_orphans(_arm(api, tmp_path), [orphan], wait_s=0.3, interval_s=0.1) == [
         f"{orphan.shown()}: still being deleted"
     ]
+
+
+def test_state_orphans_refuses_an_environment_without_an_aws_or_azure_stack(write_env: WriteEnv) -> None:
+    """GCP labels cannot hold an address (63 lower-case characters, no `.`): nothing is synthesized."""
+    path = write_env(
+        """\
+        project: demo
+        name: labs
+        clouds:
+          gcp: {project_id: demo-project, region: europe-west4, zones: [europe-west4-a]}
+        access: {scheme: internet-facing, allowed_cidrs: [0.0.0.0/0], require_api_key: false}
+        models:
+          - name: chat
+            model_id: Qwen/Qwen2.5-0.5B-Instruct
+            revision: 7ae557604adf67be50417f59c2c2f167def9a775
+            params_billion: 0.5
+            instance_types: {gcp: [g2-standard-8]}
+        """
+    )
+    result = CliRunner().invoke(app, ["state", "orphans", str(path), "--out", str(path.parent / "out")])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "environment" in said and "has no AWS or Azure stack to look at" in said
+    assert "GCP labels cannot hold a resource's address" in said
+    assert not (path.parent / "out").exists()
