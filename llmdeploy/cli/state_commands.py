@@ -26,8 +26,6 @@ from llmdeploy.deploy import StackTarget, init_stack, stack_runner
 from llmdeploy.deploy import stack_targets as targets_of
 from llmdeploy.errors import ConfigError, OperationError, Problem
 from llmdeploy.plan.build import build_plan
-from llmdeploy.plan.endpoints import stack_prefix
-from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.synth import STACK_FILE
 from llmdeploy.terraform import TerraformRunner
 from llmdeploy.terraform.aws_imports import Adoption
@@ -144,7 +142,7 @@ def orphans(
         if target.cloud is not None and target.cloud.cloud in _LOOKUPS
     ]
     for target in chosen:
-        _orphans_of(target, plan, where, delete=delete, everything=everything, yes=yes)
+        _orphans_of(target, where, delete=delete, everything=everything, yes=yes)
 
 
 @dataclass(frozen=True)
@@ -155,7 +153,7 @@ class _Lookup:
     delete: Callable[[list[Orphan]], list[str]]
 
 
-def _aws_lookup(target: StackTarget, plan: DeploymentPlan) -> _Lookup:
+def _aws_lookup(target: StackTarget) -> _Lookup:
     region = target.aws_region
     assert region is not None
     found = aws_adoption(target.runner, target.tags, region, target.environ)
@@ -165,11 +163,10 @@ def _aws_lookup(target: StackTarget, plan: DeploymentPlan) -> _Lookup:
     )
 
 
-def _azure_lookup(target: StackTarget, plan: DeploymentPlan) -> _Lookup:
+def _azure_lookup(target: StackTarget) -> _Lookup:
     arm = connect(sign_in())
-    subscription = plan.settings("azure").subscription_id
     try:
-        found = azure_adoption(target.runner, arm, subscription, stack_prefix(plan), target.tags)
+        found = azure_adoption(target.runner, arm, target.tags)
     except ClientAuthenticationError as error:
         first = str(error.message).splitlines()[0]
         raise OperationError(
@@ -183,20 +180,18 @@ def _azure_lookup(target: StackTarget, plan: DeploymentPlan) -> _Lookup:
     return _Lookup(found, lambda doomed: delete_azure_orphans(arm, doomed))
 
 
-_LOOKUPS: dict[str, Callable[[StackTarget, DeploymentPlan], _Lookup]] = {
+_LOOKUPS: dict[str, Callable[[StackTarget], _Lookup]] = {
     "aws": _aws_lookup,
     "azure": _azure_lookup,
 }
 
 
-def _orphans_of(
-    target: StackTarget, plan: DeploymentPlan, where: Invocation, *, delete: bool, everything: bool, yes: bool
-) -> None:
+def _orphans_of(target: StackTarget, where: Invocation, *, delete: bool, everything: bool, yes: bool) -> None:
     """List, or delete, the orphans of one cloud stack."""
     assert target.cloud is not None
     name = target.cloud.cloud
     init_stack(target)
-    lookup = _LOOKUPS[name](target, plan)
+    lookup = _LOOKUPS[name](target)
     found = lookup.found
     if not (found.imports or found.unmatched):
         unmark(target.stack)

@@ -31,16 +31,21 @@ def address_of(orphan: Orphan, resources: Mapping[str, Any]) -> str | None:
     return orphan.address
 
 
-def azure_adoption(
-    runner: TerraformRunner,
-    arm: Arm,
-    subscription: str,
-    resource_group: str,
-    tags: Mapping[str, str],
-) -> Adoption:
-    """The stack's orphans, matched to the resources of its synthesized configuration they belong to."""
+def azure_adoption(runner: TerraformRunner, arm: Arm, tags: Mapping[str, str]) -> Adoption:
+    """The stack's orphans, matched to the resources of its synthesized configuration they belong to.
+
+    The subscription and the resource group are the configuration's own (its provider block and its
+    one resource group), so what is looked at is exactly where the stack creates.
+    """
+    configuration = read_configuration(runner.stack_dir, STACK_FILE)
+    subscription, resource_group = _scope(configuration)
     state = runner.state_document()
     orphans = find_orphans(arm, subscription, resource_group, tags, state)
-    if not orphans:
-        return Adoption((), ())
-    return adopt(orphans, read_configuration(runner.stack_dir, STACK_FILE), state, address_of)
+    return adopt(orphans, configuration, state, address_of) if orphans else Adoption((), ())
+
+
+def _scope(configuration: Mapping[str, Any]) -> tuple[str, str]:
+    """The subscription and resource group of a synthesized Azure stack (stacks/azure.py writes both)."""
+    (provider,) = configuration["provider"]["azurerm"]
+    (group,) = configuration["resource"]["azurerm_resource_group"].values()
+    return str(provider["subscription_id"]), str(group["name"])
