@@ -25,6 +25,7 @@ from llmdeploy.clouds.azure.names import RESOURCE_PROVIDERS
 from llmdeploy.clouds.azure.resolve import AzureKeyVault, origin_metric_values, resolve
 from llmdeploy.plan.model import CloudPlan, DeploymentPlan
 from modules.azure import Access, GpuFleet, LoadBalancer, Monitoring, Network, Registry, RouterGroup
+from modules.azure.addresses import tag_addresses
 from modules.azure.dns import DnsRecords
 from modules.azure.engine_logs import EngineLogs
 
@@ -183,6 +184,7 @@ class AzureStack(TerraformStack):
             value=lb.dns_records,
             description="Per custom domain: create the _dnsauth TXT record (validation) and the CNAME.",
         )
+        tag_addresses(self)  # last: every resource exists by now
 
     def _key_vault(self, key_vault: AzureKeyVault | None) -> DataAzurermKeyVault | None:
         """The Key Vault (its metadata only), when the environment names a secret."""

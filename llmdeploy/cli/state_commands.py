@@ -7,28 +7,32 @@ Terraform the way every other llmdeploy command does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from azure.core.exceptions import AzureError, ClientAuthenticationError
 
 from llmdeploy.aws_session import aws_client
 from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, FlagsTakeNoValue, app, err, out, reported
-from llmdeploy.cli.deploy_commands import (
-    AutoApprove,
-    Env,
-    Local,
-    Outdir,
-    environ_of,
-    stack_targets,
-)
+from llmdeploy.cli.deploy_commands import AutoApprove, CloudOption, Env, Local, Outdir, environ_of
 from llmdeploy.cli.next_steps import DEFAULT_OUTDIR, Invocation
-from llmdeploy.deploy import init_stack, stack_runner
+from llmdeploy.clouds.azure.status import sign_in
+from llmdeploy.config import load
+from llmdeploy.config.environment import BUILT_IN_TAGS
+from llmdeploy.deploy import StackTarget, init_stack, stack_runner
+from llmdeploy.deploy import stack_targets as targets_of
 from llmdeploy.errors import ConfigError, OperationError, Problem
+from llmdeploy.plan.build import build_plan
 from llmdeploy.synth import STACK_FILE
 from llmdeploy.terraform import TerraformRunner
 from llmdeploy.terraform.aws_imports import Adoption
-from llmdeploy.terraform.aws_orphans import delete_orphans
+from llmdeploy.terraform.aws_orphans import Orphan, delete_orphans
+from llmdeploy.terraform.azure_imports import azure_adoption
+from llmdeploy.terraform.azure_orphans import connect
+from llmdeploy.terraform.azure_orphans import delete_orphans as delete_azure_orphans
 from llmdeploy.terraform.backends import (
     BACKENDS_DIR,
     configured_backend,
@@ -105,6 +109,7 @@ def migrate(
 def orphans(
     env: Env,
     env_dir: EnvDir = DEFAULT_ENV_DIR,
+    cloud: CloudOption = None,
     local: Local = False,
     outdir: Outdir = DEFAULT_OUTDIR,
     delete: Annotated[
@@ -115,22 +120,85 @@ def orphans(
     ] = False,
     yes: AutoApprove = False,
 ) -> None:
-    """List AWS resources with the environment's tags that its state does not hold, and what adopts each.
+    """List AWS and Azure resources with the environment's tags that its state does not hold, and what
+    adopts each.
 
-    A run killed mid-apply leaves them: created by AWS, never recorded by Terraform. The next apply
-    imports each one matched to its resource; the others can be deleted here.
+    A run killed mid-apply leaves them: created by the cloud, never recorded by Terraform. The next
+    apply imports each one matched to its resource; the others can be deleted here. GCP is not
+    looked at (its labels cannot hold a resource's address).
     """
-    where = Invocation(env, env_dir, outdir, None, local)
     if everything and not delete:
         raise ConfigError([Problem("--all only goes with --delete", hint="add --delete, or drop --all")])
-    (target,) = [entry for entry in stack_targets(env, env_dir, outdir, "aws", local) if entry.aws_region]
+    where = Invocation(env, env_dir, outdir, "aws" if local else cloud, local)
+    config = load(env, env_dir)
+    plan = build_plan(config)
+    if not any(entry.cloud in _LOOKUPS and where.cloud in (None, entry.cloud) for entry in plan.clouds):
+        hint = "only AWS and Azure stacks can be looked at: GCP labels cannot hold a resource's address"
+        raise ConfigError([Problem(f"environment {env!r} has no AWS or Azure stack to look at", hint=hint)])
+    tags = {key: plan.tags[key] for key in BUILT_IN_TAGS}  # the environment's own, never a user's
+    chosen = [
+        replace(target, tags=tags)
+        for target in targets_of(where, config, environ_of(local))
+        if target.cloud is not None and target.cloud.cloud in _LOOKUPS
+    ]
+    for target in chosen:
+        _orphans_of(target, where, delete=delete, everything=everything, yes=yes)
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    """What a cloud's orphans come to, and how to delete some of them (returning what failed)."""
+
+    found: Adoption
+    delete: Callable[[list[Orphan]], list[str]]
+
+
+def _aws_lookup(target: StackTarget) -> _Lookup:
+    region = target.aws_region
+    assert region is not None
+    found = aws_adoption(target.runner, target.tags, region, target.environ)
+    return _Lookup(
+        found,
+        lambda doomed: delete_orphans(doomed, lambda service: aws_client(service, region, target.environ)),
+    )
+
+
+def _azure_lookup(target: StackTarget) -> _Lookup:
+    arm = connect(sign_in())
+    try:
+        found = azure_adoption(target.runner, arm, target.tags)
+    except ClientAuthenticationError as error:
+        first = str(error.message).splitlines()[0]
+        raise OperationError(
+            f"Cannot sign in to Azure: {first} (check `az login` and the subscription)"
+        ) from None
+    except AzureError as error:
+        raise OperationError(
+            f"Could not look for resources of stack '{target.stack}' outside its state ({error}); run the "
+            "command again."
+        ) from None
+    return _Lookup(found, lambda doomed: delete_azure_orphans(arm, doomed))
+
+
+_LOOKUPS: dict[str, Callable[[StackTarget], _Lookup]] = {
+    "aws": _aws_lookup,
+    "azure": _azure_lookup,
+}
+
+
+def _orphans_of(target: StackTarget, where: Invocation, *, delete: bool, everything: bool, yes: bool) -> None:
+    """List, or delete, the orphans of one cloud stack."""
+    assert target.cloud is not None
+    name = target.cloud.cloud
     init_stack(target)
-    assert target.aws_region is not None
-    found = aws_adoption(target.runner, target.tags, target.aws_region, target.environ)
+    lookup = _LOOKUPS[name](target)
+    found = lookup.found
     if not (found.imports or found.unmatched):
         unmark(target.stack)
         out.print(
-            f"{target.stack}: no orphans: every resource with {env}'s tags is in its state", markup=False
+            f"{target.stack}: no orphans: every resource with {where.env}'s tags is in its state",
+            markup=False,
+            highlight=False,
         )
         return
     for address, orphan in found.imports:
@@ -140,18 +208,18 @@ def orphans(
         shown = f"{target.stack}: orphan {orphan.shown()}: matches no resource of the stack"
         out.print(shown, markup=False, highlight=False)
     doomed = [*(orphan for _, orphan in found.imports), *found.unmatched] if everything else found.unmatched
-    apply_command = where.command("apply", "--cloud", "aws")
+    apply_command = where.command("apply", "--cloud", name, cloud=False)
     if not delete:
-        out.print(_orphans_summary(found, where), markup=False, highlight=False)
+        out.print(_orphans_summary(found, where, name), markup=False, highlight=False)
         return
     if not doomed:
         out.print(f"Nothing to delete: `{apply_command}` imports them all.", markup=False, highlight=False)
         return
-    if not (yes or typer.confirm(f"Delete these {len(doomed)} resources?", default=False, err=True)):
+    question = f"{target.stack}: delete these {len(doomed)} resources?"
+    if not (yes or typer.confirm(question, default=False, err=True)):
         err.print("Not deleted: the orphans are left as they are.", markup=False)
         return
-    region = target.aws_region
-    failed = delete_orphans(list(doomed), lambda service: aws_client(service, region, target.environ))
+    failed = lookup.delete(list(doomed))
     delete_command = where.command("state orphans", "--delete", *(["--all"] if everything else []))
     if failed:
         raise OperationError(
@@ -168,8 +236,8 @@ def orphans(
     )
 
 
-def _orphans_summary(found: Adoption, where: Invocation) -> str:
-    apply_command = where.command("apply", "--cloud", "aws")
+def _orphans_summary(found: Adoption, where: Invocation, cloud: str) -> str:
+    apply_command = where.command("apply", "--cloud", cloud, cloud=False)
     delete_command = where.command("state orphans", "--delete")
     everything = where.command("state orphans", "--delete", "--all")
     if not found.unmatched:

@@ -17,7 +17,7 @@ import sections: a group's or role's name, a load balancer's ARN, a launch templ
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,10 @@ _NAME_ARGUMENT: Mapping[str, str] = {
 }
 
 
+#: Which address of a configuration's `resource` block an orphan belongs to; None when none.
+Matcher = Callable[[Orphan, Mapping[str, Any]], str | None]
+
+
 @dataclass(frozen=True)
 class Adoption:
     """What a stack's orphans come to: those imported to an address, and those left to delete."""
@@ -72,16 +76,23 @@ class Adoption:
     unmatched: tuple[Orphan, ...]
 
 
-def adopt(orphans: Sequence[Orphan], configuration: Mapping[str, Any], state: Mapping[str, Any]) -> Adoption:
+def adopt(
+    orphans: Sequence[Orphan],
+    configuration: Mapping[str, Any],
+    state: Mapping[str, Any],
+    address_of: Matcher | None = None,
+) -> Adoption:
     """Match `orphans` to the resources of `configuration` (a cdk.tf.json) that `state` lacks.
 
     `state` is Terraform's `show -json` document: an address it holds cannot take an import.
+    `address_of`: the cloud's matcher (AWS's by default; Azure's is in azure_imports.py).
     """
+    address_of = address_of or _address_of
     resources = configuration.get("resource") or {}
     taken = set(_addresses(state))
     imports, unmatched = [], []
     for orphan in orphans:
-        address = _address_of(orphan, resources)
+        address = address_of(orphan, resources)
         if address is None or address in taken:
             unmatched.append(orphan)
             continue

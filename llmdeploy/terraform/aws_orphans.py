@@ -80,7 +80,11 @@ _TAGGING_API_FILTERS = tuple(
 
 @dataclass(frozen=True)
 class Orphan:
-    """One resource outside the state: its kind, the ID its delete call takes, and its ARN."""
+    """One resource outside the state: its kind, the ID its delete call takes, and its ARN.
+
+    On Azure (azure_orphans.py): the ARM type, the ARM ID as azurerm's import spells it, and the ID as
+    Resource Graph returned it.
+    """
 
     kind: str
     id: str
@@ -96,7 +100,7 @@ class Orphan:
 
 def find_orphans(tags: Mapping[str, str], state: Mapping[str, Any], clients: Clients) -> list[Orphan]:
     """Resources tagged with every one of `tags` whose ARN or ID the state document never names."""
-    known = set(_strings(state))
+    known = set(state_strings(state))
     found = {(orphan.kind, orphan.id): orphan for orphan in _tagged(tags, clients)}
     return sorted(
         (orphan for orphan in found.values() if orphan.arn not in known and orphan.id not in known),
@@ -275,15 +279,16 @@ def _from_arn(arn: str) -> Orphan | None:
     return None
 
 
-def _strings(value: Any) -> Iterator[str]:
+def state_strings(value: Any) -> Iterator[str]:
+    """Every string in a state document (IDs and ARNs included), however deep (Azure's code uses it too)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, Mapping):
         for item in value.values():
-            yield from _strings(item)
+            yield from state_strings(item)
     elif isinstance(value, list):
         for item in value:
-            yield from _strings(item)
+            yield from state_strings(item)
 
 
 def _delete_group(clients: Clients, orphan: Orphan) -> None:

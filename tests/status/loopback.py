@@ -88,7 +88,7 @@ def serving(api: LoopbackApi, certificate: tuple[Path, Path] | None = None) -> I
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = _respond
+        do_GET = do_POST = do_DELETE = _respond
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the test asserts on `api.seen`."""
