@@ -17,7 +17,7 @@ from typing import Protocol
 
 from llmdeploy.catalog import Cloud
 from llmdeploy.clouds import driver
-from llmdeploy.config.environment import EnvironmentConfig
+from llmdeploy.config.environment import BUILT_IN_TAGS, EnvironmentConfig
 from llmdeploy.errors import ConfigError, OperationError, Problem
 from llmdeploy.plan import endpoints
 from llmdeploy.plan.build import build_plan
@@ -36,7 +36,15 @@ from llmdeploy.terraform.backends import (
 )
 from llmdeploy.terraform.diagnose import Interrupted, Recovery, UnpublishedMetric
 from llmdeploy.terraform.runner import Message
-from llmdeploy.unfinished import aws_adoption, aws_orphans, killed_run, listed, mark, unmark
+from llmdeploy.unfinished import (
+    aws_adoption,
+    azure_stack_adoption,
+    killed_run,
+    listed,
+    mark,
+    signed_in_arm,
+    unmark,
+)
 
 #: `settle(refused, say)`: after an apply the cloud refused for a metric nothing has published yet,
 #: publish it (`CloudDriver.settle`); True when the apply may run again. `say` shows progress.
@@ -139,12 +147,16 @@ def stack_targets(
         clouds.add(DNS_PROVIDER)
     synth([where.env], env_dir=where.env_dir, outdir=where.outdir, clouds=sorted(clouds), configs=[config])
     rerun = rerun or where.command("plan")
+    # The environment's own tags, never a user's: orphans are looked up by them, and a user's tag
+    # shared by other environments would make their resources look like this one's.
+    tags = {key: plan.tags[key] for key in BUILT_IN_TAGS}
     return [
         StackTarget(
             stack,
             entry,
             stack_runner(stack, where.outdir, environ, where.recovery(rerun, stack)),
             environ,
+            tags=tags,
             settle=partial(driver(entry.cloud).settle, plan) if entry is not None else None,
         )
         for stack, entry in stacks
@@ -281,8 +293,7 @@ def _changing(
     try:
         applied = _settling(target, command, planned, callbacks)
     except Interrupted as stopped:
-        region = target.aws_region
-        found = aws_adoption(target.runner, target.tags, region, target.environ) if region else None
+        found = _adoption(target)
         if found is None or not (found.imports or found.unmatched):
             unmark(target.stack)
             raise
@@ -351,8 +362,8 @@ def _check_unfinished(
     killed = killed_run(target.stack)
     if killed is None:
         return
-    region = target.aws_region
-    if region is None:
+    found = _adoption(target)
+    if found is None:
         callbacks.warn(
             f"{target.stack}: the {killed.command} started at {killed.started} was killed before it "
             "finished; resources it was creating may exist outside the state: look for the tags "
@@ -360,7 +371,6 @@ def _check_unfinished(
         )
         unmark(target.stack)
         return
-    found = aws_adoption(target.runner, target.tags, region, target.environ)
     if not (found.imports or found.unmatched):
         unmark(target.stack)
         return
@@ -385,16 +395,31 @@ def _check_left_behind(target: StackTarget, where: Where, callbacks: Callbacks) 
     A warning, not a failure: the destroy itself succeeded, and a killed run's leftovers were already
     refused before it (`_check_unfinished`); what is found here no state ever held.
     """
-    region = target.aws_region
-    if region is None:
+    try:
+        found = _adoption(target)
+    except OperationError as error:
+        callbacks.warn(f"warning: stack '{target.stack}' is destroyed, but {error}")
         return
-    orphans = aws_orphans(target.runner, target.tags, region, target.environ)
+    orphans = [*(orphan for _, orphan in found.imports), *found.unmatched] if found is not None else []
     if orphans:
         callbacks.warn(
             f"warning: stack '{target.stack}' destroyed everything its state held, but {len(orphans)} "
             f"resources carrying {where.env}'s tags are in no state and remain ({listed(orphans)}). Run "
             f"`{where.command('state orphans', '--delete', '--all', cloud=False)}` to delete them."
         )
+
+
+def _adoption(target: StackTarget) -> Adoption | None:
+    """A cloud stack's resources with the environment's tags outside its state, matched to the
+    stack's resources; None where they cannot be looked up (GCP labels cannot hold an address, and
+    the global DNS stack's records take no tags)."""
+    name = target.cloud.cloud if target.cloud is not None else None
+    region = target.aws_region
+    if name == "aws" and region is not None:
+        return aws_adoption(target.runner, target.tags, region, target.environ)
+    if name == "azure":
+        return azure_stack_adoption(target.runner, signed_in_arm(), target.tags)
+    return None
 
 
 def _remember_backend(target: StackTarget) -> None:

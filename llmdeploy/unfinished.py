@@ -3,7 +3,7 @@
 The marker is written before Terraform starts changing a stack and removed once Terraform has
 stopped by itself (done, failed, or interrupted gracefully: its state is then saved). A marker
 still there on the next run means the run was killed outright, so resources may exist that no
-state records; on AWS they are looked up by the environment's tags.
+state records; on AWS and Azure they are looked up by the environment's tags.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from llmdeploy.synth import STACK_FILE
 from llmdeploy.terraform import TerraformRunner
 from llmdeploy.terraform.aws_imports import Adoption, adopt, read_configuration
 from llmdeploy.terraform.aws_orphans import Orphan, find_orphans
+from llmdeploy.terraform.azure_imports import azure_adoption
+from llmdeploy.terraform.azure_orphans import Arm, connect
 
 #: One marker per stack being changed, in the project folder.
 RUNS_DIR = Path(".llmdeploy") / "runs"
@@ -60,13 +62,6 @@ def killed_run(stack: str) -> Unfinished | None:
     return None if found.pid and _alive(found.pid) else found
 
 
-def aws_orphans(
-    runner: TerraformRunner, tags: Mapping[str, str], region: str, environ: Mapping[str, str]
-) -> list[Orphan]:
-    """The environment's tagged AWS resources that the stack's state does not hold."""
-    return _lookup(runner, tags, region, environ, runner.state_document())
-
-
 def aws_adoption(
     runner: TerraformRunner, tags: Mapping[str, str], region: str, environ: Mapping[str, str]
 ) -> Adoption:
@@ -78,6 +73,36 @@ def aws_adoption(
         if orphans
         else Adoption((), ())
     )
+
+
+def signed_in_arm() -> Arm:
+    """Azure Resource Manager as the caller (DefaultAzureCredential: environment, managed identity
+    or `az login`); it signs in at its first request."""
+    from llmdeploy.clouds.azure.status import sign_in
+
+    return connect(sign_in())
+
+
+def azure_stack_adoption(runner: TerraformRunner, arm: Arm, tags: Mapping[str, str]) -> Adoption:
+    """An Azure stack's orphans, found with Resource Graph, matched to its synthesized resources.
+
+    Raises:
+        OperationError: Azure refused the sign-in or the lookup.
+    """
+    from azure.core.exceptions import AzureError, ClientAuthenticationError
+
+    try:
+        return azure_adoption(runner, arm, tags)
+    except ClientAuthenticationError as error:
+        first = str(error.message).splitlines()[0]
+        raise OperationError(
+            f"Cannot sign in to Azure: {first} (check `az login` and the subscription)"
+        ) from None
+    except AzureError as error:
+        raise OperationError(
+            f"Could not look for resources of stack '{runner.stack}' outside its state ({error}); the "
+            "lookup needs Reader on the stack's resource group: grant it, then run the command again."
+        ) from None
 
 
 def _lookup(

@@ -8,20 +8,17 @@ Terraform the way every other llmdeploy command does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from azure.core.exceptions import AzureError, ClientAuthenticationError
 
 from llmdeploy.aws_session import aws_client
 from llmdeploy.cli.app import DEFAULT_ENV_DIR, EnvDir, FlagsTakeNoValue, app, err, out, reported
 from llmdeploy.cli.deploy_commands import AutoApprove, CloudOption, Env, Local, Outdir, environ_of
 from llmdeploy.cli.next_steps import DEFAULT_OUTDIR, Invocation
-from llmdeploy.clouds.azure.status import sign_in
 from llmdeploy.config import load
-from llmdeploy.config.environment import BUILT_IN_TAGS
 from llmdeploy.deploy import StackTarget, init_stack, stack_runner
 from llmdeploy.deploy import stack_targets as targets_of
 from llmdeploy.errors import ConfigError, OperationError, Problem
@@ -30,8 +27,6 @@ from llmdeploy.synth import STACK_FILE
 from llmdeploy.terraform import TerraformRunner
 from llmdeploy.terraform.aws_imports import Adoption
 from llmdeploy.terraform.aws_orphans import Orphan, delete_orphans
-from llmdeploy.terraform.azure_imports import azure_adoption
-from llmdeploy.terraform.azure_orphans import connect
 from llmdeploy.terraform.azure_orphans import delete_orphans as delete_azure_orphans
 from llmdeploy.terraform.backends import (
     BACKENDS_DIR,
@@ -41,7 +36,7 @@ from llmdeploy.terraform.backends import (
     write_backend,
 )
 from llmdeploy.terraform.migrate import copy_state
-from llmdeploy.unfinished import aws_adoption, unmark
+from llmdeploy.unfinished import aws_adoption, azure_stack_adoption, signed_in_arm, unmark
 
 state = typer.Typer(
     cls=FlagsTakeNoValue,
@@ -135,9 +130,8 @@ def orphans(
     if not any(entry.cloud in _LOOKUPS and where.cloud in (None, entry.cloud) for entry in plan.clouds):
         hint = "only AWS and Azure stacks can be looked at: GCP labels cannot hold a resource's address"
         raise ConfigError([Problem(f"environment {env!r} has no AWS or Azure stack to look at", hint=hint)])
-    tags = {key: plan.tags[key] for key in BUILT_IN_TAGS}  # the environment's own, never a user's
     chosen = [
-        replace(target, tags=tags)
+        target
         for target in targets_of(where, config, environ_of(local))
         if target.cloud is not None and target.cloud.cloud in _LOOKUPS
     ]
@@ -164,19 +158,8 @@ def _aws_lookup(target: StackTarget) -> _Lookup:
 
 
 def _azure_lookup(target: StackTarget) -> _Lookup:
-    arm = connect(sign_in())
-    try:
-        found = azure_adoption(target.runner, arm, target.tags)
-    except ClientAuthenticationError as error:
-        first = str(error.message).splitlines()[0]
-        raise OperationError(
-            f"Cannot sign in to Azure: {first} (check `az login` and the subscription)"
-        ) from None
-    except AzureError as error:
-        raise OperationError(
-            f"Could not look for resources of stack '{target.stack}' outside its state ({error}); run the "
-            "command again."
-        ) from None
+    arm = signed_in_arm()
+    found = azure_stack_adoption(target.runner, arm, target.tags)
     return _Lookup(found, lambda doomed: delete_azure_orphans(arm, doomed))
 
 
