@@ -28,8 +28,9 @@ READ = (HELD, REJECTED, QUEUE_MS)
 #: What serves when no router does (docs/routing.md, "No single point of failure").
 DIRECT_PATH: dict[Cloud, str] = {
     "aws": (
-        "the fleets' load balancer still serves directly at the fleets' endpoint; "
-        "clients of the routers' load balancer get no router"
+        "the fleets' load balancer still serves directly at the fleets' endpoint (and at the domain, "
+        "through its failover record, when clouds.aws.dns_zone is set); clients of the routers' load "
+        "balancer's own name get no answer"
     ),
     "gcp": "the load balancer's direct path serves (the fleets' DEFAULT backends)",
     "azure": "Front Door's direct path serves (the fleets' origins at priority 2)",
