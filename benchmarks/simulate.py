@@ -115,8 +115,8 @@ def report(
     print(
         f"per replica ({derived.gpus}x {derived.gpu}): {derived.model.concurrency} batch slots, "
         f"{derived.model.decode_tokens_per_s:.1f} output tokens/s per sequence with all busy "
-        f"({derived.decode_tokens_per_s_total:,.0f} in all), prefill {derived.prefill_tokens_per_s_total:,.0f} "
-        "prompt tokens/s"
+        f"({derived.decode_tokens_per_s_total:,.0f} in all), "
+        f"prefill {derived.prefill_tokens_per_s_total:,.0f} prompt tokens/s"
     )
     print(
         f"{'policy':<14} {'time ok':>8} {'req <=5s':>9} {'preempt':>8} {'traced':>7} {'cost USD':>10} "
