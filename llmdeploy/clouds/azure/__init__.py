@@ -5,6 +5,7 @@ gates run."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from llmdeploy.clouds.contract import (
@@ -37,7 +38,12 @@ class AzureDriver:
         return status.read_status(plan, status.AzureClients.connect(status.subscription(plan)))
 
     def read_routers(self, plan: DeploymentPlan, stack: StackAccess) -> RouterGroupStatus | None:
-        return None  # not read yet: the scale set and Azure Monitor metrics are still to come
+        if plan.router_group("azure") is None:
+            return None
+        from llmdeploy.clouds.azure import status
+
+        clients = status.AzureRouterClients.connect(status.subscription(plan))
+        return status.read_routers(plan, clients, datetime.now(UTC))
 
     def observer(self, stack: DeployedStack) -> HealthObserver:
         from llmdeploy.clouds.azure import observer

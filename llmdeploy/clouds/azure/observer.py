@@ -30,7 +30,14 @@ from azure.mgmt.monitor import MonitorManagementClient
 
 from llmdeploy.clouds.azure.names import USER_DATA_BUNDLE
 from llmdeploy.clouds.azure.resolve import resolve
-from llmdeploy.clouds.azure.status import AzureClients, ResourceGroup, count_vms, sign_in, stack_subscription
+from llmdeploy.clouds.azure.status import (
+    AzureClients,
+    ResourceGroup,
+    count_vms,
+    dimension,
+    sign_in,
+    stack_subscription,
+)
 from llmdeploy.config.model import Slot
 from llmdeploy.release.gates import CloudSample
 from llmdeploy.release.observer import DeployedStack, fleet_outputs, output_list, planned_fleet
@@ -135,7 +142,7 @@ class AzureObserver:
             series
             for metric in found.value
             for series in metric.timeseries or []
-            if _dimension(series.metadatavalues or [], ORIGIN).lower() in wanted
+            if dimension(series.metadatavalues or [], ORIGIN).lower() in wanted
         )
         requests = sum(totals.values())
         return 100 * totals.get(SERVER_ERRORS, 0) / requests if requests else None
@@ -156,14 +163,9 @@ def observer(stack: DeployedStack) -> AzureObserver:
 def _by_status_group(series: Iterable[Any]) -> dict[str, float]:
     totals: dict[str, float] = {}
     for entry in series:
-        group = _dimension(entry.metadatavalues or [], STATUS_GROUP).upper()
+        group = dimension(entry.metadatavalues or [], STATUS_GROUP).upper()
         totals[group] = totals.get(group, 0) + sum(point.total or 0 for point in entry.data or [])
     return totals
-
-
-def _dimension(values: Iterable[Any], name: str) -> str:
-    # Azure Monitor answers dimension names in lower case.
-    return next((str(value.value) for value in values if value.name.value.lower() == name.lower()), "")
 
 
 def _user_data(encoded: str | None) -> dict[str, Any]:

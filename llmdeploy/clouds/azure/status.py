@@ -6,22 +6,32 @@ view. Flexible scale sets expose their VMs as ordinary VMs, so they are listed w
 sets only): power state, `priority` (Spot or Regular) and `vmHealth` (the Application Health
 extension that also drives automatic repairs). The slot's share of traffic comes from its Front Door
 origin (`afdOrigins.listByOriginGroup`: weight and enabled state), the endpoint from `afdEndpoints.get`.
+
+With routing on, the router scale set is read the same way, and the routers' custom metrics (namespace
+`LLMDeploy` on their scale set, llmdeploy/routing/rest_metrics.py) with Azure Monitor's Metrics - List:
+one series per Model and Slot, per minute the Total, Count and Maximum of what every router posted.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.mgmt.cdn import CdnManagementClient
 from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.monitor import MonitorManagementClient
 
-from llmdeploy.clouds.azure.resolve import AzureFleet, AzurePlan, AzureRoute, resolve
+from llmdeploy.clouds.azure.resolve import AzureFleet, AzurePlan, AzureRoute, AzureRouterGroup, resolve
 from llmdeploy.config.clouds import AzureCloud
 from llmdeploy.errors import OperationError
 from llmdeploy.plan.model import DeploymentPlan
-from llmdeploy.status.model import SlotStatus
+from llmdeploy.routing.publish import NAMESPACE
+from llmdeploy.status.model import RouterGroupStatus, SlotStatus
+from llmdeploy.status.routers import READ, WINDOW_MINUTES, RouterPoint, summarize
 
 _POWERED_ON = frozenset({"PowerState/running", "PowerState/starting"})
 _HEALTHY = "HealthState/healthy"
@@ -77,6 +87,117 @@ def read_status(plan: DeploymentPlan, clients: AzureClients) -> list[SlotStatus]
     resolved = resolve(plan)
     reader = _Reader(resolved, clients)
     return [reader.fleet(route, resolved.fleet(fleet)) for route in resolved.routes for fleet in route.fleets]
+
+
+@dataclass(frozen=True)
+class AzureRouterClients:
+    """What the router group's status reads through: compute (its scale set) and Azure Monitor."""
+
+    compute: ComputeManagementClient
+    monitor: MonitorManagementClient
+
+    @classmethod
+    def connect(cls, subscription_id: str, credential: Any = None, **options: Any) -> AzureRouterClients:
+        credential = sign_in(credential)
+        return cls(
+            compute=ComputeManagementClient(credential, subscription_id, **options),
+            monitor=MonitorManagementClient(credential, subscription_id, **options),
+        )
+
+
+def read_routers(
+    plan: DeploymentPlan, clients: AzureRouterClients, end: datetime
+) -> RouterGroupStatus | None:
+    """The router group and each model's router metrics up to `end`; None when routing is off."""
+    resolved = resolve(plan)
+    routers = resolved.routers
+    if routers is None:
+        return None
+    group = ResourceGroup(resolved.stack, plan.env, resolved.name)
+    found = _router_scale_set(group, clients.compute, routers)
+    points = _router_points(group, clients.monitor, found[0].id, plan, end) if found else {}
+    models = tuple(summarize(model, points.get(model, [])) for model in _routed_models(plan))
+    if found is None:
+        return RouterGroupStatus("azure", False, 0, 0, 0, {}, None, WINDOW_MINUTES, models)
+    scale_set, vms = found
+    counts = count_vms(vms)
+    zones = Counter(zone for vm in _powered_on(vms) for zone in vm.zones or [])
+    return RouterGroupStatus(
+        cloud="azure",
+        exists=True,
+        desired=scale_set.sku.capacity or 0,
+        running=counts.running,
+        healthy=counts.healthy,
+        zones=dict(sorted(zones.items())),
+        endpoint=None,
+        window_minutes=WINDOW_MINUTES,
+        models=models,
+    )
+
+
+def _routed_models(plan: DeploymentPlan) -> list[str]:
+    return [model.name for model in plan.models if model.fleets_on("azure")]
+
+
+def _router_scale_set(
+    group: ResourceGroup, compute: ComputeManagementClient, routers: AzureRouterGroup
+) -> tuple[Any, list[Any]] | None:
+    """The routers' scale set and its VMs; None when it does not exist (applied without routing)."""
+    try:
+        compute.virtual_machine_scale_sets.get(group.name, routers.scale_set)
+    except ResourceNotFoundError:
+        return None
+    except AzureError:
+        pass  # any other failure: scale_set_vms asks again and reports it
+    return group.scale_set_vms(compute, routers.scale_set)
+
+
+def _router_points(
+    group: ResourceGroup,
+    monitor: MonitorManagementClient,
+    scale_set: str,
+    plan: DeploymentPlan,
+    end: datetime,
+) -> dict[str, list[RouterPoint]]:
+    """Each model's per-minute router points of the window, every slot."""
+    start = end - timedelta(minutes=WINDOW_MINUTES)
+    found = group.call(
+        "Azure Monitor metric",
+        f"{NAMESPACE} router metrics",
+        monitor.metrics.list,
+        scale_set,
+        timespan=f"{start:%Y-%m-%dT%H:%M:%SZ}/{end:%Y-%m-%dT%H:%M:%SZ}",
+        interval="PT1M",
+        metricnames=",".join(READ),
+        aggregation="Total,Count,Maximum",
+        # `eq '*'` asks for one series per value; another environment's series never match.
+        filter=(
+            f"Project eq '{plan.project}' and Environment eq '{plan.env}' and Model eq '*' and Slot eq '*'"
+        ),
+        metricnamespace=NAMESPACE,
+    )
+    points: dict[str, list[RouterPoint]] = {}
+    for metric in found.value:
+        for series in metric.timeseries or []:
+            model = dimension(series.metadatavalues or [], "Model")
+            points.setdefault(model, []).extend(
+                RouterPoint(
+                    metric.name.value, entry.time_stamp, entry.count, entry.total or 0.0, entry.maximum
+                )
+                for entry in series.data or []
+                if entry.count
+            )
+    return points
+
+
+def dimension(values: Iterable[Any], name: str) -> str:
+    """The value of dimension `name` of an Azure Monitor series ("" when it has none)."""
+    # Azure Monitor answers dimension names in lower case.
+    return next((str(value.value) for value in values if value.name.value.lower() == name.lower()), "")
+
+
+def _powered_on(vms: list[Any]) -> list[Any]:
+    return [vm for vm in vms if any(status.code in _POWERED_ON for status in vm.instance_view.statuses or [])]
 
 
 @dataclass(frozen=True)
@@ -138,7 +259,7 @@ class VmCounts:
 
 def count_vms(vms: list[Any]) -> VmCounts:
     """Count powered-on VMs, their `vmHealth` (the Application Health extension) and their priority."""
-    on = [vm for vm in vms if any(status.code in _POWERED_ON for status in vm.instance_view.statuses or [])]
+    on = _powered_on(vms)
     return VmCounts(
         running=len(on),
         healthy=sum(_is_healthy(vm.instance_view) for vm in on),
