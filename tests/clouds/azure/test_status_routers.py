@@ -24,34 +24,14 @@ from llmdeploy.plan.model import DeploymentPlan
 from llmdeploy.routing.publish import HELD, QUEUE_MS, REJECTED
 from llmdeploy.status.routers import headline
 from tests.clouds.azure.azure_api import COMPUTE, SUBSCRIPTION, FakeCredential, arm_api, scale_set, trusted
+from tests.clouds.azure.test_routers import ENV as ROUTED
 from tests.conftest import WriteEnv
 from tests.status.loopback import LoopbackApi
 
-ENV = f"""\
-project: llmdeploy-demo
-clouds:
-  azure: {{location: eastus, zones: ["1", "2", "3"], subscription_id: {SUBSCRIPTION}}}
-access: {{scheme: internet-facing, require_api_key: false, allowed_cidrs: [203.0.113.0/24]}}
-routing: {{enabled: true}}
-models:
-  - name: chat
-    model_id: Qwen/Qwen2.5-0.5B-Instruct
-    revision: 7ae557604adf67be50417f59c2c2f167def9a775
-    params_billion: 0.5
-    dtype: float16
-    instance_types: {{azure: [Standard_NC4as_T4_v3]}}
-    load_balancing: {{algorithm: round_robin, request_timeout_s: 240}}
-    slots:
-      blue: {{weight: 80}}
-      green: {{weight: 20}}
-  - name: coder
-    model_id: Qwen/Qwen2.5-0.5B-Instruct
-    revision: 7ae557604adf67be50417f59c2c2f167def9a775
-    params_billion: 0.5
-    dtype: float16
-    instance_types: {{azure: [Standard_NC4as_T4_v3]}}
-    load_balancing: {{algorithm: round_robin, request_timeout_s: 240}}
-"""
+#: test_routers' environment, named as azure_api's resource group (llmdeploy-demo-prod) expects.
+ENV = ROUTED.format(
+    routing="routing: {enabled: true}", subscription=f", subscription_id: {SUBSCRIPTION}"
+).replace("project: demo", "project: llmdeploy-demo")
 END = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 HEALTHY = "HealthState/healthy"
 
