@@ -284,7 +284,7 @@ def _changing(
 ) -> PlanSummary:
     """Apply a saved plan, marked as under way until it succeeds.
 
-    Even a graceful stop can leave a resource AWS created but Terraform never recorded (a
+    Even a graceful stop can leave a resource the cloud created but Terraform never recorded (a
     create cancelled after its API call succeeded), so after a Ctrl-C the orphans are looked up
     at once and the message says how the next run adopts them; any other failure keeps the marker
     and the next run looks.
@@ -331,7 +331,9 @@ def _settling(target: StackTarget, command: str, planned: PlanSummary, callbacks
 
 def _outside(found: Adoption) -> str:
     orphans = [*(orphan for _, orphan in found.imports), *found.unmatched]
-    return f"{len(orphans)} resources it was creating exist in AWS but not in the state ({listed(orphans)})"
+    return (
+        f"{len(orphans)} resources it was creating exist in the cloud, not in the state ({listed(orphans)})"
+    )
 
 
 def _next_steps(found: Adoption, where: Where, command: str, rerun: str) -> str:

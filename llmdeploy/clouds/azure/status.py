@@ -143,13 +143,16 @@ def _router_scale_set(
     group: ResourceGroup, compute: ComputeManagementClient, routers: AzureRouterGroup
 ) -> tuple[Any, list[Any]] | None:
     """The routers' scale set and its VMs; None when it does not exist (applied without routing)."""
+    name = routers.scale_set
+    scale_set = group.call("scale set", name, _scale_set_or_none, compute, group.name, name)
+    return None if scale_set is None else (scale_set, group.vms(compute, scale_set))
+
+
+def _scale_set_or_none(compute: ComputeManagementClient, group: str, name: str) -> Any:
     try:
-        compute.virtual_machine_scale_sets.get(group.name, routers.scale_set)
+        return compute.virtual_machine_scale_sets.get(group, name)
     except ResourceNotFoundError:
         return None
-    except AzureError:
-        pass  # any other failure: scale_set_vms asks again and reports it
-    return group.scale_set_vms(compute, routers.scale_set)
 
 
 def _router_points(
@@ -215,10 +218,15 @@ class ResourceGroup:
     def scale_set_vms(self, compute: ComputeManagementClient, name: str) -> tuple[Any, list[Any]]:
         """A Flexible scale set (`virtualMachineScaleSets.get`) and its VMs with their instance view."""
         scale_set = self.call("scale set", name, compute.virtual_machine_scale_sets.get, self.name, name)
+        return scale_set, self.vms(compute, scale_set)
+
+    def vms(self, compute: ComputeManagementClient, scale_set: Any) -> list[Any]:
+        """A Flexible scale set's VMs with their instance view (the scale-set VM API serves Uniform sets)."""
         pages = compute.virtual_machines.list(
             self.name, filter=f"'virtualMachineScaleSet/id' eq '{scale_set.id}'", expand="instanceView"
         )
-        return scale_set, self.call("scale set VMs", name, list, pages)
+        found: list[Any] = self.call("scale set VMs", scale_set.name, list, pages)
+        return found
 
     def call(self, kind: str, name: str, method: Any, *args: Any, **kwargs: Any) -> Any:
         """`method(*args, **kwargs)`; its errors name `kind` and `name` and say what to do next.
